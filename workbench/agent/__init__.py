@@ -1,0 +1,69 @@
+"""The agent: its definition, understanding, knowledge retrieval and responders.
+
+Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
+
+    from workbench.agent import load_agent, Agent, CallerContext
+
+    load_agent(path: Path | str) -> Agent
+        `path` is the agent directory (agent.yaml + knowledge/*.md [+ lexicon.yaml, orders.yaml]).
+        Raises workbench.errors.InputFileError naming file, line and field. Builds the topic
+        classifier and the retrieval index.
+
+    Agent
+        name: str; company: str; persona: str; voice: str ("espeak:en-us", "piper:joe")
+        greeting: str (template; {caller_name} when known); lexicon_path: Path | None
+        topics: tuple[str, ...] (includes "Unknown"); directory: Path; definition: AgentDefinition
+        domain_sentences() -> list[str]            # STT domain LM text
+        understand(text: str, *, reference: datetime | None = None) -> Understanding
+        retrieve(text: str, k: int = 3) -> list[KnowledgeChunk]
+        new_conversation(caller: CallerContext | None = None, *,
+                         reference: datetime | None = None) -> Conversation
+        greet(conversation: Conversation) -> Reply
+        reply(conversation: Conversation, text: str, understanding: Understanding,
+              chunks: list[KnowledgeChunk]) -> Reply
+        no_input(conversation: Conversation) -> Reply   # the caller said nothing (timeout)
+
+    Understanding (frozen): text, topic, confidence, runner_up, runner_up_confidence,
+        entities: tuple[Entity, ...]; entity(type) -> Entity | None
+    Entity (frozen): type, value, start, end, raw
+        types: person_name, email, phone, datetime (ISO "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM"),
+        order_number ("NW-48213"), card_number (Luhn-valid digits), address
+    KnowledgeChunk (frozen): source (file name), heading, text, score
+    CallerContext (frozen): phone, name=None, account=None, vip=False, open_cases=()
+    Reply (frozen): sentences: tuple[str, ...] (may hold <digits>…</digits> / <spell>…</spell>),
+        routing: "ai_resolved" | "human" | "workflow" | None (None = conversation continues),
+        actions: tuple[Action, ...], plan: str, end_call: bool, topic: str
+    Action (frozen): kind, params: dict, result: dict
+        kinds: book_demo, offer_demo_slots, open_case, lookup_order, change_address,
+        retention_offer, accept_retention_offer, cancel_subscription, escalate, answer
+    Conversation (mutable, per call): caller, reference, topic, captured: dict[str, str],
+        confirming, pending_slot, turn_count, reprompt_count, history: list[tuple[str, str]],
+        escalation_summary: str | None, intended_crm_actions: list[dict], outcome, ended
+
+    workbench.agent.llm: LlmClient(base_url=None, model=None, api_key=None, *,
+        connect_timeout=3.0, read_timeout=10.0) with stream_tokens(messages) -> Iterator[str] and
+        stream_sentences(messages) -> Iterator[str]; LlmError(WorkbenchError);
+        LlmResponder(agent, client).reply(...) -> Reply (same signature as Agent.reply; falls
+        back to the flow reply on LlmError).
+"""
+
+from __future__ import annotations
+
+from workbench.agent.agent import Agent, load_agent
+from workbench.agent.conversation import CallerContext, Conversation
+from workbench.agent.entities import Entity
+from workbench.agent.knowledge import KnowledgeChunk
+from workbench.agent.responder import Action, Reply
+from workbench.agent.understanding import Understanding
+
+__all__ = [
+    "Action",
+    "Agent",
+    "CallerContext",
+    "Conversation",
+    "Entity",
+    "KnowledgeChunk",
+    "Reply",
+    "Understanding",
+    "load_agent",
+]

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from workbench.audio.codec import ulaw_decode
+from workbench.audio.codec import float_to_int16, ulaw_decode, ulaw_encode
 from workbench.errors import InputFileError
 
 SUPPORTED_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+_FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,16 @@ def read_wav(path: str | Path, *, allow_stereo: bool = False) -> Audio:
     if not path.is_file():
         raise InputFileError(f"{path}: no such audio file")
     try:
-        data, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
+        # libsndfile converts float samples to int16 without scaling (0.5 would read as 0),
+        # so float files are read as floats and scaled here.
+        is_float = soundfile.info(str(path)).subtype in _FLOAT_SUBTYPES
+        data, rate = soundfile.read(
+            str(path), dtype="float64" if is_float else "int16", always_2d=True
+        )
     except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
         raise InputFileError(f"{path}: not a readable audio file ({error})") from None
+    if is_float:
+        data = float_to_int16(data)
     if rate not in SUPPORTED_RATES:
         raise InputFileError(
             f"{path}: unsupported sample rate {rate} Hz (supported: "
@@ -54,10 +62,17 @@ def read_wav(path: str | Path, *, allow_stereo: bool = False) -> Audio:
     return Audio(np.ascontiguousarray(data[:, 0]), int(rate))
 
 
-def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int, *, ulaw: bool = False) -> None:
+def write_wav(
+    path: str | Path, samples: np.ndarray, sample_rate: int, *, ulaw: bool = False
+) -> None:
     """Write mono int16 samples; `ulaw=True` stores 8-bit G.711 μ-law as a phone line carries it."""
+    samples = np.asarray(samples, dtype=np.int16)
+    if ulaw:
+        # libsndfile's μ-law encoder rounds some samples differently from `audioop`; samples
+        # already quantised by our codec encode identically, so the file holds our bytes.
+        samples = ulaw_decode(ulaw_encode(samples))
     subtype = "ULAW" if ulaw else "PCM_16"
-    soundfile.write(str(path), np.asarray(samples, dtype=np.int16), sample_rate, subtype=subtype)
+    soundfile.write(str(path), samples, sample_rate, subtype=subtype)
 
 
 def write_ulaw_wav(path: str | Path, ulaw_bytes: bytes) -> None:

@@ -1,0 +1,122 @@
+"""`load_agent` and `Agent`: a loaded agent definition with its classifier, index and responder."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from workbench.agent.conversation import CallerContext, Conversation
+from workbench.agent.definition import UNKNOWN_TOPIC, AgentDefinition, load_definition
+from workbench.agent.knowledge import KnowledgeChunk, KnowledgeIndex
+from workbench.agent.orders import OrderBook
+from workbench.agent.responder import FlowResponder, Reply
+from workbench.agent.understanding import TopicClassifier, Understanding, understand
+from workbench.errors import InputFileError
+
+log = logging.getLogger(__name__)
+
+
+class Agent:
+    """A voice agent ready to take calls: understands, retrieves, and replies turn by turn."""
+
+    def __init__(self, directory: Path, definition: AgentDefinition) -> None:
+        self.directory = directory
+        self.definition = definition
+        self.name = definition.name
+        self.company = definition.company
+        self.persona = definition.persona
+        self.voice = definition.voice
+        self.greeting = definition.greeting
+        self.lexicon_path = self._relative_file(definition.lexicon, "lexicon")
+        orders_path = self._relative_file(definition.orders, "orders")
+        self.orders = OrderBook.load(orders_path) if orders_path else None
+        self.topics: tuple[str, ...] = tuple(t.name for t in definition.topics) + (UNKNOWN_TOPIC,)
+        started = time.perf_counter()
+        examples = {t.name: t.examples for t in definition.topics}
+        if definition.understanding.unknown_examples:
+            examples[UNKNOWN_TOPIC] = definition.understanding.unknown_examples
+        self.classifier = TopicClassifier(examples, definition.understanding.threshold)
+        knowledge_dir = directory / "knowledge"
+        self.knowledge = (
+            KnowledgeIndex.from_directory(knowledge_dir) if knowledge_dir.is_dir() else KnowledgeIndex([])
+        )
+        self.load_seconds = time.perf_counter() - started
+        self.responder = FlowResponder(definition, self.knowledge, self.orders)
+        log.info("agent %s loaded in %.0f ms", self.name, self.load_seconds * 1000)
+
+    def _relative_file(self, name: str | None, field: str) -> Path | None:
+        if not name:
+            return None
+        path = (self.directory / name).resolve()
+        if not path.is_file():
+            raise InputFileError(f"{self.directory / 'agent.yaml'}: {field}: file not found: {path}")
+        return path
+
+    def domain_sentences(self) -> list[str]:
+        """Text for the STT domain language model: examples, prompts, answers and lexicon words."""
+        d = self.definition
+        sentences: list[str] = []
+        for topic in d.topics:
+            sentences += topic.examples
+            sentences += [slot.prompt for slot in topic.slots]
+            sentences += topic.answer
+            for templates in topic.templates.values():
+                sentences += templates
+        sentences += d.understanding.unknown_examples
+        sentences += ["yes", "no", "yes please", "no thanks", "that's right", "that's correct"]
+        sentences += [chunk.text for chunk in self.knowledge.chunks]
+        if self.lexicon_path:
+            data = yaml.safe_load(self.lexicon_path.read_text(encoding="utf-8")) or {}
+            sentences += [str(word) for word in (data.get("words") or {})]
+        return [s for s in sentences if "{" not in s]
+
+    def understand(self, text: str, *, reference: datetime | None = None) -> Understanding:
+        """Topic (calibrated confidence, "Unknown" below the threshold) and entities of `text`."""
+        return understand(self.classifier, text, reference)
+
+    def retrieve(self, text: str, k: int = 3) -> list[KnowledgeChunk]:
+        """The `k` knowledge chunks that best match `text` (BM25)."""
+        return self.knowledge.search(text, k)
+
+    def new_conversation(
+        self, caller: CallerContext | None = None, *, reference: datetime | None = None
+    ) -> Conversation:
+        """Fresh per-call state; relative dates resolve against `reference` (default: now)."""
+        return Conversation(caller=caller, reference=reference or datetime.now())
+
+    def greet(self, conversation: Conversation) -> Reply:
+        return self.responder.greet(conversation)
+
+    def reply(
+        self,
+        conversation: Conversation,
+        text: str,
+        understanding: Understanding,
+        chunks: list[KnowledgeChunk],
+    ) -> Reply:
+        """The next reply of the flow responder (mutates `conversation`)."""
+        return self.responder.reply(conversation, text, understanding, chunks)
+
+    def no_input(self, conversation: Conversation) -> Reply:
+        """Reply when the caller said nothing: re-prompt, then hand over."""
+        return self.responder.no_input(conversation)
+
+    def respond(self, conversation: Conversation, text: str) -> tuple[Understanding, Reply]:
+        """Understand, retrieve and reply in one call (chat, tests); dates relative to the call."""
+        understanding = self.understand(text, reference=conversation.reference)
+        return understanding, self.reply(conversation, text, understanding, self.retrieve(text))
+
+
+def load_agent(path: Path | str) -> Agent:
+    """Load the agent in directory `path` (agent.yaml + knowledge/*.md); errors name file and line."""
+    directory = Path(path)
+    if directory.is_file():
+        directory = directory.parent
+    definition_path = directory / "agent.yaml"
+    if not definition_path.is_file():
+        raise InputFileError(f"{directory}: no agent.yaml in the agent directory")
+    return Agent(directory, load_definition(definition_path))

@@ -1,0 +1,60 @@
+"""Per-call dialogue state: what the caller wants, what has been captured and confirmed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class CallerContext:
+    """What is known about the caller before they speak (from caller ID and the CRM)."""
+
+    phone: str
+    name: str | None = None
+    account: str | None = None
+    vip: bool = False
+    open_cases: tuple[str, ...] = ()
+
+
+@dataclass
+class Conversation:
+    """The state of one call, mutated by `Agent.reply` turn by turn.
+
+    `captured` holds confirmed and unconfirmed slot values by slot name; `confirming` names the
+    slot whose read-back awaits a yes/no; `pending_slot` the slot last asked for; `stage` an
+    action's own step ("offer" while demo slots are offered, "retention" while a retention offer
+    stands, "anything_else" after a topic is done). `intended_crm_actions` lists the records a
+    finished call should write (the CRM mapping turns them into Salesforce objects).
+    """
+
+    caller: CallerContext | None = None
+    reference: datetime = field(default_factory=datetime.now)
+    topic: str | None = None
+    captured: dict[str, str] = field(default_factory=dict)
+    confirmed: set[str] = field(default_factory=set)
+    confirming: str | None = None
+    pending_slot: str | None = None
+    stage: str | None = None
+    offered: list[str] = field(default_factory=list)
+    turn_count: int = 0
+    reprompt_count: int = 0
+    history: list[tuple[str, str]] = field(default_factory=list)  # ("caller"|"agent", text)
+    topics_seen: list[str] = field(default_factory=list)
+    escalation_summary: str | None = None
+    intended_crm_actions: list[dict] = field(default_factory=list)
+    outcome: str | None = None  # the routing the call would end with now
+    ended: bool = False
+
+    def start_topic(self, topic: str) -> None:
+        """Switch to a new topic: its slots start empty (values already captured are kept)."""
+        self.topic = topic
+        self.confirming = None
+        self.pending_slot = None
+        self.stage = None
+        self.offered = []
+        if topic not in self.topics_seen:
+            self.topics_seen.append(topic)
+
+    def transcript(self) -> str:
+        return "\n".join(f"{who}: {text}" for who, text in self.history)

@@ -1,0 +1,206 @@
+"""The agent definition format (`agent.yaml`) and its loading with file/line/field errors.
+
+The YAML is validated by pydantic models that forbid unknown keys. Pydantic reports a problem
+as a location such as `("topics", 2, "slots", 0, "confirm")`; we walk the same location through
+the YAML node tree (`yaml.compose`) to find the line the person has to fix, so every error reads
+like `agent.yaml:41: topics[2].slots[0].confirm: Input should be 'spell', 'digits', ...`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from workbench.errors import InputFileError
+
+ENTITY_TYPES = (
+    "person_name",
+    "email",
+    "phone",
+    "datetime",
+    "order_number",
+    "card_number",
+    "address",
+    "text",  # the caller's own words (a problem description)
+)
+ACTION_KINDS = (
+    "book_demo",
+    "open_case",
+    "lookup_order",
+    "change_address",
+    "cancel_subscription",
+    "escalate",
+    "answer",
+)
+# Templates an action needs besides `answer` (its say-what-happened template).
+ACTION_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "book_demo": ("offer",),
+    "lookup_order": ("not_found",),
+    "cancel_subscription": ("retention_offer", "retention_accepted"),
+}
+UNKNOWN_TOPIC = "Unknown"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlotSpec(_Strict):
+    """Something to capture in a topic, and how to confirm it with the caller."""
+
+    name: str
+    entity: Literal[ENTITY_TYPES]  # type: ignore[valid-type]
+    prompt: str
+    confirm: Literal["spell", "digits", "plain", "none"] = "plain"
+    reprompt: str | None = None
+
+
+class TopicSpec(_Strict):
+    """A topic: what callers say, what to capture, what to do, what to answer."""
+
+    name: str
+    description: str = ""
+    examples: list[str] = Field(min_length=5)
+    slots: list[SlotSpec] = []
+    action: Literal[ACTION_KINDS] = "answer"  # type: ignore[valid-type]
+    knowledge: list[str] = []  # preferred knowledge files (stems) for the answer
+    answer: list[str] = []  # templates said when the topic is done
+    templates: dict[str, list[str]] = {}
+    routing: Literal["ai_resolved", "human", "workflow"] = "ai_resolved"
+    crm: list[Literal["Case", "Lead", "Task", "Contact"]] = []
+
+
+class EscalationSpec(_Strict):
+    """When to hand the caller to a person, and to which queue."""
+
+    topics: list[str] = ["SpeakToHuman"]
+    angry_keywords: list[str] = []
+    max_no_match: int = Field(default=2, ge=1)
+    queue: str = "Reception"
+    vip_queue: str = "Priority"
+    say: list[str] = ["Let me connect you with a colleague."]
+
+
+class GuardrailSpec(_Strict):
+    """What the agent refuses, and how."""
+
+    off_topic: list[str] = ["Sorry, I can only help with questions about our company."]
+    no_match: list[str] = ["Sorry, I didn't catch that. Could you say it another way?"]
+    no_input: list[str] = ["Are you still there? How can I help?"]
+    card_numbers: list[str] = [
+        "For your security, please don't share card numbers on this call.",
+    ]
+    blocked_phrases: list[str] = []  # topics the agent must not discuss (off-topic refusals)
+
+
+class UnderstandingSpec(_Strict):
+    threshold: float = Field(default=0.45, gt=0.0, lt=1.0)
+    unknown_examples: list[str] = []  # off-topic utterances, trained as the Unknown topic
+
+
+class AgentDefinition(_Strict):
+    """The whole of `agent.yaml`."""
+
+    name: str
+    company: str
+    persona: str
+    voice: str
+    greeting: str
+    greeting_known_caller: str | None = None
+    anything_else: str = "Is there anything else I can help you with?"
+    goodbye: str = "Thanks for calling. Goodbye!"
+    lexicon: str | None = None  # path relative to the agent directory
+    orders: str | None = None  # bundled order book, relative path
+    understanding: UnderstandingSpec = UnderstandingSpec()
+    topics: list[TopicSpec] = Field(min_length=1)
+    escalation: EscalationSpec = EscalationSpec()
+    guardrails: GuardrailSpec = GuardrailSpec()
+
+    @field_validator("voice")
+    @classmethod
+    def _voice_has_backend(cls, value: str) -> str:
+        if ":" not in value:
+            raise ValueError("must be '<backend>:<voice>', e.g. 'espeak:en-us' or 'piper:joe'")
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _topic_names_unique(cls, topics: list[TopicSpec]) -> list[TopicSpec]:
+        seen: set[str] = set()
+        for topic in topics:
+            if topic.name in seen:
+                raise ValueError(f"topic {topic.name!r} is defined twice")
+            if topic.name == UNKNOWN_TOPIC:
+                raise ValueError("'Unknown' is the built-in fallback; list its examples under understanding.unknown_examples")
+            seen.add(topic.name)
+            for kind in ACTION_TEMPLATES.get(topic.action, ()):
+                if kind not in topic.templates:
+                    raise ValueError(f"topic {topic.name!r}: action {topic.action} needs templates.{kind}")
+        return topics
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+def _line_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the YAML node at pydantic location `loc` (or its nearest parent)."""
+    if root is None:
+        return 1
+    node = root
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == part:
+                    line = key_node.start_mark.line + 1
+                    node = value_node
+                    break
+            else:
+                return line  # missing key: point at the mapping that should hold it
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def load_definition(path: Path) -> AgentDefinition:
+    """Parse and validate `agent.yaml`; any problem raises `InputFileError` (file:line: field: why)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputFileError(f"{path}: cannot read agent definition ({error.strerror})") from None
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(error, "problem", None) or str(error)
+        raise InputFileError(f"{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise InputFileError(f"{path}:1: the agent definition must be a mapping of fields")
+    try:
+        return AgentDefinition.model_validate(data)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            loc = tuple(item["loc"])
+            message = item["msg"]
+            if item["type"] == "extra_forbidden":
+                message = "unknown field"
+            elif item["type"] == "missing":
+                message = "required field is missing"
+            problems.append(f"{path}:{_line_for(root, loc)}: {_format_loc(loc)}: {message}")
+        raise InputFileError("; ".join(problems)) from None

@@ -1,0 +1,147 @@
+"""The caller's side of a simulated call: what it says, and what it hears.
+
+A `Caller` produces one 20 ms μ-law frame per tick (silence when it is not talking) and
+says, for each frame, when its last *speech* sample was — the ground truth from which a
+turn's latency is measured. It is told what it hears, so it can wait for the agent to finish
+before speaking again. `SayTurnsCaller` is the simplest one: it says its lines in order, each
+once the agent has finished speaking. The scenario language builds richer callers on the same
+protocol (barge-ins, backchannels, DTMF, network changes).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from workbench.audio.codec import ulaw_encode
+from workbench.audio.frames import FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME
+
+# Samples louder than this (about −40 dBFS) count as audible speech.
+AUDIBLE_THRESHOLD = 300
+
+
+@dataclass(frozen=True)
+class CallerFrame:
+    payload: bytes
+    speech_end_ms: float | None = None  # the last speech sample in this frame (caller clock)
+
+
+class Caller(Protocol):
+    number: str
+
+    def frame(self, t_ms: float) -> CallerFrame:
+        """The caller's audio for [t_ms, t_ms + 20)."""
+        ...
+
+    def hear(self, t_ms: float, pcm: np.ndarray) -> None:
+        """The agent audio the caller hears during [t_ms, t_ms + 20)."""
+        ...
+
+    def on_event(self, event: Any) -> None: ...
+
+    @property
+    def done(self) -> bool:
+        """True once the caller wants to hang up."""
+        ...
+
+
+def first_audible_index(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> int | None:
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
+    return int(loud[0]) if loud.size else None
+
+
+def last_audible_index(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> int | None:
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
+    return int(loud[-1]) if loud.size else None
+
+
+class Utterance:
+    """Caller audio queued for sending, frame by frame, with its speech truth."""
+
+    def __init__(self, pcm8k: np.ndarray, text: str = "") -> None:
+        pad = (-len(pcm8k)) % FRAME_SAMPLES
+        self.pcm = np.concatenate([np.asarray(pcm8k, dtype=np.int16), np.zeros(pad, np.int16)])
+        self.text = text
+        self.position = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.position >= len(self.pcm)
+
+    def next_frame(self, t_ms: float) -> CallerFrame:
+        chunk = self.pcm[self.position : self.position + FRAME_SAMPLES]
+        self.position += FRAME_SAMPLES
+        last = last_audible_index(chunk)
+        end = None if last is None else t_ms + (last + 1) * 1000.0 / 8000.0
+        return CallerFrame(ulaw_encode(chunk), end)
+
+
+class SayTurnsCaller:
+    """Says each line after the agent has finished its reply, then hangs up.
+
+    The agent counts as finished after `reply_gap_ms` of inaudible audio following audible
+    audio; if the agent says nothing for `patience_ms`, the caller goes on anyway.
+    """
+
+    def __init__(
+        self,
+        lines: list[str],
+        render: Any,
+        *,
+        number: str = "+15550100",
+        reply_gap_ms: float = 600.0,
+        patience_ms: float = 10000.0,
+    ) -> None:
+        self.number = number
+        self._render = render  # text -> 8 kHz int16 PCM
+        self._lines = deque(lines)
+        self.reply_gap_ms = reply_gap_ms
+        self.patience_ms = patience_ms
+        self._speaking: Utterance | None = None
+        self._heard_audio = False
+        self._quiet_since: float | None = 0.0
+        self._waiting_since = 0.0
+        self._done = False
+        self.said: list[tuple[float, str]] = []
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def frame(self, t_ms: float) -> CallerFrame:
+        if self._speaking is None and self._ready_to_speak(t_ms):
+            if self._lines:
+                text = self._lines.popleft()
+                self._speaking = Utterance(self._render(text), text)
+                self.said.append((t_ms, text))
+            else:
+                self._done = True
+        if self._speaking is not None:
+            frame = self._speaking.next_frame(t_ms)
+            if self._speaking.finished:
+                self._speaking = None
+                self._heard_audio = False
+                self._quiet_since = None
+                self._waiting_since = t_ms + FRAME_MS
+            return frame
+        return CallerFrame(SILENCE_FRAME)
+
+    def _ready_to_speak(self, t_ms: float) -> bool:
+        if self._heard_audio and self._quiet_since is not None:
+            return t_ms - self._quiet_since >= self.reply_gap_ms
+        return t_ms - self._waiting_since >= self.patience_ms
+
+    def hear(self, t_ms: float, pcm: np.ndarray) -> None:
+        if self._speaking is not None:
+            return
+        if first_audible_index(pcm) is not None:
+            self._heard_audio = True
+            self._quiet_since = None
+        elif self._heard_audio and self._quiet_since is None:
+            self._quiet_since = t_ms
+
+    def on_event(self, event: Any) -> None:
+        pass

@@ -1,0 +1,118 @@
+"""Turns what both ends of a call saw into caller-perceived turn timelines.
+
+The session knows the agent side of a turn (endpoint, stage results, first frame sent); only
+the caller knows when its last speech sample left its mouth and when the first audible agent
+sample reached its ear. A driver that sees both ends (the virtual-time driver, the real-time
+driver with a local caller) feeds this observer, which builds one `TurnTimeline` per turn:
+
+    caller's last speech sample
+      → caller leg (packetisation, network, the agent's jitter buffer)  [network]
+      → endpointing wait [its setting]                                  [setting]
+      → STT finalisation → understanding → response → TTS first sentence [stage]
+      → agent output clock (next 20 ms frame) | filler timer             [playout | setting]
+      → agent leg (network, the caller's jitter buffer)                  [network]
+      → leading silence in the voice                                    [voice]
+    first audible agent sample at the caller
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from workbench.engine import events as ev
+from workbench.engine.caller import first_audible_index
+from workbench.engine.session import AgentFrame, CallSession
+from workbench.engine.trace import TimelineBuilder, TurnTimeline
+
+
+@dataclass
+class _SpeechArrival:
+    speech_end_ms: float  # caller clock: the last speech sample
+    delivered_ms: float  # when the frame holding it reached the session
+
+
+class CallerSideObserver:
+    def __init__(self, session: CallSession) -> None:
+        self.session = session
+        self.timelines: dict[int, TurnTimeline] = {}
+        self._latest_speech: _SpeechArrival | None = None
+        self._last_assigned: _SpeechArrival | None = None
+        self._origin_by_turn: dict[int, _SpeechArrival | None] = {0: None}
+        self._first_heard: dict[int, float] = {}
+        self._audible_at: dict[int, float] = {}
+
+    def caller_frame_delivered(self, t_ms: float, speech_end_ms: float | None) -> None:
+        """The session received (at `t_ms`) a caller frame whose last speech sample was at
+        `speech_end_ms` on the caller's clock (None: no speech in it, or it was lost)."""
+        if speech_end_ms is not None:
+            self._latest_speech = _SpeechArrival(speech_end_ms, t_ms)
+
+    def on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CallStarted):
+            self._call_start = event.t_ms
+
+    def sync_turns(self) -> None:
+        """Call after every session input: a turn that has just begun answers the caller
+        speech that had reached the agent by then."""
+        for turn, record in self.session.turns.items():
+            if turn in self._origin_by_turn:
+                continue
+            fresh = self._latest_speech is not self._last_assigned
+            answered_speech = record.endpoint_label != "no input" and fresh
+            self._origin_by_turn[turn] = self._latest_speech if answered_speech else None
+            if answered_speech:
+                self._last_assigned = self._latest_speech
+
+    def agent_frame_heard(self, t_ms: float, frame: AgentFrame, pcm: np.ndarray) -> list[ev.Event]:
+        """The caller heard (at `t_ms`) a frame the agent sent; returns events once a turn's
+        first audible sample is known."""
+        turn = frame.turn
+        self._first_heard.setdefault(turn, t_ms)
+        if turn in self._audible_at:
+            return []
+        index = first_audible_index(pcm)
+        if index is None:
+            return []
+        audible = t_ms + index * 1000.0 / 8000.0
+        self._audible_at[turn] = audible
+        out: list[ev.Event] = [ev.AgentAudioHeard(self.session.call_id, audible, turn=turn)]
+        timeline = self._build(turn)
+        if timeline is not None:
+            self.timelines[turn] = timeline
+            out.append(ev.TurnCompleted(self.session.call_id, audible, turn=turn, timeline=timeline))
+        return out
+
+    def _build(self, turn: int) -> TurnTimeline | None:
+        record = self.session.turns.get(turn)
+        if record is None or record.first_frame_sent_at is None:
+            return None
+        origin = self._origin_by_turn.get(turn)
+        if turn == 0:
+            builder = TimelineBuilder(turn, getattr(self, "_call_start", 0.0))
+            builder.notes.append("greeting: from call connect")
+        elif origin is None:
+            builder = TimelineBuilder(turn, record.endpoint_at or 0.0)
+            builder.notes.append(f"no caller speech before this turn ({record.endpoint_label})")
+        else:
+            builder = TimelineBuilder(turn, origin.speech_end_ms)
+            builder.reach("caller leg: network + jitter buffer", "network", origin.delivered_ms)
+            builder.reach(record.endpoint_label or "endpointing wait", "setting", record.endpoint_at)
+        sent = record.first_frame_sent_at
+        for name, owner, t in record.checkpoints:
+            if t <= sent:
+                builder.reach(name, owner, t)
+        if record.first_frame_kind == "filler":
+            builder.reach(f"filler timer [{self.session.settings.filler_after_ms:.0f} ms]", "setting", sent)
+            builder.notes.append("a filler was the first audio the caller heard")
+        else:
+            builder.reach("agent output clock (20 ms frames)", "playout", sent)
+        builder.reach("agent leg: network + jitter buffer", "network", self._first_heard[turn])
+        builder.reach("leading silence in the voice", "voice", self._audible_at[turn])
+        builder.caller_text = record.caller_text
+        builder.agent_text = " ".join(record.agent_sentences)
+        builder.spans.extend(record.spans)
+        builder.notes.extend(record.notes)
+        return builder.build()

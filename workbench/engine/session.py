@@ -1,0 +1,555 @@
+"""The call session: one call, turn by turn, as a state machine with no clock of its own.
+
+Inputs arrive with the time they happen on the call's clock:
+
+- `start(t)`: the call connected (the agent greets);
+- `on_caller_frame(t, ulaw)`: a 20 ms μ-law frame of caller audio reached the agent (after the
+  network leg and the agent's jitter buffer);
+- `on_stage_done(t, work_id, result)` / `on_stage_failed(t, work_id, error)`: stage work the
+  session asked for has finished;
+- `pull_agent_frame(t)`: the agent's 20 ms output clock ticked; returns the frame to send, if any;
+- `hang_up(t)`.
+
+Outputs are returned, never performed: `Event`s from the catalogue and `StageWork` items (a
+stage name and a callable). Drivers decide when and where work runs: the virtual-time driver
+runs it at once and delivers its result at `start + cost`; the real-time driver runs it on a
+worker thread and delivers it when done. Cheap per-frame processing (μ-law decode, VAD,
+resampling, feeding the streaming recogniser) happens inline, because in production it runs
+in step with the audio and is not on the turn's critical path.
+
+Per turn the session records the agent-side checkpoints of its critical path (endpoint, STT
+final, understanding, response, first TTS audio, first frame sent) in a `TurnRecord`; a driver
+that also sees the caller side turns them into the caller-perceived `TurnTimeline`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workbench.audio.codec import ulaw_decode
+from workbench.audio.frames import FRAME_MS, iter_frames
+from workbench.audio.resample import StreamingResampler
+from workbench.engine import events as ev
+from workbench.engine.endpointing import make_endpointer
+from workbench.engine.trace import Span
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How a session listens and speaks; every field is a knob an engineer may turn."""
+
+    endpointing: str = "semantic"  # "silence" | "semantic"
+    silence_ms: float = 500.0  # the silence mode's wait
+    vad_aggressiveness: int = 2
+    vad_start_ms: float = 60.0
+    min_utterance_ms: float = 100.0  # shorter bursts of "speech" are noise
+    preroll_ms: float = 300.0  # audio before the VAD confirmed speech, fed to STT
+    filler_after_ms: float = 900.0  # play a filler if no reply audio this long after endpoint
+    filler_text: str = "One moment."
+    no_input_timeout_ms: float = 8000.0  # caller silent this long after the agent spoke
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "endpointing": self.endpointing,
+            "silence_ms": self.silence_ms,
+            "filler_after_ms": self.filler_after_ms,
+        }
+
+
+@dataclass(frozen=True)
+class StageWork:
+    """Work the session wants done: `run()` is called by the driver, its result delivered back."""
+
+    work_id: int
+    stage: str  # stt_final | classify | retrieve | respond | tts_sentence
+    turn: int
+    run: Callable[[], Any]
+    tokens: int = 0  # words in a reply, for latency profiles with a token rate
+
+
+@dataclass(frozen=True)
+class AgentFrame:
+    """One 20 ms frame of agent audio with what it carries."""
+
+    payload: bytes
+    turn: int
+    kind: str  # "speech" | "filler"
+    sentence_index: int
+    text: str  # the sentence this frame belongs to
+    progress: float  # fraction of that sentence sent once this frame is sent
+
+
+@dataclass
+class TurnRecord:
+    """Agent-side checkpoints of one turn's critical path (absolute call-clock times)."""
+
+    turn: int
+    caller_text: str = ""
+    endpoint_at: float | None = None
+    endpoint_label: str = ""
+    checkpoints: list[tuple[str, str, float]] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    first_frame_sent_at: float | None = None
+    first_frame_kind: str = ""
+    agent_sentences: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    understanding: Any = None
+    chunks: tuple[Any, ...] = ()
+    reply: Any = None
+
+
+Output = ev.Event | StageWork
+
+
+class CallSession:
+    """One call between a caller and an agent. Not thread-safe: one driver owns it."""
+
+    def __init__(
+        self,
+        call_id: str,
+        agent: Any,
+        speech: Any,
+        settings: SessionSettings | None = None,
+        caller: Any = None,
+        caller_number: str = "",
+    ) -> None:
+        self.call_id = call_id
+        self.agent = agent
+        self.speech = speech
+        self.settings = settings or SessionSettings()
+        self.caller_context = caller
+        self.caller_number = caller_number
+        self.vad = speech.new_vad(
+            aggressiveness=self.settings.vad_aggressiveness, start_ms=self.settings.vad_start_ms
+        )
+        self.recognizer = speech.acquire_recognizer()
+        self.tts = speech.agent_tts
+        self.endpointer = make_endpointer(self.settings.endpointing, self.settings.silence_ms)
+        self._upsampler = StreamingResampler(8000, 16000)
+        self._preroll: deque[np.ndarray] = deque(
+            maxlen=max(1, int(self.settings.preroll_ms // FRAME_MS))
+        )
+        self._work_ids = itertools.count(1)
+        self._pending: dict[int, StageWork] = {}
+        self.conversation: Any = None
+        self.turns: dict[int, TurnRecord] = {}
+        self.current_turn = 0
+        self.state = "new"  # new | listening | thinking | speaking | ended
+        self.ended = False
+        self.end_reason = ""
+        self.disposition = ""
+        self.transcript: list[tuple[str, str]] = []  # (speaker, text) as heard/sent
+        # Utterance in progress
+        self._in_utterance = False
+        self._utterance_started_at = 0.0
+        self._speech_ms = 0.0
+        self._last_speech_end: float | None = None
+        self._partial = ""
+        self._queued_utterances: deque[tuple[float, str]] = deque()
+        # Reply in progress
+        self._outgoing: deque[AgentFrame] = deque()
+        self._sentences: tuple[str, ...] = ()
+        self._next_sentence = 0
+        self._synthesising = False
+        self._understanding: Any = None
+        self._chunks: Any = None
+        self._reply: Any = None
+        self._filler_frames = speech.filler_frames(self.settings.filler_text)
+        self._filler_played = False
+        self._last_agent_audio_end: float | None = None
+        self._end_after_speaking = False
+
+    # ------------------------------------------------------------------ inputs
+
+    def start(self, t_ms: float) -> list[Output]:
+        """The call connected: greet the caller."""
+        self.state = "thinking"
+        self.conversation = self.agent.new_conversation(self.caller_context)
+        record = TurnRecord(turn=0, endpoint_at=t_ms)
+        self.turns[0] = record
+        out: list[Output] = [
+            ev.CallStarted(
+                self.call_id,
+                t_ms,
+                caller=self.caller_number,
+                agent=self.agent.name,
+                settings=self.settings.describe(),
+            )
+        ]
+        out.append(self._work("respond", 0, lambda: self.agent.greet(self.conversation)))
+        return out
+
+    def on_caller_frame(self, t_ms: float, ulaw: bytes) -> list[Output]:
+        if self.ended:
+            return []
+        out: list[Output] = []
+        pcm = ulaw_decode(ulaw)
+        pcm16k = self._upsampler.process(pcm)
+        # The frame is whole when it reaches us, so it covers the 20 ms that end now.
+        vad_event = self.vad.process(pcm, t_ms - FRAME_MS)
+        frame_end = t_ms
+        is_speech_frame = self.vad.frame_is_speech(pcm)  # the raw per-frame verdict
+        if type(vad_event).__name__ == "VadSpeechStart":
+            out += self._begin_utterance(vad_event.t_ms)
+        if self._in_utterance:
+            if is_speech_frame:
+                self._speech_ms += FRAME_MS
+                self._last_speech_end = frame_end
+            partial = self.recognizer.feed(pcm16k)
+            if partial is not None and partial != self._partial:
+                self._partial = partial
+                out.append(ev.PartialTranscript(self.call_id, frame_end, text=partial))
+            if type(vad_event).__name__ == "VadSpeechEnd":
+                out.append(ev.CallerSpeechEnded(self.call_id, vad_event.t_ms))
+            if not is_speech_frame and self._last_speech_end is not None:
+                silence = frame_end - self._last_speech_end
+                decision = self.endpointer.decide(silence, self._partial)
+                if decision is not None:
+                    out += self._end_utterance(frame_end, decision)
+        else:
+            self._preroll.append(pcm16k)
+            if (
+                self.state == "listening"
+                and self._last_agent_audio_end is not None
+                and frame_end - self._last_agent_audio_end >= self.settings.no_input_timeout_ms
+            ):
+                out += self._no_input(frame_end)
+        return out
+
+    def on_stage_done(self, t_ms: float, work_id: int, result: Any) -> list[Output]:
+        work = self._pending.pop(work_id, None)
+        if work is None or self.ended:
+            return []
+        handler = getattr(self, f"_on_{work.stage}_done")
+        return handler(t_ms, work, result)
+
+    def on_stage_failed(self, t_ms: float, work_id: int, error: BaseException) -> list[Output]:
+        work = self._pending.pop(work_id, None)
+        if work is None or self.ended:
+            return []
+        message = f"{type(error).__name__}: {error}".splitlines()[0]
+        log.warning("call %s: stage %s failed: %s", self.call_id, work.stage, message)
+        out: list[Output] = [ev.StageFailed(self.call_id, t_ms, stage=work.stage, error=message)]
+        record = self.turns[work.turn]
+        record.notes.append(f"{work.stage} failed: {message}")
+        if work.stage == "stt_final":
+            out += self._on_stt_final_done(t_ms, work, None)
+        elif work.stage in ("classify", "retrieve"):
+            # Answer without what failed: () is "known to be missing", unlike None ("pending").
+            setattr(self, "_understanding" if work.stage == "classify" else "_chunks", ())
+            out += self._maybe_respond(t_ms, work.turn)
+        elif work.stage == "respond":
+            out += self._speak(t_ms, work.turn, _fallback_reply(self.agent))
+        elif work.stage == "tts_sentence":
+            self._synthesising = False
+            self._next_sentence = len(self._sentences)  # give up on the rest of this reply
+        return out
+
+    def pull_agent_frame(self, t_ms: float) -> tuple[AgentFrame | None, list[Output]]:
+        """The 20 ms output clock ticked: the frame to send now (or None) and any events."""
+        if self.ended:
+            return None, []
+        out: list[Output] = []
+        record = self.turns.get(self.current_turn)
+        if (
+            self.state == "thinking"
+            and not self._outgoing
+            and not self._filler_played
+            and record is not None
+            and record.endpoint_at is not None
+            and self.current_turn > 0
+            and t_ms - record.endpoint_at >= self.settings.filler_after_ms
+            and self._filler_frames
+        ):
+            self._filler_played = True
+            record.notes.append(f"filler {self.settings.filler_text!r} at +{t_ms - record.endpoint_at:.0f} ms")
+            self._queue_frames(self._filler_frames, self.current_turn, "filler", -1, self.settings.filler_text)
+            out.append(
+                ev.FillerStarted(
+                    self.call_id,
+                    t_ms,
+                    turn=self.current_turn,
+                    text=self.settings.filler_text,
+                    expected_wait_ms=t_ms - record.endpoint_at,
+                )
+            )
+        if not self._outgoing:
+            return None, out
+        frame = self._outgoing.popleft()
+        turn_record = self.turns[frame.turn]
+        if turn_record.first_frame_sent_at is None:
+            turn_record.first_frame_sent_at = t_ms
+            turn_record.first_frame_kind = frame.kind
+            out.append(ev.AgentAudioStarted(self.call_id, t_ms, turn=frame.turn, text=frame.text))
+        if frame.kind == "speech" and frame.progress >= 1.0:
+            self.transcript.append(("agent", frame.text))
+        if not self._outgoing and not self._synthesising and self.state == "speaking":
+            out += self._finished_speaking(t_ms + FRAME_MS, frame.turn)
+        return frame, out
+
+    def hang_up(self, t_ms: float, reason: str = "caller_hung_up") -> list[Output]:
+        if self.ended:
+            return []
+        return self._end(t_ms, reason)
+
+    # ------------------------------------------------------------------ turn logic
+
+    def _begin_utterance(self, started_at: float) -> list[Output]:
+        self._in_utterance = True
+        self._utterance_started_at = started_at
+        self._speech_ms = self.settings.vad_start_ms  # the run that confirmed the start
+        self._last_speech_end = None
+        self._partial = ""
+        self.recognizer.begin_utterance()
+        for chunk in self._preroll:
+            self.recognizer.feed(chunk)
+        self._preroll.clear()
+        return [ev.CallerSpeechStarted(self.call_id, started_at)]
+
+    def _end_utterance(self, t_ms: float, decision: Any) -> list[Output]:
+        self._in_utterance = False
+        if self._speech_ms < self.settings.min_utterance_ms:
+            self.recognizer.end_utterance()  # noise: discard
+            return []
+        out: list[Output] = [
+            ev.EndpointDecided(
+                self.call_id,
+                t_ms,
+                mode=self.endpointer.mode,
+                setting=self.endpointer.setting,
+                silence_ms=decision.silence_ms,
+                reason=decision.reason,
+            )
+        ]
+        if self.state in ("thinking", "speaking"):
+            # A turn is still in progress: finish recognising now, answer after it.
+            transcript = self.recognizer.end_utterance()
+            self._queued_utterances.append((t_ms, transcript.text))
+            return out
+        self.current_turn += 1
+        turn = self.current_turn
+        self.turns[turn] = TurnRecord(turn=turn, endpoint_at=t_ms, endpoint_label=decision.label)
+        self.state = "thinking"
+        self._filler_played = False
+        out.append(self._work("stt_final", turn, self.recognizer.end_utterance))
+        return out
+
+    def _on_stt_final_done(self, t_ms: float, work: StageWork, transcript: Any) -> list[Output]:
+        record = self.turns[work.turn]
+        record.checkpoints.append(("STT finalisation", "stage", t_ms))
+        text = transcript.text if transcript is not None else ""
+        record.caller_text = text
+        out: list[Output] = []
+        if transcript is not None:
+            out.append(
+                ev.FinalTranscript(
+                    self.call_id,
+                    t_ms,
+                    text=text,
+                    confidence=transcript.confidence,
+                    words=tuple((w.word, w.start_ms, w.end_ms) for w in transcript.words),
+                )
+            )
+        if not text.strip():
+            record.notes.append("nothing recognised: back to listening")
+            self.state = "listening"
+            return out
+        self.transcript.append(("caller", text))
+        self._understanding = None
+        self._chunks = None
+        out.append(self._work("classify", work.turn, lambda: self.agent.understand(text)))
+        out.append(self._work("retrieve", work.turn, lambda: self.agent.retrieve(text)))
+        return out
+
+    def _on_classify_done(self, t_ms: float, work: StageWork, understanding: Any) -> list[Output]:
+        self._understanding = understanding
+        record = self.turns[work.turn]
+        record.understanding = understanding
+        out: list[Output] = [
+            ev.TopicDecided(
+                self.call_id,
+                t_ms,
+                turn=work.turn,
+                topic=understanding.topic,
+                confidence=understanding.confidence,
+                runner_up=understanding.runner_up,
+                runner_up_confidence=understanding.runner_up_confidence,
+                entities=tuple(
+                    {"type": e.type, "value": e.value, "start": e.start, "end": e.end}
+                    for e in understanding.entities
+                ),
+            )
+        ]
+        return out + self._maybe_respond(t_ms, work.turn, finished="topic classification")
+
+    def _on_retrieve_done(self, t_ms: float, work: StageWork, chunks: Any) -> list[Output]:
+        self._chunks = tuple(chunks)
+        record = self.turns[work.turn]
+        record.chunks = self._chunks
+        out: list[Output] = [
+            ev.KnowledgeRetrieved(
+                self.call_id,
+                t_ms,
+                turn=work.turn,
+                chunks=tuple(
+                    {"source": c.source, "heading": c.heading, "text": c.text, "score": c.score}
+                    for c in self._chunks
+                ),
+            )
+        ]
+        return out + self._maybe_respond(t_ms, work.turn, finished="retrieval")
+
+    def _maybe_respond(self, t_ms: float, turn: int, finished: str = "") -> list[Output]:
+        if self._understanding is None or self._chunks is None:
+            return []
+        record = self.turns[turn]
+        # Classification and retrieval ran in parallel; the one that finished last owns the lane.
+        record.checkpoints.append((f"understanding: {finished} (parallel)", "stage", t_ms))
+        understanding, chunks, text = self._understanding, list(self._chunks), record.caller_text
+        if not understanding:
+            return self._speak(t_ms, turn, _fallback_reply(self.agent))
+        return [
+            self._work(
+                "respond",
+                turn,
+                lambda: self.agent.reply(self.conversation, text, understanding, chunks),
+            )
+        ]
+
+    def _on_respond_done(self, t_ms: float, work: StageWork, reply: Any) -> list[Output]:
+        return self._speak(t_ms, work.turn, reply)
+
+    def _speak(self, t_ms: float, turn: int, reply: Any) -> list[Output]:
+        record = self.turns[turn]
+        record.checkpoints.append(("response" if turn else "greeting response", "stage", t_ms))
+        record.reply = reply
+        record.agent_sentences = tuple(reply.sentences)
+        self._reply = reply
+        self._sentences = tuple(s for s in reply.sentences if s.strip())
+        self._next_sentence = 0
+        out: list[Output] = [
+            ev.ResponseStarted(
+                self.call_id,
+                t_ms,
+                turn=turn,
+                sentences=self._sentences,
+                plan=reply.plan,
+                routing=reply.routing,
+                actions=tuple(
+                    {"kind": a.kind, "params": dict(a.params), "result": dict(a.result)}
+                    for a in reply.actions
+                ),
+            )
+        ]
+        if reply.routing == "human":
+            summary = getattr(self.conversation, "escalation_summary", "") or ""
+            out.append(ev.HandoffRequested(self.call_id, t_ms, queue="support", reason=reply.plan, summary=summary))
+        self._end_after_speaking = bool(reply.end_call or reply.routing == "human")
+        if not self._sentences:
+            self.state = "listening"
+            return out
+        self.state = "speaking"
+        out += self._synthesise_next(turn)
+        return out
+
+    def _synthesise_next(self, turn: int) -> list[Output]:
+        if self._next_sentence >= len(self._sentences):
+            self._synthesising = False
+            return []
+        index = self._next_sentence
+        sentence = self._sentences[index]
+        self._next_sentence += 1
+        self._synthesising = True
+        render = self.speech.render_agent_speech
+        work = self._work(
+            "tts_sentence", turn, lambda: render(sentence, first=index == 0), tokens=len(sentence.split())
+        )
+        return [work]
+
+    def _on_tts_sentence_done(self, t_ms: float, work: StageWork, ulaw: bytes) -> list[Output]:
+        record = self.turns[work.turn]
+        index = self._next_sentence - 1
+        if index == 0:
+            record.checkpoints.append(("TTS first sentence", "stage", t_ms))
+        frames = list(iter_frames(ulaw))
+        self._queue_frames(frames, work.turn, "speech", index, self._sentences[index])
+        return self._synthesise_next(work.turn)
+
+    def _queue_frames(self, frames: list[bytes], turn: int, kind: str, index: int, text: str) -> None:
+        count = len(frames)
+        for i, payload in enumerate(frames):
+            self._outgoing.append(AgentFrame(payload, turn, kind, index, text, (i + 1) / count))
+
+    def _finished_speaking(self, t_ms: float, turn: int) -> list[Output]:
+        self._last_agent_audio_end = t_ms
+        out: list[Output] = [ev.AgentAudioStopped(self.call_id, t_ms, turn=turn, reason="finished")]
+        if self._end_after_speaking:
+            reason = "handoff" if self._reply is not None and self._reply.routing == "human" else "agent_ended"
+            return out + self._end(t_ms, reason)
+        self.state = "listening"
+        if self._queued_utterances:
+            _, text = self._queued_utterances.popleft()
+            self.current_turn += 1
+            turn = self.current_turn
+            self.turns[turn] = TurnRecord(turn=turn, endpoint_at=t_ms, endpoint_label="queued utterance")
+            self.state = "thinking"
+            fake = type("Queued", (), {"text": text, "confidence": 0.0, "words": ()})()
+            work = StageWork(0, "stt_final", turn, lambda: None)
+            out += self._on_stt_final_done(t_ms, work, fake)
+        return out
+
+    def _no_input(self, t_ms: float) -> list[Output]:
+        self.current_turn += 1
+        turn = self.current_turn
+        self.turns[turn] = TurnRecord(turn=turn, endpoint_at=t_ms, endpoint_label="no input")
+        self.state = "thinking"
+        self._last_agent_audio_end = None
+        return [self._work("respond", turn, lambda: self.agent.no_input(self.conversation))]
+
+    def _end(self, t_ms: float, reason: str) -> list[Output]:
+        self.ended = True
+        self.state = "ended"
+        self.end_reason = reason
+        outcome = getattr(self.conversation, "outcome", None) if self.conversation else None
+        self.disposition = outcome or {
+            "handoff": "escalated_to_human",
+            "caller_hung_up": "abandoned",
+            "agent_ended": "ai_resolved",
+        }.get(reason, reason)
+        self.speech.release_recognizer(self.recognizer)
+        out: list[Output] = []
+        for action in getattr(self.conversation, "intended_crm_actions", []) or []:
+            out.append(
+                ev.CrmWriteIntended(
+                    self.call_id, t_ms, object=str(action.get("object", "")), fields=dict(action.get("fields", {}))
+                )
+            )
+        out.append(ev.CallEnded(self.call_id, t_ms, reason=reason, disposition=self.disposition))
+        return out
+
+    def _work(self, stage: str, turn: int, run: Callable[[], Any], tokens: int = 0) -> StageWork:
+        work = StageWork(next(self._work_ids), stage, turn, run, tokens)
+        self._pending[work.work_id] = work
+        return work
+
+
+def _fallback_reply(agent: Any) -> Any:
+    from workbench.agent import Reply
+
+    return Reply(
+        sentences=("Sorry, I had trouble with that. Could you say it again?",),
+        routing=None,
+        actions=(),
+        plan="fallback: a stage failed",
+        end_call=False,
+        topic="Unknown",
+    )

@@ -1,0 +1,101 @@
+"""`workbench transcribe`: recognise a WAV file by streaming it to the recogniser in 20 ms frames.
+
+The file is transcribed as given (no telephone round trip): it is resampled to 16 kHz with the
+same streaming resampler the live path uses and fed frame by frame, as a call would feed it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from pathlib import Path
+
+from workbench.audio.frames import FRAME_MS, STT_SAMPLE_RATE
+from workbench.audio.resample import StreamingResampler
+from workbench.audio.wav import read_wav
+from workbench.errors import ConfigError, InputFileError
+from workbench.speech.stt import BACKENDS, load_recognizer
+
+logger = logging.getLogger(__name__)
+
+
+def read_sentences(path: Path) -> list[str]:
+    """A plain list of sentences, one a line; blank lines and `#` comments are skipped."""
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such sentence file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputFileError(f"{path}: cannot read the sentence file ({error})") from None
+    sentences = [line.strip() for line in text.splitlines()]
+    sentences = [s for s in sentences if s and not s.startswith("#")]
+    if not sentences:
+        raise InputFileError(f"{path}: the sentence file holds no sentences")
+    return sentences
+
+
+def agent_domain_sentences(agent_dir: Path) -> list[str]:
+    """The domain sentences of the agent in `agent_dir` (ConfigError if agents are not built)."""
+    if importlib.util.find_spec("workbench.agent.agent") is None:
+        raise ConfigError("agents are not available yet")
+    from workbench import agent as agent_package
+
+    load_agent = getattr(agent_package, "load_agent", None)
+    if load_agent is None:
+        raise ConfigError("agents are not available yet")
+    return list(load_agent(agent_dir).domain_sentences())
+
+
+def run_transcribe(
+    audio_path: Path,
+    *,
+    agent: Path | None = None,
+    lm_sentences: Path | None = None,
+    backend: str = "pocketsphinx",
+) -> dict:
+    """Transcribe one WAV file; returns text, words with times, final delay and confidence.
+
+    `final_after_end_ms` is the wall time from feeding the last frame to having the final
+    transcript (what a caller would wait for after the recogniser hears the end of speech).
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown STT backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
+    if agent is not None and lm_sentences is not None:
+        raise ConfigError("give either --agent or --lm-sentences, not both")
+    audio = read_wav(audio_path)  # the file is checked before the slow model load
+    sentences: list[str] | None = None
+    if lm_sentences is not None:
+        sentences = read_sentences(Path(lm_sentences))
+    elif agent is not None:
+        sentences = agent_domain_sentences(Path(agent))
+
+    recognizer = load_recognizer(backend, domain_sentences=sentences)
+    frame = round(audio.sample_rate * FRAME_MS / 1000)  # 11.025/22.05 kHz: within 0.03 ms
+    resampler = StreamingResampler(audio.sample_rate, STT_SAMPLE_RATE)
+    recognizer.begin_utterance()
+    samples = audio.samples
+    for start in range(0, len(samples), frame):
+        recognizer.feed(resampler.process(samples[start : start + frame]))
+    started = time.perf_counter()
+    recognizer.feed(resampler.flush())
+    transcript = recognizer.end_utterance()
+    final_after_end_ms = 1000.0 * (time.perf_counter() - started)
+
+    # The resampler's causal delay shifts the 16 kHz stream; report times in the file's frame.
+    delay_ms = 1000.0 * resampler.delay_samples / STT_SAMPLE_RATE
+    duration_ms = 1000.0 * audio.duration_s
+    words = [
+        {
+            "word": word.word,
+            "start_ms": round(min(max(0.0, word.start_ms - delay_ms), duration_ms), 1),
+            "end_ms": round(min(max(0.0, word.end_ms - delay_ms), duration_ms), 1),
+        }
+        for word in transcript.words
+    ]
+    return {
+        "text": transcript.text,
+        "words": words,
+        "final_after_end_ms": round(final_after_end_ms, 2),
+        "confidence": round(transcript.confidence, 4),
+    }

@@ -1,0 +1,115 @@
+"""Voice activity detection on telephone frames: webrtcvad plus start/stop hysteresis.
+
+webrtcvad classifies each 20 ms frame as speech or not; a single frame's verdict flickers
+(clicks, breaths, the gaps between words), so speech is declared only after `start_ms` of
+consecutive speech frames and declared over only after `stop_ms` of consecutive non-speech.
+The events carry the times the speech really began and ended, not the times they were
+confirmed: `VadSpeechStart.t_ms` is the start of the first speech frame of the run and
+`VadSpeechEnd.t_ms` the end of the last speech frame, so the confirmation delay (the
+hysteresis) is visible to the caller as `confirmed_at - t_ms`, never hidden in the timestamp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import webrtcvad
+
+from workbench.errors import ConfigError
+
+_VALID_RATES = (8000, 16000, 32000, 48000)
+_VALID_FRAME_MS = (10, 20, 30)
+
+
+@dataclass(frozen=True)
+class VadSpeechStart:
+    """Speech began at `t_ms` (the start of its first speech frame)."""
+
+    t_ms: float
+
+
+@dataclass(frozen=True)
+class VadSpeechEnd:
+    """Speech ended at `t_ms` (the end of its last speech frame)."""
+
+    t_ms: float
+
+
+class VoiceActivityDetector:
+    """Turns a stream of PCM frames into speech start and end events.
+
+    `aggressiveness` is webrtcvad's mode, 0 (least eager to call noise non-speech) to 3.
+    `start_ms` is how much consecutive speech confirms a start; `stop_ms` how much
+    consecutive non-speech confirms an end. Frames must be 10, 20 or 30 ms of int16 at
+    `sample_rate` (a decoded 160-byte μ-law frame is 20 ms at 8 kHz).
+    """
+
+    def __init__(
+        self,
+        aggressiveness: int = 2,
+        start_ms: float = 60,
+        stop_ms: float = 200,
+        sample_rate: int = 8000,
+    ) -> None:
+        if aggressiveness not in (0, 1, 2, 3):
+            raise ConfigError(f"VAD aggressiveness must be 0-3, got {aggressiveness}")
+        if sample_rate not in _VALID_RATES:
+            raise ConfigError(f"VAD sample rate must be one of {_VALID_RATES}, got {sample_rate}")
+        if start_ms < 0 or stop_ms < 0:
+            raise ConfigError(f"VAD start_ms/stop_ms must be >= 0, got {start_ms}/{stop_ms}")
+        self.aggressiveness = aggressiveness
+        self.start_ms = float(start_ms)
+        self.stop_ms = float(stop_ms)
+        self.sample_rate = sample_rate
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all state: the next frame starts a new stream in silence."""
+        self._in_speech = False
+        self._run_start_ms: float | None = None  # start of the current run of speech frames
+        self._run_ms = 0.0  # length of that run
+        self._silence_ms = 0.0  # consecutive non-speech since the last speech frame
+        self._last_speech_end_ms = 0.0
+
+    @property
+    def is_speech(self) -> bool:
+        """True between a confirmed start and its confirmed end."""
+        return self._in_speech
+
+    def frame_is_speech(self, frame_pcm: np.ndarray) -> bool:
+        """webrtcvad's raw verdict on one frame, without hysteresis."""
+        pcm = np.asarray(frame_pcm, dtype=np.int16)
+        frame_ms = 1000 * len(pcm) // self.sample_rate
+        if frame_ms not in _VALID_FRAME_MS or len(pcm) * 1000 != frame_ms * self.sample_rate:
+            raise ValueError(
+                f"VAD frames must be 10, 20 or 30 ms at {self.sample_rate} Hz, got {len(pcm)} samples"
+            )
+        return self._vad.is_speech(pcm.tobytes(), self.sample_rate)
+
+    def process(self, frame_pcm: np.ndarray, t_ms: float) -> VadSpeechStart | VadSpeechEnd | None:
+        """Classify one frame whose first sample is at `t_ms`; return an event when one is confirmed."""
+        frame_ms = 1000.0 * len(frame_pcm) / self.sample_rate
+        speech = self.frame_is_speech(frame_pcm)
+        if speech:
+            if self._run_start_ms is None:
+                self._run_start_ms = t_ms
+                self._run_ms = 0.0
+            self._run_ms += frame_ms
+            self._silence_ms = 0.0
+            self._last_speech_end_ms = t_ms + frame_ms
+            if not self._in_speech and self._run_ms >= self.start_ms:
+                self._in_speech = True
+                return VadSpeechStart(self._run_start_ms)
+            return None
+        # A non-speech frame breaks any unconfirmed run: a start needs *consecutive* speech.
+        self._run_start_ms = None
+        self._run_ms = 0.0
+        if self._in_speech:
+            self._silence_ms += frame_ms
+            if self._silence_ms >= self.stop_ms:
+                self._in_speech = False
+                self._silence_ms = 0.0
+                return VadSpeechEnd(self._last_speech_end_ms)
+        return None
