@@ -182,6 +182,36 @@ def test_delay_adapts_upward_under_high_jitter() -> None:
     assert adaptive.stats.late < 0.7 * fixed.stats.late
 
 
+def test_a_fixed_buffer_keeps_one_delay_and_drops_what_misses_it() -> None:
+    buffer = JitterBuffer(adaptive=False)
+    arrivals = through_leg(NetworkConditions(delay_ms=30.0, jitter_ms=50.0), frames=1000)
+    frames = play(buffer, arrivals, ticks=1030)
+    waits = {tick * FRAME_MS - f.sent_ms for tick, f in enumerate(frames) if f.kind == "audio"}
+    assert len(waits) == 1  # one spurt, one leg+buffer time for every frame
+    stats = buffer.stats
+    assert stats.late > 0 and stats.lost == 0  # the leg lost nothing; late ones were dropped
+    assert stats.played + stats.late == stats.received == 1000
+    assert stats.target_delay_ms == 40.0
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_a_delay_step_mid_call_resynchronises_without_losing_frames(adaptive: bool) -> None:
+    leg = NetworkLeg(NetworkConditions(delay_ms=30.0), seed=1)
+    arrivals = []
+    for seq in range(400):
+        if seq == 200:  # the scenario moves the caller onto a far slower path
+            leg.set_conditions(NetworkConditions(delay_ms=230.0))
+        arrivals.append(leg.send(seq, seq * FRAME_MS, loud_frame(seq)))
+    buffer = JitterBuffer(adaptive=adaptive)
+    frames = play(buffer, arrivals, ticks=420)
+    assert [f.seq for f in frames if f.kind == "audio"] == list(range(400))
+    assert (buffer.stats.lost, buffer.stats.late) == (0, 0)
+    # The 200 ms hole is bridged by a short fade, then silence until the new spurt starts.
+    seqs = [f.seq for f in frames]
+    hole = [f.kind for f in frames[seqs.index(199) + 1 : seqs.index(200)]]
+    assert hole[:3] == ["concealed"] * 3 and set(hole[3:]) == {"silence"} and len(hole) >= 8
+
+
 def test_delay_comes_back_down_through_quiet_frames_when_jitter_ends() -> None:
     quiet = ulaw_encode(np.zeros(160, dtype=np.int16))
     spike = [

@@ -18,7 +18,9 @@ from workbench.crm.org.schema import OBJECTS
 from workbench.errors import ConfigError, InputFileError
 
 
-def org_describe(without: dict[str, set[str]] | None = None, missing_objects: set[str] = frozenset()):
+def org_describe(
+    without: dict[str, set[str]] | None = None, missing_objects: set[str] = frozenset()
+):
     """describe() answers built from the local org's schema, minus some fields or objects."""
     without = without or {}
 
@@ -26,7 +28,10 @@ def org_describe(without: dict[str, set[str]] | None = None, missing_objects: se
         if name in missing_objects or name not in OBJECTS:
             return None
         drop = without.get(name, set())
-        return {"name": name, "fields": [f.describe() for f in OBJECTS[name].fields if f.name not in drop]}
+        return {
+            "name": name,
+            "fields": [f.describe() for f in OBJECTS[name].fields if f.name not in drop],
+        }
 
     return describe
 
@@ -86,11 +91,16 @@ def test_bad_yaml_names_the_file_and_line(tmp_path):
 
 
 def test_an_unknown_artefact_names_file_line_and_field(tmp_path):
-    text = DEFAULT_MAPPING_PATH.read_text().replace("FromPhoneNumber: from_number", "FromPhoneNumber: caller_phone")
+    text = DEFAULT_MAPPING_PATH.read_text().replace(
+        "FromPhoneNumber: from_number", "FromPhoneNumber: caller_phone"
+    )
     path = tmp_path / "mapping.yaml"
     path.write_text(text)
     line = text.splitlines().index("    FromPhoneNumber: caller_phone") + 1
-    with pytest.raises(ConfigError, match=rf"mapping.yaml:{line}: voice_call.fields.FromPhoneNumber: unknown artefact 'caller_phone'"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"mapping.yaml:{line}: voice_call.fields.FromPhoneNumber: unknown artefact 'caller_phone'",
+    ):
         load_mapping(path)
 
 
@@ -138,11 +148,15 @@ def test_a_transfer_refers_to_the_previous_leg_by_lookup():
     mapping = load_mapping()
     previous = "CA" + "2" * 32
     voice_call = build_call_items(record(previous_call_id=previous), mapping)[-1].payload
-    assert voice_call["PreviousCallId"] == {"$lookup": {"object": "VoiceCall", "by": "Call_Id__c", "value": previous}}
+    assert voice_call["PreviousCallId"] == {
+        "$lookup": {"object": "VoiceCall", "by": "Call_Id__c", "value": previous}
+    }
 
 
 def test_events_carry_their_uuid_in_the_payload():
-    event = CallEvent(call_id="CA" + "1" * 32, type="intent_decided", payload={"intent": "book_demo"})
+    event = CallEvent(
+        call_id="CA" + "1" * 32, type="intent_decided", payload={"intent": "book_demo"}
+    )
     item = build_event_item(event, load_mapping())
     assert item.kind == "event"
     assert item.object == "Call_Event__e"

@@ -294,6 +294,19 @@ def test_a_unique_external_id_cannot_be_duplicated(sf):
     assert caught.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
 
 
+def test_updated_and_deleted_windows(sf):
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    kept = sf.Lead.create({"LastName": "Kept", "Company": "K"})["id"]
+    gone = sf.Lead.create({"LastName": "Gone", "Company": "G"})["id"]
+    sf.Lead.delete(gone)
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    assert kept in sf.Lead.updated(start, end)["ids"]
+    assert gone not in sf.Lead.updated(start, end)["ids"]
+    assert gone in [r["id"] for r in sf.Lead.deleted(start, end)["deletedRecords"]]
+
+
 # ------------------------------------------------------------------ upsert by external id
 
 
@@ -442,6 +455,20 @@ def test_numbers_and_datetimes_in_where(sf):
         "AND CallStartDateTime > 2031-01-01T00:00:00Z"
     )
     assert [r["Call_Id__c"] for r in sf.query(query)["records"]] == [call_id]
+
+
+def test_ids_in_where_may_have_15_characters(sf):
+    account = sf.query("SELECT Id FROM Account WHERE Name = 'Northwind Traders'")["records"][0][
+        "Id"
+    ]
+    by_short = sf.query(
+        f"SELECT LastName FROM Contact WHERE AccountId = '{account[:15]}' ORDER BY LastName"
+    )
+    assert [r["LastName"] for r in by_short["records"]] == ["Becker", "Raman"]
+    assert (
+        sf.query(f"SELECT Id FROM Account WHERE Id = '{account[:15]}'")["records"][0]["Id"]
+        == account
+    )
 
 
 def test_count(sf):
@@ -634,3 +661,82 @@ def test_server_errors_surface_as_general_errors(org, sf):
         assert caught.value.status == 503
     finally:
         org.set_faults("")
+
+
+# ------------------------------------------------------------------ composite
+
+
+def test_composite_runs_subrequests_with_references(sf):
+    call_id = key()
+    response = sf.restful(
+        "composite",
+        method="POST",
+        json={
+            "allOrNone": True,
+            "compositeRequest": [
+                {
+                    "method": "PATCH",
+                    "url": f"/services/data/v59.0/sobjects/VoiceCall/Call_Id__c/{call_id}",
+                    "referenceId": "call",
+                    "body": CALL,
+                },
+                {
+                    "method": "POST",
+                    "url": "/services/data/v59.0/sobjects/Task",
+                    "referenceId": "task",
+                    "body": {"Subject": "Call summary", "Call_Id__c": call_id},
+                },
+                {
+                    "method": "PATCH",
+                    "url": "/services/data/v59.0/sobjects/VoiceCall/@{call.id}",
+                    "referenceId": "link",
+                    "body": {"Description": "task @{task.id}"},
+                },
+                {
+                    "method": "GET",
+                    "url": "/services/data/v59.0/sobjects/VoiceCall/@{call.id}?fields=Description",
+                    "referenceId": "read",
+                },
+            ],
+        },
+    )["compositeResponse"]
+    assert [r["httpStatusCode"] for r in response] == [201, 201, 204, 200]
+    task_id = response[1]["body"]["id"]
+    assert response[1]["httpHeaders"]["Location"].endswith(f"/sobjects/Task/{task_id}")
+    assert response[3]["body"]["Description"] == f"task {task_id}"
+
+
+def test_composite_all_or_none_rolls_back_and_halts(sf):
+    subject = key()
+    response = sf.restful(
+        "composite",
+        method="POST",
+        json={
+            "allOrNone": True,
+            "compositeRequest": [
+                {
+                    "method": "POST",
+                    "url": "/services/data/v59.0/sobjects/Case",
+                    "referenceId": "case",
+                    "body": {"Subject": subject},
+                },
+                {
+                    "method": "POST",
+                    "url": "/services/data/v59.0/sobjects/VoiceCall",
+                    "referenceId": "call",
+                    "body": {"CallType": "Inbound"},
+                },
+                {
+                    "method": "POST",
+                    "url": "/services/data/v59.0/sobjects/Task",
+                    "referenceId": "task",
+                    "body": {"Subject": subject},
+                },
+            ],
+        },
+    )["compositeResponse"]
+    assert [r["httpStatusCode"] for r in response] == [400, 400, 400]
+    assert response[0]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert response[1]["body"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert response[2]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert sf.query(f"SELECT Id FROM Case WHERE Subject = '{subject}'")["totalSize"] == 0

@@ -74,7 +74,9 @@ def test_a_dead_dependency_drops_the_link_but_not_the_record(outbox):
 
 def test_a_reference_to_a_later_item_is_refused(outbox):
     with pytest.raises(ValueError, match="refers to item"):
-        outbox.enqueue("CA1", [NewItem("upsert", "VoiceCall", {"X": {"$ref": 0}}, "Call_Id__c", "CA1")])
+        outbox.enqueue(
+            "CA1", [NewItem("upsert", "VoiceCall", {"X": {"$ref": 0}}, "Call_Id__c", "CA1")]
+        )
 
 
 def test_a_retried_item_is_not_due_before_its_next_attempt(outbox, clock):
@@ -89,7 +91,9 @@ def test_a_retried_item_is_not_due_before_its_next_attempt(outbox, clock):
 
 
 def test_status_counts_dead_letters_by_cause(outbox):
-    ids = outbox.enqueue("CA1", [NewItem("upsert", "Case", {}, "Call_Id__c", f"k{n}") for n in range(3)])
+    ids = outbox.enqueue(
+        "CA1", [NewItem("upsert", "Case", {}, "Call_Id__c", f"k{n}") for n in range(3)]
+    )
     outbox.claim(3)
     outbox.mark_dead(ids[0], "REQUIRED_FIELD_MISSING", "x")
     outbox.mark_dead(ids[1], "REQUIRED_FIELD_MISSING", "y")
@@ -100,7 +104,9 @@ def test_status_counts_dead_letters_by_cause(outbox):
 
 
 def test_replay_moves_dead_letters_back_to_pending(outbox):
-    ids = outbox.enqueue("CA1", [NewItem("upsert", "Case", {}, "Call_Id__c", f"k{n}") for n in range(2)])
+    ids = outbox.enqueue(
+        "CA1", [NewItem("upsert", "Case", {}, "Call_Id__c", f"k{n}") for n in range(2)]
+    )
     outbox.claim(2)
     outbox.mark_dead(ids[0], "A", "x")
     outbox.mark_dead(ids[1], "B", "y")
@@ -111,7 +117,9 @@ def test_replay_moves_dead_letters_back_to_pending(outbox):
 
 
 def test_purge_deletes_old_delivered_items_or_dead_letters(outbox, clock):
-    ids = outbox.enqueue("CA1", [NewItem("upsert", "Case", {}, "Call_Id__c", f"k{n}") for n in range(3)])
+    ids = outbox.enqueue(
+        "CA1", [NewItem("upsert", "Case", {}, "Call_Id__c", f"k{n}") for n in range(3)]
+    )
     outbox.claim(3)
     outbox.mark_delivered(ids[0], "a")
     clock.t += 8 * 86400
@@ -137,8 +145,7 @@ def test_in_flight_items_of_a_dead_process_are_recovered_at_once(tmp_path):
     box.enqueue("CA1", call_items()[:1])
     # Another process claims the item and exits without finishing it (as after kill -9).
     code = (
-        "from workbench.crm.outbox import Outbox;"
-        f"assert len(Outbox({str(path)!r}).claim(1)) == 1"
+        f"from workbench.crm.outbox import Outbox;assert len(Outbox({str(path)!r}).claim(1)) == 1"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert box.status().counts["in_flight"] == 1

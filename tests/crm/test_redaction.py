@@ -45,9 +45,9 @@ def test_three_digits_without_a_cue_are_kept():
 
 def test_social_security_numbers_are_redacted_written_or_after_a_cue():
     assert redact_text("it's 123-45-6789").text == "it's [SSN]"
-    assert redact_text("my social security number is one two three four five six seven eight nine").text == (
-        "my social security number is [SSN]"
-    )
+    assert redact_text(
+        "my social security number is one two three four five six seven eight nine"
+    ).text == ("my social security number is [SSN]")
 
 
 def test_confidence_is_one_when_nothing_suspicious_remains():
@@ -69,7 +69,9 @@ def test_leftover_long_numbers_and_dangling_cues_lower_the_confidence():
 
 
 def test_transcript_confidence_is_the_product_over_turns():
-    result = redact_transcript([("caller", "ref 12345678"), ("agent", "thanks"), ("caller", "and 87654321")])
+    result = redact_transcript(
+        [("caller", "ref 12345678"), ("agent", "thanks"), ("caller", "and 87654321")]
+    )
     assert result.confidence == round(0.6 * 0.6, 4)
     assert result.turns[1] == ("agent", "thanks")
 

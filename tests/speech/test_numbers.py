@@ -56,6 +56,8 @@ def test_order_numbers_and_long_digit_runs_are_read_digit_by_digit() -> None:
         ("$1,000,000", "one million dollars"),
         ("£3.01", "three pounds and one penny"),
         ("€40", "forty euros"),
+        ("$2.5 million", "two point five million dollars"),
+        ("$3 billion", "three billion dollars"),
     ],
 )
 def test_amounts_are_read_naturally(text: str, spoken: str) -> None:
@@ -87,7 +89,10 @@ def test_markup_forces_digits_or_spelling() -> None:
     assert read_numbers("PIN <digits>4111</digits> ok") == "PIN 4 1 1 1 ok"
     assert read_numbers("Name <spell>smith</spell>.") == "Name s m i t h."
     assert read_numbers("<SPELL>Mary Ann</SPELL>") == "m a r y, a n n"
-    assert read_numbers("<digits>1299</digits> vs $1,299") == "1 2 9 9 vs one thousand two hundred ninety-nine dollars"
+    assert (
+        read_numbers("<digits>1299</digits> vs $1,299")
+        == "1 2 9 9 vs one thousand two hundred ninety-nine dollars"
+    )
 
 
 def test_markup_content_is_not_read_again_by_the_automatic_modes() -> None:

@@ -336,6 +336,43 @@ def test_fuzz_parse_returns_a_message_or_raises_protocol_error(frame: str | byte
         assert parse_message(encode_message(message)) == message
 
 
+counters = st.integers(min_value=0, max_value=10**18 - 1)
+any_message = st.one_of(
+    st.builds(Connected, st.text(), st.text()),
+    st.builds(
+        Start,
+        counters,
+        st.text(),
+        st.text(),
+        st.text(),
+        st.lists(st.text(), max_size=3).map(tuple),
+        st.dictionaries(st.text(), st.text(), max_size=3),
+        st.builds(MediaFormat, st.text(), st.integers(1, 96000), st.integers(1, 8)),
+    ),
+    st.builds(
+        Media,
+        counters,
+        st.text(),
+        st.sampled_from(["inbound", "outbound"]),
+        counters,
+        counters,
+        st.binary(min_size=1, max_size=400),
+    ),
+    st.builds(Dtmf, counters, st.text(), st.sampled_from(sorted("0123456789*#ABCD")), st.text()),
+    st.builds(Mark, counters, st.text(), st.text()),
+    st.builds(Stop, counters, st.text(), st.text(), st.text()),
+    st.builds(OutboundMedia, st.text(), st.binary(min_size=1, max_size=400)),
+    st.builds(OutboundMark, st.text(), st.text()),
+    st.builds(Clear, st.text()),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_message)
+def test_any_message_round_trips(message: object) -> None:
+    assert parse_message(encode_message(message)) == message  # type: ignore[arg-type]
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.sampled_from(REFERENCE_EXAMPLES), st.data())
 def test_fuzz_mutated_reference_messages(text: str, data: st.DataObject) -> None:

@@ -49,13 +49,29 @@ Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
 
 from __future__ import annotations
 
-from workbench.agent.agent import Agent, load_agent
-from workbench.agent.conversation import CallerContext, Conversation
-from workbench.agent.entities import Entity
-from workbench.agent.knowledge import KnowledgeChunk
-from workbench.agent.responder import Action, Reply
-from workbench.agent.understanding import Understanding
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from workbench.agent.agent import Agent, load_agent
+    from workbench.agent.conversation import CallerContext, Conversation
+    from workbench.agent.entities import Entity
+    from workbench.agent.knowledge import KnowledgeChunk
+    from workbench.agent.responder import Action, Reply
+    from workbench.agent.understanding import Understanding
+
+# Imported on first use, so `workbench --help` (which imports agent/commands.py) stays fast.
+_EXPORTS = {
+    "Action": "workbench.agent.responder",
+    "Agent": "workbench.agent.agent",
+    "CallerContext": "workbench.agent.conversation",
+    "Conversation": "workbench.agent.conversation",
+    "Entity": "workbench.agent.entities",
+    "KnowledgeChunk": "workbench.agent.knowledge",
+    "Reply": "workbench.agent.responder",
+    "Understanding": "workbench.agent.understanding",
+    "load_agent": "workbench.agent.agent",
+}
 __all__ = [
     "Action",
     "Agent",
@@ -67,3 +83,9 @@ __all__ = [
     "Understanding",
     "load_agent",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'workbench.agent' has no attribute {name!r}")

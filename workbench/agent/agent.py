@@ -42,7 +42,9 @@ class Agent:
         self.classifier = TopicClassifier(examples, definition.understanding.threshold)
         knowledge_dir = directory / "knowledge"
         self.knowledge = (
-            KnowledgeIndex.from_directory(knowledge_dir) if knowledge_dir.is_dir() else KnowledgeIndex([])
+            KnowledgeIndex.from_directory(knowledge_dir)
+            if knowledge_dir.is_dir()
+            else KnowledgeIndex([])
         )
         self.load_seconds = time.perf_counter() - started
         self.responder = FlowResponder(definition, self.knowledge, self.orders)
@@ -53,7 +55,9 @@ class Agent:
             return None
         path = (self.directory / name).resolve()
         if not path.is_file():
-            raise InputFileError(f"{self.directory / 'agent.yaml'}: {field}: file not found: {path}")
+            raise InputFileError(
+                f"{self.directory / 'agent.yaml'}: {field}: file not found: {path}"
+            )
         return path
 
     def domain_sentences(self) -> list[str]:

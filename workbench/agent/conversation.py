@@ -56,5 +56,19 @@ class Conversation:
         if topic not in self.topics_seen:
             self.topics_seen.append(topic)
 
+    @property
+    def disposition(self) -> str | None:
+        """`outcome` in the CRM's words (`workbench.crm.call_record.DISPOSITIONS`)."""
+        return {"human": "escalated_to_human"}.get(self.outcome or "", self.outcome)
+
+    def intend(self, object_: str, **fields: object) -> None:
+        """Record a CRM write the call should make: `{"object": "Case", "fields": {...}}`.
+
+        Field names are Salesforce's (standard fields); empty values are left out so the CRM
+        mapping's defaults apply.
+        """
+        kept = {name: value for name, value in fields.items() if value not in (None, "")}
+        self.intended_crm_actions.append({"object": object_, "fields": kept})
+
     def transcript(self) -> str:
         return "\n".join(f"{who}: {text}" for who, text in self.history)

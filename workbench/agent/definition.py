@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.errors import InputFileError
 
@@ -134,12 +134,24 @@ class AgentDefinition(_Strict):
             if topic.name in seen:
                 raise ValueError(f"topic {topic.name!r} is defined twice")
             if topic.name == UNKNOWN_TOPIC:
-                raise ValueError("'Unknown' is the built-in fallback; list its examples under understanding.unknown_examples")
+                raise ValueError(
+                    "'Unknown' is the built-in fallback; list its examples under understanding.unknown_examples"
+                )
             seen.add(topic.name)
             for kind in ACTION_TEMPLATES.get(topic.action, ()):
                 if kind not in topic.templates:
-                    raise ValueError(f"topic {topic.name!r}: action {topic.action} needs templates.{kind}")
+                    raise ValueError(
+                        f"topic {topic.name!r}: action {topic.action} needs templates.{kind}"
+                    )
         return topics
+
+    @model_validator(mode="after")
+    def _two_classes(self) -> AgentDefinition:
+        if len(self.topics) < 2 and not self.understanding.unknown_examples:
+            raise ValueError(
+                "topics: an agent needs two topics, or one plus understanding.unknown_examples"
+            )
+        return self
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -167,7 +179,9 @@ def _line_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> int:
                     break
             else:
                 return line  # missing key: point at the mapping that should hold it
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:

@@ -224,14 +224,12 @@ NOT_NAMES = {
     "with", "about", "regarding", "for", "to", "in", "on", "at", "of", "my", "your", "our",
     "i", "you", "we", "they", "he", "she", "it", "is", "was", "very", "really", "still",
     "already", "also", "going", "gonna", "afraid", "sure", "ok", "okay", "yes", "no", "yeah",
-    "hi", "hello", "hey", "thanks", "thank", "please", "that", "this", "what", "when", "a",
-    "customer", "client", "new", "happy", "unhappy", "angry", "frustrated", "annoyed", "upset",
-    "fed", "done", "ready", "able", "unable", "getting", "having", "need", "want", "would",
-    "like", "an", "about", "urgent", "important", "there", "right", "correct", "wrong",
+    "hi", "hello", "hey", "thanks", "thank", "please", "that", "this", "what", "when", "customer", "client", "new", "happy", "unhappy", "angry", "frustrated", "annoyed", "upset",
+    "fed", "done", "ready", "able", "unable", "getting", "need", "want", "would",
+    "like", "urgent", "important", "there", "right", "correct", "wrong",
     "speaking", "phoning", "ringing", "reaching", "now", "again", "back", "over", "out",
     "available", "free", "busy", "away", "sales", "support", "billing", "order", "email",
-    "phone", "number", "moving", "cancelling", "canceling", "leaving", "switching", "also",
-    "one", "two", "actually", "well", "um", "uh", "er", "hmm",
+    "phone", "number", "cancelling", "canceling", "leaving", "switching", "one", "two", "actually", "well", "um", "uh", "er", "hmm",
 }  # fmt: skip
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -406,10 +404,16 @@ def extract_entities(text: str, reference: datetime | None = None) -> tuple[Enti
 
     for m in _NAME_TRIGGER.finditer(t):
         words: list[str] = []
+        position = m.start(1)
         for word in m.group(1).split():
-            if word in NOT_NAMES or word.endswith("ing") or word in _NUMBER_WORDS:
+            if word in NOT_NAMES or word.endswith("ing") or word in _NUMBER_WORDS or "'" in word:
                 break
             words.append(word)
+            # A comma or full stop after a word ends the name ("this is Dana, I'd like...").
+            after = norm.original_span(position, position + len(word))[1]
+            if text[after : after + 1] in (",", ".", "?", "!", ";"):
+                break
+            position += len(word) + 1
         if words and not any(s[0] <= m.start(1) < s[1] for s in email_spans):
             start = m.start(1)
             end = start + len(" ".join(words))

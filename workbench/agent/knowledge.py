@@ -103,7 +103,9 @@ class KnowledgeIndex:
                 raise InputFileError(f"{path}: cannot read knowledge document ({error})") from None
         return cls(chunks)
 
-    def search(self, text: str, k: int = 3, sources: list[str] | None = None) -> list[KnowledgeChunk]:
+    def search(
+        self, text: str, k: int = 3, sources: list[str] | None = None
+    ) -> list[KnowledgeChunk]:
         """The `k` best chunks (score > 0), optionally only from the given source files."""
         query = terms(text)
         scored: list[tuple[float, int]] = []

@@ -115,11 +115,36 @@ def spoken_value(slot: SlotSpec, value: str) -> str:
         return speak_datetime(value)
     if slot.entity == "card_number":
         return f"card ending in <digits>{value[-4:]}</digits>"
+    if slot.entity == "email" and slot.confirm == "spell":
+        return spoken_email(value)
     if slot.confirm == "spell":
-        return f"{value}, spelled <spell>{value}</spell>" if slot.entity == "person_name" else f"<spell>{value}</spell>"
+        return (
+            f"{value}, spelled <spell>{value}</spell>"
+            if slot.entity == "person_name"
+            else f"<spell>{value}</spell>"
+        )
     if slot.confirm == "digits":
         return f"<digits>{value}</digits>"
     return value
+
+
+def spoken_email(email: str) -> str:
+    """'dana.lee@acme.com' -> '<spell>dana</spell> dot <spell>lee</spell> at <spell>acme</spell> dot com'."""
+    local, _, domain = email.partition("@")
+    common = {"com", "org", "net", "io", "co", "uk", "us", "ca", "edu", "gov"}
+
+    def words(part: str, separator: str) -> str:
+        pieces = re.split(rf"[{re.escape(separator)}]", part)
+        out = []
+        for piece in pieces:
+            out.append(piece if piece in common else f"<spell>{piece}</spell>")
+        return " dot ".join(out)
+
+    local_spoken = " dot ".join(
+        " underscore ".join(f"<spell>{p}</spell>" for p in chunk.split("_"))
+        for chunk in local.split(".")
+    )
+    return f"{local_spoken} at {words(domain, '.')}"
 
 
 class _Values(dict):
@@ -190,14 +215,21 @@ class FlowResponder:
         conv.turn_count += 1
         conv.history.append(("caller", redact_cards(text)))
         turn = _Turn(conv.topic or u.topic)
-        turn.note(f"understood {u.topic} ({u.confidence:.2f}; runner-up {u.runner_up} {u.runner_up_confidence:.2f})")
+        turn.note(
+            f"understood {u.topic} ({u.confidence:.2f}; runner-up {u.runner_up} {u.runner_up_confidence:.2f})"
+        )
         self._step(conv, text, u, chunks, turn)
         return self._finish(conv, turn)
 
     # --- the turn -------------------------------------------------------------------------
 
     def _step(
-        self, conv: Conversation, text: str, u: Understanding, chunks: list[KnowledgeChunk], turn: _Turn
+        self,
+        conv: Conversation,
+        text: str,
+        u: Understanding,
+        chunks: list[KnowledgeChunk],
+        turn: _Turn,
     ) -> None:
         esc = self.definition.escalation
         lowered = text.lower()
@@ -231,7 +263,11 @@ class FlowResponder:
                 turn.note("caller declined a person")
         elif conv.pending_slot and conv.topic:
             self._on_slot_answer(conv, text, u, chunks, turn, confident)
-        elif conv.stage == "anything_else" and answer_kind(text) == "no" and not confident:
+        elif (
+            conv.stage == "anything_else"
+            and answer_kind(text) == "no"
+            and (not confident or len(text.split()) <= 4)
+        ):
             self._goodbye(conv, turn)
         elif conv.stage == "anything_else" and answer_kind(text) == "yes" and not confident:
             conv.stage = None
@@ -243,7 +279,12 @@ class FlowResponder:
             self._no_match(conv, u, turn)
 
     def _on_confirmation(
-        self, conv: Conversation, text: str, u: Understanding, chunks: list[KnowledgeChunk], turn: _Turn
+        self,
+        conv: Conversation,
+        text: str,
+        u: Understanding,
+        chunks: list[KnowledgeChunk],
+        turn: _Turn,
     ) -> None:
         assert conv.topic and conv.confirming
         slot = self._slot(conv.topic, conv.confirming)
@@ -305,7 +346,13 @@ class FlowResponder:
             turn.note(f"{slot.name} not found in the answer (reprompt {conv.reprompt_count})")
 
     def _start(
-        self, conv: Conversation, topic: str, text: str, u: Understanding, chunks: list[KnowledgeChunk], turn: _Turn
+        self,
+        conv: Conversation,
+        topic: str,
+        text: str,
+        u: Understanding,
+        chunks: list[KnowledgeChunk],
+        turn: _Turn,
     ) -> None:
         conv.start_topic(topic)
         conv.reprompt_count = 0
@@ -326,14 +373,19 @@ class FlowResponder:
     ) -> None:
         """Fill, confirm or ask for the next slot; run the action when all are confirmed."""
         topic = self.topics[conv.topic or ""]
+        if fill_from_utterance:
+            # Callers often say more than was asked ("my app crashes, this is Dana"): keep it all.
+            for slot in topic.slots:
+                if slot.name not in conv.captured:
+                    value = self._fill(slot, text, u, asked=False, first=first)
+                    if value:
+                        conv.captured[slot.name] = value
+                        turn.note(f"{slot.name} captured from the utterance: {value}")
         for slot in topic.slots:
-            if slot.name in conv.captured and (slot.name in conv.confirmed or slot.confirm == "none"):
+            if slot.name in conv.captured and (
+                slot.name in conv.confirmed or slot.confirm == "none"
+            ):
                 continue
-            if slot.name not in conv.captured and fill_from_utterance:
-                value = self._fill(slot, text, u, asked=False, first=first)
-                if value:
-                    conv.captured[slot.name] = value
-                    turn.note(f"{slot.name} captured from the utterance: {value}")
             if slot.name in conv.captured:
                 if slot.confirm == "none":
                     continue
@@ -370,7 +422,11 @@ class FlowResponder:
             return entity.value
         words = _WORDS.findall(text.lower())
         if strip_yes_no:
-            words = [w for w in words if w not in YES and w not in NO and w not in {"it's", "its", "it", "is"}]
+            words = [
+                w
+                for w in words
+                if w not in YES and w not in NO and w not in {"it's", "its", "it", "is"}
+            ]
         if slot.entity == "person_name" and asked and 1 <= len(words) <= 3:
             if not any(w in NOT_NAMES or w.isdigit() for w in words):
                 return title_name(" ".join(words))
@@ -389,7 +445,14 @@ class FlowResponder:
 
     # --- actions --------------------------------------------------------------------------
 
-    def _act(self, conv: Conversation, topic: TopicSpec, text: str, chunks: list[KnowledgeChunk], turn: _Turn) -> None:
+    def _act(
+        self,
+        conv: Conversation,
+        topic: TopicSpec,
+        text: str,
+        chunks: list[KnowledgeChunk],
+        turn: _Turn,
+    ) -> None:
         values = self._values(conv, topic)
         kind = topic.action
         if kind == "escalate":
@@ -402,7 +465,9 @@ class FlowResponder:
                 self._offer_more(conv, turn)
                 return
             values["knowledge"] = chunk.text
-            turn.actions.append(Action("answer", {"source": chunk.source, "heading": chunk.heading}))
+            turn.actions.append(
+                Action("answer", {"source": chunk.source, "heading": chunk.heading})
+            )
             turn.note(f"answer from {chunk.source} / {chunk.heading} (score {chunk.score})")
             self._complete(conv, topic, values, turn)
         elif kind == "book_demo":
@@ -415,20 +480,41 @@ class FlowResponder:
             issue = conv.captured.get("issue", text)
             vip = bool(conv.caller and conv.caller.vip)
             turn.actions.append(
-                Action("open_case", {"name": conv.captured.get("name"), "issue": issue, "priority": "High" if vip else "Medium"}, {"case_number": number})
+                Action(
+                    "open_case",
+                    {
+                        "name": conv.captured.get("name"),
+                        "issue": issue,
+                        "priority": "High" if vip else "Medium",
+                    },
+                    {"case_number": number},
+                )
             )
-            conv.intended_crm_actions.append(
-                {"object": "Case", "Subject": _subject(issue), "Description": issue, "Origin": "Phone",
-                 "Priority": "High" if vip else "Medium", "SuppliedName": conv.captured.get("name"), "CaseRef": number}
+            conv.intend(
+                "Case",
+                Subject=_subject(issue),
+                Description=f"{issue} (reference {number})",
+                Origin="Phone",
+                Priority="High" if vip else "Medium",
+                SuppliedName=conv.captured.get("name"),
+                SuppliedPhone=conv.caller.phone if conv.caller else None,
             )  # fmt: skip
             turn.note(f"case {number} opened")
             self._complete(conv, topic, values, turn)
         elif kind == "change_address":
             address = conv.captured.get("address", "")
-            turn.actions.append(Action("change_address", {"name": conv.captured.get("name"), "address": address}, {"updated": True}))
-            conv.intended_crm_actions.append(
-                {"object": "Task", "Subject": "Update mailing address", "Description": f"New address: {address}",
-                 "Status": "Not Started", "Name": conv.captured.get("name")}
+            turn.actions.append(
+                Action(
+                    "change_address",
+                    {"name": conv.captured.get("name"), "address": address},
+                    {"updated": True},
+                )
+            )
+            conv.intend(
+                "Task",
+                Subject="Update mailing address",
+                Description=f"New address for {conv.captured.get('name')}: {address}",
+                Status="Not Started",
             )  # fmt: skip
             turn.note("address change recorded")
             self._complete(conv, topic, values, turn)
@@ -438,7 +524,9 @@ class FlowResponder:
             turn.say(*(t.format_map(values) for t in topic.templates["retention_offer"]))
             turn.note("retention offer made before cancelling")
 
-    def _pick_chunk(self, topic: TopicSpec, text: str, chunks: list[KnowledgeChunk]) -> KnowledgeChunk | None:
+    def _pick_chunk(
+        self, topic: TopicSpec, text: str, chunks: list[KnowledgeChunk]
+    ) -> KnowledgeChunk | None:
         """The retrieved chunk to answer from: the engine's, preferring the topic's documents."""
         preferred = [c for c in chunks if not topic.knowledge or c.source in topic.knowledge]
         if preferred:
@@ -490,22 +578,36 @@ class FlowResponder:
         name = conv.captured.get("name", "")
         email = conv.captured.get("email", "")
         booking = self._reference_number("DM", conv)
-        turn.actions.append(Action("book_demo", {"name": name, "email": email, "slot": choice}, {"booking_id": booking, "slot": choice}))
+        turn.actions.append(
+            Action(
+                "book_demo",
+                {"name": name, "email": email, "slot": choice},
+                {"booking_id": booking, "slot": choice},
+            )
+        )
         first, _, last = name.partition(" ")
-        conv.intended_crm_actions.append(
-            {"object": "Lead", "FirstName": first, "LastName": last or first, "Email": email,
-             "Company": conv.caller.account if conv.caller and conv.caller.account else "Unknown",
-             "LeadSource": "Phone"}
+        conv.intend(
+            "Lead",
+            FirstName=first if last else None,
+            LastName=last or first,
+            Email=email,
+            Company=conv.caller.account if conv.caller else None,
+            Phone=conv.caller.phone if conv.caller else None,
         )  # fmt: skip
-        conv.intended_crm_actions.append(
-            {"object": "Task", "Subject": "Product demo", "ActivityDateTime": choice, "Email": email,
-             "Description": f"Demo booked by phone for {name} ({email}), booking {booking}"}
+        conv.intend(
+            "Task",
+            Subject="Product demo",
+            ActivityDate=choice[:10],
+            Status="Not Started",
+            Description=f"Demo booked by phone for {name} ({email}) at {choice}, booking {booking}",
         )  # fmt: skip
         turn.note(f"demo booked for {choice} ({booking})")
         values = self._values(conv, topic) | {"slot": speak_datetime(choice), "booking_id": booking}
         self._complete(conv, topic, values, turn)
 
-    def _lookup_order(self, conv: Conversation, topic: TopicSpec, values: dict, turn: _Turn) -> None:
+    def _lookup_order(
+        self, conv: Conversation, topic: TopicSpec, values: dict, turn: _Turn
+    ) -> None:
         number = conv.captured.get("order_number", "")
         order = self.orders.lookup(number) if self.orders else None
         result = {"found": order is not None}
@@ -533,9 +635,15 @@ class FlowResponder:
         kind = answer_kind(text)
         if kind == "yes":
             conv.stage = None
-            turn.actions.append(Action("accept_retention_offer", {"name": conv.captured.get("name")}, {"applied": True}))
-            conv.intended_crm_actions.append(
-                {"object": "Task", "Subject": "Retention offer accepted", "Description": f"{conv.captured.get('name')} kept the subscription with the retention offer"}
+            turn.actions.append(
+                Action(
+                    "accept_retention_offer", {"name": conv.captured.get("name")}, {"applied": True}
+                )
+            )
+            conv.intend(
+                "Task",
+                Subject="Retention offer accepted",
+                Description=f"{conv.captured.get('name')} kept the subscription with the retention offer",
             )
             turn.say(*(t.format_map(values) for t in topic.templates["retention_accepted"]))
             turn.note("retention offer accepted; no cancellation")
@@ -543,10 +651,21 @@ class FlowResponder:
             self._offer_more(conv, turn)
         elif kind == "no":
             conv.stage = None
-            turn.actions.append(Action("cancel_subscription", {"name": conv.captured.get("name")}, {"workflow": "cancellation"}))
-            conv.intended_crm_actions.append(
-                {"object": "Case", "Subject": "Cancellation request", "Type": "Cancellation", "Origin": "Phone",
-                 "Description": f"Cancellation requested by {conv.captured.get('name')}", "Priority": "Medium"}
+            turn.actions.append(
+                Action(
+                    "cancel_subscription",
+                    {"name": conv.captured.get("name")},
+                    {"workflow": "cancellation"},
+                )
+            )
+            conv.intend(
+                "Case",
+                Subject="Cancellation request",
+                Type="Cancellation",
+                Origin="Phone",
+                Priority="Medium",
+                Description=f"Cancellation requested by {conv.captured.get('name')}; retention offer declined",
+                SuppliedName=conv.captured.get("name"),
             )  # fmt: skip
             turn.note("retention declined; cancellation workflow started")
             self._complete(conv, topic, values, turn)
@@ -584,14 +703,23 @@ class FlowResponder:
     def _no_match(self, conv: Conversation, u: Understanding, turn: _Turn) -> None:
         g = self.definition.guardrails
         conv.reprompt_count += 1
-        off_topic = u.topic == UNKNOWN_TOPIC and u.runner_up_confidence < self.threshold and u.confidence >= 0.5
+        off_topic = (
+            u.topic == UNKNOWN_TOPIC
+            and u.runner_up_confidence < self.threshold
+            and u.confidence >= 0.5
+        )
         if conv.reprompt_count >= self.definition.escalation.max_no_match:
             conv.stage = "offer_human"
-            turn.say("I'm having trouble helping with that. Would you like me to connect you with a colleague?")
+            turn.say(
+                "I'm having trouble helping with that. Would you like me to connect you with a colleague?"
+            )
             turn.note(f"no-match {conv.reprompt_count}: offering a person")
             return
         turn.say(*(g.off_topic if off_topic else g.no_match))
-        turn.note(("guardrail: off-topic refusal" if off_topic else "no match") + f" (reprompt {conv.reprompt_count})")
+        turn.note(
+            ("guardrail: off-topic refusal" if off_topic else "no match")
+            + f" (reprompt {conv.reprompt_count})"
+        )
 
     def _escalate(self, conv: Conversation, turn: _Turn, reason: str) -> None:
         esc = self.definition.escalation
@@ -603,10 +731,22 @@ class FlowResponder:
         conv.escalation_summary = summary
         queue = esc.vip_queue if vip else esc.queue
         turn.actions.append(
-            Action("escalate", {"reason": reason, "queue": queue, "priority": "high" if vip else "normal", "summary": summary}, {"transferred": True})
+            Action(
+                "escalate",
+                {
+                    "reason": reason,
+                    "queue": queue,
+                    "priority": "high" if vip else "normal",
+                    "summary": summary,
+                },
+                {"transferred": True},
+            )
         )
-        conv.intended_crm_actions.append(
-            {"object": "Task", "Subject": f"Call transferred: {reason}", "Description": summary, "Priority": "High" if vip else "Normal"}
+        conv.intend(
+            "Task",
+            Subject=f"Call transferred: {reason}",
+            Description=summary,
+            Priority="High" if vip else "Normal",
         )
         turn.say(*esc.say)
         turn.routing = "human"
@@ -620,7 +760,14 @@ class FlowResponder:
     def _finish(self, conv: Conversation, turn: _Turn) -> Reply:
         sentences = tuple(redact_cards(s) for s in turn.sentences)
         conv.history.append(("agent", " ".join(sentences)))
-        return Reply(sentences, turn.routing, tuple(turn.actions), "; ".join(turn.notes), turn.end_call, turn.topic)
+        return Reply(
+            sentences,
+            turn.routing,
+            tuple(turn.actions),
+            "; ".join(turn.notes),
+            turn.end_call,
+            turn.topic,
+        )
 
     def _slot(self, topic: str, name: str) -> SlotSpec:
         return next(s for s in self.topics[topic].slots if s.name == name)
@@ -631,7 +778,9 @@ class FlowResponder:
             if slot.name in conv.captured:
                 values[slot.name] = conv.captured[slot.name]
                 values[f"{slot.name}_spoken"] = spoken_value(slot, conv.captured[slot.name])
-        values["caller_name"] = conv.captured.get("name", "").split(" ")[0] or (conv.caller.name if conv.caller and conv.caller.name else "")
+        values["caller_name"] = conv.captured.get("name", "").split(" ")[0] or (
+            conv.caller.name if conv.caller and conv.caller.name else ""
+        )
         return values
 
     @staticmethod

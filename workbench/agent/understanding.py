@@ -38,7 +38,14 @@ class Understanding:
 
 
 _DIGITS = re.compile(r"\d+(?:st|nd|rd|th)?")
-_CONTRACTIONS = {"'s": " is", "n't": " not", "'m": " am", "'re": " are", "'ll": " will", "'d": " would"}
+_CONTRACTIONS = {
+    "'s": " is",
+    "n't": " not",
+    "'m": " am",
+    "'re": " are",
+    "'ll": " will",
+    "'d": " would",
+}
 
 
 def classifier_text(text: str) -> str:
@@ -84,8 +91,13 @@ class TopicClassifier:
         model = LogisticRegression(C=self._c, max_iter=1000, solver="newton-cg")
         model.fit(features, labels)
         self.classes: list[str] = [str(c) for c in model.classes_]
-        self._coef = np.ascontiguousarray(model.coef_.T)
-        self._intercept = model.intercept_.copy()
+        coef, intercept = model.coef_, model.intercept_
+        if len(self.classes) == 2:
+            # Binary logistic regression keeps one row: p(second) = softmax([0, w.x + b]).
+            coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
+            intercept = np.array([0.0, intercept[0]])
+        self._coef = np.ascontiguousarray(coef.T)
+        self._intercept = intercept.astype(float)
         self._analyze_word = self._word.build_analyzer()
         self._analyze_char = self._char.build_analyzer()
 
@@ -93,16 +105,23 @@ class TopicClassifier:
         from scipy.sparse import hstack
 
         if fit:
-            return hstack([self._word.fit_transform(texts), self._char.fit_transform(texts)]).tocsr()
+            return hstack(
+                [self._word.fit_transform(texts), self._char.fit_transform(texts)]
+            ).tocsr()
         return hstack([self._word.transform(texts), self._char.transform(texts)]).tocsr()
 
-    def _calibrate(self, texts: list[str], labels: list[str], folds: int = 5) -> tuple[float, float]:
+    def _calibrate(
+        self, texts: list[str], labels: list[str], folds: int = 5
+    ) -> tuple[float, float]:
         """Temperature minimising out-of-fold log-loss, and the cross-validated accuracy."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
         y = np.array(labels)
+        folds = min(folds, min(labels.count(c) for c in self.classes))
+        if folds < 2:
+            return 1.0, float("nan")
         logits = np.zeros((len(texts), len(self.classes)))
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
         for train, test in splitter.split(texts, y):
@@ -117,7 +136,10 @@ class TopicClassifier:
             model = LogisticRegression(C=self._c, max_iter=1000, solver="newton-cg")
             model.fit(x_train, y[train])
             columns = [self.classes.index(str(c)) for c in model.classes_]
-            logits[np.ix_(test, columns)] = model.decision_function(x_test)
+            scores = model.decision_function(x_test)
+            if scores.ndim == 1:
+                scores = np.column_stack([np.zeros_like(scores), scores])
+            logits[np.ix_(test, columns)] = scores
         truth = np.array([self.classes.index(label) for label in labels])
         accuracy = float(np.mean(logits.argmax(axis=1) == truth))
         best_t, best_loss = 1.0, np.inf
@@ -136,7 +158,10 @@ class TopicClassifier:
         """
         logits = self._intercept.copy()
         offset = 0
-        for vectorizer, analyze in ((self._word, self._analyze_word), (self._char, self._analyze_char)):
+        for vectorizer, analyze in (
+            (self._word, self._analyze_word),
+            (self._char, self._analyze_char),
+        ):
             vocabulary = vectorizer.vocabulary_
             counts: dict[int, int] = {}
             for gram in analyze(text):

@@ -12,6 +12,10 @@ whole frames:
   (dropping a near-silent frame is inaudible), or when concealment already played for a
   frame that turns out to be lost.
 
+With `adaptive=False` the delay is fixed for a talk spurt at what it was for the spurt's
+first frame: a frame that arrives after its slot is late even if the buffer was waiting for
+it, so every audio frame of a spurt spends the same time in leg and buffer.
+
 Late and lost. A packet pushed after its frame's tick has passed is dropped and counted
 `late`. A frame is counted `lost` only when a later frame is known: either buffered when its
 tick comes (a gap), or arriving after a pause (a gap bridged later). So when the sender just
@@ -45,6 +49,7 @@ logger = logging.getLogger(__name__)
 FrameKind = Literal["audio", "concealed", "silence"]
 
 _TRANSIT_WINDOW = 200  # packets (4 s) of transit history for the target delay
+_TARGET_EVERY = 5  # packets between recomputations of the target delay
 _MIN_SAMPLES = 10  # transit samples before the target adapts away from the initial delay
 _TARGET_QUANTILE = 98.0  # percent of packets that should arrive in time
 _QUIET_RMS = 100.0  # int16 RMS (about −50 dBFS) under which dropping a frame is inaudible
@@ -128,8 +133,9 @@ class JitterBuffer:
         self._missed: set[int] = set()
         self._transits: deque[float] = deque(maxlen=_TRANSIT_WINDOW)
         self._target_ms = float(initial_delay_ms)
-        self._target_stale = False
+        self._new_transits = 0  # transit samples since the target was last computed
         self._offset_ms: float | None = None  # play time − sent time of the last audio frame
+        self._spurt_offset_ms: float | None = None  # the same for the talk spurt's first frame
 
         self._received = 0
         self._played = 0
@@ -144,7 +150,7 @@ class JitterBuffer:
         """Take a packet as it arrives (pushes must come in arrival order)."""
         self._received += 1
         self._transits.append(packet.arrival_ms - packet.sent_ms)
-        self._target_stale = True
+        self._new_transits += 1
         if self._next_seq is not None and packet.seq < self._next_seq:
             self._late += 1
             if packet.seq in self._missed:  # it did arrive: late, not lost
@@ -171,6 +177,12 @@ class JitterBuffer:
         assert self._next_seq is not None
         while True:
             packet = self._buffer.get(self._next_seq)
+            if packet is not None and self._missed_its_fixed_slot(packet, now_ms):
+                del self._buffer[packet.seq]
+                self._next_seq += 1
+                self._late += 1
+                self._waited_frames = max(0, self._waited_frames - 1)
+                continue
             if packet is not None:
                 delay = now_ms - packet.sent_ms - self._min_transit()
                 if self.adaptive and delay < self._target_ms - self.frame_ms / 2:
@@ -224,8 +236,7 @@ class JitterBuffer:
     def _start_spurt(self) -> None:
         first_seq = min(self._buffer)
         if self._next_seq is not None:  # a gap bridged across the pause was lost
-            for seq in range(self._next_seq, first_seq):
-                self._count_lost(seq)
+            self._count_lost(self._next_seq, first_seq)
         self._next_seq = first_seq
         self._playing = True
         self._waited_frames = 0
@@ -236,6 +247,7 @@ class JitterBuffer:
         self._spurt_first_arrival_ms = None
         self._waited_frames = 0
         self._offset_ms = None
+        self._spurt_offset_ms = None
 
     def _play(self, packet: Packet, now_ms: float) -> PlayoutFrame:
         del self._buffer[packet.seq]
@@ -246,6 +258,8 @@ class JitterBuffer:
         self._fade_step = 0
         self._last_audio = ulaw_decode(packet.payload)
         self._offset_ms = now_ms - packet.sent_ms
+        if self._spurt_offset_ms is None:
+            self._spurt_offset_ms = self._offset_ms
         return PlayoutFrame("audio", packet.payload, packet.seq, packet.sent_ms)
 
     def _conceal(self) -> PlayoutFrame:
@@ -260,20 +274,34 @@ class JitterBuffer:
         faded = np.round(self._last_audio.astype(np.float64) * gains).astype(np.int16)
         return PlayoutFrame("concealed", ulaw_encode(faded))
 
-    def _count_lost(self, seq: int) -> None:
-        self._lost += 1
-        self._missed.add(seq)
-        if len(self._missed) > _MISSED_MEMORY:
-            horizon = seq - _MISSED_MEMORY
-            self._missed = {s for s in self._missed if s > horizon}
+    def _missed_its_fixed_slot(self, packet: Packet, now_ms: float) -> bool:
+        """With a fixed delay, a frame waited for past its slot is late, not played late."""
+        if self.adaptive or self._spurt_offset_ms is None:
+            return False
+        return now_ms - packet.sent_ms > self._spurt_offset_ms + self.frame_ms / 2
+
+    def _count_lost(self, first_seq: int, end_seq: int | None = None) -> None:
+        """Count frames `first_seq` up to `end_seq` (exclusive; one frame if None) as lost."""
+        end_seq = first_seq + 1 if end_seq is None else end_seq
+        self._lost += end_seq - first_seq
+        self._missed.update(range(max(first_seq, end_seq - _MISSED_MEMORY), end_seq))
+        if len(self._missed) > 2 * _MISSED_MEMORY:
+            horizon = end_seq - _MISSED_MEMORY
+            self._missed = {s for s in self._missed if s >= horizon}
 
     def _min_transit(self) -> float:
         return min(self._transits) if self._transits else 0.0
 
     def _update_target(self) -> None:
-        if not (self.adaptive and self._target_stale) or len(self._transits) < _MIN_SAMPLES:
+        # A percentile over the window per 20 ms tick would dominate the per-frame cost;
+        # recomputing every few packets tracks jitter just as well.
+        if (
+            not self.adaptive
+            or self._new_transits < _TARGET_EVERY
+            or len(self._transits) < _MIN_SAMPLES
+        ):
             return
-        self._target_stale = False
+        self._new_transits = 0
         transits = np.fromiter(self._transits, dtype=np.float64)
         spread = float(np.percentile(transits, _TARGET_QUANTILE) - transits.min())
         self._target_ms = float(np.clip(spread, self.min_delay_ms, self.max_delay_ms))

@@ -4,12 +4,15 @@ A local org starts with the given fault spec; N synthetic `CallRecord`s (each a 
 Case or a Lead, a Task and two platform events) are enqueued at once; delivery runs until the
 outbox is drained or the time limit passes; then the org is queried (faults off) by
 `Call_Id__c`. With `kill_worker`, delivery runs in a child process that is `kill -9`'d once a
-third of the items are delivered, and a fresh child finishes the job.
+third of the items are delivered, and a fresh child finishes the job. Delivery batches records
+into sObject Collections requests; `per_record` sends one request per record instead.
 
 Result keys: calls, expected, found, lost, duplicates (records), events (expected, found, lost,
 duplicates — events are at-least-once), dead_letters (by cause), throughput (records/s over
 the delivery phase), delay_p50_s / delay_p95_s (from enqueue to the call's last record
-acknowledged; all calls are enqueued in one burst, so this includes queueing), wall_s.
+acknowledged; all calls are enqueued in one burst, so this includes queueing), wall_s, and
+enqueue_ms_p50/p95 (redact + map + enqueue one call with its events: what a call pays; no
+network).
 """
 
 from __future__ import annotations
@@ -58,7 +61,10 @@ def synthetic_call(n: int, rng: random.Random) -> tuple[CallRecord, list[CallEve
         intent=intent,
         intent_confidence=round(rng.uniform(0.5, 1.0), 2),
         disposition=disposition,
-        transcript=[("caller", "Hi, my card is 4111 1111 1111 1111"), ("agent", "Thanks, one moment.")],
+        transcript=[
+            ("caller", "Hi, my card is 4111 1111 1111 1111"),
+            ("agent", "Thanks, one moment."),
+        ],
         summary=f"Synthetic call {n}",
         consent=n % 3 != 0,
         recording_url=f"https://recordings.example/{call_id}.wav",
@@ -79,6 +85,7 @@ def run_crm_bench(
     seed: int = 0,
     concurrency: int = 4,
     time_limit_s: float = 600.0,
+    per_record: bool = False,
     work_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the bench (see the module docstring) and return its JSON-able result."""
@@ -92,10 +99,17 @@ def run_crm_bench(
         try:
             mapping = validate_mapping(load_mapping(), describer(local_org_client(org)))
             outbox = Outbox(base / "outbox.sqlite", lease_s=30.0)
-            expected: dict[str, set[str]] = {"VoiceCall": set(), "Case": set(), "Lead": set(), "Task": set()}
+            expected: dict[str, set[str]] = {
+                "VoiceCall": set(),
+                "Case": set(),
+                "Lead": set(),
+                "Task": set(),
+            }
             event_ids: set[str] = set()
+            enqueue_ms: list[float] = []
             for n in range(calls):
                 record, events = synthetic_call(n, rng)
+                t0 = time.perf_counter()
                 items = build_call_items(record, mapping)
                 for item in items:
                     expected[item.object].add(str(item.ext_value))
@@ -103,16 +117,20 @@ def run_crm_bench(
                 for event in events:
                     outbox.enqueue(event.call_id, [build_event_item(event, mapping)])
                     event_ids.add(event.event_id)
+                enqueue_ms.append((time.perf_counter() - t0) * 1000)
             org.set_faults(faults)
             started = time.time()
             if kill_worker:
-                kill_info = _deliver_with_kill(outbox, org, concurrency, seed, time_limit_s)
+                kill_info = _deliver_with_kill(
+                    outbox, org, concurrency, seed, time_limit_s, per_record
+                )
             else:
                 worker = DeliveryWorker(
                     outbox,
                     lambda: local_org_client(org),
                     concurrency=concurrency,
                     backoff=Backoff(BENCH_BACKOFF.base_s, BENCH_BACKOFF.cap_s, seed),
+                    use_collections=not per_record,
                 )
                 worker.start()
                 _wait_drained(outbox, started + time_limit_s)
@@ -121,7 +139,16 @@ def run_crm_bench(
             finished = time.time()
             org.set_faults("")
             result = _verify(org, outbox, expected, event_ids, started, finished)
-            result.update(calls=calls, faults=faults, kill_worker=kill_worker, **kill_info)
+            enqueue_ms.sort()
+            result.update(
+                calls=calls,
+                faults=faults,
+                kill_worker=kill_worker,
+                per_record=per_record,
+                enqueue_ms_p50=round(_percentile(enqueue_ms, 0.50), 2),
+                enqueue_ms_p95=round(_percentile(enqueue_ms, 0.95), 2),
+                **kill_info,
+            )
             outbox.close()
             return result
         finally:
@@ -137,14 +164,14 @@ def _wait_drained(outbox: Outbox, deadline: float) -> None:
 
 
 def _deliver_with_kill(
-    outbox: Outbox, org: Any, concurrency: int, seed: int, time_limit_s: float
+    outbox: Outbox, org: Any, concurrency: int, seed: int, time_limit_s: float, per_record: bool
 ) -> dict[str, Any]:
     total = sum(outbox.status().counts.values())
     deadline = time.time() + time_limit_s
     env = {**os.environ, _TOKEN_ENV: org.token}
     command = [
         sys.executable, "-m", "workbench.crm.bench", str(outbox.path), org.instance_url,
-        str(concurrency), str(seed), str(time_limit_s),
+        str(concurrency), str(seed), str(time_limit_s), "1" if per_record else "0",
     ]  # fmt: skip
     child = subprocess.Popen(command, env=env)
     killed_at = 0
@@ -185,10 +212,13 @@ def _verify(
         found_total += sum(1 for key in keys if counts[key] > 0)
         lost += sum(1 for key in keys if counts[key] == 0)
         duplicates += sum(counts[key] - 1 for key in keys if counts[key] > 1)
-    published = Counter()
-    for event in org.published_events():
-        payload = json.loads(event["payload"].get("Payload__c") or "{}")
-        published[payload.get("event_id")] += 1
+    published: Counter[str] = Counter()
+    after = 0
+    while page := org.published_events(after):  # paged (the org returns up to 1,000 at a time)
+        for event in page:
+            payload = json.loads(event["payload"].get("Payload__c") or "{}")
+            published[payload.get("event_id")] += 1
+        after = page[-1]["replayId"]
     items = outbox.items()
     per_call: dict[str, list[float]] = {}
     delivered_records = 0
@@ -229,13 +259,14 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _child_main(argv: list[str]) -> None:
     """Delivery in a child process (the one `--kill-worker` kills)."""
-    outbox_path, instance_url, concurrency, seed, time_limit = argv
+    outbox_path, instance_url, concurrency, seed, time_limit, per_record = argv
     settings = CrmSettings(instance_url=instance_url, session_id=os.environ[_TOKEN_ENV])
     worker = DeliveryWorker(
         Outbox(outbox_path, lease_s=30.0),
         lambda: real_org_client(settings),
         concurrency=int(concurrency),
         backoff=Backoff(BENCH_BACKOFF.base_s, BENCH_BACKOFF.cap_s, int(seed) + os.getpid()),
+        use_collections=per_record != "1",
     )
     worker.start()
     _wait_drained(worker.outbox, time.time() + float(time_limit))

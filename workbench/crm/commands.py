@@ -29,9 +29,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Port (0 = a free one).")] = 0,
         token: Annotated[str | None, typer.Option(help="Bearer token (default: random).")] = None,
         faults: Annotated[
-            str | None, typer.Option(help="Fault spec, e.g. transient=0.2 or limit=0.1,latency=200ms.")
+            str | None,
+            typer.Option(help="Fault spec, e.g. transient=0.2 or limit=0.1,latency=200ms."),
         ] = None,
-        db: Annotated[Path | None, typer.Option(help="SQLite database (default: temporary).")] = None,
+        db: Annotated[
+            Path | None, typer.Option(help="SQLite database (default: temporary).")
+        ] = None,
         seed: Annotated[bool, typer.Option(help="Seed demo accounts, contacts and leads.")] = True,
     ) -> None:
         """Serve a local Salesforce-compatible org until Ctrl-C; prints its URL and token."""
@@ -45,7 +48,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             )
 
         run_org_server(
-            host=host, port=port, token=token, faults=faults, db_path=db, seed_demo_data=seed, on_ready=ready
+            host=host,
+            port=port,
+            token=token,
+            faults=faults,
+            db_path=db,
+            seed_demo_data=seed,
+            on_ready=ready,
         )
 
     @org.command("check")
@@ -53,11 +62,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         instance_url: Annotated[
             str | None, typer.Option(help="Check this org (e.g. a local one from `org serve`).")
         ] = None,
-        token: Annotated[str | None, typer.Option(help="Session id/bearer token for --instance-url.")] = None,
-        mapping: Annotated[Path | None, typer.Option(help="Mapping file (default: canonical).")] = None,
+        token: Annotated[
+            str | None, typer.Option(help="Session id/bearer token for --instance-url.")
+        ] = None,
+        mapping: Annotated[
+            Path | None, typer.Option(help="Mapping file (default: canonical).")
+        ] = None,
     ) -> None:
         """Describe the configured org and print what the CRM mapping needs and it lacks."""
-        from workbench.crm.commands_impl import run_org_check
+        from workbench.crm.org_check import run_org_check
 
         report, ok = run_org_check(instance_url=instance_url, token=token, mapping_path=mapping)
         typer.echo(report)
@@ -66,38 +79,46 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @outbox.command("status")
     def outbox_status(
-        path: Annotated[Path | None, typer.Option(help="Outbox database (default: under WORKBENCH_HOME).")] = None,
+        path: Annotated[
+            Path | None, typer.Option(help="Outbox database (default: under WORKBENCH_HOME).")
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
         """Counts by state and dead letters by cause."""
-        from workbench.crm.commands_impl import open_outbox, status_text
+        from workbench.crm.outbox import Outbox
 
-        box = open_outbox(path)
+        box = Outbox(path)
         status = box.status()
-        typer.echo(json.dumps(status.as_dict()) if as_json else status_text(box, status))
+        typer.echo(json.dumps(status.as_dict()) if as_json else status.report(box.path))
 
     @outbox.command("replay")
     def outbox_replay(
-        cause: Annotated[str | None, typer.Option(help="Only dead letters with this cause.")] = None,
+        cause: Annotated[
+            str | None, typer.Option(help="Only dead letters with this cause.")
+        ] = None,
         item: Annotated[list[int] | None, typer.Option("--id", help="Only these item ids.")] = None,
         path: Annotated[Path | None, typer.Option(help="Outbox database.")] = None,
     ) -> None:
         """Move dead letters back to pending (after fixing their cause)."""
-        from workbench.crm.commands_impl import open_outbox
+        from workbench.crm.outbox import Outbox
 
-        n = open_outbox(path).replay(cause=cause, ids=item or None)
+        n = Outbox(path).replay(cause=cause, ids=item or None)
         typer.echo(f"replayed {n} dead letters; they are delivered by the next worker run")
 
     @outbox.command("purge")
     def outbox_purge(
-        older_than: Annotated[float, typer.Option(help="Delete delivered items older than N days.")] = 7.0,
-        dead: Annotated[bool, typer.Option("--dead", help="Delete the dead letters instead.")] = False,
+        older_than: Annotated[
+            float, typer.Option(help="Delete delivered items older than N days.")
+        ] = 7.0,
+        dead: Annotated[
+            bool, typer.Option("--dead", help="Delete the dead letters instead.")
+        ] = False,
         path: Annotated[Path | None, typer.Option(help="Outbox database.")] = None,
     ) -> None:
         """Delete old delivered items (or, with --dead, dead letters)."""
-        from workbench.crm.commands_impl import open_outbox
+        from workbench.crm.outbox import Outbox
 
-        n = open_outbox(path).purge(older_than_days=older_than, dead=dead)
+        n = Outbox(path).purge(older_than_days=older_than, dead=dead)
         typer.echo(f"purged {n} {'dead letters' if dead else 'delivered items'}")
 
     @outbox.command("deliver")
@@ -106,25 +127,42 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         path: Annotated[Path | None, typer.Option(help="Outbox database.")] = None,
     ) -> None:
         """Deliver pending items to the configured org (or the embedded local org) and exit."""
-        from workbench.crm.commands_impl import run_deliver
+        from workbench.crm.sink import deliver_outbox
 
-        typer.echo(run_deliver(path, timeout))
+        typer.echo(deliver_outbox(path, timeout_s=timeout))
 
     @bench.command("crm")
     def bench_crm(
         calls: Annotated[int, typer.Option(help="Synthetic calls to deliver.")] = 1000,
-        faults: Annotated[str, typer.Option(help="Fault spec for the local org.")] = "transient=0.2",
+        faults: Annotated[
+            str, typer.Option(help="Fault spec for the local org.")
+        ] = "transient=0.2",
         kill_worker: Annotated[
-            bool, typer.Option("--kill-worker", help="kill -9 the delivery process mid-way, then restart it.")
+            bool,
+            typer.Option(
+                "--kill-worker", help="kill -9 the delivery process mid-way, then restart it."
+            ),
         ] = False,
         concurrency: Annotated[int, typer.Option(help="Delivery threads.")] = 4,
         seed: Annotated[int, typer.Option(help="Random seed (calls, backoff).")] = 0,
-        time_limit: Annotated[float, typer.Option(help="Stop delivering after this many seconds.")] = 600.0,
+        time_limit: Annotated[
+            float, typer.Option(help="Stop delivering after this many seconds.")
+        ] = 600.0,
+        per_record: Annotated[
+            bool,
+            typer.Option("--per-record", help="One request per record (no sObject Collections)."),
+        ] = False,
     ) -> None:
         """Outbox delivery under faults: lost, duplicates, dead letters, throughput, p95 delay."""
         from workbench.crm.bench import run_crm_bench
 
         result = run_crm_bench(
-            calls, faults, kill_worker, seed=seed, concurrency=concurrency, time_limit_s=time_limit
+            calls,
+            faults,
+            kill_worker,
+            seed=seed,
+            concurrency=concurrency,
+            time_limit_s=time_limit,
+            per_record=per_record,
         )
         typer.echo(json.dumps(result, indent=2))

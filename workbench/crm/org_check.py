@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from workbench.crm.mapping import CrmMapping, MissingField, mapping_problems
+import requests
+from simple_salesforce.exceptions import SalesforceError
+
+from workbench.crm.mapping import CrmMapping, MissingField, load_mapping, mapping_problems
+from workbench.errors import ConfigError
 
 # Definitions of the canonical custom fields, as a Salesforce admin creates them.
 FIELD_DEFINITIONS: dict[str, str] = {
@@ -85,7 +90,9 @@ class OrgCheck:
         if self.ok:
             lines.append("all objects and fields the mapping needs are present")
         else:
-            lines.append(f"missing ({len(self.missing)}): " + ", ".join(str(m) for m in self.missing))
+            lines.append(
+                f"missing ({len(self.missing)}): " + ", ".join(str(m) for m in self.missing)
+            )
             lines.append("field definitions to deploy:")
             lines.extend(f"  {line}" for line in self.definitions())
         return "\n".join(lines)
@@ -103,7 +110,9 @@ def check_org(
     objects = {}
     for obj in mapping.objects():
         if obj.object in schemas:
-            objects[obj.object] = sum(1 for r in obj.fields if r.field.lower() in schemas[obj.object])
+            objects[obj.object] = sum(
+                1 for r in obj.fields if r.field.lower() in schemas[obj.object]
+            )
     access = []
     if global_describe is not None:
         listed = {o["name"]: o for o in global_describe().get("sobjects", [])}
@@ -116,3 +125,42 @@ def check_org(
             if lacking:
                 access.append(f"{obj.object} is not {' or '.join(lacking)} for this user")
     return OrgCheck(target=target, objects=objects, missing=missing, access_problems=access)
+
+
+def run_org_check(
+    *, instance_url: str | None = None, token: str | None = None, mapping_path: Path | None = None
+) -> tuple[str, bool]:
+    """`workbench org check`: the report text and whether everything is present.
+
+    The org is `--instance-url/--token` when given, else the configured one (`CrmSettings`),
+    else a temporary embedded local org.
+    """
+    from workbench.crm.sink import CrmSettings, describer, real_org_client
+
+    mapping = load_mapping(mapping_path)
+    settings = CrmSettings.from_env()
+    if instance_url:
+        if not token:
+            raise ConfigError("--instance-url needs --token (the org's session id)")
+        settings = CrmSettings(instance_url=instance_url, session_id=token)
+    org = None
+    try:
+        if settings.uses_real_org:
+            target = settings.instance_url or f"{settings.domain}.salesforce.com"
+            sf = real_org_client(settings)
+        else:
+            from workbench.crm.org import LocalOrg
+
+            org = LocalOrg(host="127.0.0.1").start()
+            target = f"embedded local org at {org.instance_url} (no org configured)"
+            sf = org.salesforce()
+        try:
+            result = check_org(mapping, describer(sf), sf.describe, target=target)
+        except (requests.RequestException, SalesforceError) as error:
+            raise ConfigError(
+                f"cannot describe the org at {target}: {type(error).__name__}"
+            ) from None
+    finally:
+        if org is not None:
+            org.stop()
+    return result.report(), result.ok

@@ -140,6 +140,18 @@ class OutboxStatus:
     dead_by_cause: dict[str, int] = field(default_factory=dict)
     oldest_pending_at: float | None = None
 
+    def report(self, path: Path | None = None) -> str:
+        """Human-readable: one line of counts, then dead letters by cause."""
+        lines = [f"outbox {path}" if path else "outbox"]
+        lines.append("  " + "  ".join(f"{state} {self.counts.get(state, 0)}" for state in STATES))
+        if self.oldest_pending_at is not None:
+            age = max(0.0, time.time() - self.oldest_pending_at)
+            lines.append(f"  oldest undelivered item waiting {age:.1f} s")
+        if self.dead_by_cause:
+            lines.append("  dead letters by cause:")
+            lines.extend(f"    {n:6d}  {cause}" for cause, n in self.dead_by_cause.items())
+        return "\n".join(lines)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "counts": self.counts,

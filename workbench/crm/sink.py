@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
 from workbench.crm.call_record import CallEvent, CallRecord
 from workbench.crm.delivery import Backoff, DeliveryWorker
@@ -33,6 +33,7 @@ from workbench.crm.mapping import (
     validate_mapping,
 )
 from workbench.crm.outbox import Outbox, OutboxStatus
+from workbench.errors import ConfigError
 from workbench.paths import workbench_home
 
 log = logging.getLogger(__name__)
@@ -300,6 +301,11 @@ class CrmSink:
         if validate:
             try:
                 mapping = validate_mapping(mapping, describer(factory()))
+            except SalesforceAuthenticationFailed as error:
+                raise ConfigError(
+                    f"Salesforce login failed ({error.code}); check SF_USERNAME, SF_PASSWORD, "
+                    "SF_SECURITY_TOKEN and SF_DOMAIN (or SF_INSTANCE_URL + SF_SESSION_ID)"
+                ) from None
             except (requests.RequestException, SalesforceError) as error:
                 if org is not None:
                     org.stop()
@@ -414,8 +420,30 @@ def _lookup(sf: Salesforce, phone: str) -> CallerInfo | None:
     )["records"]
     if leads:
         lead = leads[0]
-        return CallerInfo("Lead", lead["Id"], lead.get("Name") or "", account_name=lead.get("Company"))
+        return CallerInfo(
+            "Lead", lead["Id"], lead.get("Name") or "", account_name=lead.get("Company")
+        )
     return None
+
+
+def deliver_outbox(
+    outbox_path: Path | None = None, *, timeout_s: float = 60.0, settings: CrmSettings | None = None
+) -> str:
+    """`workbench outbox deliver`: drain the outbox to the configured org once; a summary line."""
+    settings = settings or CrmSettings.from_env(outbox_path=outbox_path)
+    sink = CrmSink.from_settings(settings, start_worker=False)
+    try:
+        assert sink.worker is not None
+        drained = sink.worker.drain(timeout_s)
+        stats = sink.worker.stats
+        counts = sink.status().counts
+    finally:
+        sink.close()
+    state = "drained" if drained else f"not drained after {timeout_s:g} s"
+    return (
+        f"{state}: delivered {stats.delivered}, retried {stats.retried}, dead {stats.dead} "
+        f"to {sink.target}; outbox now pending {counts['pending']}, dead {counts['dead']}"
+    )
 
 
 __all__ = ["CallerInfo", "CrmSettings", "CrmSink", "read_dotenv"]

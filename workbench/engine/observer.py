@@ -18,7 +18,6 @@ driver with a local caller) feeds this observer, which builds one `TurnTimeline`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -82,7 +81,9 @@ class CallerSideObserver:
         timeline = self._build(turn)
         if timeline is not None:
             self.timelines[turn] = timeline
-            out.append(ev.TurnCompleted(self.session.call_id, audible, turn=turn, timeline=timeline))
+            out.append(
+                ev.TurnCompleted(self.session.call_id, audible, turn=turn, timeline=timeline)
+            )
         return out
 
     def _build(self, turn: int) -> TurnTimeline | None:
@@ -99,13 +100,17 @@ class CallerSideObserver:
         else:
             builder = TimelineBuilder(turn, origin.speech_end_ms)
             builder.reach("caller leg: network + jitter buffer", "network", origin.delivered_ms)
-            builder.reach(record.endpoint_label or "endpointing wait", "setting", record.endpoint_at)
+            builder.reach(
+                record.endpoint_label or "endpointing wait", "setting", record.endpoint_at
+            )
         sent = record.first_frame_sent_at
         for name, owner, t in record.checkpoints:
             if t <= sent:
                 builder.reach(name, owner, t)
         if record.first_frame_kind == "filler":
-            builder.reach(f"filler timer [{self.session.settings.filler_after_ms:.0f} ms]", "setting", sent)
+            builder.reach(
+                f"filler timer [{self.session.settings.filler_after_ms:.0f} ms]", "setting", sent
+            )
             builder.notes.append("a filler was the first audio the caller heard")
         else:
             builder.reach("agent output clock (20 ms frames)", "playout", sent)

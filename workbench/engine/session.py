@@ -39,6 +39,7 @@ from workbench.audio.resample import StreamingResampler
 from workbench.engine import events as ev
 from workbench.engine.endpointing import make_endpointer
 from workbench.engine.trace import Span
+from workbench.speech.vad import VadSpeechEnd, VadSpeechStart
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,8 @@ class CallSession:
         self._last_speech_end: float | None = None
         self._partial = ""
         self._queued_utterances: deque[tuple[float, str]] = deque()
+        self._stt_busy = False  # stt_final is running: the recogniser must not be touched
+        self._deferred_start: float | None = None
         # Reply in progress
         self._outgoing: deque[AgentFrame] = deque()
         self._sentences: tuple[str, ...] = ()
@@ -198,8 +201,15 @@ class CallSession:
         vad_event = self.vad.process(pcm, t_ms - FRAME_MS)
         frame_end = t_ms
         is_speech_frame = self.vad.frame_is_speech(pcm)  # the raw per-frame verdict
-        if type(vad_event).__name__ == "VadSpeechStart":
-            out += self._begin_utterance(vad_event.t_ms)
+        if isinstance(vad_event, VadSpeechStart):
+            self._deferred_start = vad_event.t_ms
+        elif isinstance(vad_event, VadSpeechEnd) and not self._in_utterance:
+            self._deferred_start = None
+        if self._deferred_start is not None and not self._stt_busy and not self._in_utterance:
+            # (While the recogniser finalises the previous utterance on a worker thread it must
+            # not be touched: the audio waits in the pre-roll and the utterance begins after.)
+            started, self._deferred_start = self._deferred_start, None
+            out += self._begin_utterance(started)
         if self._in_utterance:
             if is_speech_frame:
                 self._speech_ms += FRAME_MS
@@ -208,7 +218,7 @@ class CallSession:
             if partial is not None and partial != self._partial:
                 self._partial = partial
                 out.append(ev.PartialTranscript(self.call_id, frame_end, text=partial))
-            if type(vad_event).__name__ == "VadSpeechEnd":
+            if isinstance(vad_event, VadSpeechEnd):
                 out.append(ev.CallerSpeechEnded(self.call_id, vad_event.t_ms))
             if not is_speech_frame and self._last_speech_end is not None:
                 silence = frame_end - self._last_speech_end
@@ -271,8 +281,12 @@ class CallSession:
             and self._filler_frames
         ):
             self._filler_played = True
-            record.notes.append(f"filler {self.settings.filler_text!r} at +{t_ms - record.endpoint_at:.0f} ms")
-            self._queue_frames(self._filler_frames, self.current_turn, "filler", -1, self.settings.filler_text)
+            record.notes.append(
+                f"filler {self.settings.filler_text!r} at +{t_ms - record.endpoint_at:.0f} ms"
+            )
+            self._queue_frames(
+                self._filler_frames, self.current_turn, "filler", -1, self.settings.filler_text
+            )
             out.append(
                 ev.FillerStarted(
                     self.call_id,
@@ -340,10 +354,12 @@ class CallSession:
         self.turns[turn] = TurnRecord(turn=turn, endpoint_at=t_ms, endpoint_label=decision.label)
         self.state = "thinking"
         self._filler_played = False
+        self._stt_busy = True
         out.append(self._work("stt_final", turn, self.recognizer.end_utterance))
         return out
 
     def _on_stt_final_done(self, t_ms: float, work: StageWork, transcript: Any) -> list[Output]:
+        self._stt_busy = False
         record = self.turns[work.turn]
         record.checkpoints.append(("STT finalisation", "stage", t_ms))
         text = transcript.text if transcript is not None else ""
@@ -452,7 +468,11 @@ class CallSession:
         ]
         if reply.routing == "human":
             summary = getattr(self.conversation, "escalation_summary", "") or ""
-            out.append(ev.HandoffRequested(self.call_id, t_ms, queue="support", reason=reply.plan, summary=summary))
+            out.append(
+                ev.HandoffRequested(
+                    self.call_id, t_ms, queue="support", reason=reply.plan, summary=summary
+                )
+            )
         self._end_after_speaking = bool(reply.end_call or reply.routing == "human")
         if not self._sentences:
             self.state = "listening"
@@ -471,7 +491,10 @@ class CallSession:
         self._synthesising = True
         render = self.speech.render_agent_speech
         work = self._work(
-            "tts_sentence", turn, lambda: render(sentence, first=index == 0), tokens=len(sentence.split())
+            "tts_sentence",
+            turn,
+            lambda: render(sentence, first=index == 0),
+            tokens=len(sentence.split()),
         )
         return [work]
 
@@ -484,7 +507,9 @@ class CallSession:
         self._queue_frames(frames, work.turn, "speech", index, self._sentences[index])
         return self._synthesise_next(work.turn)
 
-    def _queue_frames(self, frames: list[bytes], turn: int, kind: str, index: int, text: str) -> None:
+    def _queue_frames(
+        self, frames: list[bytes], turn: int, kind: str, index: int, text: str
+    ) -> None:
         count = len(frames)
         for i, payload in enumerate(frames):
             self._outgoing.append(AgentFrame(payload, turn, kind, index, text, (i + 1) / count))
@@ -493,14 +518,20 @@ class CallSession:
         self._last_agent_audio_end = t_ms
         out: list[Output] = [ev.AgentAudioStopped(self.call_id, t_ms, turn=turn, reason="finished")]
         if self._end_after_speaking:
-            reason = "handoff" if self._reply is not None and self._reply.routing == "human" else "agent_ended"
+            reason = (
+                "handoff"
+                if self._reply is not None and self._reply.routing == "human"
+                else "agent_ended"
+            )
             return out + self._end(t_ms, reason)
         self.state = "listening"
         if self._queued_utterances:
             _, text = self._queued_utterances.popleft()
             self.current_turn += 1
             turn = self.current_turn
-            self.turns[turn] = TurnRecord(turn=turn, endpoint_at=t_ms, endpoint_label="queued utterance")
+            self.turns[turn] = TurnRecord(
+                turn=turn, endpoint_at=t_ms, endpoint_label="queued utterance"
+            )
             self.state = "thinking"
             fake = type("Queued", (), {"text": text, "confidence": 0.0, "words": ()})()
             work = StageWork(0, "stt_final", turn, lambda: None)
@@ -530,7 +561,10 @@ class CallSession:
         for action in getattr(self.conversation, "intended_crm_actions", []) or []:
             out.append(
                 ev.CrmWriteIntended(
-                    self.call_id, t_ms, object=str(action.get("object", "")), fields=dict(action.get("fields", {}))
+                    self.call_id,
+                    t_ms,
+                    object=str(action.get("object", "")),
+                    fields=dict(action.get("fields", {})),
                 )
             )
         out.append(ev.CallEnded(self.call_id, t_ms, reason=reason, disposition=self.disposition))

@@ -153,7 +153,13 @@ def chrome_trace(timelines: Iterable[TurnTimeline], call_id: str = "call") -> di
     """Chrome trace-event JSON (opens in Perfetto / chrome://tracing): lanes and spans."""
     events: list[dict[str, Any]] = [
         {"ph": "M", "pid": 1, "name": "process_name", "args": {"name": f"call {call_id}"}},
-        {"ph": "M", "pid": 1, "tid": 1, "name": "thread_name", "args": {"name": "caller-perceived"}},
+        {
+            "ph": "M",
+            "pid": 1,
+            "tid": 1,
+            "name": "thread_name",
+            "args": {"name": "caller-perceived"},
+        },
         {"ph": "M", "pid": 1, "tid": 2, "name": "thread_name", "args": {"name": "stages"}},
     ]
     for timeline in timelines:
@@ -199,7 +205,7 @@ LANE_STYLES = {
 }
 
 
-def render_waterfall(timeline: TurnTimeline, width: int = 48):
+def render_waterfall(timeline: TurnTimeline, width: int = 30):
     """A rich Table drawing one turn's lanes as bars on a shared scale."""
     from rich.table import Table
     from rich.text import Text
@@ -211,9 +217,9 @@ def render_waterfall(timeline: TurnTimeline, width: int = 48):
         show_edge=False,
         pad_edge=False,
     )
-    table.add_column("lane", no_wrap=True)
+    table.add_column("lane", overflow="fold", min_width=24)
     table.add_column("ms", justify="right")
-    table.add_column("")
+    table.add_column("", no_wrap=True, min_width=width)
     for lane in timeline.lanes:
         start = int(round(lane.start_ms / total * width))
         length = max(1 if lane.duration_ms > 0 else 0, int(round(lane.duration_ms / total * width)))

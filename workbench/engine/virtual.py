@@ -1,4 +1,6 @@
-"""The virtual-time driver: a whole call as fast as the CPU allows, with honest latencies.
+"""Drivers for a call whose caller is simulated here: virtual time, or paced on the wall clock.
+
+**Virtual time** (the default): a whole call as fast as the CPU allows, with honest latencies.
 
 Time is a number, advanced in 20 ms ticks and to the exact moments stage work completes.
 Every stage the session asks for is run at once and its real compute time measured
@@ -12,6 +14,10 @@ At each tick, in order: stage results due by now are delivered; the caller's fra
 previous 20 ms is sent into the uplink leg; the agent's jitter buffer plays one frame into the
 session; the agent's output clock pulls one frame into the downlink leg; the caller's jitter
 buffer plays one frame to the caller's ear.
+
+**Real time** (`realtime=True`): the same ticks, paced on the wall clock; stage work runs on
+worker threads (off the audio path) and is delivered when it really finishes, so the trace
+shows wall-clock costs including any contention.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import queue
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +69,9 @@ def make_jitter_buffer() -> JitterBuffer:
     return JitterBuffer(initial_delay_ms=20.0, min_delay_ms=20.0, max_delay_ms=200.0)
 
 
-class VirtualTimeDriver:
+class LocalCallDriver:
+    """Runs one call between a simulated caller and a session, end to end."""
+
     def __init__(
         self,
         session: CallSession,
@@ -72,7 +82,15 @@ class VirtualTimeDriver:
         seed: int = 0,
         max_duration_ms: float = 180_000.0,
         on_event: Callable[[ev.Event], None] | None = None,
+        realtime: bool = False,
     ) -> None:
+        self.realtime = realtime
+        self._executor = (
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") if realtime else None
+        )
+        self._done_queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._wall_zero = 0.0
+        self._stop_requested = False
         self.session = session
         self.caller = caller
         self.latency = latency or MeasuredLatency()
@@ -101,14 +119,49 @@ class VirtualTimeDriver:
 
     # ------------------------------------------------------------------
 
+    def stop(self) -> None:
+        """Ask a running call to end at the next tick (thread-safe)."""
+        self._stop_requested = True
+
     def run(self) -> CallResult:
+        try:
+            return self._run()
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+
+    def _now_ms(self) -> float:
+        return (time.perf_counter() - self._wall_zero) * 1000.0
+
+    def _wait_for_tick(self, t_ms: float) -> None:
+        """Real time: deliver finished work as it finishes until the tick is due."""
+        while True:
+            remaining = (t_ms - self._now_ms()) / 1000.0
+            try:
+                item = (
+                    self._done_queue.get(timeout=max(0.0, remaining))
+                    if remaining > 0
+                    else self._done_queue.get_nowait()
+                )
+            except queue.Empty:
+                return
+            self._complete(*item)
+
+    def _run(self) -> CallResult:
         wall_start = time.perf_counter()
+        self._wall_zero = wall_start
         self._handle(self.session.start(0.0), 0.0)
         t = 0.0
         hung_up = False
         drain_until: float | None = None
         while t <= self.max_duration_ms:
-            self._deliver_work_until(t)
+            if self.realtime:
+                self._wait_for_tick(t)
+            else:
+                self._deliver_work_until(t)
+            if self._stop_requested and not hung_up:
+                hung_up = True
+                self._handle(self.session.hang_up(t), t)
             # The caller's previous 20 ms are complete: packetise and send them.
             if not hung_up and t >= FRAME_MS:
                 frame = self.caller.frame(t - FRAME_MS)
@@ -118,7 +171,9 @@ class VirtualTimeDriver:
                     self._handle(self.session.hang_up(t), t)
             self._arrive(t, self._up_in_flight, self.agent_jitter)
             played = self.agent_jitter.pop(t)
-            speech_end = self._speech_end_by_seq.pop(played.seq, None) if played.kind == "audio" else None
+            speech_end = (
+                self._speech_end_by_seq.pop(played.seq, None) if played.kind == "audio" else None
+            )
             self.observer.caller_frame_delivered(t, speech_end)
             self._handle(self.session.on_caller_frame(t, played.payload), t)
             agent_frame, outputs = self.session.pull_agent_frame(t)
@@ -181,6 +236,9 @@ class VirtualTimeDriver:
             self._emit(event)
 
     def _run_work(self, work: StageWork, t_ms: float) -> None:
+        if self._executor is not None:
+            self._executor.submit(self._run_threaded, work, self._now_ms())
+            return
         started = time.perf_counter()
         error: BaseException | None = None
         result: Any = None
@@ -194,9 +252,38 @@ class VirtualTimeDriver:
         record = self.session.turns.get(work.turn)
         if record is not None:
             record.spans.append(
-                Span(work.stage, t_ms, charged, f"measured {measured_ms:.2f} ms; charged by {self.latency.name}")
+                Span(
+                    work.stage,
+                    t_ms,
+                    charged,
+                    f"measured {measured_ms:.2f} ms; charged by {self.latency.name}",
+                )
             )
         heapq.heappush(self._work_heap, (done_at, next(self._order), work, result, error))
+
+    def _run_threaded(self, work: StageWork, started_ms: float) -> None:
+        try:
+            result, error = work.run(), None
+        except Exception as exc:  # a failing stage must not end the call
+            result, error = None, exc
+        self._done_queue.put((started_ms, self._now_ms(), work, result, error))
+
+    def _complete(
+        self,
+        started_ms: float,
+        done_ms: float,
+        work: StageWork,
+        result: Any,
+        error: BaseException | None,
+    ) -> None:
+        record = self.session.turns.get(work.turn)
+        if record is not None:
+            record.spans.append(Span(work.stage, started_ms, done_ms - started_ms, "wall clock"))
+        if error is None:
+            outputs = self.session.on_stage_done(done_ms, work.work_id, result)
+        else:
+            outputs = self.session.on_stage_failed(done_ms, work.work_id, error)
+        self._handle(outputs, done_ms)
 
     def _deliver_work_until(self, t_ms: float) -> None:
         while self._work_heap and self._work_heap[0][0] <= t_ms:
@@ -230,3 +317,6 @@ class VirtualTimeDriver:
         while in_flight and in_flight[0][0] <= t_ms:
             _, _, packet = heapq.heappop(in_flight)
             buffer.push(packet)
+
+
+VirtualTimeDriver = LocalCallDriver  # the default mode; the name says what tests mean

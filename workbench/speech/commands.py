@@ -14,9 +14,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def say(
         text: Annotated[str, typer.Argument(help="What to say.")],
         output: Annotated[Path, typer.Option("-o", "--output", help="WAV file to write.")],
-        voice: Annotated[str, typer.Option(help="Voice, e.g. espeak:en-us or piper:joe.")] = "espeak:en-us",
+        voice: Annotated[
+            str, typer.Option(help="Voice, e.g. espeak:en-us or piper:joe.")
+        ] = "espeak:en-us",
         telephone: Annotated[
-            bool, typer.Option("--telephone", help="Write 8 kHz μ-law, as it crosses the phone line.")
+            bool,
+            typer.Option("--telephone", help="Write 8 kHz μ-law, as it crosses the phone line."),
         ] = False,
         rate: Annotated[int | None, typer.Option(help="Speaking rate in words per minute.")] = None,
         pitch: Annotated[int | None, typer.Option(help="Pitch 0-100 (espeak voices).")] = None,
@@ -40,7 +43,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = None,
         lm_sentences: Annotated[
             Path | None,
-            typer.Option("--lm-sentences", help="Plain text, one sentence a line: build a domain LM."),
+            typer.Option(
+                "--lm-sentences", help="Plain text, one sentence a line: build a domain LM."
+            ),
         ] = None,
         backend: Annotated[str, typer.Option(help="pocketsphinx or whisper.")] = "pocketsphinx",
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

@@ -8,7 +8,7 @@ synthesis, choosing a reading mode by shape:
   "(415) 555-0100"), references such as "NW-48213" and any run of 5 or more digits are read digit
   by digit, groups separated by a pause: "4 1 1 1, 1 1 1 1, 1 1 1 1, 1 1 1 1";
 - amounts are read naturally: "$1,299.50" → "one thousand two hundred ninety-nine dollars and
-  fifty cents" (also £ and €);
+  fifty cents", "$2.5 million" → "two point five million dollars" (also £ and €);
 - times: "9:30" → "nine thirty", "9:05 am" → "nine oh five a m", "10:00" → "ten o'clock".
 
 Other numbers are left to the engine, which reads them as quantities.
@@ -46,7 +46,10 @@ _PHONE = re.compile(
 )
 _INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]\d{1,5}){2,5}(?![\w])")
 _REFERENCE = re.compile(r"\b[A-Z]{1,4}-?\d{3,}(?:-\d+)*\b")
-_AMOUNT = re.compile(r"([$£€])\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?![\d,]*\d)")
+_AMOUNT = re.compile(
+    r"([$£€])\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?![\d,]*\d)"
+    r"(?:\s(thousand|million|billion|trillion)\b)?"
+)
 _TIME = re.compile(r"(?<![\d:.])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])(?:\s?([AaPp])\.?\s?[Mm]\b)?")
 _LONG_DIGITS = re.compile(r"(?<![\w.,])\d{5,}(?![\w]|[.,]\d)")
 
@@ -93,9 +96,17 @@ def spell(text: str) -> str:
     return ", ".join(word for word in words if word)
 
 
-def read_amount(symbol: str, whole: str, fraction: str | None = None) -> str:
-    """("$", "1,299", "50") → "one thousand two hundred ninety-nine dollars and fifty cents"."""
+def read_amount(
+    symbol: str, whole: str, fraction: str | None = None, scale: str | None = None
+) -> str:
+    """("$", "1,299", "50") → "one thousand two hundred ninety-nine dollars and fifty cents";
+    with a scale word, ("$", "1", "5", "million") → "one point five million dollars"."""
     major, minor = _CURRENCIES[symbol]
+    if scale:
+        amount = number_to_words(int(whole.replace(",", "")))
+        if fraction:
+            amount += " point " + " ".join(_ONES[int(digit)] for digit in fraction)
+        return f"{amount} {scale} {major}s"
     units = int(whole.replace(",", ""))
     subunits = int(fraction.ljust(2, "0")) if fraction else 0
     parts = []
@@ -128,7 +139,7 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (_PHONE, lambda m: read_digits(m.group(0))),
     (_INTERNATIONAL_PHONE, lambda m: read_digits(m.group(0))),
     (_REFERENCE, lambda m: read_digits(m.group(0))),
-    (_AMOUNT, lambda m: read_amount(m.group(1), m.group(2), m.group(3))),
+    (_AMOUNT, lambda m: read_amount(m.group(1), m.group(2), m.group(3), m.group(4))),
     (_TIME, lambda m: read_time(int(m.group(1)), int(m.group(2)), m.group(3))),
     (_LONG_DIGITS, lambda m: read_digits(m.group(0))),
 )

@@ -79,6 +79,14 @@ def load_recognizer(
     raise ConfigError(f"unknown STT backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
 
 
+def set_input_band(recognizer: StreamingRecognizer, band: str) -> None:
+    """Tell a recogniser whether its 16 kHz input is "telephone" band (upsampled 8 kHz) or
+    "wideband", for backends that adapt to it (pocketsphinx seeds its CMN); others ignore it."""
+    setter = getattr(recognizer, "set_input_band", None)
+    if setter is not None:
+        setter(band)
+
+
 class TelephoneRecognizer:
     """Feeds 8 kHz telephone audio (int16 frames, or μ-law bytes) to a 16 kHz recogniser.
 
@@ -90,6 +98,7 @@ class TelephoneRecognizer:
     def __init__(self, recognizer: StreamingRecognizer) -> None:
         self.recognizer = recognizer
         self.name = recognizer.name
+        set_input_band(recognizer, "telephone")
         self._resampler = StreamingResampler(SAMPLE_RATE, STT_SAMPLE_RATE)
         self._delay_ms = 1000.0 * self._resampler.delay_samples / STT_SAMPLE_RATE
         self._fed_samples = 0

@@ -15,7 +15,7 @@ from workbench.audio.frames import FRAME_MS, STT_SAMPLE_RATE
 from workbench.audio.resample import StreamingResampler
 from workbench.audio.wav import read_wav
 from workbench.errors import ConfigError, InputFileError
-from workbench.speech.stt import BACKENDS, load_recognizer
+from workbench.speech.stt import BACKENDS, load_recognizer, set_input_band
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ def run_transcribe(
         sentences = agent_domain_sentences(Path(agent))
 
     recognizer = load_recognizer(backend, domain_sentences=sentences)
+    # Below 16 kHz the file holds no energy above half its rate: telephone-band speech.
+    set_input_band(recognizer, "telephone" if audio.sample_rate < 16000 else "wideband")
     frame = round(audio.sample_rate * FRAME_MS / 1000)  # 11.025/22.05 kHz: within 0.03 ms
     resampler = StreamingResampler(audio.sample_rate, STT_SAMPLE_RATE)
     recognizer.begin_utterance()

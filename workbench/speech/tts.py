@@ -20,7 +20,6 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from workbench.audio.codec import ulaw_decode
 from workbench.audio.frames import SAMPLE_RATE as TELEPHONE_RATE
 from workbench.audio.frames import Framer, iter_frames
 from workbench.audio.resample import StreamingResampler, resample
@@ -47,7 +46,12 @@ ULAW_FORMAT = "ulaw/8000"
 
 @runtime_checkable
 class Synthesizer(Protocol):
-    """A voice that streams audio: int16 chunks at `sample_rate`, as they are synthesised."""
+    """A voice that streams audio: int16 chunks at `sample_rate`, as they are synthesised.
+
+    Backends may also expose `rate_wpm` and `pitch` (None = the voice's default); the TTS cache
+    key includes them when present. Streams returned by the built-in backends have `close()`,
+    which stops synthesis early.
+    """
 
     name: str  # the backend: "espeak" or "piper"
     voice: str  # the full voice name, e.g. "espeak:en-us+f3"
@@ -111,7 +115,10 @@ def synthesize(synthesizer: Synthesizer, text: str) -> np.ndarray:
 
 
 def measure_synthesis(synthesizer: Synthesizer, text: str) -> dict[str, float]:
-    """One timed synthesis: time to first audio and in total (ms), audio length (s) and RTF."""
+    """One timed synthesis: time to first audio and in total (ms), audio length (s) and RTF.
+
+    For benchmarks; warm the synthesiser up first (piper loads its model on first use).
+    """
     started = time.perf_counter()
     first_ms = None
     samples = 0
@@ -198,10 +205,6 @@ class TelephoneTTS:
             self.cache.put(key, pcm.tobytes())  # type: ignore[union-attr]
         return pcm
 
-    def decode(self, ulaw: bytes) -> np.ndarray:
-        """μ-law bytes back to 8 kHz int16 (for callers that inspect what was sent)."""
-        return ulaw_decode(ulaw)
-
     def _store_after(self, key: str, frames: Iterator[bytes]) -> Iterator[bytes]:
         played = []
         for frame in frames:
@@ -219,14 +222,20 @@ class TelephoneTTS:
         to_skip = resampler.delay_samples
         samples_in = 0
         samples_out = 0
-        for chunk in self.synthesizer.stream(spoken):
-            samples_in += len(chunk)
-            out = resampler.process(chunk)
-            if to_skip:
-                dropped = min(to_skip, len(out))
-                out, to_skip = out[dropped:], to_skip - dropped
-            samples_out += len(out)
-            yield from framer.push(out)
+        chunks = self.synthesizer.stream(spoken)
+        try:
+            for chunk in chunks:
+                samples_in += len(chunk)
+                out = resampler.process(chunk)
+                if to_skip:
+                    dropped = min(to_skip, len(out))
+                    out, to_skip = out[dropped:], to_skip - dropped
+                samples_out += len(out)
+                yield from framer.push(out)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:  # cut short (barge-in): stop the synthesiser too
+                close()
         wanted = math.ceil(samples_in * TELEPHONE_RATE / source_rate)
         tail = resampler.flush()[to_skip:]
         yield from framer.push(tail[: max(0, wanted - samples_out)])

@@ -14,12 +14,15 @@ with a tolerance.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +36,7 @@ DEFAULT_RATE_WPM = 175
 RATE_RANGE_WPM = (80, 450)
 DEFAULT_PITCH = 50
 PITCH_RANGE = (0, 100)
+ABANDONED_AFTER_S = 30.0
 
 # From espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -83,13 +87,18 @@ class _Job:
         self.done = threading.Event()
 
     def put(self, item: np.ndarray | None | BaseException) -> bool:
-        """Queue an item, waiting for room if the queue is bounded; False once cancelled."""
+        """Queue an item, waiting for room if the queue is bounded; False once cancelled, or
+        when the consumer has taken nothing for `ABANDONED_AFTER_S` (the engine must not wait
+        forever on a stream nobody reads)."""
+        deadline = time.monotonic() + ABANDONED_AFTER_S
         while not self.cancelled.is_set():
             try:
                 self.chunks.put(item, timeout=0.05)
                 return True
             except queue.Full:
-                continue
+                if time.monotonic() > deadline:
+                    logger.warning("espeak stream abandoned by its reader; stopping synthesis")
+                    self.cancelled.set()
         return False
 
 
@@ -164,7 +173,7 @@ class _Engine:
         identifier = self.voice_ids.get(base.lower())
         return None if identifier is None else identifier + plus + variant
 
-    def _on_audio(self, wav: ctypes._Pointer, num_samples: int, _events: int) -> int:
+    def _on_audio(self, wav: Any, num_samples: int, _events: int) -> int:
         job = self.job
         if job is None or job.cancelled.is_set():
             return 1  # ask espeak to stop
@@ -240,6 +249,7 @@ def espeak_voice_names() -> list[str]:
     return _executor.submit(names).result()
 
 
+@functools.cache
 def espeak_variants() -> list[str]:
     """Names of the voice variants (`+f3`, `+m3`, ...) in the bundled espeak-ng data."""
     import espeakng_loader
@@ -320,6 +330,9 @@ class EspeakSynthesizer:
         self.rate_wpm = rate_wpm
         self.pitch = pitch
         self.max_buffered_chunks = max_buffered_chunks
+
+    def warm_up(self) -> None:
+        """Nothing to load: the engine started when the voice was checked."""
 
     def stream(self, text: str) -> EspeakStream:
         """Int16 chunks at 22 050 Hz, each available as soon as espeak produces it."""

@@ -7,6 +7,13 @@ The events carry the times the speech really began and ended, not the times they
 confirmed: `VadSpeechStart.t_ms` is the start of the first speech frame of the run and
 `VadSpeechEnd.t_ms` the end of the last speech frame, so the confirmation delay (the
 hysteresis) is visible to the caller as `confirmed_at - t_ms`, never hidden in the timestamp.
+
+webrtcvad has its own hangover: after even one loud frame it keeps answering "speech" for
+about four more frames (~80 ms at 20 ms frames), so a single click would pass a 60 ms start
+hysteresis and every end would come ~80 ms late on a quiet line. Frames quieter than
+`min_rms` (default 40, about −58 dBFS: below the −60 dBFS comfort noise of `frames.py`, far
+below speech) are therefore never speech, whatever webrtcvad says. On a noisy line the
+floor does not apply and webrtcvad's hangover shows in the end time.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ class VoiceActivityDetector:
     `aggressiveness` is webrtcvad's mode, 0 (least eager to call noise non-speech) to 3.
     `start_ms` is how much consecutive speech confirms a start; `stop_ms` how much
     consecutive non-speech confirms an end. Frames must be 10, 20 or 30 ms of int16 at
-    `sample_rate` (a decoded 160-byte μ-law frame is 20 ms at 8 kHz).
+    `sample_rate` (a decoded 160-byte μ-law frame is 20 ms at 8 kHz). `min_rms`: see the module
+    docstring.
     """
 
     def __init__(
@@ -51,6 +59,7 @@ class VoiceActivityDetector:
         start_ms: float = 60,
         stop_ms: float = 200,
         sample_rate: int = 8000,
+        min_rms: float = 40.0,
     ) -> None:
         if aggressiveness not in (0, 1, 2, 3):
             raise ConfigError(f"VAD aggressiveness must be 0-3, got {aggressiveness}")
@@ -62,6 +71,7 @@ class VoiceActivityDetector:
         self.start_ms = float(start_ms)
         self.stop_ms = float(stop_ms)
         self.sample_rate = sample_rate
+        self.min_rms = float(min_rms)
         self._vad = webrtcvad.Vad(aggressiveness)
         self.reset()
 
@@ -79,14 +89,17 @@ class VoiceActivityDetector:
         return self._in_speech
 
     def frame_is_speech(self, frame_pcm: np.ndarray) -> bool:
-        """webrtcvad's raw verdict on one frame, without hysteresis."""
+        """One frame's verdict without hysteresis: webrtcvad's, for frames above `min_rms`."""
         pcm = np.asarray(frame_pcm, dtype=np.int16)
         frame_ms = 1000 * len(pcm) // self.sample_rate
         if frame_ms not in _VALID_FRAME_MS or len(pcm) * 1000 != frame_ms * self.sample_rate:
             raise ValueError(
                 f"VAD frames must be 10, 20 or 30 ms at {self.sample_rate} Hz, got {len(pcm)} samples"
             )
-        return self._vad.is_speech(pcm.tobytes(), self.sample_rate)
+        if not self._vad.is_speech(pcm.tobytes(), self.sample_rate):
+            return False
+        rms = float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2)))
+        return rms >= self.min_rms
 
     def process(self, frame_pcm: np.ndarray, t_ms: float) -> VadSpeechStart | VadSpeechEnd | None:
         """Classify one frame whose first sample is at `t_ms`; return an event when one is confirmed."""

@@ -24,6 +24,11 @@ Public API (stable; other parts of the workbench call exactly this)::
         .published_events(after: int = 0) -> list[dict]   # platform events with replayId > after
         .request_counts() -> dict[str, int]               # "route status" -> count
 
+    local_http_session(instance_url, session=None) -> requests.Session
+        # for an org in another process (e.g. `workbench org serve`): mounts the https->http
+        # adapter for the org's host and login.salesforce.com / test.salesforce.com
+    local_salesforce(instance_url, token, *, version="59.0", session=None) -> Salesforce
+
     run_org_server(*, host="127.0.0.1", port=0, token=None, faults=None, db_path=None,
                    seed_demo_data=True, on_ready=None) -> None
         # blocking; on_ready(org) is called once listening so the caller can print URL/token.
@@ -36,6 +41,14 @@ Admin endpoints (bearer token required, never subject to faults):
          (timeout>0 long-polls until an event with replayId > N arrives or the timeout expires)
     GET  /__admin/requests               -> {"counts": {"query 200": 3, ...}, "apiUsage": N, "apiMax": M}
 
+Routes (any vNN.N, optional trailing slash): GET /services/data/; POST /services/oauth2/token;
+POST /services/Soap/u/{ver}; under /services/data/vNN.N: GET sobjects, GET|POST sobjects/{O},
+GET sobjects/{O}/describe, GET|PATCH|DELETE sobjects/{O}/{id},
+GET|PATCH|DELETE sobjects/{O}/{ExtField}/{value}, GET query/?q= and queryAll/?q= (+ /{locator}-{n}),
+POST composite (<= 25 subrequests, @{ref.id}), POST|PATCH|DELETE composite/sobjects,
+GET composite/sobjects/{O}?ids=, PATCH composite/sobjects/{O}/{ExtField}, GET limits.
+An unknown sObject answers 404 INVALID_TYPE (400 INVALID_TYPE inside SOQL).
+
 Fault spec syntax: see `workbench.crm.org.faults` (e.g. "transient=0.2,seed=7",
 "limit=0.1,latency=200ms,object=VoiceCall", "budget=1000"). Demo data: see
 `workbench.crm.org.seed` (phone numbers of seeded accounts, contacts and leads).
@@ -43,7 +56,15 @@ Fault spec syntax: see `workbench.crm.org.faults` (e.g. "transient=0.2,seed=7",
 
 from __future__ import annotations
 
+from workbench.crm.org.client import local_http_session, local_salesforce
 from workbench.crm.org.faults import FaultSpec, parse_fault_spec
 from workbench.crm.org.runner import LocalOrg, run_org_server
 
-__all__ = ["FaultSpec", "LocalOrg", "parse_fault_spec", "run_org_server"]
+__all__ = [
+    "FaultSpec",
+    "LocalOrg",
+    "local_http_session",
+    "local_salesforce",
+    "parse_fault_spec",
+    "run_org_server",
+]

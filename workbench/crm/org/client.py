@@ -6,10 +6,14 @@ org's host rewrites them to `http://` on the way out, so the client code path is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
+
+if TYPE_CHECKING:
+    from simple_salesforce import Salesforce
 
 LOGIN_HOSTS = ("https://login.salesforce.com", "https://test.salesforce.com")
 
@@ -22,7 +26,7 @@ class _HttpsToHttpAdapter(HTTPAdapter):
         self._prefix = prefix
         self._target = target.rstrip("/")
 
-    def send(self, request, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if request.url.startswith(self._prefix):
             request.url = self._target + request.url[len(self._prefix) :]
         return super().send(request, **kwargs)
@@ -48,11 +52,11 @@ def local_http_session(
 
 def local_salesforce(
     instance_url: str, token: str, *, version: str = "59.0", session: requests.Session | None = None
-):  # noqa: ANN201 - simple_salesforce.Salesforce, imported lazily
+) -> Salesforce:
     """A ready `simple_salesforce.Salesforce` for a local org at `instance_url` ("http://…")."""
-    from simple_salesforce import Salesforce
+    from simple_salesforce import Salesforce as Client  # imported lazily: slow to import
 
-    return Salesforce(
+    return Client(
         instance_url=instance_url,
         session_id=token,
         version=version,

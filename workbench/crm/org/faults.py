@@ -15,7 +15,8 @@ Spec syntax — comma-separated `key=value` pairs (spaces ignored; "" or "none" 
                     "100-300ms" (uniform)
     budget=N        daily API budget: api-usage counts every API request and, once N requests
                     were used, every request gets 403 REQUEST_LIMIT_EXCEEDED
-    object=NAME     only requests for this sObject (e.g. VoiceCall; several with |)
+    object=NAME     only requests for this sObject, as named in the URL (e.g. VoiceCall; several
+                    with |); a mixed POST/PATCH composite/sobjects names none, so it is not hit
     route=NAME      only these routes (several with |): describe, sobject, upsert, query,
                     composite, event, limits
     seed=N          seed of the random generator (default 0), so runs are reproducible

@@ -6,22 +6,28 @@ import asyncio
 import logging
 import secrets
 import shutil
+import signal
 import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import requests
 from aiohttp import web
 
 from workbench.crm.org.client import local_http_session, local_salesforce
 from workbench.crm.org.faults import parse_fault_spec
 from workbench.crm.org.records import Records
 from workbench.crm.org.seed import seed_demo_data
-from workbench.crm.org.server import OrgState, build_app
+from workbench.crm.org.server import build_app
+from workbench.crm.org.state import OrgState
 from workbench.crm.org.store import Store
 from workbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from simple_salesforce import Salesforce
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,7 @@ class LocalOrg:
         db_path: Path | None = None,
         seed_demo_data: bool = True,
     ) -> None:
-        self._initial_faults = parse_fault_spec(faults)  # fail fast on a bad spec
+        parse_fault_spec(faults)  # fail fast on a bad spec
         self._faults_text = faults
         self.host = host
         self._requested_port = port
@@ -75,7 +81,13 @@ class LocalOrg:
 
     @property
     def faults(self) -> str:
+        """The current fault spec, normalised ("" when none)."""
+        if not self._running():
+            return str(parse_fault_spec(self._faults_text))
         return self._call(lambda state: str(state.spec))
+
+    def _running(self) -> bool:
+        return self._thread is not None and self._state is not None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -88,7 +100,14 @@ class LocalOrg:
             target=self._serve, args=(ready,), name="local-org", daemon=True
         )
         self._thread.start()
-        self._port = ready.result(timeout=30)  # re-raises a startup error
+        try:
+            self._port = ready.result(timeout=30)  # re-raises a startup error
+        except BaseException:
+            self._thread.join(timeout=5)
+            self._thread = None
+            if self._temp_dir is not None:
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
+            raise
         log.info("local org listening on %s (db %s)", self.instance_url, self.db_path)
         return self
 
@@ -106,6 +125,8 @@ class LocalOrg:
 
     def serve_forever(self) -> None:
         """Start if needed and block until `stop()` is called or Ctrl-C."""
+        if self._stopped.is_set():  # stopped already (e.g. from an on_ready callback)
+            return
         self.start()
         try:
             while not self._stopped.wait(0.5):
@@ -121,18 +142,20 @@ class LocalOrg:
 
     # -------------------------------------------------------------- clients and admin
 
-    def salesforce(self, *, version: str = "59.0", session: Any = None):  # noqa: ANN201
+    def salesforce(self, *, version: str = "59.0", session: Any = None) -> Salesforce:
         """A `simple_salesforce.Salesforce` pointed at this org (direct session)."""
         return local_salesforce(self.instance_url, self.token, version=version, session=session)
 
-    def http_session(self):  # noqa: ANN201
+    def http_session(self) -> requests.Session:
         """A `requests.Session` whose https:// traffic for this org goes to it over http."""
         return local_http_session(self.instance_url)
 
     def set_faults(self, spec: str | None) -> None:
         """Replace the fault spec while running; raises ConfigError for a bad spec."""
         parse_fault_spec(spec)
-        self._call(lambda state: state.set_faults(spec))
+        self._faults_text = spec  # also what a later start() uses
+        if self._running():
+            self._call(lambda state: state.set_faults(spec))
 
     def published_events(self, after: int = 0) -> list[dict]:
         """Platform events with replayId > after, oldest first."""
@@ -181,7 +204,9 @@ class LocalOrg:
         state = OrgState(records=records, token=self.token)
         state.set_faults(self._faults_text)
         self._state = state
-        self._runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            build_app(state), access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
         try:
@@ -192,12 +217,14 @@ class LocalOrg:
             raise ConfigError(
                 f"local org: cannot listen on {self.host}:{self._requested_port} ({error.strerror})"
             ) from None
-        server = site._server  # noqa: SLF001 - the only way to read the bound port of port=0
+        server = site._server  # the only way to read the port bound for port=0
         port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         state.instance_url = f"http://{self.host}:{port}"
         return port
 
     async def _shutdown(self) -> None:
+        if self._state is not None:
+            self._state.notify_event()  # wake long-polling /__admin/events requests
         if self._runner is not None:
             await self._runner.cleanup()
         if self._state is not None:
@@ -224,10 +251,22 @@ def run_org_server(
         db_path=db_path,
         seed_demo_data=seed_demo_data,
     )
-    org.start()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM stops as cleanly as Ctrl-C (closing the database).
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        org.start()
         if on_ready is not None:
             on_ready(org)
         org.serve_forever()
+    except KeyboardInterrupt:
+        log.info("local org interrupted; stopping")
     finally:
         org.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

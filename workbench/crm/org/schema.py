@@ -158,7 +158,9 @@ def _required(name: str, type_: str, **flags: object) -> FieldDef:
     return _f(name, type_, nillable=False, **flags)
 
 
-def _picklist(name: str, values: tuple[str, ...], *, restricted: bool = False, **flags: object):
+def _picklist(
+    name: str, values: tuple[str, ...], *, restricted: bool = False, **flags: object
+) -> FieldDef:
     return _f(name, "picklist", picklist_values=values, restricted_picklist=restricted, **flags)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from workbench.crm.org.errors import ApiError
+from workbench.crm.org.ids import normalize_id
 from workbench.crm.org.records import format_datetime, parse_datetime
 from workbench.crm.org.schema import (
     NUMBER_TYPES,
@@ -370,6 +371,10 @@ class _Parser:
         if expected == "string":
             if kind != "string":
                 problem = "must be of type string and should be enclosed in quotes"
+            elif f.type in ("id", "reference"):
+                # 15-character ids are accepted and compared in their 18-character form.
+                value = _unquote(text)
+                return normalize_id(value) or value
             else:
                 return _unquote(text)
         elif expected == "number":
@@ -505,6 +510,23 @@ def matches(condition: object, record: dict, lookup: Lookup) -> bool:
     if condition.op == "AND":
         return all(matches(part, record, lookup) for part in condition.parts)
     return any(matches(part, record, lookup) for part in condition.parts)
+
+
+def indexed_equalities(condition: object) -> list[tuple[str, str]]:
+    """(field, value) pairs that every matching record must satisfy exactly (ASCII text).
+
+    The caller may narrow the candidate rows with an index on any one of them; the full
+    condition is still evaluated afterwards, so this only has to be a necessary condition.
+    """
+    if isinstance(condition, Comparison):
+        ref, value = condition.ref, condition.value
+        if condition.op == "=" and ref.relationship is None and isinstance(value, str):
+            if value.isascii():
+                return [(ref.field.name, value)]
+        return []
+    if isinstance(condition, BoolOp) and condition.op == "AND":
+        return [pair for part in condition.parts for pair in indexed_equalities(part)]
+    return []
 
 
 def execute(query: Query, rows: list[dict], lookup: Lookup) -> list[dict]:

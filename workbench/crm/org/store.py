@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 """
 
 
-def _lookup_fields() -> list[str]:
+def lookup_fields() -> list[str]:
     """Fields looked up by value (external ids, idLookup fields): each gets an index."""
     names = {
         f.name
@@ -56,10 +56,10 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        for name in _lookup_fields():
+        for name in lookup_fields():
             self._db.execute(
-                f"CREATE INDEX IF NOT EXISTS records_{name.lower()} "
-                f"ON records(type, json_extract(data, '$.{name}'))"
+                f"CREATE INDEX IF NOT EXISTS records_{name.lower()}_nocase "
+                f"ON records(type, json_extract(data, '$.{name}') COLLATE NOCASE)"
             )
         self._depth = 0
 
@@ -115,14 +115,38 @@ class Store:
             return None
         return row[0], json.loads(row[1]), bool(row[2])
 
-    def find(self, type_: str, field: str, value: object) -> list[str]:
-        """Ids of live records of `type_` whose `field` equals `value`, oldest first."""
+    def find(
+        self, type_: str, field: str, value: object, *, include_deleted: bool = False
+    ) -> list[str]:
+        """Ids of records of `type_` whose `field` equals `value`, oldest first.
+
+        Text compares case-insensitively (ASCII), like Salesforce's default "unique
+        case-insensitive" external ids; the NOCASE expression index makes this cheap.
+        """
+        deleted = "" if include_deleted else "AND is_deleted = 0 "
         rows = self._db.execute(
-            f"SELECT id FROM records WHERE type = ? AND json_extract(data, '$.{field}') = ? "
-            "AND is_deleted = 0 ORDER BY rowid",
+            f"SELECT id FROM records WHERE type = ? "
+            f"AND json_extract(data, '$.{field}') = ? COLLATE NOCASE {deleted}ORDER BY rowid",
             (type_, value),
         ).fetchall()
         return [row[0] for row in rows]
+
+    def rows_by_ids(
+        self, type_: str, ids: list[str], *, include_deleted: bool = False
+    ) -> list[dict]:
+        """Like `rows`, restricted to these ids (insertion order)."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT data, is_deleted FROM records WHERE type = ? AND id IN ({marks})"
+        if not include_deleted:
+            sql += " AND is_deleted = 0"
+        result = []
+        for data, deleted in self._db.execute(sql + " ORDER BY rowid", (type_, *ids)):
+            record = json.loads(data)
+            record["IsDeleted"] = bool(deleted)
+            result.append(record)
+        return result
 
     def rows(self, type_: str, *, include_deleted: bool = False) -> list[dict]:
         """Every record of `type_` in insertion order (with IsDeleted set)."""

@@ -1,0 +1,76 @@
+"""`workbench classify`, `workbench chat` and `workbench bench agent` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from workbench.cli import app, main
+from workbench.paths import DEMO_AGENT_DIR
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    import os
+
+    return dict(os.environ)
+
+
+def workbench(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_classify_prints_one_json_object_per_line(env: dict[str, str]) -> None:
+    result = workbench(env, "classify", stdin="what time do you open\n\nmy order is NW-48213\n")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["topic"] for line in lines] == ["OpeningHours", "OrderStatus"]
+    assert lines[0]["text"] == "what time do you open" and 0 < lines[0]["confidence"] <= 1
+    assert lines[1]["entities"] == [
+        {"type": "order_number", "value": "NW-48213", "start": 12, "end": 20}
+    ]
+
+
+def test_classify_with_a_broken_agent_is_one_error_line(
+    env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "agent.yaml").write_text("name: x\ncolour: blue\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:
+        main(["classify", "--agent", str(tmp_path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "agent.yaml:2: colour: unknown field" in err
+    assert "Traceback" not in err
+
+
+def test_chat_greets_replies_and_ends_on_bye(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        app, ["chat", "--show-plan"], input="what are your opening hours\nbye\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "Thank you for calling Northwind Software" in result.output
+    assert "8 AM to 6 PM" in result.output
+    assert "topic OpeningHours" in result.output and "plan:" in result.output
+
+
+def test_bench_agent_prints_json(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        app, ["bench", "agent", "--repeat", "20", "--agent", str(DEMO_AGENT_DIR)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["heldout_accuracy"] >= 0.95
+    assert set(report["understand_ms"]) == {"p50", "p95"}

@@ -1,0 +1,64 @@
+"""`workbench bench agent`: what loading and understanding cost, and how accurate topics are."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import yaml
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
+    """Load the agent (timed, including the scikit-learn import) and measure it."""
+    started = time.perf_counter()
+    from workbench.agent import load_agent
+
+    agent = load_agent(directory)
+    load_ms = (time.perf_counter() - started) * 1000
+
+    heldout_path = Path(directory) / "heldout.yaml"
+    heldout = (
+        yaml.safe_load(heldout_path.read_text(encoding="utf-8")) if heldout_path.is_file() else {}
+    )
+    utterances = [u for us in heldout.values() for u in us] or [
+        e for t in agent.definition.topics for e in t.examples
+    ]
+    correct = sum(agent.understand(u).topic == topic for topic, us in heldout.items() for u in us)
+
+    understand_ms: list[float] = []
+    retrieve_ms: list[float] = []
+    for i in range(repeat):
+        text = utterances[i % len(utterances)]
+        t0 = time.perf_counter()
+        agent.understand(text)
+        t1 = time.perf_counter()
+        agent.retrieve(text)
+        t2 = time.perf_counter()
+        understand_ms.append((t1 - t0) * 1000)
+        retrieve_ms.append((t2 - t1) * 1000)
+    return {
+        "agent": agent.name,
+        "load_ms": round(load_ms, 1),
+        "classifier_fit_ms": round(agent.load_seconds * 1000, 1),
+        "examples": sum(len(t.examples) for t in agent.definition.topics)
+        + len(agent.definition.understanding.unknown_examples),
+        "cv5_accuracy": round(agent.classifier.cv_accuracy, 4),
+        "heldout_accuracy": round(correct / len(utterances), 4) if heldout else None,
+        "heldout_utterances": len(utterances) if heldout else 0,
+        "temperature": agent.classifier.temperature,
+        "understand_ms": {
+            "p50": round(statistics.median(understand_ms), 3),
+            "p95": round(_percentile(understand_ms, 0.95), 3),
+        },
+        "retrieve_ms": {
+            "p50": round(statistics.median(retrieve_ms), 3),
+            "p95": round(_percentile(retrieve_ms, 0.95), 3),
+        },
+        "knowledge_chunks": len(agent.knowledge.chunks),
+    }

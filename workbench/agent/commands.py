@@ -1,0 +1,92 @@
+"""Agent commands: `workbench classify` (utterances in, JSON lines out) and `workbench chat`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from workbench.paths import DEMO_AGENT_DIR
+
+AGENT_OPTION = typer.Option(
+    DEMO_AGENT_DIR, "--agent", help="Agent directory (agent.yaml + knowledge/)."
+)
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @app.command()
+    def classify(agent: Path = AGENT_OPTION) -> None:
+        """Classify utterances read from stdin, one per line; print one JSON object per line."""
+        from workbench.agent import load_agent
+
+        loaded = load_agent(agent)
+        for line in sys.stdin:
+            text = line.strip()
+            if not text:
+                continue
+            u = loaded.understand(text)
+            entities = [
+                {"type": e.type, "value": e.value, "start": e.start, "end": e.end}
+                for e in u.entities
+            ]
+            record = {
+                "text": text,
+                "topic": u.topic,
+                "confidence": u.confidence,
+                "entities": entities,
+            }
+            print(json.dumps(record), flush=True)
+
+    @app.command()
+    def chat(
+        agent: Path = AGENT_OPTION,
+        show_plan: bool = typer.Option(
+            False, "--show-plan", help="Also print why the agent replied so."
+        ),
+    ) -> None:
+        """Talk to the agent in text (for designers). EOF or 'bye' ends the conversation."""
+        from rich.console import Console
+        from rich.markup import escape
+
+        from workbench.agent import load_agent
+
+        console = Console(highlight=False)
+        loaded = load_agent(agent)
+        conversation = loaded.new_conversation()
+        console.print(
+            f"[bold]{escape(loaded.name)}:[/] {escape(' '.join(loaded.greet(conversation).sentences))}"
+        )
+        while not conversation.ended:
+            try:
+                text = input("you: ").strip()
+            except EOFError:
+                break
+            if not text:
+                continue
+            if text.lower() in ("bye", "goodbye", "quit", "exit"):
+                console.print(
+                    f"[bold]{escape(loaded.name)}:[/] {escape(loaded.definition.goodbye)}"
+                )
+                break
+            understanding, reply = loaded.respond(conversation, text)
+            console.print(f"[bold]{escape(loaded.name)}:[/] {escape(' '.join(reply.sentences))}")
+            info = f"topic {understanding.topic} ({understanding.confidence:.2f})"
+            if reply.routing:
+                info += f", routing {reply.routing}"
+            if reply.actions:
+                info += ", actions " + ", ".join(a.kind for a in reply.actions)
+            console.print(f"[dim]  {escape(info)}[/]")
+            if show_plan:
+                console.print(f"[dim]  plan: {escape(reply.plan)}[/]")
+
+    @bench.command("agent")
+    def bench_agent(
+        agent: Path = AGENT_OPTION,
+        repeat: int = typer.Option(200, help="Utterance passes for the per-call timings."),
+    ) -> None:
+        """Agent load time, per-utterance understanding/retrieval cost and topic accuracy (JSON)."""
+        from workbench.agent.bench import run_agent_benchmark
+
+        print(json.dumps(run_agent_benchmark(agent, repeat), indent=2))

@@ -1,0 +1,124 @@
+"""Placing calls from code: load the agent and its speech stack once, run scripted calls.
+
+This is the one entry point the CLI, the scenario runner, the benchmarks and the GUI use to
+run a simulated call: `CallRuntime` caches the loaded agent and speech stack per process, and
+`run_call` wires a session, a caller and a driver together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.audio.network import NetworkConditions
+from workbench.engine import events as ev
+from workbench.engine.caller import Caller, SayTurnsCaller
+from workbench.engine.latency import LatencyModel, MeasuredLatency
+from workbench.engine.session import CallSession, SessionSettings
+from workbench.engine.speech_stack import SpeechStack
+from workbench.engine.virtual import CallResult, LocalCallDriver
+from workbench.paths import DEMO_AGENT_DIR
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CALLER_VOICE = "piper:joe"
+
+
+def call_id_for(*parts: object) -> str:
+    """A Twilio-style call SID ("CA" + 32 hex), derived from `parts` so runs are repeatable."""
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+    return "CA" + digest[:32]
+
+
+@dataclass
+class CallRuntime:
+    """Loaded agents and speech stacks, kept for the life of the process."""
+
+    stt_backend: str = "pocketsphinx"
+    tts_cache: bool = True
+    _agents: dict[str, Any] = field(default_factory=dict)
+    _stacks: dict[tuple[str, str | None], SpeechStack] = field(default_factory=dict)
+
+    def agent(self, path: str | Path | None = None) -> Any:
+        from workbench.agent import load_agent
+
+        key = str(Path(path or DEMO_AGENT_DIR).resolve())
+        if key not in self._agents:
+            self._agents[key] = load_agent(key)
+        return self._agents[key]
+
+    def stack(self, agent: Any, agent_voice: str | None = None) -> SpeechStack:
+        key = (str(agent.directory), agent_voice)
+        if key not in self._stacks:
+            self._stacks[key] = SpeechStack(
+                agent,
+                stt_backend=self.stt_backend,
+                agent_voice=agent_voice,
+                tts_cache=self.tts_cache,
+            )
+        return self._stacks[key]
+
+    def reload_agent(self, path: str | Path) -> Any:
+        """Forget a loaded agent (and its stacks) so the next call sees the edited files."""
+        key = str(Path(path).resolve())
+        self._agents.pop(key, None)
+        for stack_key in [k for k in self._stacks if k[0] == key]:
+            del self._stacks[stack_key]
+        return self.agent(key)
+
+
+def run_call(
+    runtime: CallRuntime,
+    caller_factory: Callable[[SpeechStack], Caller],
+    *,
+    agent_path: str | Path | None = None,
+    settings: SessionSettings | None = None,
+    network: NetworkConditions | None = None,
+    latency: LatencyModel | None = None,
+    seed: int = 0,
+    call_id: str | None = None,
+    realtime: bool = False,
+    agent_voice: str | None = None,
+    caller_context: Any = None,
+    on_event: Callable[[ev.Event], None] | None = None,
+    on_driver: Callable[[LocalCallDriver], None] | None = None,
+) -> CallResult:
+    agent = runtime.agent(agent_path)
+    stack = runtime.stack(agent, agent_voice)
+    caller = caller_factory(stack)
+    session = CallSession(
+        call_id or call_id_for(agent.name, seed),
+        agent,
+        stack,
+        settings or SessionSettings(),
+        caller=caller_context,
+        caller_number=caller.number,
+    )
+    driver = LocalCallDriver(
+        session,
+        caller,
+        network=network,
+        latency=latency or MeasuredLatency(),
+        seed=seed,
+        on_event=on_event,
+        realtime=realtime,
+    )
+    if on_driver is not None:
+        on_driver(driver)
+    return driver.run()
+
+
+def say_lines_caller(
+    lines: list[str], voice: str = DEFAULT_CALLER_VOICE, number: str = "+14155550199"
+):
+    """A caller factory: says `lines` in `voice`, each after the agent's reply."""
+
+    def factory(stack: SpeechStack) -> Caller:
+        tts = stack.caller_tts(voice)
+        return SayTurnsCaller(lines, lambda text: tts.render_pcm(text, 8000), number=number)
+
+    return factory
