@@ -119,3 +119,9 @@ def test_entity_offsets_point_into_the_original_text() -> None:
 def test_normalisation_turns_number_words_into_digits() -> None:
     assert normalise("Twenty three and oh no").text == "23 and oh no"
     assert normalise("nine oh five").text == "905"
+
+
+def test_spelled_letters_are_joined_into_words() -> None:
+    e = only("it's j o h n dot s m i t h at example dot com", "email")
+    assert e.value == "john.smith@example.com"
+    assert e.raw == "j o h n dot s m i t h at example dot com"

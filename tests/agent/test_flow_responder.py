@@ -210,3 +210,31 @@ def test_every_reply_explains_itself(agent: Agent) -> None:
     _, r = call(agent, "I'd like to book a demo")
     assert "BookDemo" in r[1].plan and "asking for name" in r[1].plan
     assert r[1].topic == "BookDemo"
+
+
+def test_a_hello_is_answered_and_a_goodbye_ends_the_call(agent: Agent) -> None:
+    conv, r = call(agent, "hello", "okay thanks bye")
+    assert said(r[1]) == "Hello! How can I help you today?" and conv.reprompt_count == 0
+    assert r[2].end_call and r[2].routing == "ai_resolved"
+
+
+def test_dates_resolve_against_the_calls_reference_not_the_understanding(agent: Agent) -> None:
+    conv = agent.new_conversation(reference=SUNDAY)
+    for line in ("book a demo", "Dana Lee", "yes", "dana at acme dot com", "yes"):
+        agent.respond(conv, line)
+    text = "tomorrow at ten am"
+    understanding = agent.understand(text, reference=datetime(2030, 1, 1))
+    agent.reply(conv, text, understanding, [])
+    assert conv.captured["date"] == "2026-11-23T10:00"
+
+
+@pytest.mark.parametrize("answer", ["dana lee", "sure dana lee", "um it's dana lee", "Dana Lee."])
+def test_a_bare_name_answers_the_name_question(agent: Agent, answer: str) -> None:
+    conv, _ = call(agent, "book a demo", answer)
+    assert conv.captured["name"] == "Dana Lee"
+
+
+def test_after_a_transfer_the_conversation_says_nothing_more(agent: Agent) -> None:
+    conv, r = call(agent, "operator", "hello?")
+    assert conv.ended and conv.disposition == "escalated_to_human"
+    assert r[2].sentences == () and r[2].end_call and r[2].routing == "human"

@@ -162,3 +162,18 @@ def test_events_carry_their_uuid_in_the_payload():
     assert item.object == "Call_Event__e"
     assert event.event_id in item.payload["Payload__c"]
     assert item.payload["Type__c"] == "intent_decided"
+
+
+def test_a_task_listed_before_its_case_still_links_to_it_and_to_one_record_only():
+    mapping = validate_mapping(load_mapping(), org_describe())
+    actions = [
+        {"object": "Task", "fields": {"Subject": "Call back"}},
+        {"object": "Lead", "fields": {"LastName": "Ng", "Company": "Acme"}},
+        {"object": "Case", "fields": {"Subject": "Broken"}},
+    ]
+    items = build_call_items(record(intended_actions=actions), mapping)
+    assert [i.object for i in items] == ["Lead", "Case", "Task", "VoiceCall"]
+    task = items[2].payload
+    assert task["WhatId"] == {"$ref": 1}
+    assert "WhoId" not in task
+    assert items[3].payload["RelatedRecordId"] == {"$ref": 1}  # the Case is preferred

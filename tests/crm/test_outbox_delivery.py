@@ -239,3 +239,23 @@ def test_per_record_delivery_uses_plain_upserts(org, outbox, mapping):
     counts = org.request_counts()
     assert counts.get("upsert 201") == 3
     assert "composite 200" not in counts
+
+
+def test_items_queued_without_the_org_schema_are_fitted_to_it_at_delivery(org, outbox):
+    # The mapping could not be checked (org unreachable when the call ended): raw values queued.
+    unchecked = load_mapping()
+    record = call(
+        500, intended_actions=[{"object": "Case", "fields": {"Subject": "x", "Mood__c": "ok"}}]
+    )
+    items = build_call_items(record, unchecked)
+    assert items[-1].payload["Intent__c"] == "order_status"
+
+    outbox.enqueue(record.call_id, items)
+    stats = worker_for(org, outbox).deliver_pending()
+
+    assert (stats.delivered, stats.dead) == (2, 0)
+    sf = local_org_client(org)
+    (voice_call,) = sf.query(
+        f"SELECT Intent__c FROM VoiceCall WHERE Call_Id__c = '{record.call_id}'"
+    )["records"]
+    assert voice_call["Intent__c"] == "OrderStatus"

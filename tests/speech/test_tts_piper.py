@@ -10,13 +10,13 @@ from workbench.speech.tts import TelephoneTTS, load_synthesizer
 from workbench.speech.tts_piper import split_for_streaming
 
 
-def test_text_is_cut_into_sentences_and_clauses() -> None:
-    assert split_for_streaming("Hello there. How are you? Fine, thanks; bye!") == [
-        "Hello there.",
-        "How are you?",
+def test_text_is_cut_into_sentences_and_the_first_sentence_into_clauses() -> None:
+    assert split_for_streaming("Fine, thanks; bye! Hello there. Yes, of course.") == [
         "Fine,",
         "thanks;",
         "bye!",
+        "Hello there.",
+        "Yes, of course.",
     ]
 
 

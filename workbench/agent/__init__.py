@@ -22,6 +22,8 @@ Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
         reply(conversation: Conversation, text: str, understanding: Understanding,
               chunks: list[KnowledgeChunk]) -> Reply
         no_input(conversation: Conversation) -> Reply   # the caller said nothing (timeout)
+        respond(conversation, text) -> tuple[Understanding, Reply]  # understand+retrieve+reply
+        classifier.cv_accuracy, train_seconds (classifier training time, without imports)
 
     Understanding (frozen): text, topic, confidence, runner_up, runner_up_confidence,
         entities: tuple[Entity, ...]; entity(type) -> Entity | None
@@ -36,9 +38,13 @@ Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
     Action (frozen): kind, params: dict, result: dict
         kinds: book_demo, offer_demo_slots, open_case, lookup_order, change_address,
         retention_offer, accept_retention_offer, cancel_subscription, escalate, answer
-    Conversation (mutable, per call): caller, reference, topic, captured: dict[str, str],
-        confirming, pending_slot, turn_count, reprompt_count, history: list[tuple[str, str]],
-        escalation_summary: str | None, intended_crm_actions: list[dict], outcome, ended
+    Conversation (mutable, per call): caller, reference (datetime relative dates resolve
+        against; pass it to understand() too), topic, captured: dict[str, str], confirmed,
+        confirming, pending_slot, stage, turn_count, reprompt_count,
+        history: list[tuple[str, str]] (card numbers redacted), escalation_summary: str | None,
+        intended_crm_actions: list[{"object": "Case"|"Lead"|"Task", "fields": {SF field: value}}],
+        outcome ("ai_resolved" | "human" | "workflow" | None: how the call would end now),
+        disposition (outcome in CRM words: "human" -> "escalated_to_human"), ended
 
     workbench.agent.llm: LlmClient(base_url=None, model=None, api_key=None, *,
         connect_timeout=3.0, read_timeout=10.0) with stream_tokens(messages) -> Iterator[str] and

@@ -15,10 +15,14 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
-    """Load the agent (timed, including the scikit-learn import) and measure it."""
+    """Load the agent (imports timed apart) and measure it."""
     started = time.perf_counter()
-    from workbench.agent import load_agent
+    from workbench.agent.agent import load_agent
+    from workbench.agent.understanding import import_sklearn
 
+    import_sklearn()
+    import_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
     agent = load_agent(directory)
     load_ms = (time.perf_counter() - started) * 1000
 
@@ -32,6 +36,7 @@ def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
     correct = sum(agent.understand(u).topic == topic for topic, us in heldout.items() for u in us)
 
     understand_ms: list[float] = []
+    agent.understand(utterances[0])  # warm-up: first-call allocations are not per-utterance cost
     retrieve_ms: list[float] = []
     for i in range(repeat):
         text = utterances[i % len(utterances)]
@@ -44,14 +49,16 @@ def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
         retrieve_ms.append((t2 - t1) * 1000)
     return {
         "agent": agent.name,
-        "load_ms": round(load_ms, 1),
-        "classifier_fit_ms": round(agent.load_seconds * 1000, 1),
+        "import_ms": round(import_ms, 1),  # one-off per process (pydantic, scikit-learn)
+        "load_ms": round(load_ms, 1),  # load_agent: parse, validate, train, index
+        "classifier_train_ms": round(agent.train_seconds * 1000, 1),
+        "classifier_train_cpu_ms": round(agent.train_cpu_seconds * 1000, 1),
         "examples": sum(len(t.examples) for t in agent.definition.topics)
         + len(agent.definition.understanding.unknown_examples),
         "cv5_accuracy": round(agent.classifier.cv_accuracy, 4),
         "heldout_accuracy": round(correct / len(utterances), 4) if heldout else None,
         "heldout_utterances": len(utterances) if heldout else 0,
-        "temperature": agent.classifier.temperature,
+        "temperature": round(agent.classifier.temperature, 2),
         "understand_ms": {
             "p50": round(statistics.median(understand_ms), 3),
             "p95": round(_percentile(understand_ms, 0.95), 3),

@@ -158,10 +158,23 @@ def normalise(text: str) -> NormalisedText:
             i += 1
     chars: list[str] = []
     spans: list[tuple[int, int]] = []
-    for n, (piece, start, end) in enumerate(pieces):
+    n = 0
+    while n < len(pieces):
+        piece, start, end = pieces[n]
         if n:
             chars.append(" ")
             spans.append((start, start))
+        run = n
+        while run < len(pieces) and len(pieces[run][0]) == 1 and pieces[run][0].isalpha():
+            run += 1
+        if run - n >= 3:
+            # Spelled letters ("j o h n") become the word they spell, each letter keeping its span.
+            for letter, lstart, lend in pieces[n:run]:
+                chars.append(letter)
+                spans.append((lstart, lend))
+            n = run
+            continue
+        n += 1
         if piece.isdigit() or piece.endswith("th") and piece[:-2].isdigit():
             # A number maps, as a whole, to the words it came from.
             chars.extend(piece)

@@ -40,8 +40,10 @@ def _stem(word: str) -> str:
     """Crude suffix stripping: 'opening'/'opens'/'opened' -> 'open', 'holidays' -> 'holiday'."""
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    # 'price'/'priced'/'pricing' all end up as 'pric'.
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 
 def terms(text: str) -> list[str]:

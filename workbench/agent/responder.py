@@ -23,7 +23,7 @@ from typing import Any
 
 from workbench.agent.conversation import Conversation
 from workbench.agent.definition import UNKNOWN_TOPIC, AgentDefinition, SlotSpec, TopicSpec
-from workbench.agent.entities import NOT_NAMES, luhn_valid, normalise, title_name
+from workbench.agent.entities import NOT_NAMES, extract_entities, luhn_valid, normalise, title_name
 from workbench.agent.knowledge import KnowledgeChunk, KnowledgeIndex
 from workbench.agent.orders import OrderBook
 from workbench.agent.understanding import Understanding
@@ -63,6 +63,24 @@ YES = {
 YES_PHRASES = ("sounds good", "that works", "go ahead", "that's it", "thats it", "i would", "i do")
 NO = {"no", "nope", "nah", "not", "wrong", "incorrect", "negative", "don't", "dont", "never"}
 NO_PHRASES = ("no thanks", "that's all", "thats all", "that is all", "nothing else", "i'm good")
+NAME_FILLERS = {
+    "yes", "yeah", "yep", "sure", "ok", "okay", "um", "uh", "er", "well", "so", "it's", "its",
+    "it", "is", "my", "name", "name's", "i'm", "im", "this", "that's", "thats", "hi", "hello",
+}  # fmt: skip
+GREETINGS = {
+    "hi",
+    "hello",
+    "hey",
+    "good",
+    "morning",
+    "afternoon",
+    "evening",
+    "there",
+    "yes",
+    "yeah",
+}
+GOODBYES = {"bye", "goodbye", "byebye", "cheers"}
+THANKS = {"thanks", "thank", "you", "much", "very", "great", "no", "nope", "that's", "all"}
 FIRST = {"first", "earlier", "morning", "former", "1st", "one"}
 SECOND = {"second", "later", "afternoon", "latter", "other", "2nd", "two", "last"}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -212,6 +230,10 @@ class FlowResponder:
     def reply(
         self, conv: Conversation, text: str, u: Understanding, chunks: list[KnowledgeChunk]
     ) -> Reply:
+        if conv.ended:  # late speech after a goodbye or a transfer: nothing more to say
+            return Reply(
+                (), conv.outcome, (), "call already ended", True, conv.topic or UNKNOWN_TOPIC
+            )
         conv.turn_count += 1
         conv.history.append(("caller", redact_cards(text)))
         turn = _Turn(conv.topic or u.topic)
@@ -233,6 +255,7 @@ class FlowResponder:
     ) -> None:
         esc = self.definition.escalation
         lowered = text.lower()
+        words = set(_WORDS.findall(lowered))
         if u.entity("card_number") or self._looks_like_card(text):
             turn.say(*self.definition.guardrails.card_numbers)
             turn.note("guardrail: card number not stored or read back")
@@ -273,6 +296,11 @@ class FlowResponder:
             conv.stage = None
             turn.say("Sure. What else can I help you with?")
             turn.note("caller has another request")
+        elif words & GOODBYES and words <= GOODBYES | THANKS | {"ok", "okay", "it"}:
+            self._goodbye(conv, turn)
+        elif words and words <= GREETINGS:
+            turn.say("Hello! How can I help you today?")
+            turn.note("small talk: greeting returned")
         elif confident:
             self._start(conv, u.topic, text, u, chunks, turn)
         else:
@@ -289,7 +317,7 @@ class FlowResponder:
         assert conv.topic and conv.confirming
         slot = self._slot(conv.topic, conv.confirming)
         kind = answer_kind(text)
-        correction = self._fill(slot, text, u, asked=True, strip_yes_no=True)
+        correction = self._fill(slot, text, u, conv.reference, asked=True, strip_yes_no=True)
         if correction and correction != conv.captured.get(slot.name):
             conv.captured[slot.name] = correction
             turn.note(f"correction: {slot.name} = {correction}")
@@ -327,7 +355,7 @@ class FlowResponder:
     ) -> None:
         assert conv.topic and conv.pending_slot
         slot = self._slot(conv.topic, conv.pending_slot)
-        value = self._fill(slot, text, u, asked=True)
+        value = self._fill(slot, text, u, conv.reference, asked=True)
         if value:
             conv.captured[slot.name] = value
             conv.pending_slot = None
@@ -377,7 +405,7 @@ class FlowResponder:
             # Callers often say more than was asked ("my app crashes, this is Dana"): keep it all.
             for slot in topic.slots:
                 if slot.name not in conv.captured:
-                    value = self._fill(slot, text, u, asked=False, first=first)
+                    value = self._fill(slot, text, u, conv.reference, asked=False, first=first)
                     if value:
                         conv.captured[slot.name] = value
                         turn.note(f"{slot.name} captured from the utterance: {value}")
@@ -411,13 +439,20 @@ class FlowResponder:
         slot: SlotSpec,
         text: str,
         u: Understanding,
+        reference: datetime,
         *,
         asked: bool,
         first: bool = False,
         strip_yes_no: bool = False,
     ) -> str | None:
         """The slot's value in this utterance, if there is one."""
-        entity = u.entity(slot.entity)
+        if slot.entity == "datetime":
+            # Resolve against the call's own reference date, whatever the understanding used.
+            entity = next(
+                (e for e in extract_entities(text, reference) if e.type == "datetime"), None
+            )
+        else:
+            entity = u.entity(slot.entity)
         if entity:
             return entity.value
         words = _WORDS.findall(text.lower())
@@ -427,8 +462,11 @@ class FlowResponder:
                 for w in words
                 if w not in YES and w not in NO and w not in {"it's", "its", "it", "is"}
             ]
-        if slot.entity == "person_name" and asked and 1 <= len(words) <= 3:
-            if not any(w in NOT_NAMES or w.isdigit() for w in words):
+        if slot.entity == "person_name" and asked:
+            # A bare answer to "may I have your name?": "sure, dana lee", "um it's dana".
+            while words and words[0] in NAME_FILLERS:
+                words = words[1:]
+            if 1 <= len(words) <= 3 and not any(w in NOT_NAMES or w.isdigit() for w in words):
                 return title_name(" ".join(words))
         if slot.entity == "order_number" and asked:
             m = re.search(r"\b(?:nw ?)?(\d{5})\b", normalise(text).text)
@@ -461,8 +499,9 @@ class FlowResponder:
             chunk = self._pick_chunk(topic, text, chunks)
             if chunk is None:
                 turn.say("I'm sorry, I don't have that information.")
-                turn.note("no knowledge chunk found")
-                self._offer_more(conv, turn)
+                turn.say("Would you like me to connect you with a colleague who can help?")
+                conv.stage = "offer_human"
+                turn.note("no knowledge chunk found: offering a person")
                 return
             values["knowledge"] = chunk.text
             turn.actions.append(
@@ -555,7 +594,9 @@ class FlowResponder:
         topic = self.topics[conv.topic or ""]
         words = set(_WORDS.findall(text.lower()))
         choice: str | None = None
-        when = u.entity("datetime")
+        when = next(
+            (e for e in extract_entities(text, conv.reference) if e.type == "datetime"), None
+        )
         if when and "T" in when.value:
             choice = next((s for s in conv.offered if s[11:13] == when.value[11:13]), None)
         if choice is None and words & SECOND:

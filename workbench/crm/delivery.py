@@ -35,6 +35,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
+from workbench.crm.mapping import coerce_payload
 from workbench.crm.outbox import Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ class DeliveryWorker:
         self._local = threading.local()
         self.stats = DeliveryStats()
         self._stats_lock = threading.Lock()
+        self._fields: dict[str, dict[str, dict[str, Any]]] = {}  # describe cache per object
         outbox.add_listener(self._wake.set)
 
     # -- public ----------------------------------------------------------------------------
@@ -231,6 +233,7 @@ class DeliveryWorker:
             except Exception:  # the worker must outlive a bad moment (disk full, locked db)
                 log.exception("CRM delivery loop error; continuing")
                 self._stop.wait(self.idle_poll_s)
+        self.outbox.close()  # this thread's connection
 
     def _client(self) -> Salesforce:
         client = getattr(self._local, "client", None)
@@ -273,7 +276,7 @@ class DeliveryWorker:
             sf = self._client()
             records = []
             for item in items:
-                payload = self._resolve_lookups(sf, self.outbox.resolved_payload(item))
+                payload = self._payload(sf, item)
                 record = {"attributes": {"type": item.object}, **payload}
                 if item.kind == "upsert":
                     record[str(item.ext_field)] = item.ext_value
@@ -334,9 +337,19 @@ class DeliveryWorker:
         with self._rng_lock:
             return self._rng.uniform(0.0, ceiling)
 
+    def _payload(self, sf: Salesforce, item: OutboxItem) -> dict[str, Any]:
+        """The item's payload with links resolved, fitted to the org's fields (describe, cached)."""
+        fields = self._fields.get(item.object)
+        if fields is None:
+            described = getattr(sf, item.object).describe()
+            fields = {f["name"].lower(): f for f in described.get("fields", [])}
+            self._fields[item.object] = fields
+        payload = coerce_payload(item.object, self.outbox.resolved_payload(item), fields)
+        return self._resolve_lookups(sf, payload)
+
     def _send(self, item: OutboxItem) -> str | None:
         sf = self._client()
-        payload = self._resolve_lookups(sf, self.outbox.resolved_payload(item))
+        payload = self._payload(sf, item)
         sobject = getattr(sf, item.object)
         if item.kind == "upsert":
             key = f"{item.ext_field}/{item.ext_value}"

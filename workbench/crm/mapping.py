@@ -407,7 +407,9 @@ def build_call_items(record: CallRecord, mapping: CrmMapping) -> list[NewItem]:
     items: list[NewItem] = []
     index_of: dict[str, int] = {}  # first item index per action object
     seen: dict[str, int] = {}
-    for action in prepared.actions:
+    # Records others link to (Case, Lead) go first, so a Task can point at the call's Case.
+    targets = {target for rules in mapping.actions.values() for target in rules.links.values()}
+    for action in sorted(prepared.actions, key=lambda a: a["object"] not in targets):
         obj = action["object"]
         rules = mapping.actions.get(obj)
         if rules is None:
@@ -417,14 +419,18 @@ def build_call_items(record: CallRecord, mapping: CrmMapping) -> list[NewItem]:
         suffix = rules.key_suffix + (str(seen[obj]) if seen[obj] > 1 else "")
         payload = _apply(rules, prepared.artefacts, mapping)
         payload.update(_coerce_all(obj, action["fields"], mapping))
-        for link_field, target in rules.links.items():
-            if target in index_of and link_field not in action["fields"]:
-                payload[link_field] = {"$ref": index_of[target]}
+        # The first link the call can satisfy wins (Salesforce refuses a Task whose WhoId is a
+        # Lead and whose WhatId is also set); a link the conversation set itself is kept.
+        if not any(link in action["fields"] for link in rules.links):
+            for link_field, target in rules.links.items():
+                if target in index_of:
+                    payload[link_field] = {"$ref": index_of[target]}
+                    break
         index_of.setdefault(obj, len(items))
+        key = f"{record.call_id}-{suffix}"
         items.append(
-            NewItem("upsert", obj, _without(payload, rules.external_id), rules.external_id,
-                    f"{record.call_id}-{suffix}")
-        )  # fmt: skip
+            NewItem("upsert", obj, _without(payload, rules.external_id), rules.external_id, key)
+        )
     vc = mapping.voice_call
     payload = _apply(vc, prepared.artefacts, mapping)
     if vc.related_record:
@@ -519,8 +525,36 @@ def _coerce(obj: str, name: str, value: Any, mapping: CrmMapping) -> Any:
         )
     elif isinstance(value, date):
         value = value.isoformat()
-    meta = mapping.schemas.get(obj, {}).get(name.lower())
-    if meta is None:
+    return _fit(obj, name, value, mapping.schemas.get(obj, {}).get(name.lower()))
+
+
+def coerce_payload(
+    obj: str, payload: dict[str, Any], fields: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Fit a stored payload to the org it is sent to (`fields`: describe metadata by lower name).
+
+    The delivery worker calls this with the target org's describe, so items enqueued before the
+    mapping could be checked (org unreachable at start) still get picklist values, whole numbers
+    and lengths right. Fields the org lacks are dropped with a warning rather than failing the
+    record; `$ref`/`$lookup` placeholders pass through.
+    """
+    out: dict[str, Any] = {}
+    for name, value in payload.items():
+        if isinstance(value, dict) and ("$ref" in value or "$lookup" in value):
+            out[name] = value
+            continue
+        meta = fields.get(name.lower())
+        if meta is None:
+            log.warning("%s has no field %s in this org; the field is not sent", obj, name)
+            continue
+        fitted = _fit(obj, name, value, meta)
+        if fitted is not None:
+            out[name] = fitted
+    return out
+
+
+def _fit(obj: str, name: str, value: Any, meta: dict[str, Any] | None) -> Any:
+    if meta is None or value is None:
         return value
     kind = meta.get("type")
     if kind == "int" and isinstance(value, int | float):

@@ -300,21 +300,11 @@ class CrmSink:
 
         if validate:
             try:
-                mapping = validate_mapping(mapping, describer(factory()))
-            except SalesforceAuthenticationFailed as error:
-                raise ConfigError(
-                    f"Salesforce login failed ({error.code}); check SF_USERNAME, SF_PASSWORD, "
-                    "SF_SECURITY_TOKEN and SF_DOMAIN (or SF_INSTANCE_URL + SF_SESSION_ID)"
-                ) from None
-            except (requests.RequestException, SalesforceError) as error:
+                mapping = _checked_mapping(mapping, factory, target, local=org is not None)
+            except BaseException:
                 if org is not None:
-                    org.stop()
-                    raise
-                log.warning(
-                    "could not check the CRM mapping against %s (%s); writes are queued",
-                    target,
-                    type(error).__name__,
-                )
+                    org.stop()  # do not leave the embedded org serving behind a failed start
+                raise
         worker = DeliveryWorker(
             outbox, factory, concurrency=concurrency, backoff=backoff, max_attempts=max_attempts
         )
@@ -374,6 +364,29 @@ class CrmSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _checked_mapping(
+    mapping: CrmMapping, factory: Callable[[], Salesforce], target: str, *, local: bool
+) -> CrmMapping:
+    """`validate_mapping` against the target; an unreachable real org only logs a warning."""
+    try:
+        return validate_mapping(mapping, describer(factory()))
+    except SalesforceAuthenticationFailed as error:
+        raise ConfigError(
+            f"Salesforce login failed ({error.code}); check SF_USERNAME, SF_PASSWORD, "
+            "SF_SECURITY_TOKEN and SF_DOMAIN (or SF_INSTANCE_URL + SF_SESSION_ID)"
+        ) from None
+    except (requests.RequestException, SalesforceError) as error:
+        if local:
+            raise
+        # The outbox exists for exactly this: queue now, deliver (and fit fields) later.
+        log.warning(
+            "could not check the CRM mapping against %s (%s); writes are queued",
+            target,
+            type(error).__name__,
+        )
+        return mapping
 
 
 def describer(sf: Salesforce) -> Callable[[str], dict[str, Any] | None]:

@@ -25,8 +25,17 @@ AUDIBLE_THRESHOLD = 300
 
 @dataclass(frozen=True)
 class CallerFrame:
+    """What the caller sends for one 20 ms slot.
+
+    `speech_end_ms`: the last speech sample in this frame (caller clock), None if none.
+    `dtmf`: a keypad digit pressed during this frame (sent as its own message, like Twilio's
+    `dtmf` event). `network`: new conditions for the caller's leg from this frame on.
+    """
+
     payload: bytes
-    speech_end_ms: float | None = None  # the last speech sample in this frame (caller clock)
+    speech_end_ms: float | None = None
+    dtmf: str | None = None
+    network: Any = None
 
 
 class Caller(Protocol):
@@ -106,6 +115,9 @@ class SayTurnsCaller:
         self._waiting_since = 0.0
         self._done = False
         self.said: list[tuple[float, str]] = []
+        self.speech_ends: list[
+            float | None
+        ] = []  # the last speech sample of each line, caller clock
 
     @property
     def done(self) -> bool:
@@ -117,10 +129,13 @@ class SayTurnsCaller:
                 text = self._lines.popleft()
                 self._speaking = Utterance(self._render(text), text)
                 self.said.append((t_ms, text))
+                self.speech_ends.append(None)
             else:
                 self._done = True
         if self._speaking is not None:
             frame = self._speaking.next_frame(t_ms)
+            if frame.speech_end_ms is not None:
+                self.speech_ends[-1] = frame.speech_end_ms
             if self._speaking.finished:
                 self._speaking = None
                 self._heard_audio = False
@@ -142,6 +157,84 @@ class SayTurnsCaller:
             self._quiet_since = None
         elif self._heard_audio and self._quiet_since is None:
             self._quiet_since = t_ms
+
+    def on_event(self, event: Any) -> None:
+        pass
+
+
+class InteractiveCaller:
+    """A person at a softphone: typed lines (spoken in a TTS voice), WAV files, microphone
+    frames and keypad presses, queued from any thread and sent one 20 ms frame per tick.
+
+    What the caller hears goes to `on_heard(pcm)` (e.g. the speaker and a level meter). Mute
+    sends silence instead of the microphone; hold sends silence and hears nothing.
+    """
+
+    def __init__(
+        self, render: Any = None, *, number: str = "+14155550199", on_heard: Any = None
+    ) -> None:
+        import queue as _queue
+
+        self.number = number
+        self._render = render  # text -> 8 kHz int16 PCM
+        self._frames: _queue.SimpleQueue = _queue.SimpleQueue()
+        self._current: Utterance | None = None
+        self._pending_network: Any = None
+        self._pending_dtmf: _queue.SimpleQueue = _queue.SimpleQueue()
+        self._done = False
+        self.on_heard = on_heard
+        self.muted = False
+        self.on_hold = False
+
+    # any thread -------------------------------------------------------
+    def say_text(self, text: str) -> None:
+        if self._render is None:
+            raise RuntimeError("this caller has no voice to speak typed text")
+        self._frames.put(Utterance(self._render(text), text))
+
+    def play_pcm(self, pcm8k: np.ndarray, label: str = "") -> None:
+        self._frames.put(Utterance(pcm8k, label))
+
+    def push_microphone(self, pcm8k: np.ndarray) -> None:
+        """One 20 ms block from the microphone (dropped while muted or on hold)."""
+        if not (self.muted or self.on_hold):
+            self._frames.put(Utterance(pcm8k, ""))
+
+    def press(self, digit: str) -> None:
+        self._pending_dtmf.put(digit)
+
+    def set_network(self, conditions: Any) -> None:
+        self._pending_network = conditions
+
+    def hang_up(self) -> None:
+        self._done = True
+
+    # driver thread ----------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def frame(self, t_ms: float) -> CallerFrame:
+        import queue as _queue
+
+        network, self._pending_network = self._pending_network, None
+        try:
+            dtmf = self._pending_dtmf.get_nowait()
+        except _queue.Empty:
+            dtmf = None
+        if self._current is None or self._current.finished:
+            try:
+                self._current = self._frames.get_nowait()
+            except _queue.Empty:
+                self._current = None
+        if self._current is None or self.on_hold:
+            return CallerFrame(SILENCE_FRAME, None, dtmf, network)
+        frame = self._current.next_frame(t_ms)
+        return CallerFrame(frame.payload, frame.speech_end_ms, dtmf, network)
+
+    def hear(self, t_ms: float, pcm: np.ndarray) -> None:
+        if self.on_heard is not None and not self.on_hold:
+            self.on_heard(pcm)
 
     def on_event(self, event: Any) -> None:
         pass

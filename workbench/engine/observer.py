@@ -17,6 +17,7 @@ driver with a local caller) feeds this observer, which builds one `TurnTimeline`
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,9 @@ import numpy as np
 from workbench.engine import events as ev
 from workbench.engine.caller import first_audible_index
 from workbench.engine.session import AgentFrame, CallSession
-from workbench.engine.trace import TimelineBuilder, TurnTimeline
+from workbench.engine.trace import TimelineBuilder, TimelineError, TurnTimeline
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,8 +37,13 @@ class _SpeechArrival:
 
 
 class CallerSideObserver:
-    def __init__(self, session: CallSession) -> None:
+    """`strict`: a timeline with out-of-order checkpoints raises (tests); otherwise the error
+    is logged and kept in `timeline_errors`, and the call goes on."""
+
+    def __init__(self, session: CallSession, *, strict: bool = False) -> None:
         self.session = session
+        self.strict = strict
+        self.timeline_errors: list[str] = []
         self.timelines: dict[int, TurnTimeline] = {}
         self._latest_speech: _SpeechArrival | None = None
         self._last_assigned: _SpeechArrival | None = None
@@ -78,7 +86,14 @@ class CallerSideObserver:
         audible = t_ms + index * 1000.0 / 8000.0
         self._audible_at[turn] = audible
         out: list[ev.Event] = [ev.AgentAudioHeard(self.session.call_id, audible, turn=turn)]
-        timeline = self._build(turn)
+        try:
+            timeline = self._build(turn)
+        except TimelineError as error:
+            if self.strict:
+                raise
+            log.error("call %s: %s", self.session.call_id, error)
+            self.timeline_errors.append(str(error))
+            timeline = None
         if timeline is not None:
             self.timelines[turn] = timeline
             out.append(

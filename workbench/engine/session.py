@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from workbench.engine.trace import Span
 from workbench.speech.vad import VadSpeechEnd, VadSpeechStart
 
 log = logging.getLogger(__name__)
+
+TAIL_RATIO = 0.1  # a speech frame quieter than this share of the recent peak is a fading tail
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,14 @@ class TurnRecord:
 Output = ev.Event | StageWork
 
 
+_TTS_MARKUP = re.compile(r"</?(?:digits|spell)>", re.IGNORECASE)
+
+
+def display_text(text: str) -> str:
+    """A reply sentence as a person reads it: without the TTS reading-mode tags."""
+    return _TTS_MARKUP.sub("", text)
+
+
 class CallSession:
     """One call between a caller and an agent. Not thread-safe: one driver owns it."""
 
@@ -156,6 +167,7 @@ class CallSession:
         self._last_speech_end: float | None = None
         self._partial = ""
         self._queued_utterances: deque[tuple[float, str]] = deque()
+        self._loud_rms = 0.0
         self._stt_busy = False  # stt_final is running: the recogniser must not be touched
         self._deferred_start: float | None = None
         # Reply in progress
@@ -200,7 +212,7 @@ class CallSession:
         # The frame is whole when it reaches us, so it covers the 20 ms that end now.
         vad_event = self.vad.process(pcm, t_ms - FRAME_MS)
         frame_end = t_ms
-        is_speech_frame = self.vad.frame_is_speech(pcm)  # the raw per-frame verdict
+        is_speech_frame = self._is_speech_frame(pcm)
         if isinstance(vad_event, VadSpeechStart):
             self._deferred_start = vad_event.t_ms
         elif isinstance(vad_event, VadSpeechEnd) and not self._in_utterance:
@@ -303,12 +315,22 @@ class CallSession:
         if turn_record.first_frame_sent_at is None:
             turn_record.first_frame_sent_at = t_ms
             turn_record.first_frame_kind = frame.kind
-            out.append(ev.AgentAudioStarted(self.call_id, t_ms, turn=frame.turn, text=frame.text))
+            out.append(
+                ev.AgentAudioStarted(
+                    self.call_id, t_ms, turn=frame.turn, text=display_text(frame.text)
+                )
+            )
         if frame.kind == "speech" and frame.progress >= 1.0:
-            self.transcript.append(("agent", frame.text))
+            self.transcript.append(("agent", display_text(frame.text)))
         if not self._outgoing and not self._synthesising and self.state == "speaking":
-            out += self._finished_speaking(t_ms + FRAME_MS, frame.turn)
+            out += self._finished_speaking(t_ms, frame.turn)
         return frame, out
+
+    def on_dtmf(self, t_ms: float, digit: str) -> list[Output]:
+        """A keypad digit from the caller."""
+        if self.ended:
+            return []
+        return [ev.DtmfReceived(self.call_id, t_ms, digit=digit, secure=False)]
 
     def hang_up(self, t_ms: float, reason: str = "caller_hung_up") -> list[Output]:
         if self.ended:
@@ -316,6 +338,19 @@ class CallSession:
         return self._end(t_ms, reason)
 
     # ------------------------------------------------------------------ turn logic
+
+    def _is_speech_frame(self, pcm: np.ndarray) -> bool:
+        """webrtcvad's verdict, minus the faint tail it keeps calling speech.
+
+        webrtcvad hangs on to the fading end of a word for several frames; counting those
+        would add 60-100 ms to every endpoint. A frame far quieter than the utterance's loud
+        frames (below `TAIL_RATIO` of their level) is treated as silence.
+        """
+        if not self.vad.frame_is_speech(pcm):
+            return False
+        rms = float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2)))
+        self._loud_rms = max(rms, self._loud_rms * 0.995)  # a slowly decaying peak
+        return rms >= TAIL_RATIO * self._loud_rms
 
     def _begin_utterance(self, started_at: float) -> list[Output]:
         self._in_utterance = True
@@ -515,8 +550,11 @@ class CallSession:
             self._outgoing.append(AgentFrame(payload, turn, kind, index, text, (i + 1) / count))
 
     def _finished_speaking(self, t_ms: float, turn: int) -> list[Output]:
-        self._last_agent_audio_end = t_ms
-        out: list[Output] = [ev.AgentAudioStopped(self.call_id, t_ms, turn=turn, reason="finished")]
+        """The last frame of the reply left at `t_ms`; its audio ends a frame later."""
+        self._last_agent_audio_end = t_ms + FRAME_MS
+        out: list[Output] = [
+            ev.AgentAudioStopped(self.call_id, t_ms + FRAME_MS, turn=turn, reason="finished")
+        ]
         if self._end_after_speaking:
             reason = (
                 "handoff"

@@ -75,10 +75,17 @@ class SpeechStack:
         return VoiceActivityDetector(aggressiveness=aggressiveness, start_ms=start_ms, stop_ms=200)
 
     def acquire_recognizer(self) -> Any:
+        """A recogniser for one call, its adaptation reset so every call starts alike."""
+        recognizer = None
         with self._lock:
             if self._pool:
-                return self._pool.pop()
-        return load_recognizer(self.stt_backend, domain_sentences=self._domain_sentences)
+                recognizer = self._pool.pop()
+        if recognizer is None:
+            recognizer = load_recognizer(self.stt_backend, domain_sentences=self._domain_sentences)
+        reset = getattr(recognizer, "reset_adaptation", None)
+        if reset is not None:
+            reset()
+        return recognizer
 
     def release_recognizer(self, recognizer: Any) -> None:
         with self._lock:

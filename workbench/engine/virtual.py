@@ -59,6 +59,9 @@ class CallResult:
     disposition: str
     wall_s: float = 0.0
     network: dict[str, Any] = field(default_factory=dict)
+    timeline_errors: list[str] = field(default_factory=list)
+    captured: dict[str, Any] = field(default_factory=dict)  # what the agent captured
+    intended_crm_actions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def speedup(self) -> float:
@@ -83,6 +86,7 @@ class LocalCallDriver:
         max_duration_ms: float = 180_000.0,
         on_event: Callable[[ev.Event], None] | None = None,
         realtime: bool = False,
+        strict_timelines: bool = False,
     ) -> None:
         self.realtime = realtime
         self._executor = (
@@ -100,13 +104,14 @@ class LocalCallDriver:
         self.agent_jitter = make_jitter_buffer()
         self.caller_jitter = make_jitter_buffer()
         self.max_duration_ms = max_duration_ms
-        self.observer = CallerSideObserver(session)
+        self.observer = CallerSideObserver(session, strict=strict_timelines)
         self._on_event = on_event
         self.events: list[ev.Event] = []
         self._work_heap: list[tuple[float, int, StageWork, Any, BaseException | None]] = []
         self._order = itertools.count()
         self._up_in_flight: list[tuple[float, int, Any]] = []
         self._down_in_flight: list[tuple[float, int, Any]] = []
+        self._dtmf_in_flight: list[tuple[float, int, str]] = []
         self._up_seq = 0
         self._down_seq = 0
         self._speech_end_by_seq: dict[int, float | None] = {}
@@ -165,10 +170,17 @@ class LocalCallDriver:
             # The caller's previous 20 ms are complete: packetise and send them.
             if not hung_up and t >= FRAME_MS:
                 frame = self.caller.frame(t - FRAME_MS)
+                if frame.network is not None:
+                    self.set_network(frame.network)
+                if frame.dtmf:
+                    self._send_dtmf(t, frame.dtmf)
                 self._send_up(t, frame)
                 if self.caller.done:
                     hung_up = True
                     self._handle(self.session.hang_up(t), t)
+            while self._dtmf_in_flight and self._dtmf_in_flight[0][0] <= t:
+                _, _, digit = heapq.heappop(self._dtmf_in_flight)
+                self._handle(self.session.on_dtmf(t, digit), t)
             self._arrive(t, self._up_in_flight, self.agent_jitter)
             played = self.agent_jitter.pop(t)
             speech_end = (
@@ -206,6 +218,11 @@ class LocalCallDriver:
             end_reason=self.session.end_reason,
             disposition=self.session.disposition,
             wall_s=wall,
+            timeline_errors=list(self.observer.timeline_errors),
+            captured=dict(getattr(self.session.conversation, "captured", {}) or {}),
+            intended_crm_actions=list(
+                getattr(self.session.conversation, "intended_crm_actions", []) or []
+            ),
             network={
                 "uplink": vars(self.uplink.stats),
                 "downlink": vars(self.downlink.stats),
@@ -256,7 +273,11 @@ class LocalCallDriver:
                     work.stage,
                     t_ms,
                     charged,
-                    f"measured {measured_ms:.2f} ms; charged by {self.latency.name}",
+                    # Only the measured model names the measurement: other models' traces must
+                    # be identical run after run.
+                    f"measured {measured_ms:.2f} ms"
+                    if self.latency.name == "measured"
+                    else f"charged by the {self.latency.name} model",
                 )
             )
         heapq.heappush(self._work_heap, (done_at, next(self._order), work, result, error))
@@ -302,6 +323,12 @@ class LocalCallDriver:
             return
         self._speech_end_by_seq[seq] = frame.speech_end_ms
         heapq.heappush(self._up_in_flight, (packet.arrival_ms, seq, packet))
+
+    def _send_dtmf(self, t_ms: float, digit: str) -> None:
+        """DTMF travels as a message beside the audio: it takes the leg's delay, but a
+        carrier retransmits it, so it is never lost."""
+        delay = self.uplink.conditions.delay_ms
+        heapq.heappush(self._dtmf_in_flight, (t_ms + delay, next(self._order), digit))
 
     def _send_down(self, t_ms: float, frame: AgentFrame) -> None:
         seq = self._down_seq

@@ -58,7 +58,12 @@ def run_say(
     output = Path(output)
     check_writable(output)
     words = Lexicon.load(lexicon) if lexicon is not None else Lexicon.default()
+    started = time.perf_counter()
     synthesizer = load_synthesizer(voice, rate_wpm=rate, pitch=pitch)
+    warm_up = getattr(synthesizer, "warm_up", None)
+    if warm_up is not None:
+        warm_up()  # piper loads its model: timed apart from synthesis
+    load_ms = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
     if telephone:
         ulaw = TelephoneTTS(synthesizer, lexicon=words).render(text)
@@ -78,5 +83,5 @@ def run_say(
     duration = len(samples) / sample_rate
     return (
         f"{output}: {duration:.2f} s, {sample_rate} Hz {form}, voice {synthesizer.voice} "
-        f"(synthesised in {elapsed_ms:.0f} ms)"
+        f"(loaded in {load_ms:.0f} ms, synthesised in {elapsed_ms:.0f} ms)"
     )

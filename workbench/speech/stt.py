@@ -20,7 +20,6 @@ import numpy as np
 
 from workbench.audio.codec import ulaw_decode
 from workbench.audio.frames import SAMPLE_RATE, STT_SAMPLE_RATE
-from workbench.audio.resample import StreamingResampler
 from workbench.errors import ConfigError
 
 BACKENDS = ("pocketsphinx", "whisper")
@@ -99,6 +98,10 @@ class TelephoneRecognizer:
         self.recognizer = recognizer
         self.name = recognizer.name
         set_input_band(recognizer, "telephone")
+        # Imported here: scipy.signal takes ~0.6 s to import, and `stt` is imported by commands
+        # that may fail on their input before they need it.
+        from workbench.audio.resample import StreamingResampler
+
         self._resampler = StreamingResampler(SAMPLE_RATE, STT_SAMPLE_RATE)
         self._delay_ms = 1000.0 * self._resampler.delay_samples / STT_SAMPLE_RATE
         self._fed_samples = 0

@@ -2,6 +2,9 @@
 
 The file is transcribed as given (no telephone round trip): it is resampled to 16 kHz with the
 same streaming resampler the live path uses and fed frame by frame, as a call would feed it.
+Like a call, where the line is quiet before and after the caller speaks, the recogniser hears
+300 ms of silence before and after the file (speech that starts at the file's first sample
+otherwise tends to lose its first word); word times are given relative to the file.
 """
 
 from __future__ import annotations
@@ -11,13 +14,28 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
+
 from workbench.audio.frames import FRAME_MS, STT_SAMPLE_RATE
-from workbench.audio.resample import StreamingResampler
 from workbench.audio.wav import read_wav
 from workbench.errors import ConfigError, InputFileError
 from workbench.speech.stt import BACKENDS, load_recognizer, set_input_band
 
 logger = logging.getLogger(__name__)
+
+SILENCE_PAD_MS = 300
+
+
+class _PassThrough:
+    """Stands in for the resampler when the file is already at 16 kHz."""
+
+    delay_samples = 0
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        return chunk
+
+    def flush(self) -> np.ndarray:
+        return np.zeros(0, dtype=np.int16)
 
 
 def read_sentences(path: Path) -> list[str]:
@@ -70,13 +88,20 @@ def run_transcribe(
     elif agent is not None:
         sentences = agent_domain_sentences(Path(agent))
 
+    from workbench.audio.resample import StreamingResampler  # slow import: after the checks
+
     recognizer = load_recognizer(backend, domain_sentences=sentences)
     # Below 16 kHz the file holds no energy above half its rate: telephone-band speech.
     set_input_band(recognizer, "telephone" if audio.sample_rate < 16000 else "wideband")
     frame = round(audio.sample_rate * FRAME_MS / 1000)  # 11.025/22.05 kHz: within 0.03 ms
-    resampler = StreamingResampler(audio.sample_rate, STT_SAMPLE_RATE)
+    resampler = (
+        StreamingResampler(audio.sample_rate, STT_SAMPLE_RATE)
+        if audio.sample_rate != STT_SAMPLE_RATE
+        else _PassThrough()
+    )
     recognizer.begin_utterance()
-    samples = audio.samples
+    pad = np.zeros(audio.sample_rate * SILENCE_PAD_MS // 1000, dtype=np.int16)
+    samples = np.concatenate([pad, audio.samples, pad])
     for start in range(0, len(samples), frame):
         recognizer.feed(resampler.process(samples[start : start + frame]))
     started = time.perf_counter()
@@ -84,8 +109,8 @@ def run_transcribe(
     transcript = recognizer.end_utterance()
     final_after_end_ms = 1000.0 * (time.perf_counter() - started)
 
-    # The resampler's causal delay shifts the 16 kHz stream; report times in the file's frame.
-    delay_ms = 1000.0 * resampler.delay_samples / STT_SAMPLE_RATE
+    # The lead-in and the resampler's causal delay shift the stream; report times in the file's.
+    delay_ms = 1000.0 * resampler.delay_samples / STT_SAMPLE_RATE + SILENCE_PAD_MS
     duration_ms = 1000.0 * audio.duration_s
     words = [
         {

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import math
 import re
@@ -145,6 +147,17 @@ def prepare_text(text: str, lexicon: Lexicon | None = None) -> str:
     return require_text(spoken)
 
 
+@functools.cache
+def _pristine_resampler(source_rate: int) -> StreamingResampler:
+    return StreamingResampler(source_rate, TELEPHONE_RATE)
+
+
+def _fresh_resampler(source_rate: int) -> StreamingResampler:
+    """A new resampler to 8 kHz; copying a built one skips designing the filter (~1 ms of the
+    time to first frame)."""
+    return copy.deepcopy(_pristine_resampler(source_rate))
+
+
 class TelephoneTTS:
     """Speech as the caller hears it: 20 ms, 160-byte μ-law frames at 8 kHz.
 
@@ -215,7 +228,7 @@ class TelephoneTTS:
 
     def _live_frames(self, spoken: str) -> Iterator[bytes]:
         source_rate = self.synthesizer.sample_rate
-        resampler = StreamingResampler(source_rate, TELEPHONE_RATE)
+        resampler = _fresh_resampler(source_rate)
         framer = Framer()
         # The streaming filter lags by `delay_samples`; dropping them aligns the output with
         # the input, so the utterance neither starts late nor ends padded.

