@@ -168,3 +168,20 @@ def test_phone_variants_cover_common_north_american_formats():
     variants = phone_variants("+14155550101")
     for form in ("+14155550101", "4155550101", "(415) 555-0101", "415-555-0101"):
         assert form in variants
+
+
+def test_an_unreachable_configured_org_still_queues_writes(home, caplog):
+    with LocalOrg(host="127.0.0.1") as org:
+        gone = org.instance_url  # a port nobody listens on once the org stops
+    settings = CrmSettings(
+        instance_url=gone, session_id="s", request_timeout_s=1, lookup_timeout_s=1
+    )
+    with caplog.at_level(logging.WARNING):
+        crm = CrmSink.from_settings(settings, start_worker=False)
+    try:
+        assert "could not check the CRM mapping" in caplog.text
+        assert len(crm.write_call(record())) == 2
+        assert crm.lookup_caller("+14155550101") is None
+        assert crm.status().counts["pending"] == 2
+    finally:
+        crm.close()

@@ -17,7 +17,7 @@ from workbench.engine.session import SessionSettings
 
 pytestmark = pytest.mark.slow
 
-ORDER_CALL = ["Where is my order?", "It is four eight two one three.", "Yes.", "No thanks, bye."]
+ORDER_CALL = ["Where is my order?", "It is four eight two one three.", "Yes.", "No thank you."]
 
 
 def order_call(runtime: CallRuntime, **kwargs):
@@ -64,8 +64,11 @@ def test_every_turn_adds_up_from_the_callers_mouth_to_the_callers_ear(runtime):
         assert lanes[0].start_ms == 0.0
         for before, after in zip(lanes, lanes[1:], strict=False):
             assert after.start_ms == pytest.approx(before.start_ms + before.duration_ms)
-        # The total is what the caller experienced: its own last speech sample to its ear.
-        assert timeline.origin_ms in caller.speech_ends
+        # The total is what the caller experienced: from its own speech (the last sample that
+        # reached the agent before it decided the turn was over; a faint tail may follow)...
+        nearest_end = min(caller.speech_ends, key=lambda end: abs(end - timeline.origin_ms))
+        assert 0.0 <= nearest_end - timeline.origin_ms <= 100.0
+        # ...to the first audible agent sample at its ear.
         assert timeline.origin_ms + timeline.total_ms == pytest.approx(heard[timeline.turn])
         network = [lane for lane in lanes if lane.owner_kind == "network"]
         assert sum(lane.duration_ms for lane in network) >= 2 * 30.0

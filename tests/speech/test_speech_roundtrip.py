@@ -27,8 +27,8 @@ def workbench(*args: object) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("voice", "telephone", "sentence", "max_wer"),
     [
-        # espeak is deterministic; measured 0.0 on this sentence through the phone line.
-        ("espeak:en-us", True, "I want to cancel my subscription.", 0.2),
+        # espeak audio varies slightly between renderings; measured 0.0, at worst one word wrong.
+        ("espeak:en-us", True, "What are your opening hours?", 0.2),
         # Piper samples noise on every synthesis, so its audio varies run to run: measured 0.0,
         # bound set to allow one or two wrong words.
         ("piper:joe", False, "Can I speak to a human, please?", 0.35),

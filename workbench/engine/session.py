@@ -39,7 +39,9 @@ from workbench.audio.frames import FRAME_MS, iter_frames
 from workbench.audio.resample import StreamingResampler
 from workbench.engine import events as ev
 from workbench.engine.endpointing import make_endpointer
+from workbench.engine.interruption import InterruptionJudge
 from workbench.engine.trace import Span
+from workbench.speech.stt import Transcript
 from workbench.speech.vad import VadSpeechEnd, VadSpeechStart
 
 log = logging.getLogger(__name__)
@@ -60,12 +62,16 @@ class SessionSettings:
     filler_after_ms: float = 900.0  # play a filler if no reply audio this long after endpoint
     filler_text: str = "One moment."
     no_input_timeout_ms: float = 8000.0  # caller silent this long after the agent spoke
+    barge_in: bool = True  # the caller may interrupt the agent
+    resume_policy: str = "continue"  # after a false interruption: "continue" | "rephrase"
 
     def describe(self) -> dict[str, Any]:
         return {
             "endpointing": self.endpointing,
             "silence_ms": self.silence_ms,
             "filler_after_ms": self.filler_after_ms,
+            "barge_in": self.barge_in,
+            "resume_policy": self.resume_policy,
         }
 
 
@@ -114,6 +120,17 @@ class TurnRecord:
 Output = ev.Event | StageWork
 
 
+@dataclass
+class _Overlap:
+    """A caller utterance that began while the agent was speaking."""
+
+    started_at: float
+    agent_turn: int
+    into_agent_speech_ms: float
+    stopped_agent: bool = False
+    reason: str = ""
+
+
 _TTS_MARKUP = re.compile(r"</?(?:digits|spell)>", re.IGNORECASE)
 
 
@@ -159,6 +176,7 @@ class CallSession:
         self.ended = False
         self.end_reason = ""
         self.disposition = ""
+        self.routing: str | None = None  # the last routing decision the agent made
         self.transcript: list[tuple[str, str]] = []  # (speaker, text) as heard/sent
         # Utterance in progress
         self._in_utterance = False
@@ -182,6 +200,15 @@ class CallSession:
         self._filler_played = False
         self._last_agent_audio_end: float | None = None
         self._end_after_speaking = False
+        # Talking over the agent
+        self.judge = InterruptionJudge()
+        self._overlap: _Overlap | None = None  # the caller's utterance began while the agent spoke
+        self._sent: tuple[int, int, float] | None = None  # (turn, sentence, progress) last sent
+        self._heard: tuple[int, int, float] | None = None  # ... last heard, from the transport
+        self._cancelled: set[int] = set()  # work ids whose results are no longer wanted
+        self._interrupted: tuple[tuple[str, ...], int] | None = None  # sentences, cut index
+        self.false_interruptions = 0
+        self.barge_ins = 0
 
     # ------------------------------------------------------------------ inputs
 
@@ -230,6 +257,11 @@ class CallSession:
             if partial is not None and partial != self._partial:
                 self._partial = partial
                 out.append(ev.PartialTranscript(self.call_id, frame_end, text=partial))
+            overlap = self._overlap
+            if overlap is not None and not overlap.stopped_agent and self.state == "speaking":
+                judgement = self.judge.judge(self._partial, self._speech_ms)
+                if judgement.verdict == "barge_in":
+                    out += self._stop_for_barge_in(frame_end, judgement.reason)
             if isinstance(vad_event, VadSpeechEnd):
                 out.append(ev.CallerSpeechEnded(self.call_id, vad_event.t_ms))
             if not is_speech_frame and self._last_speech_end is not None:
@@ -249,7 +281,8 @@ class CallSession:
 
     def on_stage_done(self, t_ms: float, work_id: int, result: Any) -> list[Output]:
         work = self._pending.pop(work_id, None)
-        if work is None or self.ended:
+        if work is None or self.ended or work_id in self._cancelled:
+            self._cancelled.discard(work_id)
             return []
         handler = getattr(self, f"_on_{work.stage}_done")
         return handler(t_ms, work, result)
@@ -311,6 +344,8 @@ class CallSession:
         if not self._outgoing:
             return None, out
         frame = self._outgoing.popleft()
+        if frame.kind == "speech":
+            self._sent = (frame.turn, frame.sentence_index, frame.progress)
         turn_record = self.turns[frame.turn]
         if turn_record.first_frame_sent_at is None:
             turn_record.first_frame_sent_at = t_ms
@@ -325,6 +360,13 @@ class CallSession:
         if not self._outgoing and not self._synthesising and self.state == "speaking":
             out += self._finished_speaking(t_ms, frame.turn)
         return frame, out
+
+    def on_audio_heard(
+        self, t_ms: float, turn: int, sentence_index: int, progress: float
+    ) -> list[Output]:
+        """The transport knows the caller played agent audio up to here (a Twilio mark echo)."""
+        self._heard = (turn, sentence_index, progress)
+        return []
 
     def on_dtmf(self, t_ms: float, digit: str) -> list[Output]:
         """A keypad digit from the caller."""
@@ -358,6 +400,10 @@ class CallSession:
         self._speech_ms = self.settings.vad_start_ms  # the run that confirmed the start
         self._last_speech_end = None
         self._partial = ""
+        self._overlap = None
+        if self.state == "speaking" and self.settings.barge_in:
+            started_speaking = self.turns[self.current_turn].first_frame_sent_at or started_at
+            self._overlap = _Overlap(started_at, self.current_turn, started_at - started_speaking)
         self.recognizer.begin_utterance()
         for chunk in self._preroll:
             self.recognizer.feed(chunk)
@@ -379,6 +425,16 @@ class CallSession:
                 reason=decision.reason,
             )
         ]
+        if (
+            self._overlap is not None
+            and not self._overlap.stopped_agent
+            and self.state == "speaking"
+        ):
+            # Spoken over the agent and not judged an interruption yet: let the final
+            # transcript decide, while the agent keeps talking.
+            self._stt_busy = True
+            out.append(self._work("stt_final", self.current_turn, self.recognizer.end_utterance))
+            return out
         if self.state in ("thinking", "speaking"):
             # A turn is still in progress: finish recognising now, answer after it.
             transcript = self.recognizer.end_utterance()
@@ -395,6 +451,19 @@ class CallSession:
 
     def _on_stt_final_done(self, t_ms: float, work: StageWork, transcript: Any) -> list[Output]:
         self._stt_busy = False
+        overlap, self._overlap = self._overlap, None
+        if overlap is not None:
+            text = transcript.text if transcript is not None else ""
+            judgement = self.judge.judge_final(text, self._speech_ms)
+            if not overlap.stopped_agent:
+                return self._settle_overlap(t_ms, work, transcript, overlap, judgement)
+            if judgement.verdict in ("backchannel", "noise"):
+                return self._false_interruption(t_ms, work, text, judgement)
+        return self._answer_transcript(t_ms, work.turn, transcript)
+
+    def _answer_transcript(self, t_ms: float, turn: int, transcript: Any) -> list[Output]:
+        """A caller utterance of `turn` is recognised: understand it (and then answer it)."""
+        work = StageWork(0, "stt_final", turn, lambda: None)
         record = self.turns[work.turn]
         record.checkpoints.append(("STT finalisation", "stage", t_ms))
         text = transcript.text if transcript is not None else ""
@@ -508,6 +577,8 @@ class CallSession:
                     self.call_id, t_ms, queue="support", reason=reply.plan, summary=summary
                 )
             )
+        if reply.routing is not None:
+            self.routing = reply.routing
         self._end_after_speaking = bool(reply.end_call or reply.routing == "human")
         if not self._sentences:
             self.state = "listening"
@@ -571,10 +642,132 @@ class CallSession:
                 turn=turn, endpoint_at=t_ms, endpoint_label="queued utterance"
             )
             self.state = "thinking"
-            fake = type("Queued", (), {"text": text, "confidence": 0.0, "words": ()})()
-            work = StageWork(0, "stt_final", turn, lambda: None)
-            out += self._on_stt_final_done(t_ms, work, fake)
+            out += self._answer_transcript(t_ms, turn, Transcript(text, (), 0.0))
         return out
+
+    # ------------------------------------------------------------------ interruptions
+
+    def _text_heard(self) -> tuple[str, int, float]:
+        """The agent's words the caller has heard in the current reply, and where it was cut."""
+        position = self._heard if self._heard is not None else self._sent
+        if position is None or position[0] != self.current_turn:
+            return "", 0, 0.0
+        _, index, progress = position
+        if index < 0 or index >= len(self._sentences):
+            return "", 0, 0.0
+        words = display_text(self._sentences[index]).split()
+        cut = " ".join(words[: int(round(len(words) * progress))])
+        heard = [display_text(s) for s in self._sentences[:index]] + ([cut] if cut else [])
+        return " ".join(heard), index, progress
+
+    def _stop_for_barge_in(self, t_ms: float, reason: str) -> list[Output]:
+        """Stop talking now: drop queued audio (Twilio's `clear`), keep what was heard."""
+        overlap = self._overlap
+        assert overlap is not None
+        overlap.stopped_agent = True
+        overlap.reason = reason
+        self.barge_ins += 1
+        heard, index, progress = self._text_heard()
+        self._interrupted = (self._sentences, index)
+        self._outgoing.clear()
+        self._cancelled.update(
+            w for w, work in self._pending.items() if work.stage == "tts_sentence"
+        )
+        self._synthesising = False
+        self._next_sentence = len(self._sentences)
+        self._end_after_speaking = False
+        self._last_agent_audio_end = t_ms
+        self.state = "listening"
+        if heard and progress < 1.0:
+            self.transcript.append(("agent", heard.split(". ")[-1] + " —"))
+        record = self.turns[overlap.agent_turn]
+        record.notes.append(f"barge-in at {t_ms:.0f} ms ({reason}); heard: {heard!r}")
+        return [
+            ev.AgentAudioStopped(
+                self.call_id, t_ms, turn=overlap.agent_turn, reason="interrupted", text_heard=heard
+            ),
+            ev.Interruption(
+                self.call_id,
+                t_ms,
+                kind="barge_in",
+                text=self._partial,
+                stopped_agent=True,
+                false_interruption=False,
+            ),
+        ]
+
+    def _settle_overlap(
+        self, t_ms: float, work: StageWork, transcript: Any, overlap: _Overlap, judgement: Any
+    ) -> list[Output]:
+        """The caller stopped before the judge stopped the agent: decide with the final words."""
+        text = transcript.text if transcript is not None else ""
+        agent_still_talking = self.state == "speaking"
+        if judgement.verdict in ("backchannel", "noise"):
+            record = self.turns[overlap.agent_turn]
+            record.notes.append(f"{judgement.verdict} {text!r} at {t_ms:.0f} ms: kept talking")
+            if not agent_still_talking and self.state == "thinking":
+                # The reply ended meanwhile and a turn was opened for this: nothing to answer.
+                self.turns[work.turn].notes.append("only an acknowledgement: nothing to answer")
+                self.state = "listening"
+            return [
+                ev.Interruption(
+                    self.call_id,
+                    t_ms,
+                    kind="backchannel",
+                    text=text,
+                    stopped_agent=False,
+                    false_interruption=False,
+                )
+            ]
+        if not agent_still_talking:  # the reply ended meanwhile: an ordinary turn
+            return self._answer_transcript(t_ms, work.turn, transcript)
+        # A short real interruption ("no."): stop now and answer it as a new turn.
+        self._overlap = overlap
+        out = self._stop_for_barge_in(t_ms, judgement.reason)
+        self._overlap = None
+        self.current_turn += 1
+        turn = self.current_turn
+        self.turns[turn] = TurnRecord(turn=turn, endpoint_at=t_ms, endpoint_label="barge-in")
+        self.state = "thinking"
+        self._filler_played = False
+        return out + self._on_stt_final_done(
+            t_ms, StageWork(0, "stt_final", turn, lambda: None), transcript
+        )
+
+    def _false_interruption(
+        self, t_ms: float, work: StageWork, text: str, judgement: Any
+    ) -> list[Output]:
+        """The agent stopped for what turned out to be an acknowledgement: resume."""
+        self.false_interruptions += 1
+        record = self.turns[work.turn]
+        record.checkpoints.append(("STT finalisation", "stage", t_ms))
+        record.notes.append(
+            f"false interruption: {judgement.reason}; resuming ({self.settings.resume_policy})"
+        )
+        out: list[Output] = [
+            ev.Interruption(
+                self.call_id,
+                t_ms,
+                kind="backchannel",
+                text=text,
+                stopped_agent=True,
+                false_interruption=True,
+            )
+        ]
+        sentences, index = self._interrupted or ((), 0)
+        remaining = tuple(sentences[index:])
+        if not remaining:
+            self.state = "listening"
+            return out
+        if self.settings.resume_policy == "rephrase":
+            remaining = ("As I was saying,", *remaining)
+        from workbench.agent import Reply
+
+        resumed = Reply(
+            sentences=remaining,
+            plan=f"resume after false interruption ({self.settings.resume_policy})",
+        )
+        return out + self._speak(t_ms, work.turn, resumed)
 
     def _no_input(self, t_ms: float) -> list[Output]:
         self.current_turn += 1
@@ -588,7 +781,7 @@ class CallSession:
         self.ended = True
         self.state = "ended"
         self.end_reason = reason
-        outcome = getattr(self.conversation, "outcome", None) if self.conversation else None
+        outcome = getattr(self.conversation, "disposition", None) if self.conversation else None
         self.disposition = outcome or {
             "handoff": "escalated_to_human",
             "caller_hung_up": "abandoned",

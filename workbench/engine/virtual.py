@@ -62,6 +62,9 @@ class CallResult:
     timeline_errors: list[str] = field(default_factory=list)
     captured: dict[str, Any] = field(default_factory=dict)  # what the agent captured
     intended_crm_actions: list[dict[str, Any]] = field(default_factory=list)
+    reprompts: int = 0  # no-input / no-match re-prompts the agent made
+    routing: str | None = None  # ai_resolved | human | workflow, as the agent decided
+    caller_number: str = ""
 
     @property
     def speedup(self) -> float:
@@ -223,6 +226,9 @@ class LocalCallDriver:
             intended_crm_actions=list(
                 getattr(self.session.conversation, "intended_crm_actions", []) or []
             ),
+            reprompts=int(getattr(self.session.conversation, "reprompt_count", 0) or 0),
+            routing=self.session.routing,
+            caller_number=self.session.caller_number,
             network={
                 "uplink": vars(self.uplink.stats),
                 "downlink": vars(self.downlink.stats),

@@ -239,16 +239,6 @@ def _voice_exists(voice: str) -> bool:
     return _executor.submit(check).result()
 
 
-def espeak_voice_names() -> list[str]:
-    """Every language code, file name and voice name the bundled espeak-ng data knows."""
-
-    def names() -> list[str]:
-        with _engine_lock:
-            return sorted(_engine_instance().voice_ids)
-
-    return _executor.submit(names).result()
-
-
 @functools.cache
 def espeak_variants() -> list[str]:
     """Names of the voice variants (`+f3`, `+m3`, ...) in the bundled espeak-ng data."""

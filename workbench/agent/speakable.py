@@ -1,0 +1,131 @@
+"""Speech in and out of the dialogue: yes/no and small-talk words, and how values are said.
+
+Read-backs use the TTS markup of `workbench.speech.numbers`: `<spell>…</spell>` (letter by
+letter) and `<digits>…</digits>` (digit by digit). Card numbers are never said: `redact_cards`
+replaces any Luhn-valid card number, written or spoken, by its last four digits.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from workbench.agent.definition import SlotSpec
+from workbench.agent.entities import luhn_valid, normalise
+
+YES = {
+    "yes", "yeah", "yep", "yup", "yea", "correct", "right", "sure", "exactly", "absolutely",
+    "perfect", "ok", "okay", "affirmative", "definitely", "great", "fine", "please",
+}  # fmt: skip
+YES_PHRASES = ("sounds good", "that works", "go ahead", "that's it", "thats it", "i would", "i do")
+NO = {"no", "nope", "nah", "not", "wrong", "incorrect", "negative", "don't", "dont", "never"}
+NO_PHRASES = ("no thanks", "that's all", "thats all", "that is all", "nothing else", "i'm good")
+NAME_FILLERS = {
+    "yes", "yeah", "yep", "sure", "ok", "okay", "um", "uh", "er", "well", "so", "it's", "its",
+    "it", "is", "my", "name", "name's", "i'm", "im", "this", "that's", "thats", "hi", "hello",
+}  # fmt: skip
+GREETINGS = {
+    "hi",
+    "hello",
+    "hey",
+    "good",
+    "morning",
+    "afternoon",
+    "evening",
+    "there",
+    "yes",
+    "yeah",
+}
+GOODBYES = {"bye", "goodbye", "byebye", "cheers"}
+THANKS = {"thanks", "thank", "you", "much", "very", "great", "no", "nope", "that's", "all"}
+FIRST = {"first", "earlier", "morning", "former", "1st", "one"}
+SECOND = {"second", "later", "afternoon", "latter", "other", "2nd", "two", "last"}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+WORDS = re.compile(r"[a-z0-9']+")
+
+
+def answer_kind(text: str) -> str | None:
+    """'yes', 'no' or None for a reply to a yes/no question ("no" wins: "not right")."""
+    lowered = text.lower()
+    words = set(WORDS.findall(lowered))
+    if words & NO or any(p in lowered for p in NO_PHRASES):
+        return "no"
+    if words & YES or any(p in lowered for p in YES_PHRASES):
+        return "yes"
+    return None
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+
+
+def redact_cards(text: str) -> str:
+    """Replace any card number (Luhn-valid run of 13-19 digits, written or spoken) by its last four."""
+    norm = normalise(text)
+    out = text
+    for m in reversed(list(re.finditer(r"\d{13,19}", norm.text))):
+        if luhn_valid(m.group(0)):
+            start, end = norm.original_span(*m.span())
+            out = out[:start] + f"[card ending {m.group(0)[-4:]}]" + out[end:]
+    return out
+
+
+def speak_datetime(value: str) -> str:
+    """'2026-11-24T14:30' -> 'Tuesday, November 24 at 2:30 PM'."""
+    if "T" in value:
+        moment = datetime.fromisoformat(value)
+        hour = moment.strftime("%I").lstrip("0")
+        clock = hour if moment.minute == 0 else f"{hour}:{moment.minute:02d}"
+        return f"{moment:%A, %B} {moment.day} at {clock} {moment:%p}"
+    day = date.fromisoformat(value)
+    return f"{day:%A, %B} {day.day}"
+
+
+def spoken_value(slot: SlotSpec, value: str) -> str:
+    """How a captured value is read back: spelled, digit by digit, or plainly."""
+    if slot.entity == "order_number" and "-" in value:
+        prefix, digits = value.split("-", 1)
+        return f"<spell>{prefix}</spell> <digits>{digits}</digits>"
+    if slot.entity == "datetime":
+        return speak_datetime(value)
+    if slot.entity == "card_number":
+        return f"card ending in <digits>{value[-4:]}</digits>"
+    if slot.entity == "email" and slot.confirm == "spell":
+        return spoken_email(value)
+    if slot.confirm == "spell":
+        return (
+            f"{value}, spelled <spell>{value}</spell>"
+            if slot.entity == "person_name"
+            else f"<spell>{value}</spell>"
+        )
+    if slot.confirm == "digits":
+        return f"<digits>{value}</digits>"
+    return value
+
+
+def spoken_email(email: str) -> str:
+    """'dana.lee@acme.com' -> '<spell>dana</spell> dot <spell>lee</spell> at <spell>acme</spell> dot com'."""
+    local, _, domain = email.partition("@")
+    common = {"com", "org", "net", "io", "co", "uk", "us", "ca", "edu", "gov"}
+
+    def words(part: str, separator: str) -> str:
+        pieces = re.split(rf"[{re.escape(separator)}]", part)
+        out = []
+        for piece in pieces:
+            out.append(piece if piece in common else f"<spell>{piece}</spell>")
+        return " dot ".join(out)
+
+    local_spoken = " dot ".join(
+        " underscore ".join(f"<spell>{p}</spell>" for p in chunk.split("_"))
+        for chunk in local.split(".")
+    )
+    return f"{local_spoken} at {words(domain, '.')}"
+
+
+def spoken_reference(number: str) -> str:
+    prefix, digits = number.split("-", 1)
+    return f"<spell>{prefix}</spell> <digits>{digits}</digits>"
+
+
+def subject_line(issue: str) -> str:
+    return issue if len(issue) <= 80 else issue[:77].rsplit(" ", 1)[0] + "..."

@@ -1,0 +1,467 @@
+"""The media-stream server: the agent reachable over Twilio Media Streams (`workbench serve`).
+
+Routes:
+
+- `POST /twiml`: TwiML `<Connect><Stream>` pointing at this server's `/media`, with the caller's
+  number (form field `From`) and the token as custom parameters;
+- `GET /media` (WebSocket): one call per connection, Twilio Media Streams exactly
+  (`call_bridge.MediaCall`);
+- `GET /agent` (WebSocket): human agents and supervisors (`handoff.AgentConnection`);
+- `GET /healthz`, `GET /metrics` (Prometheus text).
+
+Security: the server binds 127.0.0.1 by default; any other address requires a shared-secret
+token. With a token, `/twiml`, `/agent` and `/metrics` need it (`?token=` or
+`Authorization: Bearer`); `/media` takes it on the upgrade or — since Twilio cannot add
+headers or query strings to a stream URL — in `start.customParameters.token`. A wrong token on
+any request is refused with 403, a missing one on HTTP routes with 401.
+
+One `CallRuntime` (agent and speech stack) serves every call; each call borrows its own
+recogniser from the stack's pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from aiohttp import web
+
+from workbench.engine import events as ev
+from workbench.errors import ConfigError
+from workbench.telephony.call_bridge import CallSummary, MediaCall
+from workbench.telephony.metrics import ServerMetrics
+from workbench.telephony.protocol import MAX_MESSAGE_CHARS
+
+log = logging.getLogger(__name__)
+
+HUMAN_VOICE = "espeak:en-us+f3"  # how a typed reply from the desk sounds to the caller
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How `workbench serve` runs. `require_token=None` means: required off loopback."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    agent_path: Path | None = None
+    token: str | None = None
+    require_token: bool | None = None
+    crm: bool = True
+    public_url: str | None = None  # e.g. "wss://agent.example.com" for TwiML behind a proxy
+    drain_timeout_s: float = 30.0
+    max_call_s: float = 3600.0
+    max_send_backlog: int = 500  # outbound messages queued (~10 s of audio) before giving up
+    human_voice: str = HUMAN_VOICE
+    endpointing: str = "semantic"
+    keep_finished: int = 200  # summaries of finished calls kept for inspection
+
+    @property
+    def token_required(self) -> bool:
+        return self.require_token if self.require_token is not None else not is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_config(config: ServerConfig) -> None:
+    """Refuse to start an unprotected server on a reachable address."""
+    if config.token_required and not config.token:
+        raise ConfigError(
+            f"binding {config.host} exposes the agent beyond this machine: pass --token "
+            "(a shared secret callers must present) or bind 127.0.0.1"
+        )
+
+
+class MediaStreamServer:
+    """The aiohttp application and the state shared by its calls (on one asyncio loop)."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        runtime: Any = None,
+        crm_sink: Any = None,
+        on_event: Callable[[MediaCall, ev.Event], None] | None = None,
+    ) -> None:
+        check_config(config)
+        from workbench.engine.calls import CallRuntime
+        from workbench.telephony.handoff import Switchboard
+
+        self.config = config
+        self.runtime = runtime or CallRuntime()
+        self.agent = self.runtime.agent(config.agent_path)
+        self.stack = self.runtime.stack(self.agent)
+        self.crm = crm_sink
+        self.on_event = on_event
+        self.metrics = ServerMetrics()
+        self.switchboard = Switchboard(self)
+        self.calls: dict[str, MediaCall] = {}  # by callSid, while connected
+        self.connections: set[MediaCall] = set()
+        self.finished: dict[str, CallSummary] = {}
+        self._finished_order: deque[str] = deque()
+        self.draining = False
+        self.port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._human_tts: Any = None
+        self.app = self._build_app()
+
+    # ------------------------------------------------------------------ application
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth_middleware])
+        app.router.add_post("/twiml", self._twiml)
+        app.router.add_get("/media", self._media)
+        app.router.add_get("/agent", self._agent)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    def token_matches(self, offered: str | None) -> bool:
+        if not self.config.token:
+            return not self.config.token_required
+        return offered is not None and hmac.compare_digest(offered, self.config.token)
+
+    @staticmethod
+    def offered_token(request: web.Request) -> str | None:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            return header[len("Bearer ") :].strip()
+        return request.query.get("token")
+
+    @web.middleware
+    async def _auth_middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        if request.path == "/healthz" or not self.config.token_required:
+            return await handler(request)
+        offered = self.offered_token(request)
+        if offered is None:
+            if request.path == "/media":  # the token may come in `start` instead
+                request["authorized"] = False
+                return await handler(request)
+            log.warning("%s %s refused: no token", request.method, request.path)
+            return web.Response(status=401, text="token required\n")
+        if not self.token_matches(offered):
+            log.warning("%s %s refused: wrong token", request.method, request.path)
+            return web.Response(status=403, text="wrong token\n")
+        request["authorized"] = True
+        return await handler(request)
+
+    async def _twiml(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        caller = str(form.get("From", ""))
+        url = self.stream_url(request)
+        parameters = {"caller": caller, "to": str(form.get("To", ""))}
+        if self.config.token:
+            parameters["token"] = self.config.token
+        params = "".join(
+            f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in parameters.items()
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Response><Connect><Stream url={quoteattr(url)}>{params}</Stream></Connect>"
+            "</Response>\n"
+        )
+        return web.Response(text=body, content_type="text/xml")
+
+    def stream_url(self, request: web.Request) -> str:
+        if self.config.public_url:
+            return self.config.public_url.rstrip("/") + "/media"
+        proto = request.headers.get("X-Forwarded-Proto", request.scheme)
+        scheme = "wss" if proto in ("https", "wss") else "ws"
+        return f"{scheme}://{request.host}/media"
+
+    async def _media(self, request: web.Request) -> web.StreamResponse:
+        if self.draining:
+            return web.Response(status=503, text="draining\n")
+        ws = web.WebSocketResponse(max_msg_size=2 * MAX_MESSAGE_CHARS, heartbeat=None)
+        await ws.prepare(request)
+        call = MediaCall(self, ws, authorized=request.get("authorized", True))
+        self.connections.add(call)
+        self.metrics.active_calls = len(self.connections)
+        try:
+            await call.run()
+        finally:
+            self.connections.discard(call)
+            self.metrics.active_calls = len(self.connections)
+        return ws
+
+    async def _agent(self, request: web.Request) -> web.StreamResponse:
+        from workbench.telephony.handoff import AgentConnection
+
+        ws = web.WebSocketResponse(max_msg_size=1_000_000, heartbeat=None)
+        await ws.prepare(request)
+        await AgentConnection(self, ws).run()
+        return ws
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "draining" if self.draining else "ok",
+                "agent": self.agent.name,
+                "active_calls": len(self.connections),
+                "queued_calls": len(self.switchboard.queue),
+            }
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        self.metrics.queued_calls = len(self.switchboard.queue)
+        return web.Response(
+            text=self.metrics.render(), content_type="text/plain", charset="utf-8",
+            headers={"X-Content-Format": "text/plain; version=0.0.4"},
+        )
+
+    # ------------------------------------------------------------------ calls
+
+    def register_call(self, call: MediaCall) -> None:
+        self.calls[call.call_sid] = call
+
+    def unregister_call(self, call: MediaCall) -> None:
+        if self.calls.get(call.call_sid) is call:
+            del self.calls[call.call_sid]
+        if call.call_sid:
+            self.finished[call.call_sid] = call.summary
+            self._finished_order.append(call.call_sid)
+            while len(self._finished_order) > self.config.keep_finished:
+                self.finished.pop(self._finished_order.popleft(), None)
+        self.metrics.inc("workbench_calls_total", reason=call.end_reason or "unknown")
+
+    def new_session(self, call: MediaCall) -> tuple[Any, Any]:
+        from workbench.engine.realtime import RealTimeDriver
+        from workbench.engine.session import CallSession, SessionSettings
+
+        session = CallSession(
+            call.call_sid,
+            self.agent,
+            self.stack,
+            SessionSettings(endpointing=self.config.endpointing),
+            caller=caller_context(call.caller_number, call.caller_info),
+            caller_number=call.caller_number,
+        )
+        driver = RealTimeDriver(
+            session,
+            send_frame=call.frame_from_driver,
+            on_event=call.event_from_driver,
+            max_duration_ms=self.config.max_call_s * 1000.0,
+        )
+        return session, driver
+
+    def publish_event(self, call: MediaCall, event: ev.Event) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(call, event)
+            except Exception:
+                log.exception("event subscriber failed")
+
+    async def lookup_caller(self, number: str) -> Any:
+        if self.crm is None or not number:
+            return None
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(None, self.crm.lookup_caller, number), 3.0
+            )
+        except TimeoutError:
+            log.warning("caller lookup for %s timed out", number)
+            return None
+
+    def write_ai_leg(self, call: MediaCall) -> None:
+        """The AI leg's CallRecord (linked to the human leg after a handoff)."""
+        if call.ai_leg_written or call.session is None:
+            return
+        call.ai_leg_written = True
+        if self.crm is None:
+            return
+        from workbench.crm.from_call import call_record
+
+        session = call.session
+        conversation = session.conversation
+        fault = call.end_reason in ("protocol_error", "client_not_reading", "transport_error")
+        record = call_record(
+            call_id=call.call_sid,
+            events=call.summary.events,
+            transcript=list(session.transcript),
+            caller_number=call.caller_number,
+            started_at=call.started_at,
+            captured=dict(getattr(conversation, "captured", {}) or {}),
+            intended_actions=list(getattr(conversation, "intended_crm_actions", []) or []),
+            routing=None if fault else session.routing,
+            consent=call.custom_parameters.get("consent", "true").lower() in ("1", "true", "yes"),
+            next_call_id=call.human.leg_id if call.human is not None else None,
+        )
+        if fault:
+            from dataclasses import replace
+
+            record = replace(record, disposition="failed")
+        self.write_record(record)
+
+    def write_record(self, record: Any) -> None:
+        if self.crm is None:
+            return
+        try:
+            self.crm.write_call(record)
+            self.metrics.inc("workbench_crm_writes_total")
+        except Exception:
+            log.exception("call %s: CRM write failed", record.call_id)
+            self.metrics.inc("workbench_errors_total", cause="crm_write")
+
+    def human_tts(self) -> Any:
+        """The voice typed replies are spoken in (loaded on first use)."""
+        if self._human_tts is None:
+            self._human_tts = self.stack.caller_tts(self.config.human_voice)
+        return self._human_tts
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> int:
+        """Bind and serve; returns the bound port (useful with port 0)."""
+        self._runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2.0)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await self._site.start()
+        server = self._site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        log.info("serving %s on %s:%s", self.agent.name, self.config.host, self.port)
+        return self.port
+
+    async def drain(self, timeout_s: float | None = None) -> None:
+        """Stop accepting calls; let active calls finish up to `timeout_s`, then end them."""
+        timeout_s = self.config.drain_timeout_s if timeout_s is None else timeout_s
+        self.draining = True
+        if self._site is not None:
+            await self._site.stop()  # closes the listening socket: no new connections
+        deadline = time.monotonic() + timeout_s
+        while self.connections and time.monotonic() < deadline:
+            waits = [asyncio.ensure_future(c.closed.wait()) for c in list(self.connections)]
+            await asyncio.wait(waits, timeout=max(0.0, deadline - time.monotonic()))
+            for w in waits:
+                w.cancel()
+        for call in list(self.connections):
+            call.end("server_shutdown")
+        if self.connections:
+            waits = [asyncio.ensure_future(c.closed.wait()) for c in list(self.connections)]
+            await asyncio.wait(waits, timeout=5.0)
+        await self.switchboard.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def caller_context(number: str, info: Any) -> Any:
+    """The agent's `CallerContext` from the caller's number and the CRM lookup."""
+    if not number:
+        return None
+    from workbench.agent import CallerContext
+
+    if info is None:
+        return CallerContext(phone=number)
+    return CallerContext(
+        phone=number,
+        name=info.name or None,
+        account=info.account_name,
+        vip=bool(info.vip),
+        open_cases=tuple(info.open_cases),
+    )
+
+
+def open_crm_sink() -> Any:
+    from workbench.crm.sink import CrmSink
+
+    return CrmSink.from_settings()
+
+
+def run_server(config: ServerConfig, *, ready: Callable[[MediaStreamServer], None] | None = None):
+    """Serve until SIGTERM/SIGINT, then drain active calls (blocking; `workbench serve`)."""
+    check_config(config)
+    crm = open_crm_sink() if config.crm else None
+    try:
+        server = MediaStreamServer(config, crm_sink=crm)
+        asyncio.run(_serve(server, ready))
+    finally:
+        if crm is not None:
+            crm.close()
+
+
+async def _serve(server: MediaStreamServer, ready: Callable | None) -> None:
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(server)
+    await stop.wait()
+    log.warning("shutting down: draining %d calls", len(server.connections))
+    await server.drain()
+
+
+class ServerThread:
+    """A server on its own loop thread (tests, the bench, the GUI): `start()` → port."""
+
+    def __init__(self, server_factory: Callable[[], MediaStreamServer]) -> None:
+        self._factory = server_factory
+        self.server: MediaStreamServer | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout_s: float = 60.0) -> int:
+        self._thread = threading.Thread(target=self._run, name="media-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError("the media-stream server did not start")
+        if self._error is not None:
+            raise self._error
+        assert self.server is not None and self.server.port is not None
+        return self.server.port
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        try:
+            self.server = self._factory()
+            self.loop.run_until_complete(self.server.start())
+        except BaseException as error:
+            self._error = error
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+        self.loop.close()
+
+    def call_soon(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` on the server loop and return its result (thread-safe)."""
+        assert self.loop is not None
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10.0)
+
+    def stop(self, drain_timeout_s: float = 5.0) -> None:
+        if self.loop is None or self.server is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self.server.drain(drain_timeout_s), self.loop)
+        try:
+            future.result(drain_timeout_s + 15.0)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            if self._thread is not None:
+                self._thread.join(10.0)

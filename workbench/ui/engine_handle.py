@@ -1,0 +1,394 @@
+"""The GUI's commands to the engine, run on the engine's own threads (no Qt here).
+
+`EngineHandle` owns three single-worker executors so no long job ever runs on the GUI thread:
+`engine` (agent loading, calls, scenario runs, agent reloads — one at a time, since they share
+the loaded speech stack), `speech` (rendering typed lines in the caller's TTS voice) and `crm`
+(the CRM sink: writing a finished call, waiting for delivery, reading the records back).
+Everything it learns it hands to `post(message)` — the bridge's thread-safe queue — as engine
+events or `workbench.ui.messages` objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.audio.network import NetworkConditions
+from workbench.engine import events as ev
+from workbench.engine.calls import DEFAULT_CALLER_VOICE, CallRuntime, run_call
+from workbench.engine.caller import InteractiveCaller
+from workbench.errors import WorkbenchError
+from workbench.ui import messages as msg
+from workbench.ui.audio_io import level_dbfs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """How to place a call from the softphone."""
+
+    number: str = "+14155550199"
+    caller_voice: str = DEFAULT_CALLER_VOICE
+    target_url: str | None = None  # a deployed agent's WebSocket URL; None = the local agent
+
+
+def telephony_client_available() -> bool:
+    """True once the Twilio-faithful client (`workbench.telephony.client`) exists."""
+    import importlib.util
+
+    return importlib.util.find_spec("workbench.telephony.client") is not None
+
+
+class EngineHandle:
+    """Commands in (any method, from the GUI thread), events and messages out via `post`."""
+
+    def __init__(
+        self,
+        runtime: CallRuntime,
+        post: Callable[[Any], None],
+        *,
+        agent_path: str | Path | None = None,
+        post_level: Callable[[str, float], None] | None = None,
+        crm: bool = True,
+    ) -> None:
+        self.runtime = runtime
+        self.agent_path = Path(agent_path) if agent_path else None
+        self._post = post
+        self._post_level = post_level or (lambda name, value: None)
+        self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+        self._speech = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caller-voice")
+        self._crm_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm")
+        self._crm_enabled = crm
+        self._sink: Any = None
+        self._events_seen = 0
+        self._lock = threading.Lock()
+        self._caller: InteractiveCaller | None = None
+        self._driver: Any = None
+        self._cancelled = False
+        self._network = NetworkConditions.clean()
+        self.audio: Any = None  # a SoundcardAudio when devices are in use
+        self.agent_name = ""
+
+    # lifecycle ----------------------------------------------------------------------------
+    def load(self) -> Future:
+        """Load the agent and its speech stack (seconds) on the engine thread."""
+        return self._engine.submit(self._load)
+
+    def shutdown(self) -> None:
+        """End any call, finish queued work and join every thread this handle started."""
+        self.hang_up()
+        self._engine.shutdown(wait=True, cancel_futures=True)
+        self._speech.shutdown(wait=True, cancel_futures=True)
+        self._crm_pool.submit(self._close_sink)
+        self._crm_pool.shutdown(wait=True)
+
+    # softphone ----------------------------------------------------------------------------
+    @property
+    def in_call(self) -> bool:
+        return self._caller is not None
+
+    def place_call(self, options: CallOptions) -> Future:
+        self._cancelled = False
+        self._post(msg.CallStateChanged(msg.RINGING, options.target_url or "local agent"))
+        return self._engine.submit(self._run_local_call, options)
+
+    def say(self, text: str) -> None:
+        """Speak a typed line as the caller (rendered off the GUI thread)."""
+        caller = self._caller
+        if caller is not None and text.strip():
+            self._speech.submit(caller.say_text, text.strip())
+
+    def play_wav(self, path: str | Path) -> None:
+        """Play a WAV file into the call as the caller's voice (resampled to 8 kHz)."""
+        caller = self._caller
+        if caller is not None:
+            self._speech.submit(self._play_wav, caller, Path(path))
+
+    def press(self, digit: str) -> None:
+        if self._caller is not None:
+            self._caller.press(digit)
+
+    def set_muted(self, muted: bool) -> None:
+        if self._caller is not None:
+            self._caller.muted = muted
+
+    def set_on_hold(self, on_hold: bool) -> None:
+        if self._caller is not None:
+            self._caller.on_hold = on_hold
+            self._post(msg.CallStateChanged(msg.ON_HOLD if on_hold else msg.CONNECTED))
+
+    def set_network(self, conditions: NetworkConditions) -> None:
+        """Applied to the caller's leg from the next 20 ms frame, and to later calls."""
+        self._network = conditions
+        if self._caller is not None:
+            self._caller.set_network(conditions)
+
+    def hang_up(self) -> None:
+        self._cancelled = True
+        if self._caller is not None:
+            self._caller.hang_up()
+
+    # scenarios and agent ----------------------------------------------------------------
+    def run_scenarios(self, paths: list[Path], on_event: Callable[[Any], None] | None = None):
+        """Run scenario files one after another in virtual time on the engine thread."""
+        return [self._engine.submit(self._run_scenario, Path(p), on_event) for p in paths]
+
+    def reload_agent(self, path: str | Path) -> Future:
+        """Forget the loaded agent and load the edited files (after any running call)."""
+        return self._engine.submit(self._reload_agent, Path(path))
+
+    def run_scripted_call(self, lines: list[str], *, realtime: bool = False) -> Future:
+        """A demo call that says `lines` (virtual time by default), with CRM write-back."""
+        return self._engine.submit(self._run_scripted_call, lines, realtime)
+
+    # engine thread ----------------------------------------------------------------------
+    def _load(self) -> None:
+        try:
+            agent = self.runtime.agent(self.agent_path)
+            self.runtime.stack(agent)
+            self.agent_name = agent.name
+            self._post(msg.RuntimeReady(agent.name, str(agent.directory)))
+        except WorkbenchError as error:
+            self._post(msg.RuntimeReady(error=str(error)))
+        except Exception as error:  # shown in the window instead of killing the engine thread
+            log.exception("agent failed to load")
+            self._post(msg.RuntimeReady(error=f"{type(error).__name__}: {error}"))
+
+    def _run_local_call(self, options: CallOptions) -> None:
+        if self._cancelled:
+            self._post(msg.CallStateChanged(msg.ENDED, "cancelled before connecting"))
+            return
+        try:
+            agent = self.runtime.agent(self.agent_path)
+            stack = self.runtime.stack(agent)
+            tts = stack.caller_tts(options.caller_voice)
+            caller = InteractiveCaller(
+                lambda text: tts.render_pcm(text, 8000),
+                number=options.number,
+                on_heard=self._on_heard,
+            )
+            caller.set_network(self._network)
+            with self._lock:
+                self._caller = caller
+            if self.audio is not None:
+                self.audio.start(caller)
+            result = run_call(
+                self.runtime,
+                lambda _stack: caller,
+                agent_path=self.agent_path,
+                network=self._network,
+                seed=int(time.time()) % 100_000,
+                realtime=True,
+                on_event=self._on_event,
+                on_driver=self._keep_driver,
+            )
+        except Exception as error:
+            log.exception("call failed")
+            self._post(msg.CallFinished(error=f"{type(error).__name__}: {error}"))
+            self._post(msg.CallStateChanged(msg.ENDED, "call failed"))
+            return
+        finally:
+            if self.audio is not None:
+                self.audio.stop()
+            with self._lock:
+                self._caller = None
+                self._driver = None
+        self._finish(result)
+
+    def _run_scripted_call(self, lines: list[str], realtime: bool) -> None:
+        from workbench.engine.calls import say_lines_caller
+
+        self._post(msg.CallStateChanged(msg.RINGING, "scripted caller"))
+        try:
+            result = run_call(
+                self.runtime,
+                say_lines_caller(lines),
+                agent_path=self.agent_path,
+                network=self._network,
+                realtime=realtime,
+                on_event=self._on_event,
+            )
+        except Exception as error:
+            log.exception("scripted call failed")
+            self._post(msg.CallFinished(error=f"{type(error).__name__}: {error}"))
+            return
+        self._finish(result)
+
+    def _finish(self, result: Any) -> None:
+        self._post(msg.CallFinished(result))
+        if self._crm_enabled:
+            self._post(msg.CallStateChanged(msg.AFTER_CALL_WORK, "writing the call to the CRM"))
+            self._crm_pool.submit(self._write_to_crm, result)
+        else:
+            self._post(msg.CallStateChanged(msg.ENDED, result.end_reason))
+
+    def _keep_driver(self, driver: Any) -> None:
+        self._driver = driver
+
+    def _on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CallStarted):
+            self._post(msg.CallStateChanged(msg.CONNECTED, event.agent))
+        self._post(event)
+
+    def _on_heard(self, pcm: np.ndarray) -> None:
+        # Driver thread, every 20 ms: a cheap level for the meter (coalesced by the bridge).
+        self._post_level("speaker", level_dbfs(pcm))
+        if self.audio is not None:
+            self.audio.hear(pcm)
+
+    def _play_wav(self, caller: InteractiveCaller, path: Path) -> None:
+        from workbench.audio.resample import resample
+        from workbench.audio.wav import read_wav
+
+        try:
+            audio = read_wav(path)
+        except WorkbenchError as error:
+            self._post(msg.StatusNote(str(error)))
+            return
+        pcm = resample(audio.samples, audio.sample_rate, 8000)
+        caller.play_pcm(pcm, path.name)
+        self._post(msg.StatusNote(f"playing {path.name} ({audio.duration_s:.1f} s) into the call"))
+
+    def _run_scenario(self, path: Path, on_event: Callable[[Any], None] | None) -> None:
+        from workbench.scenario.runner import run_scenario
+        from workbench.scenario.schema import load_scenario
+        from workbench.ui.scenario_verdict import verdict
+
+        self._post(msg.ScenarioStarted(str(path)))
+        try:
+            scenario = load_scenario(path)
+            result = run_scenario(scenario, self.runtime, on_event=on_event)
+        except WorkbenchError as error:
+            self._post(msg.ScenarioFinished(str(path), path.stem, False, error=str(error)))
+            return
+        except Exception as error:
+            log.exception("scenario %s failed to run", path)
+            self._post(
+                msg.ScenarioFinished(
+                    str(path), path.stem, False, error=f"{type(error).__name__}: {error}"
+                )
+            )
+            return
+        self._post(verdict(str(path), result))
+
+    def _reload_agent(self, path: Path) -> None:
+        try:
+            agent = self.runtime.reload_agent(path)
+            self.runtime.stack(agent)
+            self.agent_path = Path(agent.directory)
+            self.agent_name = agent.name
+            self._post(msg.AgentReloaded(agent.name))
+        except WorkbenchError as error:
+            self._post(msg.AgentReloaded(error=str(error)))
+        except Exception as error:
+            log.exception("agent reload failed")
+            self._post(msg.AgentReloaded(error=f"{type(error).__name__}: {error}"))
+
+    # crm thread ---------------------------------------------------------------------------
+    def refresh_crm(self) -> Future:
+        return self._crm_pool.submit(self._post_crm_status)
+
+    def _open_sink(self) -> Any:
+        if self._sink is None:
+            from workbench.crm.sink import CrmSink
+
+            self._sink = CrmSink.from_settings()
+        return self._sink
+
+    def _close_sink(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+    def _client(self, sink: Any) -> Any:
+        from workbench.crm.sink import CrmSettings, local_org_client, real_org_client
+
+        if sink.org is not None:
+            return local_org_client(sink.org)
+        return real_org_client(CrmSettings.from_env())
+
+    def _post_crm_status(self, call_id: str = "", records=(), final: bool = False) -> None:
+        try:
+            sink = self._open_sink()
+            events: list[dict[str, Any]] = []
+            if sink.org is not None:
+                events = sink.org.published_events(0)[-50:]
+            self._post(
+                msg.CrmUpdate(
+                    sink.target,
+                    call_id,
+                    tuple(records),
+                    tuple(events),
+                    sink.status().as_dict(),
+                    final=final,
+                )
+            )
+        except Exception as error:
+            log.warning("CRM status failed: %s", error)
+            self._post(msg.CrmUpdate(error=f"CRM unavailable: {error}", final=final))
+
+    def _write_to_crm(self, result: Any, wait_s: float = 15.0) -> None:
+        from workbench.crm.from_call import call_events, record_from_result
+
+        try:
+            sink = self._open_sink()
+            started = datetime.now(UTC)
+            record = record_from_result(result, started_at=started)
+            sink.write_call(record)
+            for call_event in call_events(result.call_id, result.events, started):
+                sink.publish_event(call_event)
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline:
+                items = sink.outbox.items(call_id=result.call_id)
+                if all(item.state in ("delivered", "dead") for item in items):
+                    break
+                self._post_crm_status(result.call_id)
+                time.sleep(0.2)  # the delivery worker runs on its own threads; poll its outbox
+            records = self._read_back(sink, sink.outbox.items(call_id=result.call_id))
+            self._post_crm_status(result.call_id, records, final=True)
+        except Exception as error:
+            log.exception("CRM write-back failed")
+            self._post(msg.CrmUpdate(call_id=result.call_id, error=str(error), final=True))
+        self._post(msg.CallStateChanged(msg.ENDED, result.end_reason))
+
+    def _read_back(self, sink: Any, items: list[Any]) -> list[dict[str, Any]]:
+        """Each delivered record as the org has it now (fields this call wrote, plus Id)."""
+        records: list[dict[str, Any]] = []
+        sf = self._client(sink)
+        for item in items:
+            if item.kind == "event":
+                continue
+            row: dict[str, Any] = {
+                "object": item.object,
+                "Id": item.result_id or "",
+                "state": item.state,
+                "error": item.last_error or "",
+            }
+            if item.state == "delivered" and item.result_id:
+                names = [k for k, v in item.payload.items() if not isinstance(v, dict)]
+                if item.ext_field and item.ext_field not in names:
+                    names.append(item.ext_field)
+                fields = ", ".join(["Id", *[n for n in names if n != "Id"]])
+                try:
+                    found = sf.query(
+                        f"SELECT {fields} FROM {item.object} WHERE Id = '{item.result_id}'"
+                    )["records"]
+                except Exception as error:  # shown beside the record, not fatal
+                    row["error"] = f"read back failed: {error}"
+                    found = []
+                if found:
+                    row["fields"] = {k: v for k, v in found[0].items() if k != "attributes"}
+            else:
+                row["fields"] = dict(item.payload)
+            records.append(row)
+        return records

@@ -1,0 +1,86 @@
+"""Messages the engine side posts to the GUI besides engine events (immutable, Qt-free).
+
+Engine events (`workbench.engine.events`) and these messages travel the same queue to the
+bridge, which turns each into a typed Qt signal on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# The call states of Salesforce Voice's softphone, as shown on the phone panel.
+IDLE = "idle"
+RINGING = "ringing"
+CONNECTED = "connected"
+ON_HOLD = "on hold"
+AFTER_CALL_WORK = "after-call work"
+ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class RuntimeReady:
+    """The agent and its speech stack are loaded (or failed to: `error`)."""
+
+    agent_name: str = ""
+    agent_path: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CallStateChanged:
+    state: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CallFinished:
+    """A call is over; `result` is the engine's `CallResult` (None when it failed: `error`)."""
+
+    result: Any = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CrmUpdate:
+    """What the CRM side knows now: records this call wrote, platform events, outbox status."""
+
+    target: str = ""
+    call_id: str = ""
+    records: tuple[dict[str, Any], ...] = ()
+    platform_events: tuple[dict[str, Any], ...] = ()
+    status: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class ScenarioStarted:
+    path: str
+
+
+@dataclass(frozen=True)
+class ScenarioFinished:
+    """One scenario ran: `passed`, the failing expectation and its evidence, the call."""
+
+    path: str
+    name: str
+    passed: bool
+    failure: str = ""
+    evidence: str = ""
+    failing_turn: int | None = None
+    call: Any = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class AgentReloaded:
+    agent_name: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class StatusNote:
+    """A line for the status bar."""
+
+    text: str

@@ -1,0 +1,313 @@
+"""The softphone: target, dial pad, call controls, what the caller says, audio devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.ui import messages as msg
+from workbench.ui.audio_io import AudioDevices
+from workbench.ui.bridge import EngineBridge
+from workbench.ui.engine_handle import CallOptions, EngineHandle, telephony_client_available
+
+KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#")
+
+STATE_COLOURS = {
+    msg.IDLE: "#6b7280",
+    msg.RINGING: "#d97706",
+    msg.CONNECTED: "#15803d",
+    msg.ON_HOLD: "#2563eb",
+    msg.AFTER_CALL_WORK: "#7c3aed",
+    msg.ENDED: "#6b7280",
+}
+
+
+class SoftphonePanel(QWidget):
+    """Places calls through the `EngineHandle`; follows the call state from the bridge."""
+
+    state_changed = Signal(str)
+
+    def __init__(
+        self,
+        bridge: EngineBridge,
+        handle: EngineHandle,
+        devices: AudioDevices,
+        voices: list[str],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.handle = handle
+        self.devices = devices
+        self.state = msg.IDLE
+        self.ready = False
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+
+        self.state_label = QLabel()
+        self.state_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.state_label.setMinimumHeight(34)
+        layout.addWidget(self.state_label)
+
+        target_box = QGroupBox("Call")
+        target_form = QFormLayout(target_box)
+        self.local_radio = QRadioButton("Local agent (embedded engine)")
+        self.local_radio.setChecked(True)
+        self.remote_radio = QRadioButton("Deployed agent (WebSocket URL)")
+        self.url_edit = QLineEdit()
+        self.url_edit.setPlaceholderText("wss://example.com/media-stream")
+        self.remote_note = QLabel()
+        self.remote_note.setWordWrap(True)
+        self.remote_note.setStyleSheet("color: palette(mid);")
+        self.number_edit = QLineEdit("+14155550199")
+        self.number_edit.setToolTip("The caller's number (the CRM looks the caller up by it)")
+        target_form.addRow(self.local_radio)
+        target_form.addRow(self.remote_radio)
+        target_form.addRow("URL", self.url_edit)
+        target_form.addRow(self.remote_note)
+        target_form.addRow("From", self.number_edit)
+        layout.addWidget(target_box)
+
+        pad = QGridLayout()
+        pad.setSpacing(4)
+        self.key_buttons: dict[str, QPushButton] = {}
+        for i, key in enumerate(KEYS):
+            button = QPushButton(key)
+            button.setMinimumHeight(30)
+            button.clicked.connect(lambda _=False, k=key: self._on_key(k))
+            pad.addWidget(button, i // 3, i % 3)
+            self.key_buttons[key] = button
+        layout.addLayout(pad)
+
+        controls = QHBoxLayout()
+        self.call_button = QPushButton("Call")
+        self.call_button.setObjectName("callButton")
+        self.answer_button = QPushButton("Answer")
+        self.answer_button.setToolTip(
+            "Answers an inbound call; the local agent never rings this phone, so this stays off"
+        )
+        self.hangup_button = QPushButton("Hang up")
+        self.hangup_button.setObjectName("hangupButton")
+        for button in (self.call_button, self.answer_button, self.hangup_button):
+            button.setMinimumHeight(32)
+            controls.addWidget(button)
+        layout.addLayout(controls)
+        toggles = QHBoxLayout()
+        self.mute_button = QPushButton("Mute")
+        self.mute_button.setCheckable(True)
+        self.hold_button = QPushButton("Hold")
+        self.hold_button.setCheckable(True)
+        toggles.addWidget(self.mute_button)
+        toggles.addWidget(self.hold_button)
+        layout.addLayout(toggles)
+
+        say_box = QGroupBox("Caller says")
+        say_layout = QVBoxLayout(say_box)
+        self.voice_combo = QComboBox()
+        self.voice_combo.addItems(voices)
+        self.say_edit = QLineEdit()
+        self.say_edit.setPlaceholderText("Type what the caller says, press Enter")
+        say_row = QHBoxLayout()
+        self.say_button = QPushButton("Say")
+        self.wav_button = QPushButton("Play WAV…")
+        say_row.addWidget(self.say_edit, 1)
+        say_row.addWidget(self.say_button)
+        voice_row = QHBoxLayout()
+        voice_row.addWidget(QLabel("Voice"))
+        voice_row.addWidget(self.voice_combo, 1)
+        voice_row.addWidget(self.wav_button)
+        say_layout.addLayout(say_row)
+        say_layout.addLayout(voice_row)
+        layout.addWidget(say_box)
+
+        audio_box = QGroupBox("Audio")
+        audio_form = QFormLayout(audio_box)
+        self.mic_combo = QComboBox()
+        self.speaker_combo = QComboBox()
+        self.mic_combo.addItem("(none: typed or WAV)", None)
+        self.speaker_combo.addItem("(none: meter only)", None)
+        for index, name in devices.inputs:
+            self.mic_combo.addItem(name, index)
+        for index, name in devices.outputs:
+            self.speaker_combo.addItem(name, index)
+        self.mic_meter = _meter()
+        self.speaker_meter = _meter()
+        audio_form.addRow("Microphone", self.mic_combo)
+        audio_form.addRow("", self.mic_meter)
+        audio_form.addRow("Speaker", self.speaker_combo)
+        audio_form.addRow("", self.speaker_meter)
+        if not devices.available:
+            note = QLabel("No audio devices: type what the caller says, or play a WAV file.")
+            note.setWordWrap(True)
+            audio_form.addRow(note)
+            self.mic_combo.setEnabled(False)
+            self.speaker_combo.setEnabled(False)
+        layout.addWidget(audio_box)
+        layout.addStretch(1)
+
+        self.call_button.clicked.connect(self.place_call)
+        self.hangup_button.clicked.connect(self.hang_up)
+        self.mute_button.toggled.connect(self._on_mute)
+        self.hold_button.toggled.connect(self._on_hold)
+        self.say_button.clicked.connect(self._on_say)
+        self.say_edit.returnPressed.connect(self._on_say)
+        self.wav_button.clicked.connect(self._on_wav)
+        self.remote_radio.toggled.connect(self._update_controls)
+        bridge.call_state_changed.connect(self._on_call_state)
+        bridge.levels.connect(self._on_levels)
+        bridge.runtime_ready.connect(self._on_runtime_ready)
+        self._update_remote_note()
+        self._on_call_state(msg.IDLE, "loading the agent…")
+
+    # commands -----------------------------------------------------------------------------
+    @Slot()
+    def place_call(self) -> None:
+        if self.state in (msg.RINGING, msg.CONNECTED, msg.ON_HOLD) or not self.ready:
+            return
+        if self.remote_radio.isChecked():
+            return  # the deployed-agent mode is disabled until the client exists
+        self._start_audio()
+        self.handle.place_call(
+            CallOptions(
+                number=self.number_edit.text().strip() or "+14155550199",
+                caller_voice=self.voice_combo.currentText(),
+            )
+        )
+
+    @Slot()
+    def hang_up(self) -> None:
+        if self.state in (msg.RINGING, msg.CONNECTED, msg.ON_HOLD):
+            self.handle.hang_up()
+
+    @Slot()
+    def toggle_mute(self) -> None:
+        self.mute_button.toggle()
+
+    def say(self, text: str) -> None:
+        self.handle.say(text)
+
+    def _start_audio(self) -> None:
+        mic, speaker = self.mic_combo.currentData(), self.speaker_combo.currentData()
+        if self.devices.available and (mic is not None or speaker is not None):
+            from workbench.ui.audio_io import SoundcardAudio
+
+            self.handle.audio = SoundcardAudio(
+                mic, speaker, lambda db: self.bridge.post_level("microphone", db)
+            )
+        else:
+            self.handle.audio = None
+
+    # slots --------------------------------------------------------------------------------
+    @Slot(object)
+    def _on_runtime_ready(self, ready: msg.RuntimeReady) -> None:
+        self.ready = not ready.error
+        if self.ready:
+            self._on_call_state(msg.IDLE, f"ready: {ready.agent_name}")
+        else:
+            self._on_call_state(msg.IDLE, "the agent failed to load")
+
+    @Slot(str, str)
+    def _on_call_state(self, state: str, detail: str) -> None:
+        self.state = state
+        colour = STATE_COLOURS.get(state, "#6b7280")
+        title = state.capitalize() if state != msg.IDLE else "Idle"
+        text = f"<b style='font-size:13pt'>{title}</b>"
+        if detail:
+            text += f"<br><span style='font-size:9pt'>{detail}</span>"
+        self.state_label.setText(text)
+        self.state_label.setStyleSheet(
+            f"QLabel {{ border: 2px solid {colour}; border-radius: 6px; color: {colour}; }}"
+        )
+        if state in (msg.ENDED, msg.IDLE):
+            self.mute_button.setChecked(False)
+            self.hold_button.setChecked(False)
+        self._update_controls()
+        self.state_changed.emit(state)
+
+    @Slot(float, float)
+    def _on_levels(self, mic_db: float, speaker_db: float) -> None:
+        self.mic_meter.setValue(int(mic_db + 90))
+        self.speaker_meter.setValue(int(speaker_db + 90))
+
+    def _on_key(self, key: str) -> None:
+        if self.state in (msg.CONNECTED, msg.ON_HOLD):
+            self.handle.press(key)
+        else:
+            self.number_edit.insert(key)
+
+    @Slot(bool)
+    def _on_mute(self, muted: bool) -> None:
+        self.handle.set_muted(muted)
+        self.mute_button.setText("Unmute" if muted else "Mute")
+
+    @Slot(bool)
+    def _on_hold(self, on_hold: bool) -> None:
+        if self.state in (msg.CONNECTED, msg.ON_HOLD):
+            self.handle.set_on_hold(on_hold)
+        self.hold_button.setText("Resume" if on_hold else "Hold")
+
+    @Slot()
+    def _on_say(self) -> None:
+        text = self.say_edit.text().strip()
+        if text and self.state in (msg.CONNECTED, msg.ON_HOLD):
+            self.say(text)
+            self.say_edit.clear()
+
+    @Slot()
+    def _on_wav(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Play a WAV file", "", "WAV files (*.wav)")
+        if path:
+            self.handle.play_wav(Path(path))
+
+    def _update_remote_note(self) -> None:
+        if telephony_client_available():
+            self.remote_note.setText(
+                "Calls a deployed agent over a Twilio Media Streams WebSocket."
+            )
+        else:
+            self.remote_note.setText(
+                "Calling a deployed agent is not available yet: the WebSocket client "
+                "(workbench.telephony.client) is not in this build."
+            )
+            self.remote_radio.setEnabled(False)
+            self.url_edit.setEnabled(False)
+
+    @Slot()
+    def _update_controls(self) -> None:
+        live = self.state in (msg.CONNECTED, msg.ON_HOLD)
+        busy = self.state in (msg.RINGING, msg.CONNECTED, msg.ON_HOLD)
+        self.call_button.setEnabled(self.ready and not busy)
+        self.answer_button.setEnabled(False)
+        self.hangup_button.setEnabled(busy)
+        self.mute_button.setEnabled(live)
+        self.hold_button.setEnabled(live)
+        self.say_button.setEnabled(live)
+        self.say_edit.setEnabled(live)
+        self.wav_button.setEnabled(live)
+        self.voice_combo.setEnabled(not busy)
+
+
+def _meter() -> QProgressBar:
+    meter = QProgressBar()
+    meter.setRange(0, 90)
+    meter.setValue(0)
+    meter.setTextVisible(False)
+    meter.setMaximumHeight(10)
+    return meter
