@@ -38,10 +38,16 @@ def test_an_order_status_call_is_understood_captured_and_resolved(runtime):
     topics = [e.topic for e in result.events if isinstance(e, ev.TopicDecided)]
     assert topics[0] == "OrderStatus"
     assert result.captured.get("order_number") == "NW-48213"
-    actions = [a["kind"] for e in result.events if isinstance(e, ev.ResponseStarted) for a in e.actions]
+    actions = [
+        a["kind"] for e in result.events if isinstance(e, ev.ResponseStarted) for a in e.actions
+    ]
     assert "lookup_order" in actions
     assert result.end_reason == "agent_ended" and result.disposition == "ai_resolved"
-    assert any(text.startswith("Order NW 48213") for speaker, text in result.transcript if speaker == "agent")
+    assert any(
+        text.startswith("Order NW 48213")
+        for speaker, text in result.transcript
+        if speaker == "agent"
+    )
     assert result.timeline_errors == []
 
 

@@ -41,7 +41,9 @@ def greet(session: CallSession) -> float:
     return t
 
 
-def speak_and_pause(session: CallSession, start: float, speech_frames: int, silence_frames: int) -> tuple[list, float]:
+def speak_and_pause(
+    session: CallSession, start: float, speech_frames: int, silence_frames: int
+) -> tuple[list, float]:
     out: list = []
     t = start
     for i in range(speech_frames + silence_frames):

@@ -14,6 +14,7 @@ from workbench.speech.stt import (
     Transcript,
     Word,
     load_recognizer,
+    set_input_band,
 )
 from workbench.speech.tts import TelephoneTTS, load_synthesizer
 from workbench.speech.wer import corpus_wer, word_error_rate
@@ -139,3 +140,26 @@ def test_the_general_model_is_used_without_domain_sentences():
 def test_an_unknown_backend_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown STT backend 'vosk'"):
         load_recognizer("vosk")
+
+
+def test_a_fresh_decoder_gets_its_very_first_telephone_utterance_right(telephone_audio):
+    """The CMN starts from a telephone-band seed; pocketsphinx's default got this all wrong."""
+    fresh = TelephoneRecognizer(load_recognizer(domain_sentences=domain_sentences()))
+    text = recognise(fresh, telephone_audio["What are your opening hours?"])[0].text
+    assert word_error_rate("what are your opening hours", text) <= MAX_SENTENCE_WER, text
+
+
+def test_adaptation_can_be_reset_between_calls(telephone_audio):
+    recognizer = load_recognizer(domain_sentences=domain_sentences())
+    assert recognizer.input_band == "telephone"
+    telephone = TelephoneRecognizer(recognizer)
+    recognise(telephone, telephone_audio["I want to cancel my subscription."])
+    recognizer.reset_adaptation()
+    text = recognise(telephone, telephone_audio["What are your opening hours?"])[0].text
+    assert word_error_rate("what are your opening hours", text) <= MAX_SENTENCE_WER, text
+
+
+def test_an_unknown_input_band_is_a_config_error():
+    recognizer = load_recognizer(domain_sentences=domain_sentences())
+    with pytest.raises(ConfigError, match="unknown input band"):
+        set_input_band(recognizer, "radio")

@@ -111,7 +111,9 @@ class FakeAgent:
         return []
 
     def reply(self, conversation, text, understanding, chunks) -> Reply:
-        return Reply(sentences=("We open at nine.", "Anything else?"), plan="answer", topic="OpeningHours")
+        return Reply(
+            sentences=("We open at nine.", "Anything else?"), plan="answer", topic="OpeningHours"
+        )
 
     def no_input(self, conversation) -> Reply:
         return Reply(sentences=("Are you still there?",), plan="no input")

@@ -25,7 +25,7 @@ from workbench.errors import InputFileError
 log = logging.getLogger(__name__)
 
 # How callers answer the agent's questions, for the STT domain language model.
-SLOT_PHRASES: dict[str, list[str]] = {
+SLOT_PHRASES: dict[str, list[str]] = {  # more are added by name/email/digit_phrases()
     "person_name": ["my name is", "this is", "it's", "my first name is", "my last name is"],
     "email": [
         "my email is", "my email address is", "at gmail dot com", "at outlook dot com",
@@ -50,7 +50,52 @@ SLOT_PHRASES: dict[str, list[str]] = {
 ANSWER_PHRASES = [
     "yes", "no", "yes please", "no thanks", "that's right", "that's correct", "correct",
     "that's wrong", "no that's all", "no thank you bye", "goodbye", "thank you",
+    # Acknowledgements and interruptions, which callers say over the agent: the interruption
+    # judge needs them recognised as what they are.
+    "uh huh", "uh-huh", "mhm", "hmm", "mm", "yeah", "yeah okay", "okay", "right", "sure",
+    "got it", "i see", "yeah right", "okay thanks", "yeah but", "yeah but what about",
+    "wait", "wait a second", "hold on", "sorry", "actually", "excuse me", "no no",
 ]  # fmt: skip
+
+# Names, digits and spellings callers give when asked: without them in the language model
+# the recogniser cannot hear "dana whitfield" or "four eight two one three" at all.
+FIRST_NAMES = """james mary john patricia robert jennifer michael linda david elizabeth william
+    barbara richard susan joseph jessica thomas sarah charles karen daniel lisa matthew nancy
+    anthony betty mark sandra steven ashley paul emily andrew donna joshua michelle kevin carol
+    brian amanda george melissa dana marcus priya tom elena oliver sam jordan chris aisha ben
+    alex maria anna peter laura""".split()
+LAST_NAMES = """smith johnson williams brown jones garcia miller davis rodriguez martinez
+    hernandez lopez gonzalez wilson anderson thomas taylor moore jackson martin lee thompson
+    white harris clark lewis robinson walker young allen king wright scott green baker adams
+    nelson hill whitfield raman becker ortiz nolan khan carter""".split()
+DIGIT_WORDS = "zero oh one two three four five six seven eight nine".split()
+
+
+def name_phrases() -> list[str]:
+    phrases = [
+        f"my name is {first} {last}"
+        for first, last in zip(FIRST_NAMES, LAST_NAMES * 2, strict=False)
+    ]
+    phrases += [f"this is {f}" for f in FIRST_NAMES]
+    phrases += [
+        f"{first} {last}" for first, last in zip(FIRST_NAMES[::-1], LAST_NAMES, strict=False)
+    ]
+    return phrases
+
+
+def email_phrases() -> list[str]:
+    domains = ["example dot com", "gmail dot com", "outlook dot com", "yahoo dot com"]
+    return [f"{f} at {domains[i % len(domains)]}" for i, f in enumerate(FIRST_NAMES)] + [
+        f"{first} dot {last} at example dot com"
+        for first, last in zip(FIRST_NAMES[:20], LAST_NAMES, strict=False)
+    ]
+
+
+def digit_phrases() -> list[str]:
+    """Digit strings in every order, so any sequence is a likely path through the model."""
+    phrases = [" ".join(DIGIT_WORDS[(i + k) % 11] for k in range(5)) for i in range(11)]
+    phrases += [" ".join(DIGIT_WORDS[(i * 3 + k * 7) % 11] for k in range(4)) for i in range(11)]
+    return phrases + [f"it is {p}" for p in phrases[:6]] + [f"n w {p}" for p in phrases[:6]]
 
 
 class Agent:
@@ -107,8 +152,15 @@ class Agent:
             for templates in topic.templates.values():
                 sentences += templates
         sentences += d.understanding.unknown_examples
-        for entity in sorted({slot.entity for topic in d.topics for slot in topic.slots}):
+        entities = {slot.entity for topic in d.topics for slot in topic.slots}
+        for entity in sorted(entities):
             sentences += SLOT_PHRASES.get(entity, [])
+        if "person_name" in entities:
+            sentences += name_phrases()
+        if "email" in entities:
+            sentences += email_phrases()
+        if entities & {"order_number", "phone", "card_number"}:
+            sentences += digit_phrases()
         if self.orders:
             sentences += [f"order number {number}" for number in self.orders.numbers()]
         sentences += ANSWER_PHRASES

@@ -86,6 +86,8 @@ def run_call(
     caller_context: Any = None,
     on_event: Callable[[ev.Event], None] | None = None,
     on_driver: Callable[[LocalCallDriver], None] | None = None,
+    max_duration_ms: float = 180_000.0,
+    reference: Any = None,
 ) -> CallResult:
     agent = runtime.agent(agent_path)
     stack = runtime.stack(agent, agent_voice)
@@ -97,6 +99,7 @@ def run_call(
         settings or SessionSettings(),
         caller=caller_context,
         caller_number=caller.number,
+        reference=reference,
     )
     driver = LocalCallDriver(
         session,
@@ -106,6 +109,7 @@ def run_call(
         seed=seed,
         on_event=on_event,
         realtime=realtime,
+        max_duration_ms=max_duration_ms,
     )
     if on_driver is not None:
         on_driver(driver)

@@ -26,7 +26,7 @@ _DANGLING_WORDS = frozenset(
     """to and or but the a an my our your their his her its i i'm im is are was were am be of
     for with about because so if um uh er erm like want need would could can should will what
     when where how which who that at in on from this these those than then just also please
-    number is it's""".split()
+    number is it's wait actually sorry so well hmm hold excuse hey""".split()
 )
 _QUESTION_STARTS = frozenset(
     "what when where how why who which can could do does did is are will would may should".split()

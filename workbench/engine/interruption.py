@@ -30,10 +30,7 @@ BACKCHANNEL_TOKENS = frozenset(
     got it i see cool great nice ah oh aha exactly true totally gotcha understood perfect fine
     good thanks thank you""".split()
 )
-STOP_WORDS = frozenset(
-    """wait stop hold hang sorry excuse actually but no nope pardon what why how sorry hey
-    however although""".split()
-)
+STOP_WORDS = frozenset("wait stop hold hang sorry excuse actually but pardon hey however".split())
 
 
 def words_of(text: str) -> list[str]:
@@ -47,22 +44,38 @@ class Judgement:
 
 
 class InterruptionJudge:
+    """Call `judge` with every new partial hypothesis of one overlapping utterance (and
+    `reset` before the next one): a streaming recogniser's first guess at a short word is often
+    wrong ("okay" first heard as "book"), so a lone content word counts only once it has
+    survived `stable_updates` hypotheses."""
+
     def __init__(
         self,
         *,
         min_speech_ms: float = 120.0,
-        content_word_ms: float = 200.0,
-        max_backchannel_ms: float = 900.0,
+        content_word_ms: float = 240.0,
+        max_backchannel_ms: float = 800.0,
+        stable_updates: int = 2,
     ) -> None:
         self.min_speech_ms = min_speech_ms
         self.content_word_ms = content_word_ms
         self.max_backchannel_ms = max_backchannel_ms
+        self.stable_updates = stable_updates
+        self.reset()
+
+    def reset(self) -> None:
+        self._last_partial = ""
+        self._seen: dict[str, int] = {}  # word -> hypotheses it has appeared in
 
     def judge(self, partial: str, speech_ms: float) -> Judgement:
         """A verdict while the caller is still speaking (None until the evidence suffices)."""
+        words = words_of(partial)
+        if partial != self._last_partial:
+            self._last_partial = partial
+            for word in set(words):
+                self._seen[word] = self._seen.get(word, 0) + 1
         if speech_ms < self.min_speech_ms:
             return Judgement(None, "too short to judge")
-        words = words_of(partial)
         stops = [w for w in words if w in STOP_WORDS]
         if stops:
             return Judgement("barge_in", f"stop word {stops[0]!r}")
@@ -73,10 +86,11 @@ class InterruptionJudge:
         content = [w for w in words if w not in BACKCHANNEL_TOKENS]
         if len(content) >= 2:
             return Judgement("barge_in", f"content words {content[:3]}")
-        if content and speech_ms >= self.content_word_ms:
-            return Judgement("barge_in", f"content word {content[0]!r} after {speech_ms:.0f} ms")
+        stable = [w for w in content if self._seen.get(w, 0) >= self.stable_updates]
+        if stable and speech_ms >= self.content_word_ms:
+            return Judgement("barge_in", f"content word {stable[0]!r} held for {speech_ms:.0f} ms")
         if words:
-            return Judgement(None, f"acknowledgement so far ({' '.join(words)!r})")
+            return Judgement(None, f"not yet clear ({' '.join(words)!r})")
         return Judgement(None, "no words yet")
 
     def judge_final(self, text: str, speech_ms: float) -> Judgement:
@@ -84,7 +98,10 @@ class InterruptionJudge:
         words = words_of(text)
         if not words:
             return Judgement("noise", f"{speech_ms:.0f} ms of sound with no words (a cough, noise)")
-        live = self.judge(text, max(speech_ms, self.min_speech_ms))
-        if live.verdict == "barge_in":
-            return live
+        stops = [w for w in words if w in STOP_WORDS]
+        if stops:
+            return Judgement("barge_in", f"stop word {stops[0]!r}")
+        content = [w for w in words if w not in BACKCHANNEL_TOKENS]
+        if content:
+            return Judgement("barge_in", f"content words {content[:3]}")
         return Judgement("backchannel", f"only acknowledgement words ({' '.join(words)!r})")

@@ -64,6 +64,12 @@ class SessionSettings:
     no_input_timeout_ms: float = 8000.0  # caller silent this long after the agent spoke
     barge_in: bool = True  # the caller may interrupt the agent
     resume_policy: str = "continue"  # after a false interruption: "continue" | "rephrase"
+    # "judge": keep talking until the words show a real interruption (no false stops for
+    # acknowledgements, slower stops); "pause": go quiet as soon as the caller speaks, then
+    # resume if it was only an acknowledgement (fast stops; acknowledgements cause pauses,
+    # counted as false interruptions).
+    interruption: str = "judge"
+    pause_after_ms: float = 100.0  # "pause" mode: caller speech before the agent goes quiet
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -72,6 +78,7 @@ class SessionSettings:
             "filler_after_ms": self.filler_after_ms,
             "barge_in": self.barge_in,
             "resume_policy": self.resume_policy,
+            "interruption": self.interruption,
         }
 
 
@@ -128,6 +135,7 @@ class _Overlap:
     agent_turn: int
     into_agent_speech_ms: float
     stopped_agent: bool = False
+    paused_at: float | None = None  # "pause" mode: when the agent went quiet
     reason: str = ""
 
 
@@ -150,7 +158,11 @@ class CallSession:
         settings: SessionSettings | None = None,
         caller: Any = None,
         caller_number: str = "",
+        reference: Any = None,
     ) -> None:
+        """`reference`: the date and time relative dates ("next Tuesday") resolve against;
+        None means now. Scripted runs fix it so they are reproducible."""
+        self.reference = reference
         self.call_id = call_id
         self.agent = agent
         self.speech = speech
@@ -215,7 +227,12 @@ class CallSession:
     def start(self, t_ms: float) -> list[Output]:
         """The call connected: greet the caller."""
         self.state = "thinking"
-        self.conversation = self.agent.new_conversation(self.caller_context)
+        if self.reference is not None:
+            self.conversation = self.agent.new_conversation(
+                self.caller_context, reference=self.reference
+            )
+        else:
+            self.conversation = self.agent.new_conversation(self.caller_context)
         record = TurnRecord(turn=0, endpoint_at=t_ms)
         self.turns[0] = record
         out: list[Output] = [
@@ -259,6 +276,12 @@ class CallSession:
                 out.append(ev.PartialTranscript(self.call_id, frame_end, text=partial))
             overlap = self._overlap
             if overlap is not None and not overlap.stopped_agent and self.state == "speaking":
+                if (
+                    self.settings.interruption == "pause"
+                    and overlap.paused_at is None
+                    and self._speech_ms >= self.settings.pause_after_ms
+                ):
+                    overlap.paused_at = frame_end  # go quiet now, decide what it was later
                 judgement = self.judge.judge(self._partial, self._speech_ms)
                 if judgement.verdict == "barge_in":
                     out += self._stop_for_barge_in(frame_end, judgement.reason)
@@ -343,6 +366,8 @@ class CallSession:
             )
         if not self._outgoing:
             return None, out
+        if self._overlap is not None and self._overlap.paused_at is not None:
+            return None, out  # paused while the caller speaks ("pause" interruption mode)
         frame = self._outgoing.popleft()
         if frame.kind == "speech":
             self._sent = (frame.turn, frame.sentence_index, frame.progress)
@@ -404,6 +429,7 @@ class CallSession:
         if self.state == "speaking" and self.settings.barge_in:
             started_speaking = self.turns[self.current_turn].first_frame_sent_at or started_at
             self._overlap = _Overlap(started_at, self.current_turn, started_at - started_speaking)
+            self.judge.reset()
         self.recognizer.begin_utterance()
         for chunk in self._preroll:
             self.recognizer.feed(chunk)
@@ -667,6 +693,7 @@ class CallSession:
         overlap.stopped_agent = True
         overlap.reason = reason
         self.barge_ins += 1
+        t_ms = overlap.paused_at if overlap.paused_at is not None else t_ms  # when it went quiet
         heard, index, progress = self._text_heard()
         self._interrupted = (self._sentences, index)
         self._outgoing.clear()
@@ -702,6 +729,24 @@ class CallSession:
         """The caller stopped before the judge stopped the agent: decide with the final words."""
         text = transcript.text if transcript is not None else ""
         agent_still_talking = self.state == "speaking"
+        if judgement.verdict in ("backchannel", "noise") and overlap.paused_at is not None:
+            # "pause" mode went quiet for an acknowledgement: a false interruption; the
+            # queued audio simply carries on from where it paused.
+            self.false_interruptions += 1
+            record = self.turns[overlap.agent_turn]
+            record.notes.append(
+                f"false interruption: paused {t_ms - overlap.paused_at:.0f} ms for {text!r}"
+            )
+            return [
+                ev.Interruption(
+                    self.call_id,
+                    t_ms,
+                    kind="backchannel",
+                    text=text,
+                    stopped_agent=True,
+                    false_interruption=True,
+                )
+            ]
         if judgement.verdict in ("backchannel", "noise"):
             record = self.turns[overlap.agent_turn]
             record.notes.append(f"{judgement.verdict} {text!r} at {t_ms:.0f} ms: kept talking")

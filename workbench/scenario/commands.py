@@ -1,8 +1,9 @@
-"""`workbench run`: scripted calls through the whole audio pipeline."""
+"""`workbench run`: scripted calls through the whole audio pipeline, judged by expectations."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +14,17 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command()
     def run(
         paths: Annotated[list[Path], typer.Argument(help="Scenario files or directories.")],
+        jobs: Annotated[
+            int, typer.Option("--jobs", "-j", min=1, help="Run scenarios in N processes.")
+        ] = 1,
         json_out: Annotated[
             Path | None, typer.Option("--json", help="Write everything as JSON.")
+        ] = None,
+        junit_out: Annotated[
+            Path | None, typer.Option("--junit", help="Write JUnit XML (for CI).")
+        ] = None,
+        html_out: Annotated[
+            Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
         ] = None,
         realtime: Annotated[
             bool, typer.Option("--realtime", help="Pace on the wall clock.")
@@ -27,42 +37,77 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             str | None,
             typer.Option(help="Override the scenarios' endpointing: silence or semantic."),
         ] = None,
+        details: Annotated[
+            bool,
+            typer.Option("--details", help="Print every call's transcript and waterfalls."),
+        ] = False,
+        no_crm: Annotated[
+            bool, typer.Option("--no-crm", help="Skip `crm` expectations (reported as skipped).")
+        ] = False,
     ) -> None:
-        """Run scripted calls in virtual time; print transcripts, waterfalls and p50/p95."""
+        """Run scenarios in virtual time; print verdicts with evidence; exit 1 if any fails."""
         from rich.console import Console
 
-        from workbench.engine.calls import CallRuntime
         from workbench.engine.endpointing import make_endpointer
         from workbench.engine.latency import load_profile
-        from workbench.engine.report import call_to_dict, print_call
-        from workbench.scenario.runner import run_scenario
-        from workbench.scenario.schema import find_scenarios, load_scenario
+        from workbench.errors import ConfigError
+        from workbench.scenario.report_text import (
+            print_failed_transcript,
+            print_result_line,
+            print_summary,
+        )
+        from workbench.scenario.runner import RunOptions, load_all, run_suite
 
         if endpointing is not None:
             make_endpointer(endpointing)  # reject an unknown mode before any work
         if profile is not None:
             load_profile(profile)
-        scenarios = [load_scenario(p) for p in find_scenarios(paths)]
+        if realtime and jobs > 1:
+            raise ConfigError("--realtime runs one call at a time; drop --jobs")
+        scenarios = load_all(paths)
         console = Console()
-        runtime = CallRuntime()
-        results = []
-        for scenario in scenarios:
-            with console.status(f"running {scenario.name}…"):
-                result = run_scenario(
-                    scenario, runtime, realtime=realtime, profile=profile, endpointing=endpointing
-                )
-            print_call(console, result.call, title=f"{scenario.name} ({scenario.source})")
-            results.append(result)
+        console.print(
+            f"running {len(scenarios)} scenario(s)"
+            + (f" in {jobs} processes" if jobs > 1 and len(scenarios) > 1 else ""),
+            highlight=False,
+        )
+        started = time.perf_counter()
+
+        def on_result(result) -> None:
+            print_result_line(console, result)
+            if details and result.call is not None:
+                from workbench.engine.report import print_call
+
+                print_call(console, result.call, title=f"{result.scenario.name}")
+
+        results = run_suite(
+            scenarios,
+            jobs=jobs,
+            options=RunOptions(
+                realtime=realtime, profile=profile, endpointing=endpointing, check_crm=not no_crm
+            ),
+            on_result=on_result,
+        )
+        wall = time.perf_counter() - started
+        if not details:
+            for result in results:
+                if not result.passed:
+                    print_failed_transcript(console, result)
+        print_summary(console, results, wall)
         if json_out is not None:
-            payload = {
-                "scenarios": [
-                    {
-                        "name": r.scenario.name,
-                        "file": str(r.scenario.source),
-                        **call_to_dict(r.call),
-                    }
-                    for r in results
-                ]
-            }
-            json_out.write_text(json.dumps(payload, indent=1))
+            from workbench.scenario.summary import results_to_dict
+
+            json_out.write_text(json.dumps(results_to_dict(results, wall), indent=1, default=str))
             console.print(f"wrote {json_out}")
+        if junit_out is not None:
+            from workbench.scenario.report_junit import write_junit
+
+            write_junit(junit_out, results, wall)
+            console.print(f"wrote {junit_out}")
+        if html_out is not None:
+            from workbench.scenario.report_html import write_html
+
+            write_html(html_out, results, wall)
+            console.print(f"wrote {html_out}")
+        if not all(r.passed for r in results):
+            raise typer.Exit(1)

@@ -65,7 +65,9 @@ def load_recognizer(
 
     pocketsphinx builds (or reuses from the cache) a domain language model from the sentences,
     else uses its general English model; whisper uses the sentences as a decoding prompt.
-    An unknown backend raises `ConfigError`.
+    The recogniser expects telephone-band audio upsampled to 16 kHz (what calls carry); for
+    wideband audio call `set_input_band(recognizer, "wideband")`. An unknown backend raises
+    `ConfigError`.
     """
     if backend == "pocketsphinx":
         from workbench.speech.stt_pocketsphinx import PocketsphinxRecognizer
@@ -96,7 +98,7 @@ class TelephoneRecognizer:
 
     def __init__(self, recognizer: StreamingRecognizer) -> None:
         self.recognizer = recognizer
-        self.name = recognizer.name
+        self.name = getattr(recognizer, "name", type(recognizer).__name__)
         set_input_band(recognizer, "telephone")
         # Imported here: scipy.signal takes ~0.6 s to import, and `stt` is imported by commands
         # that may fail on their input before they need it.

@@ -27,10 +27,11 @@ Cepstral mean normalisation (CMN) runs live and adapts as audio arrives, but it 
 initial estimate, and with pocketsphinx's default (made for wideband microphone speech) the
 first utterance of a fresh decoder fed telephone-band audio came out nearly all wrong (WER
 ~1.0 on espeak voices, then fine once adapted). So the estimate is seeded for the input band:
-`input_band="telephone"` (8 kHz audio upsampled to 16 kHz, nothing above 4 kHz) or
-"wideband". The seeds are the CMN values pocketsphinx converged to on synthetic speech
-(espeak and piper voices, averaged) through each path; the telephone seed took the first
-utterance from WER 1.0 to ~0.2. `TelephoneRecognizer` selects the telephone seed.
+`input_band="telephone"` (8 kHz audio upsampled to 16 kHz, nothing above 4 kHz; the default,
+since calls are telephone audio) or "wideband" (`workbench transcribe` on a 16 kHz+ file).
+The seeds are the CMN values pocketsphinx converged to on synthetic speech (espeak and piper
+voices, averaged) through each path; the telephone seed took the first utterance from WER
+1.0 to ~0.2. `reset_adaptation()` goes back to the seed (a new call is a new line).
 
 Confidence is the mean posterior probability of the recognised words (each segment's
 lattice posterior, already 0..1). The whole-hypothesis posterior (`hyp().prob`) shrinks with
@@ -181,7 +182,7 @@ class PocketsphinxRecognizer:
         self,
         *,
         domain_sentences: Sequence[str] | None = None,
-        input_band: str = "wideband",
+        input_band: str = "telephone",
         partial_every_frames: int = 1,
     ) -> None:
         options: dict[str, object] = {"loglevel": "FATAL", "fwdflat": False}
@@ -212,6 +213,10 @@ class PocketsphinxRecognizer:
         if band != self.input_band:
             self._decoder.set_cmn(CMN_INIT[band])
             self.input_band = band
+
+    def reset_adaptation(self) -> None:
+        """Forget the CMN learnt from earlier audio (a new call): back to the band's seed."""
+        self._decoder.set_cmn(CMN_INIT[self.input_band])
 
     def begin_utterance(self) -> None:
         if self._in_utterance:  # an abandoned utterance: close it so the decoder can restart

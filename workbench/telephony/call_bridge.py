@@ -27,14 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from workbench.audio.frames import FRAME_BYTES, FRAME_MS, SILENCE_BYTE
+from workbench.audio.frames import FRAME_BYTES, FRAME_MS
 from workbench.engine import events as ev
 from workbench.telephony import protocol as p
 
@@ -115,6 +114,7 @@ class MediaCall:
         self.ws = ws
         self.loop = asyncio.get_running_loop()
         self.authorized = authorized  # the upgrade carried the token
+        self.transport: Any = None  # the TCP transport, to abort a peer that stopped reading
         self.state = "new"  # new | connected | ai | queued | human | ended
         self.call_sid = ""
         self.stream_sid = ""
@@ -146,6 +146,7 @@ class MediaCall:
         self._media_remainder = b""
         self._hangup_echoed = asyncio.Event()
         self._closing = False
+        self._close_task: asyncio.Future | None = None
         self._session_ended = False
 
     # ------------------------------------------------------------------ socket loop
@@ -166,8 +167,6 @@ class MediaCall:
                     )
                 elif message.type == WSMsgType.ERROR:
                     self._fail(CallFault("transport_error", str(self.ws.exception())))
-                if self._closing:
-                    break
         except (ConnectionError, asyncio.CancelledError) as error:
             if not self._closing:
                 self._fail(CallFault("transport_error", type(error).__name__))
@@ -352,8 +351,9 @@ class MediaCall:
         self.summary.events.append(event)
         self.server.publish_event(self, event)
         match event:
-            case ev.CallerSpeechEnded():
-                self._speech_end_ms = event.t_ms
+            case ev.EndpointDecided():
+                # The caller's last speech frame ended `silence_ms` before the decision.
+                self._speech_end_ms = event.t_ms - event.silence_ms
             case ev.ResponseStarted():
                 self._turn_speech_end.setdefault(event.turn, self._speech_end_ms)
                 for action in event.actions:
@@ -443,8 +443,9 @@ class MediaCall:
     def _fail(self, fault: CallFault) -> None:
         if self.state == "ended" and self._closing:
             return
-        log.warning("call %s: ended by %s (%s)", self.call_sid or "(no start)", fault.cause,
-                    fault.detail)
+        log.warning(
+            "call %s: ended by %s (%s)", self.call_sid or "(no start)", fault.cause, fault.detail
+        )
         self.server.metrics.inc("workbench_errors_total", cause=fault.cause)
         self.end_reason = fault.cause
         if self.state == "ended":  # already ending gracefully: stop waiting on the caller
@@ -460,7 +461,7 @@ class MediaCall:
         if flush_playout and not self.ws.closed:
             self.send_mark(HANGUP_MARK)
         self._closing = True
-        asyncio.ensure_future(self._close(flush_playout))
+        self._close_task = asyncio.ensure_future(self._close(flush_playout))
 
     async def _close(self, wait_for_playout: bool) -> None:
         if wait_for_playout:
@@ -482,10 +483,8 @@ class MediaCall:
     def _abort(self) -> None:
         """Drop the connection without a closing handshake (a peer that stopped reading)."""
         self._closing = True
-        transport = getattr(self.ws, "_req", None)
-        transport = getattr(transport, "transport", None) if transport is not None else None
-        if transport is not None:
-            transport.abort()
+        if self.transport is not None:
+            self.transport.abort()
         if self._writer is not None:
             self._writer.cancel()
 
@@ -514,10 +513,3 @@ class MediaCall:
     @property
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started_monotonic
-
-
-def pad_frame(payload: bytes) -> bytes:
-    return payload + SILENCE_BYTE * (FRAME_BYTES - len(payload))
-
-
-_ = deque  # (kept for type readers: queues of frames live in handoff.py)

@@ -47,7 +47,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from workbench.audio.codec import ulaw_decode, ulaw_encode
-from workbench.audio.frames import FRAME_BYTES, iter_frames
+from workbench.audio.frames import iter_frames
 from workbench.telephony.sounds import hold_frames
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ PRIORITY_HIGH = 0
 PRIORITY_NORMAL = 1
 MODES = ("listen", "whisper", "barge")
 MAX_AGENT_BUFFER_FRAMES = 3000  # 60 s of queued agent speech
+AGENT_MAX_BACKLOG = 1500  # messages waiting for an agent client (~30 s of audio)
 
 
 def new_leg_id() -> str:
@@ -187,7 +188,8 @@ class HumanLeg:
         self.agent: AgentConnection | None = None
         self.supervisors: dict[AgentConnection, str] = {}
         self.agent_audio: deque[bytes] = deque()
-        self.supervisor_audio: deque[bytes] = deque()
+        self.supervisor_audio: deque[bytes] = deque()  # barge: heard by caller and agent
+        self.whisper_audio: deque[bytes] = deque()  # whisper: heard by the agent only
         self.started_at = datetime.now(UTC)
         self.taken_at: datetime | None = None
         self.ended = False
@@ -224,8 +226,8 @@ class HumanLeg:
         if mode == "whisper":
             # The agent alone hears a whisper; it never enters the caller's mix.
             for frame in iter_frames(ulaw):
-                if self.agent is not None:
-                    self.agent.send_media("supervisor", frame)
+                if len(self.whisper_audio) < MAX_AGENT_BUFFER_FRAMES:
+                    self.whisper_audio.append(frame)
         elif mode == "barge":
             for frame in iter_frames(ulaw):
                 if len(self.supervisor_audio) < MAX_AGENT_BUFFER_FRAMES:
@@ -247,6 +249,8 @@ class HumanLeg:
                 if barge_frame is not None:
                     parts.append(barge_frame)
                     self.agent.send_media("supervisor", barge_frame)
+                if self.whisper_audio:
+                    self.agent.send_media("supervisor", self.whisper_audio.popleft())
                 if parts:
                     heard = mix(parts)
                     self.call.send_media(heard)
@@ -438,16 +442,20 @@ class AgentConnection:
         self.skills: frozenset[str] = frozenset()
         self.call: HumanLeg | None = None
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
+        self._close_task: asyncio.Future | None = None
 
     def can_serve(self, ticket: HandoffTicket) -> bool:
-        return not ticket.skills or not self.skills or "*" in self.skills or (
-            bool(ticket.skills & self.skills)
+        return (
+            not ticket.skills
+            or not self.skills
+            or "*" in self.skills
+            or (bool(ticket.skills & self.skills))
         )
 
     def send(self, message: dict[str, Any]) -> None:
-        if self._out.qsize() > self.server.config.max_send_backlog:
+        if self._out.qsize() > AGENT_MAX_BACKLOG:
             log.warning("agent client %s stopped reading; disconnecting", self.name)
-            asyncio.ensure_future(self.close())
+            self._close_task = asyncio.ensure_future(self.close())
             return
         self._out.put_nowait(json.dumps(message, separators=(",", ":")))
 
@@ -559,6 +567,3 @@ class AgentConnection:
             self.call.queue_agent_audio(ulaw)
         elif self.role == "supervisor":
             self.call.queue_supervisor_audio(self, ulaw)
-
-
-_ = FRAME_BYTES

@@ -89,8 +89,10 @@ class ServerMetrics:
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
         with self._lock:
             counters = dict(self._counters)
-            histograms = {k: (list(h.counts), h.total, h.count, h.buckets) for k, h in
-                          self._histograms.items()}
+            histograms = {
+                k: (list(h.counts), h.total, h.count, h.buckets)
+                for k, h in self._histograms.items()
+            }
         for name in sorted({key[0] for key in counters}):
             lines += [f"# HELP {name} {_COUNTER_HELP.get(name, name)}", f"# TYPE {name} counter"]
             for (metric, labels), value in sorted(counters.items()):
@@ -98,7 +100,10 @@ class ServerMetrics:
                     lines.append(f"{name}{_labels(dict(labels))} {_number(value)}")
         for name in sorted(histograms):
             counts, total, count, buckets = histograms[name]
-            lines += [f"# HELP {name} {_HISTOGRAM_HELP.get(name, name)}", f"# TYPE {name} histogram"]
+            lines += [
+                f"# HELP {name} {_HISTOGRAM_HELP.get(name, name)}",
+                f"# TYPE {name} histogram",
+            ]
             for bound, bucket_count in zip(buckets, counts, strict=True):
                 lines.append(f'{name}_bucket{{le="{_number(bound)}"}} {bucket_count}')
             lines.append(f'{name}_bucket{{le="+Inf"}} {count}')

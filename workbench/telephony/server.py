@@ -26,6 +26,7 @@ import hmac
 import ipaddress
 import logging
 import signal
+import socket
 import threading
 import time
 from collections import deque
@@ -45,6 +46,7 @@ from workbench.telephony.protocol import MAX_MESSAGE_CHARS
 
 log = logging.getLogger(__name__)
 
+AUTHORIZED = web.RequestKey("authorized", bool)  # the request carried the right token
 HUMAN_VOICE = "espeak:en-us+f3"  # how a typed reply from the desk sounds to the caller
 
 
@@ -62,6 +64,7 @@ class ServerConfig:
     drain_timeout_s: float = 30.0
     max_call_s: float = 3600.0
     max_send_backlog: int = 500  # outbound messages queued (~10 s of audio) before giving up
+    send_buffer_bytes: int | None = None  # cap socket + transport send buffers (tests)
     human_voice: str = HUMAN_VOICE
     endpointing: str = "semantic"
     keep_finished: int = 200  # summaries of finished calls kept for inspection
@@ -115,6 +118,7 @@ class MediaStreamServer:
         self.calls: dict[str, MediaCall] = {}  # by callSid, while connected
         self.connections: set[MediaCall] = set()
         self.finished: dict[str, CallSummary] = {}
+        self.finished_changed = threading.Condition()  # notified as calls finish (any thread)
         self._finished_order: deque[str] = deque()
         self.draining = False
         self.port: int | None = None
@@ -153,14 +157,14 @@ class MediaStreamServer:
         offered = self.offered_token(request)
         if offered is None:
             if request.path == "/media":  # the token may come in `start` instead
-                request["authorized"] = False
+                request[AUTHORIZED] = False
                 return await handler(request)
             log.warning("%s %s refused: no token", request.method, request.path)
             return web.Response(status=401, text="token required\n")
         if not self.token_matches(offered):
             log.warning("%s %s refused: wrong token", request.method, request.path)
             return web.Response(status=403, text="wrong token\n")
-        request["authorized"] = True
+        request[AUTHORIZED] = True
         return await handler(request)
 
     async def _twiml(self, request: web.Request) -> web.Response:
@@ -192,7 +196,14 @@ class MediaStreamServer:
             return web.Response(status=503, text="draining\n")
         ws = web.WebSocketResponse(max_msg_size=2 * MAX_MESSAGE_CHARS, heartbeat=None)
         await ws.prepare(request)
-        call = MediaCall(self, ws, authorized=request.get("authorized", True))
+        transport = request.transport
+        if self.config.send_buffer_bytes and transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.send_buffer_bytes)
+            transport.set_write_buffer_limits(high=self.config.send_buffer_bytes)
+        call = MediaCall(self, ws, authorized=request.get(AUTHORIZED, True))
+        call.transport = transport
         self.connections.add(call)
         self.metrics.active_calls = len(self.connections)
         try:
@@ -223,11 +234,19 @@ class MediaStreamServer:
     async def _metrics(self, request: web.Request) -> web.Response:
         self.metrics.queued_calls = len(self.switchboard.queue)
         return web.Response(
-            text=self.metrics.render(), content_type="text/plain", charset="utf-8",
+            text=self.metrics.render(),
+            content_type="text/plain",
+            charset="utf-8",
             headers={"X-Content-Format": "text/plain; version=0.0.4"},
         )
 
     # ------------------------------------------------------------------ calls
+
+    def wait_finished(self, call_sid: str, timeout_s: float) -> CallSummary | None:
+        """Block (another thread) until the call's socket has closed; its summary or None."""
+        with self.finished_changed:
+            self.finished_changed.wait_for(lambda: call_sid in self.finished, timeout_s)
+            return self.finished.get(call_sid)
 
     def register_call(self, call: MediaCall) -> None:
         self.calls[call.call_sid] = call
@@ -236,10 +255,12 @@ class MediaStreamServer:
         if self.calls.get(call.call_sid) is call:
             del self.calls[call.call_sid]
         if call.call_sid:
-            self.finished[call.call_sid] = call.summary
-            self._finished_order.append(call.call_sid)
-            while len(self._finished_order) > self.config.keep_finished:
-                self.finished.pop(self._finished_order.popleft(), None)
+            with self.finished_changed:
+                self.finished[call.call_sid] = call.summary
+                self._finished_order.append(call.call_sid)
+                while len(self._finished_order) > self.config.keep_finished:
+                    self.finished.pop(self._finished_order.popleft(), None)
+                self.finished_changed.notify_all()
         self.metrics.inc("workbench_calls_total", reason=call.end_reason or "unknown")
 
     def new_session(self, call: MediaCall) -> tuple[Any, Any]:

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.audio.frames import FRAME_SAMPLES
-from workbench.audio.resample import StreamingResampler
+FRAME_SAMPLES = 160  # 20 ms at 8 kHz (workbench.audio.frames imports scipy; keep startup light)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +95,8 @@ class SoundcardAudio:
 
     def start(self, caller: Any) -> None:
         import sounddevice as sd
+
+        from workbench.audio.resample import StreamingResampler
 
         self.caller = caller
         if self.input_device is not None:

@@ -33,9 +33,11 @@ class EngineBridge(QObject):
     call_finished = Signal(object)  # messages.CallFinished
     runtime_ready = Signal(object)  # messages.RuntimeReady
     crm_updated = Signal(object)  # messages.CrmUpdate
+    scenario_suite = Signal(object)  # messages.ScenarioSuite
     scenario_started = Signal(str)  # path
     scenario_finished = Signal(object)  # messages.ScenarioFinished
     agent_reloaded = Signal(object)  # messages.AgentReloaded
+    agent_validated = Signal(object)  # messages.AgentValidated
     status_note = Signal(str)
     levels = Signal(float, float)  # microphone dBFS, speaker dBFS
 
@@ -50,6 +52,7 @@ class EngineBridge(QObject):
         self._timer.start()
         self.drained = 0
         self.worst_drain_ms = 0.0
+        self.slowest_item: tuple[str, float] = ("", 0.0)
 
     # any thread ---------------------------------------------------------------------------
     def post(self, item: Any) -> None:
@@ -70,11 +73,15 @@ class EngineBridge(QObject):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            item_started = time.perf_counter()
             try:
                 self._dispatch(item)
             except Exception:  # a view's bug must not stop the drain (and with it the app)
                 log.exception("handling %s failed", type(item).__name__)
             self.drained += 1
+            spent = (time.perf_counter() - item_started) * 1000
+            if spent > self.slowest_item[1]:
+                self.slowest_item = (type(item).__name__, spent)
         levels = (self._levels.get("microphone", -90.0), self._levels.get("speaker", -90.0))
         if levels != self._levels_shown:
             self._levels_shown = levels
@@ -94,12 +101,16 @@ class EngineBridge(QObject):
             self.runtime_ready.emit(item)
         elif isinstance(item, msg.CrmUpdate):
             self.crm_updated.emit(item)
+        elif isinstance(item, msg.ScenarioSuite):
+            self.scenario_suite.emit(item)
         elif isinstance(item, msg.ScenarioStarted):
             self.scenario_started.emit(item.path)
         elif isinstance(item, msg.ScenarioFinished):
             self.scenario_finished.emit(item)
         elif isinstance(item, msg.AgentReloaded):
             self.agent_reloaded.emit(item)
+        elif isinstance(item, msg.AgentValidated):
+            self.agent_validated.emit(item)
         elif isinstance(item, msg.StatusNote):
             self.status_note.emit(item.text)
         else:

@@ -6,6 +6,9 @@ the loaded speech stack), `speech` (rendering typed lines in the caller's TTS vo
 (the CRM sink: writing a finished call, waiting for delivery, reading the records back).
 Everything it learns it hands to `post(message)` — the bridge's thread-safe queue — as engine
 events or `workbench.ui.messages` objects.
+
+The engine's modules (scipy, the speech stack) are imported on the engine thread, not here, so
+the window is up before they have loaded.
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ import numpy as np
 
 from workbench.audio.network import NetworkConditions
 from workbench.engine import events as ev
-from workbench.engine.calls import DEFAULT_CALLER_VOICE, CallRuntime, run_call
-from workbench.engine.caller import InteractiveCaller
 from workbench.errors import WorkbenchError
 from workbench.ui import messages as msg
 from workbench.ui.audio_io import level_dbfs
@@ -38,7 +39,7 @@ class CallOptions:
     """How to place a call from the softphone."""
 
     number: str = "+14155550199"
-    caller_voice: str = DEFAULT_CALLER_VOICE
+    caller_voice: str = "piper:joe"  # the engine's DEFAULT_CALLER_VOICE
     target_url: str | None = None  # a deployed agent's WebSocket URL; None = the local agent
 
 
@@ -49,35 +50,46 @@ def telephony_client_available() -> bool:
     return importlib.util.find_spec("workbench.telephony.client") is not None
 
 
+def split_problems(message: str) -> tuple[tuple[int | None, str], ...]:
+    """ "file:12: field: why; file:40: other: why" → ((12, "field: why"), (40, "other: why"))."""
+    import re
+
+    found = re.findall(r"(?:^|; )[^;]*?:(\d+): (.*?)(?=; [^;]*?:\d+: |$)", message)
+    if not found:
+        return ((None, message),)
+    return tuple((int(line), text) for line, text in found)
+
+
 class EngineHandle:
     """Commands in (any method, from the GUI thread), events and messages out via `post`."""
 
     def __init__(
         self,
-        runtime: CallRuntime,
+        runtime: Any,
         post: Callable[[Any], None],
         *,
         agent_path: str | Path | None = None,
         post_level: Callable[[str, float], None] | None = None,
         crm: bool = True,
     ) -> None:
-        self.runtime = runtime
+        self.runtime = runtime  # a CallRuntime, or None to create one on the engine thread
         self.agent_path = Path(agent_path) if agent_path else None
         self._post = post
         self._post_level = post_level or (lambda name, value: None)
         self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
-        self._speech = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caller-voice")
+        self._speech = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helper")
         self._crm_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm")
         self._crm_enabled = crm
         self._sink: Any = None
         self._events_seen = 0
         self._lock = threading.Lock()
-        self._caller: InteractiveCaller | None = None
+        self._caller: Any = None  # the InteractiveCaller of the call in progress
         self._driver: Any = None
         self._cancelled = False
         self._network = NetworkConditions.clean()
         self.audio: Any = None  # a SoundcardAudio when devices are in use
         self.agent_name = ""
+        self.voices: list[str] = []
 
     # lifecycle ----------------------------------------------------------------------------
     def load(self) -> Future:
@@ -143,9 +155,17 @@ class EngineHandle:
         """Run scenario files one after another in virtual time on the engine thread."""
         return [self._engine.submit(self._run_scenario, Path(p), on_event) for p in paths]
 
+    def list_scenarios(self, directory: Path) -> Future:
+        """Find and parse the suite (pydantic, YAML) off the GUI thread; posts `ScenarioSuite`."""
+        return self._speech.submit(self._list_scenarios, Path(directory))
+
     def reload_agent(self, path: str | Path) -> Future:
         """Forget the loaded agent and load the edited files (after any running call)."""
         return self._engine.submit(self._reload_agent, Path(path))
+
+    def validate_agent(self, text: str, definition_path: str | Path) -> Future:
+        """Check an edited agent.yaml without saving it; posts `AgentValidated`."""
+        return self._speech.submit(self._validate_agent, text, Path(definition_path))
 
     def run_scripted_call(self, lines: list[str], *, realtime: bool = False) -> Future:
         """A demo call that says `lines` (virtual time by default), with CRM write-back."""
@@ -154,10 +174,17 @@ class EngineHandle:
     # engine thread ----------------------------------------------------------------------
     def _load(self) -> None:
         try:
+            if self.runtime is None:
+                from workbench.engine.calls import CallRuntime
+
+                self.runtime = CallRuntime()
+            from workbench.speech.tts import list_voices
+
+            self.voices = list_voices()
             agent = self.runtime.agent(self.agent_path)
             self.runtime.stack(agent)
             self.agent_name = agent.name
-            self._post(msg.RuntimeReady(agent.name, str(agent.directory)))
+            self._post(msg.RuntimeReady(agent.name, str(agent.directory), tuple(self.voices)))
         except WorkbenchError as error:
             self._post(msg.RuntimeReady(error=str(error)))
         except Exception as error:  # shown in the window instead of killing the engine thread
@@ -165,6 +192,9 @@ class EngineHandle:
             self._post(msg.RuntimeReady(error=f"{type(error).__name__}: {error}"))
 
     def _run_local_call(self, options: CallOptions) -> None:
+        from workbench.engine.caller import InteractiveCaller
+        from workbench.engine.calls import run_call
+
         if self._cancelled:
             self._post(msg.CallStateChanged(msg.ENDED, "cancelled before connecting"))
             return
@@ -206,7 +236,7 @@ class EngineHandle:
         self._finish(result)
 
     def _run_scripted_call(self, lines: list[str], realtime: bool) -> None:
-        from workbench.engine.calls import say_lines_caller
+        from workbench.engine.calls import run_call, say_lines_caller
 
         self._post(msg.CallStateChanged(msg.RINGING, "scripted caller"))
         try:
@@ -246,7 +276,7 @@ class EngineHandle:
         if self.audio is not None:
             self.audio.hear(pcm)
 
-    def _play_wav(self, caller: InteractiveCaller, path: Path) -> None:
+    def _play_wav(self, caller: Any, path: Path) -> None:
         from workbench.audio.resample import resample
         from workbench.audio.wav import read_wav
 
@@ -280,6 +310,43 @@ class EngineHandle:
             )
             return
         self._post(verdict(str(path), result))
+
+    def _list_scenarios(self, directory: Path) -> None:
+        from workbench.scenario.schema import find_scenarios, load_scenario
+
+        try:
+            paths = find_scenarios([directory])
+        except WorkbenchError as error:
+            self._post(msg.ScenarioSuite(error=str(error)))
+            return
+        entries = []
+        for path in paths:
+            try:
+                scenario = load_scenario(path)
+                entries.append(
+                    (str(path), scenario.name, ", ".join(scenario.tags), scenario.description, "")
+                )
+            except WorkbenchError as error:
+                entries.append((str(path), path.stem, "", "", str(error)))
+            except Exception as error:  # a scenario file the schema chokes on: show it, go on
+                entries.append((str(path), path.stem, "", "", f"{type(error).__name__}: {error}"))
+        self._post(msg.ScenarioSuite(tuple(entries)))
+
+    def _validate_agent(self, text: str, definition_path: Path) -> None:
+        import tempfile
+
+        from workbench.agent.definition import load_definition
+
+        with tempfile.TemporaryDirectory(prefix="agent-check-") as folder:
+            draft = Path(folder) / definition_path.name
+            draft.write_text(text, encoding="utf-8")
+            try:
+                load_definition(draft)
+            except WorkbenchError as error:
+                message = str(error).replace(str(draft), str(definition_path))
+                self._post(msg.AgentValidated(str(definition_path), split_problems(message)))
+                return
+        self._post(msg.AgentValidated(str(definition_path), ()))
 
     def _reload_agent(self, path: Path) -> None:
         try:

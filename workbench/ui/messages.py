@@ -24,6 +24,7 @@ class RuntimeReady:
 
     agent_name: str = ""
     agent_path: str = ""
+    voices: tuple[str, ...] = ()  # the caller voices on offer
     error: str = ""
 
 
@@ -55,6 +56,14 @@ class CrmUpdate:
 
 
 @dataclass(frozen=True)
+class ScenarioSuite:
+    """The scenario files found: (path, name, tags, description, problem) per file."""
+
+    entries: tuple[tuple[str, str, str, str, str], ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class ScenarioStarted:
     path: str
 
@@ -77,6 +86,14 @@ class ScenarioFinished:
 class AgentReloaded:
     agent_name: str = ""
     error: str = ""
+
+
+@dataclass(frozen=True)
+class AgentValidated:
+    """An edited agent definition was checked: `problems` are (line or None, message)."""
+
+    path: str
+    problems: tuple[tuple[int | None, str], ...] = ()
 
 
 @dataclass(frozen=True)

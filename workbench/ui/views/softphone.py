@@ -218,6 +218,12 @@ class SoftphonePanel(QWidget):
     @Slot(object)
     def _on_runtime_ready(self, ready: msg.RuntimeReady) -> None:
         self.ready = not ready.error
+        if ready.voices:
+            current = self.voice_combo.currentText()
+            self.voice_combo.clear()
+            self.voice_combo.addItems(list(ready.voices))
+            if current in ready.voices:
+                self.voice_combo.setCurrentText(current)
         if self.ready:
             self._on_call_state(msg.IDLE, f"ready: {ready.agent_name}")
         else:

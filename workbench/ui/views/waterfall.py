@@ -57,9 +57,13 @@ class WaterfallView(QWidget):
         self.plot.getViewBox().setMouseEnabled(x=True, y=False)
         self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
         self.highlight = pg.BarGraphItem(
-            x0=[0], width=[0], y=[0], height=[ROW_HEIGHT + 0.2], brush=pg.mkBrush(120, 120, 120, 60)
+            x0=[0],
+            width=[0],
+            y=[0],
+            height=[ROW_HEIGHT + 0.2],
+            brush=pg.mkBrush(120, 120, 120, 60),
+            pen=pg.mkPen(None),
         )
-        self.highlight.setPen(pg.mkPen(None))
         self.highlight.setVisible(False)
         self.plot.addItem(self.highlight)
         self.items: dict[str, pg.BarGraphItem] = {}

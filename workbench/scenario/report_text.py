@@ -1,0 +1,72 @@
+"""The terminal summary of a scenario run: pass/fail per scenario, failures with evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from workbench.scenario.runner import ScenarioResult
+from workbench.scenario.summary import suite_summary
+
+
+def print_result_line(console: Any, result: ScenarioResult) -> None:
+    """One line as a scenario finishes (and its failures under it)."""
+    mark = "[bold green]PASS[/]" if result.passed else "[bold red]FAIL[/]"
+    call = result.call
+    extra = (
+        f"{call.duration_ms / 1000:.1f} s call in {result.wall_s:.1f} s, ended {call.end_reason}"
+        if call is not None
+        else "no call"
+    )
+    console.print(f"{mark} {result.scenario.name} [dim]({extra})[/]", highlight=False)
+    if result.error:
+        console.print(f"     [red]error:[/] {result.error}", highlight=False)
+    for outcome in result.failures:
+        console.print(
+            f"     [red]✗[/] {outcome.where}: [bold]{outcome.expectation}[/] expected "
+            f"{outcome.expected}\n         evidence: {outcome.evidence}",
+            highlight=False,
+        )
+    skipped = [o for o in result.outcomes if o.status == "skip"]
+    for outcome in skipped:
+        console.print(
+            f"     [yellow]-[/] {outcome.where}: {outcome.expectation}: {outcome.evidence}",
+            highlight=False,
+        )
+
+
+def print_failed_transcript(console: Any, result: ScenarioResult) -> None:
+    if result.call is None:
+        return
+    console.print(f"  [dim]transcript of {result.scenario.name}:[/]")
+    for speaker, text in result.call.transcript:
+        style = "cyan" if speaker == "caller" else "green"
+        console.print(f"    [{style}]{speaker:>6}[/] {text}", highlight=False)
+
+
+def print_summary(console: Any, results: Sequence[ScenarioResult], wall_s: float) -> None:
+    summary = suite_summary(results, wall_s)
+    passed, failed = summary["passed"], summary["failed"]
+    style = "bold green" if failed == 0 else "bold red"
+    console.print(
+        f"[{style}]{passed} passed, {failed} failed[/] of {summary['scenarios']} scenarios "
+        f"in {wall_s:.1f} s (virtual call time {summary['call_time_s']:.0f} s)",
+        highlight=False,
+    )
+    latency = summary["turn_latency_ms"]
+    if latency.get("turns"):
+        console.print(
+            f"turn latency at the caller: p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms, "
+            f"max {latency['max_ms']} ms over {latency['turns']} turns",
+            highlight=False,
+        )
+    barge = summary["barge_in_stop_ms"]
+    if barge.get("count"):
+        console.print(
+            f"barge-in stop at the caller: p50 {barge['p50_ms']} ms, p95 {barge['p95_ms']} ms "
+            f"over {barge['count']} barge-ins",
+            highlight=False,
+        )
+    console.print(
+        f"false interruptions: {summary['false_interruptions']}", highlight=False
+    )

@@ -1,0 +1,81 @@
+"""Suite-level numbers and the JSON form of scenario results (shared by every report)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from workbench.engine import events as ev
+from workbench.engine.report import call_to_dict
+from workbench.engine.trace import latency_summary, percentile
+from workbench.scenario.assertions import barge_in_stop_times
+from workbench.scenario.runner import ScenarioResult
+
+
+def false_interruptions(results: Sequence[ScenarioResult]) -> int:
+    return sum(
+        1
+        for r in results
+        if r.call is not None
+        for e in r.call.events
+        if isinstance(e, ev.Interruption) and e.false_interruption
+    )
+
+
+def suite_summary(results: Sequence[ScenarioResult], wall_s: float) -> dict[str, Any]:
+    timelines = [t for r in results if r.call for t in r.call.timelines if t.turn > 0]
+    stops = barge_in_stop_times(r.caller for r in results)
+    barge: dict[str, Any] = {"count": len(stops)}
+    if stops:
+        barge |= {
+            "p50_ms": round(percentile(stops, 50), 1),
+            "p95_ms": round(percentile(stops, 95), 1),
+            "max_ms": round(max(stops), 1),
+        }
+    return {
+        "scenarios": len(results),
+        "passed": sum(1 for r in results if r.passed),
+        "failed": sum(1 for r in results if not r.passed),
+        "wall_s": round(wall_s, 2),
+        "call_time_s": round(sum(r.call.duration_ms for r in results if r.call) / 1000.0, 1),
+        "turn_latency_ms": latency_summary(timelines),
+        "barge_in_stop_ms": barge,
+        "false_interruptions": false_interruptions(results),
+    }
+
+
+def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
+    scenario = result.scenario
+    data: dict[str, Any] = {
+        "name": scenario.name,
+        "file": str(scenario.source),
+        "description": scenario.description,
+        "tags": list(scenario.tags),
+        "passed": result.passed,
+        "error": result.error,
+        "wall_s": round(result.wall_s, 3),
+        "expectations": [asdict(o) for o in result.outcomes],
+        "caller": {
+            "actions": [asdict(a) for a in result.caller.actions],
+            "interjections": [
+                asdict(i) | {"offset_ms": i.offset_ms} for i in result.caller.interjections
+            ],
+            "problems": list(result.caller.problems),
+        },
+    }
+    if result.call is not None:
+        data["call"] = call_to_dict(result.call)
+        data["call"] |= {
+            "routing": result.call.routing,
+            "reprompts": result.call.reprompts,
+            "captured_slots": sorted(result.call.captured),  # names only: values may be PII
+        }
+    return data
+
+
+def results_to_dict(results: Sequence[ScenarioResult], wall_s: float) -> dict[str, Any]:
+    return {
+        "summary": suite_summary(results, wall_s),
+        "scenarios": [result_to_dict(r) for r in results],
+    }

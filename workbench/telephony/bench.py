@@ -1,0 +1,273 @@
+"""`workbench bench serve`: N concurrent scripted calls against a real server on loopback.
+
+The server runs in a subprocess (`python -m workbench serve --no-crm`) with the real speech
+stack, so its CPU time and memory can be read from /proc/PID/stat and /proc/PID/status without
+the callers' own work mixed in. Callers use `MediaStreamClient` on one shared `Pacer` with
+pre-rendered audio; each caller thread places call after call until the duration is over.
+
+Reports caller-side turn latency percentiles, barge-in stop latency (when barge-in calls are
+mixed in), errors, server CPU (cores used; per concurrent call) and memory (RSS; per call), and,
+in soak mode, the RSS slope over time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import ConfigError
+from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.scripted import CallStep, run_steps
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LINES = ("What are your opening hours?",)
+BARGE_LINE = "Sorry, can I ask something else?"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+@dataclass
+class ProcSample:
+    t: float
+    cpu_s: float
+    rss_mb: float
+
+
+def sample_process(pid: int) -> ProcSample:
+    """CPU seconds (user + system) and resident memory of a process, from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    cpu_s = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    rss_kb = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss_kb = int(line.split()[1])
+    return ProcSample(time.monotonic(), cpu_s, rss_kb / 1024.0)
+
+
+class ServerProcess:
+    """`workbench serve` in a subprocess on a free loopback port."""
+
+    def __init__(self, agent: Path | None = None, *, extra: list[str] | None = None) -> None:
+        self.port = free_port()
+        command = [sys.executable, "-m", "workbench", "serve", "--port", str(self.port), "--no-crm"]
+        if agent is not None:
+            command += ["--agent", str(agent)]
+        self.command = command + (extra or [])
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/media"
+
+    def start(self, timeout_s: float = 120.0) -> None:
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                error = self.process.stderr.read() if self.process.stderr else ""
+                raise ConfigError(f"the server exited while starting: {error.strip()[-400:]}")
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.port}/healthz", timeout=1
+                ) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                threading.Event().wait(0.25)  # polling a subprocess that is still loading
+        raise ConfigError(f"the server did not answer /healthz within {timeout_s:g} s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+@dataclass
+class BenchState:
+    results: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def run_serve_bench(
+    *,
+    calls: int,
+    duration_s: float,
+    soak_minutes: float = 0.0,
+    agent: Path | None = None,
+    voice: str = "piper:joe",
+    lines: tuple[str, ...] = DEFAULT_LINES,
+    barge_in_every: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Drive `calls` concurrent calls for `duration_s` (or `soak_minutes`) and summarise."""
+    if calls < 1:
+        raise ConfigError("--calls must be at least 1")
+    from workbench.telephony.scripted import scenario_renderer
+
+    say = progress or (lambda text: None)
+    render = scenario_renderer(voice)
+    steps = [CallStep("say", text=line, pcm=render(line)) for line in lines]
+    barge_pcm = render(BARGE_LINE)
+    server = ServerProcess(agent)
+    say("starting the server…")
+    server.start()
+    assert server.process is not None
+    pid = server.process.pid
+    try:
+        baseline = sample_process(pid)
+        run_s = soak_minutes * 60.0 if soak_minutes > 0 else duration_s
+        state = BenchState()
+        samples: list[ProcSample] = [baseline]
+        pacer = Pacer().start()
+        deadline = time.monotonic() + run_s
+        counter = iter(range(10**9))
+
+        def caller_loop(slot: int) -> None:
+            while time.monotonic() < deadline:
+                n = next(counter)
+                client = MediaStreamClient(server.url, caller_number=f"+1415555{slot:04d}")
+                barge = barge_in_every > 0 and n % barge_in_every == barge_in_every - 1
+                if barge:
+                    outcome = _barge_call(client, barge_pcm, pacer)
+                else:
+                    outcome = run_steps(client, steps, pacer=pacer, wait_for_last_reply=False)
+                    outcome = outcome.as_dict()
+                with state.lock:
+                    state.results.append(outcome)
+
+        threads = [
+            threading.Thread(target=caller_loop, args=(i,), daemon=True) for i in range(calls)
+        ]
+        for thread in threads:
+            thread.start()
+        say(f"{calls} concurrent calls for {run_s:g} s…")
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(5.0)
+            samples.append(sample_process(pid))
+        pacer.stop()
+        final = sample_process(pid)
+        samples.append(final)
+    finally:
+        server.stop()
+    return summarise(state.results, samples, baseline, final, calls, soak=soak_minutes > 0)
+
+
+def _barge_call(client: MediaStreamClient, pcm: np.ndarray, pacer: Pacer) -> dict[str, Any]:
+    """A call whose caller talks over the greeting (measures barge-in stop latency)."""
+    try:
+        client.connect()
+        pacer.add(client)
+        client.wait_until(lambda: client.results.first_agent_audio_ms is not None, 15.0)
+        client.wait_until(lambda: client.closed.is_set(), 0.8)  # into the greeting
+        client.send_audio(pcm)
+        client.wait_sent(10.0)
+        client.wait_for_agent_quiet(700.0, 12.0)
+        error = ""
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        pacer.remove(client)
+        client.hang_up()
+    data = client.results.as_dict()
+    data.update(completed=not error, error=error, said=[BARGE_LINE])
+    return data
+
+
+def summarise(
+    results: list[dict[str, Any]],
+    samples: list[ProcSample],
+    baseline: ProcSample,
+    final: ProcSample,
+    concurrency: int,
+    *,
+    soak: bool,
+) -> dict[str, Any]:
+    latencies = [v for r in results for v in r["turn_latencies_ms"]]
+    barge = [v for r in results for v in r["barge_in_stop_ms"]]
+    errors: dict[str, int] = {}
+    for r in results:
+        cause = r["error"] or (
+            "protocol: " + r["protocol_errors"][0] if r["protocol_errors"] else ""
+        )
+        if not cause and r["closed_by_server"] and not r["turn_latencies_ms"]:
+            cause = "closed by server before replying"
+        if cause:
+            errors[cause[:80]] = errors.get(cause[:80], 0) + 1
+    wall = max(final.t - baseline.t, 1e-9)
+    cores = (final.cpu_s - baseline.cpu_s) / wall
+    peak = max(s.rss_mb for s in samples)
+    out: dict[str, Any] = {
+        "concurrent_calls": concurrency,
+        "calls_completed": sum(1 for r in results if r["completed"]),
+        "calls_total": len(results),
+        "turns_measured": len(latencies),
+        "turn_latency_ms": {
+            "p50": percentile(latencies, 50),
+            "p95": percentile(latencies, 95),
+            "p99": percentile(latencies, 99),
+            "max": round(max(latencies), 1) if latencies else None,
+        },
+        "first_agent_audio_ms_p50": percentile(
+            [r["first_agent_audio_ms"] for r in results if r["first_agent_audio_ms"]], 50
+        ),
+        "barge_in_stop_ms": {"count": len(barge), "p95": percentile(barge, 95)},
+        "errors": errors,
+        "caller_late_ticks": sum(r["late_sends"] for r in results),
+        "caller_worst_lateness_ms": round(
+            max((r["worst_lateness_ms"] for r in results), default=0.0), 1
+        ),
+        "server": {
+            "cpu_cores_used": round(cores, 3),
+            "cpu_cores_per_call": round(cores / concurrency, 4),
+            "rss_baseline_mb": round(baseline.rss_mb, 1),
+            "rss_peak_mb": round(peak, 1),
+            "rss_per_call_mb": round((peak - baseline.rss_mb) / concurrency, 2),
+        },
+        "machine_cores": os.cpu_count(),
+    }
+    if soak and len(samples) >= 3:
+        t = np.array([s.t - samples[0].t for s in samples[1:]]) / 60.0
+        rss = np.array([s.rss_mb for s in samples[1:]])
+        slope = float(np.polyfit(t, rss, 1)[0]) if np.ptp(t) > 0 else 0.0
+        out["soak"] = {
+            "minutes": round(float(t[-1]), 2),
+            "rss_slope_mb_per_min": round(slope, 3),
+            "rss_samples_mb": [round(float(v), 1) for v in rss[:: max(1, len(rss) // 20)]],
+        }
+    return out
+
+
+def dumps(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=2)

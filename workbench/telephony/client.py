@@ -1,0 +1,505 @@
+"""A synchronous Twilio-faithful Media Streams client: the caller's side of a phone call.
+
+It behaves like Twilio's end of a bidirectional stream (reference §7):
+
+- handshake: `connected`, then `start` with fresh `CA…`/`MZ…` ids, `tracks: ["inbound"]`, the
+  media format and custom parameters (caller number, token);
+- one inbound `media` every 20 ms for the whole call, silence included, scheduled on absolute
+  deadlines (`t0 + n × 20 ms` on the monotonic clock);
+- a playout buffer for the agent's audio drained at 8000 samples/s (one frame per tick), so
+  "the caller heard it at t" is defined; a `mark` is echoed only once the audio queued before
+  it has played; `clear` empties the buffer and echoes every pending mark at once;
+- `dtmf` and `stop`; messages from the agent are validated strictly (31950/31951 are recorded
+  as protocol errors, as a test failure would be).
+
+No asyncio, no Qt. One `tick()` does a 20 ms step (send one frame, play one frame, echo marks);
+`Pacer` calls `tick()` for one or many clients on a thread, and a gevent harness can call it
+from a greenlet instead. Reading the socket happens on a receiver thread (`connect()`).
+
+Measurements, at the caller: time to first agent audio (from `start`), turn latency (the
+caller's last speech sample sent → the first audible agent sample played), barge-in stop
+latency (caller speech onset over audible agent audio → the last agent audio played after it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import websocket
+
+from workbench.audio.codec import ulaw_decode, ulaw_encode
+from workbench.audio.frames import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME
+from workbench.telephony import protocol as p
+
+log = logging.getLogger(__name__)
+
+AUDIBLE = 300  # |sample| above this (about -40 dBFS) is audible speech
+BARGE_WINDOW_MS = 100.0  # caller speech this soon after audible agent audio is a barge-in
+STOP_GAP_MS = 400.0  # agent audio silent this long after a barge-in onset has stopped
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+@dataclass
+class CallerResults:
+    """What the caller measured (ms on the client's monotonic clock, from `start`)."""
+
+    call_sid: str = ""
+    stream_sid: str = ""
+    first_agent_audio_ms: float | None = None  # start → first audible agent sample played
+    turn_latencies_ms: list[float] = field(default_factory=list)
+    first_media_after_speech_ms: list[float] = field(default_factory=list)  # TTFA (received)
+    barge_in_stop_ms: list[float] = field(default_factory=list)
+    media_received: int = 0
+    marks_received: int = 0
+    marks_echoed: int = 0
+    clears_received: int = 0
+    frames_sent: int = 0
+    late_sends: int = 0  # ticks run more than a frame late (the generator's own health)
+    worst_lateness_ms: float = 0.0
+    protocol_errors: list[str] = field(default_factory=list)
+    closed_by_server: bool = False
+    close_reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class MediaStreamClient:
+    """The caller's end of one Media Streams call.
+
+    `on_agent_audio(pcm8k, t_ms)` (optional) receives each 20 ms of agent audio as it plays
+    (silence when nothing plays), on the ticking thread.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        caller_number: str = "+14155550199",
+        to_number: str = "+18005550100",
+        custom_parameters: dict[str, str] | None = None,
+        on_agent_audio: Callable[[np.ndarray, float], None] | None = None,
+        token_in_url: bool = False,
+        record_audio: bool = False,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.call_sid = new_sid("CA")
+        self.stream_sid = new_sid("MZ")
+        self.account_sid = "AC" + uuid.uuid4().hex
+        self.caller_number = caller_number
+        parameters = {"caller": caller_number, "to": to_number}
+        if token:
+            parameters["token"] = token
+        parameters.update(custom_parameters or {})
+        self.custom_parameters = parameters
+        self.on_agent_audio = on_agent_audio
+        self.token_in_url = token_in_url
+        self.record_audio = record_audio
+        self.connect_timeout_s = connect_timeout_s
+        self.results = CallerResults(call_sid=self.call_sid, stream_sid=self.stream_sid)
+        self.played_audio: list[bytes] = []  # what the caller heard, frame by frame (recorded)
+        self._ws: websocket.WebSocket | None = None
+        self._send_lock = threading.Lock()
+        self._state = threading.Condition()
+        self._sequence = 0
+        self._chunk = 0
+        self._t0 = 0.0
+        self._ticks = 0
+        self._outgoing: deque[bytes] = deque()  # caller frames waiting for their tick
+        self._outgoing_speech_ends: deque[int | None] = deque()
+        self._pending_dtmf: deque[str] = deque()
+        # Playout buffer: bytes not yet played and marks by the byte position they follow.
+        self._playout = bytearray()
+        self._queued_bytes = 0
+        self._played_bytes = 0
+        self._pending_marks: deque[tuple[int, str]] = deque()
+        self._echo_now: list[str] = []
+        self._receiver: threading.Thread | None = None
+        self.connected = False
+        self.closed = threading.Event()
+        self.stopped = False
+        # Measurement state
+        self._speech_end_ms: float | None = None  # end of the caller's latest utterance
+        self._awaiting_reply = False
+        self._awaiting_media = False
+        self._caller_speaking = False
+        self._last_caller_speech_ms: float | None = None
+        self._last_agent_audible_ms: float | None = None
+        self._barge_onset_ms: float | None = None
+        self._barge_last_agent_ms: float | None = None
+
+    # ------------------------------------------------------------------ connection
+
+    def connect(self) -> None:
+        """Open the socket, send `connected` and `start`, start reading."""
+        url = self.url
+        header = []
+        if self.token and self.token_in_url:
+            url += ("&" if "?" in url else "?") + f"token={self.token}"
+        self._ws = websocket.create_connection(
+            url, timeout=self.connect_timeout_s, header=header, enable_multithread=True
+        )
+        self._ws.settimeout(None)
+        self._t0 = time.perf_counter()
+        self._send(p.Connected())
+        self._send(
+            p.Start(
+                sequence_number=self._next_seq(),
+                stream_sid=self.stream_sid,
+                account_sid=self.account_sid,
+                call_sid=self.call_sid,
+                tracks=("inbound",),
+                custom_parameters=self.custom_parameters,
+                media_format=p.MediaFormat(),
+            )
+        )
+        self.connected = True
+        self._receiver = threading.Thread(
+            target=self._receive_loop, name=f"rx-{self.call_sid[:10]}", daemon=True
+        )
+        self._receiver.start()
+
+    def now_ms(self) -> float:
+        return (time.perf_counter() - self._t0) * 1000.0
+
+    @property
+    def t0(self) -> float:
+        return self._t0
+
+    def _next_seq(self) -> int:
+        self._sequence += 1
+        return self._sequence
+
+    def _send(self, message: p.TwilioMessage | p.Connected) -> None:
+        if self._ws is None or self.closed.is_set():
+            return
+        text = p.encode_message(message)
+        with self._send_lock:
+            try:
+                self._ws.send(text)
+            except (OSError, websocket.WebSocketException) as error:
+                self._on_closed(f"send failed: {error}")
+
+    # ------------------------------------------------------------------ caller actions (any thread)
+
+    def send_audio(self, pcm8k: np.ndarray) -> None:
+        """Queue caller speech (8 kHz int16); it goes out one frame per tick after what is queued."""
+        pcm = np.asarray(pcm8k, dtype=np.int16)
+        pad = (-len(pcm)) % FRAME_SAMPLES
+        pcm = np.concatenate([pcm, np.zeros(pad, np.int16)])
+        frames = []
+        ends = []
+        for i in range(0, len(pcm), FRAME_SAMPLES):
+            chunk = pcm[i : i + FRAME_SAMPLES]
+            loud = np.flatnonzero(np.abs(chunk.astype(np.int32)) > AUDIBLE)
+            frames.append(ulaw_encode(chunk))
+            ends.append(int(loud[-1]) + 1 if loud.size else None)
+        self.send_frames(frames, ends)
+
+    def send_frames(self, frames: Iterable[bytes], speech_ends: Iterable[int | None]) -> None:
+        """Queue pre-encoded frames; `speech_ends[i]` is the sample after the last audible one
+        in frame i (None if silent). Pre-encoding keeps load tests free of per-call encoding."""
+        with self._state:
+            self._outgoing.extend(frames)
+            self._outgoing_speech_ends.extend(speech_ends)
+
+    @property
+    def speaking(self) -> bool:
+        """True while queued caller audio is still being sent."""
+        with self._state:
+            return bool(self._outgoing)
+
+    def press(self, digit: str) -> None:
+        """Press a key: sent as a `dtmf` event at the next tick."""
+        with self._state:
+            self._pending_dtmf.append(digit)
+
+    def hang_up(self) -> None:
+        """Send `stop` and close the socket."""
+        if self.stopped or self._ws is None:
+            return
+        self.stopped = True
+        self.results.close_reason = self.results.close_reason or "caller_hung_up"
+        self._send(p.Stop(self._next_seq(), self.stream_sid, self.account_sid, self.call_sid))
+        try:
+            self._ws.close(timeout=2)
+        except (OSError, websocket.WebSocketException):
+            pass
+        self._on_closed("caller_hung_up")
+        if self._receiver is not None and self._receiver is not threading.current_thread():
+            self._receiver.join(5.0)
+
+    # ------------------------------------------------------------------ the 20 ms step
+
+    def tick(self, due_s: float | None = None) -> None:
+        """One 20 ms step: send a caller frame, play an agent frame, echo marks.
+
+        `due_s` is the scheduled perf_counter time of this tick (for lateness accounting).
+        """
+        if self.closed.is_set() or self.stopped:
+            return
+        now = self.now_ms()
+        if due_s is not None:
+            lateness = (time.perf_counter() - due_s) * 1000.0
+            self.results.worst_lateness_ms = max(self.results.worst_lateness_ms, lateness)
+            if lateness > FRAME_MS:
+                self.results.late_sends += 1
+        self._ticks += 1
+        with self._state:
+            frame = self._outgoing.popleft() if self._outgoing else SILENCE_FRAME
+            speech_end = (
+                self._outgoing_speech_ends.popleft() if self._outgoing_speech_ends else None
+            )
+            finished_utterance = not self._outgoing and self._caller_speaking
+            digits = list(self._pending_dtmf)
+            self._pending_dtmf.clear()
+        self._chunk += 1
+        # The frame carries the 20 ms just captured: its samples were spoken in [now-20, now].
+        if speech_end is not None:
+            spoken_at = now - FRAME_MS + speech_end / 8.0
+            if not self._caller_speaking:
+                self._on_caller_speech_onset(now - FRAME_MS)
+            self._caller_speaking = True
+            self._last_caller_speech_ms = spoken_at
+        if finished_utterance:
+            self._caller_speaking = False
+            if self._last_caller_speech_ms is not None:
+                self._speech_end_ms = self._last_caller_speech_ms
+                self._awaiting_reply = True
+                self._awaiting_media = True
+        self._send(
+            p.Media(
+                sequence_number=self._next_seq(),
+                stream_sid=self.stream_sid,
+                track="inbound",
+                chunk=self._chunk,
+                timestamp=int(round((self._chunk - 1) * FRAME_MS)),
+                payload=frame,
+            )
+        )
+        self.results.frames_sent += 1
+        for digit in digits:
+            self._send(p.Dtmf(self._next_seq(), self.stream_sid, digit))
+        self._play(now)
+
+    def _on_caller_speech_onset(self, onset_ms: float) -> None:
+        audible_recently = (
+            self._last_agent_audible_ms is not None
+            and onset_ms - self._last_agent_audible_ms <= BARGE_WINDOW_MS
+        )
+        if audible_recently and self._barge_onset_ms is None:
+            self._barge_onset_ms = onset_ms
+            self._barge_last_agent_ms = self._last_agent_audible_ms
+
+    def _play(self, now: float) -> None:
+        with self._state:
+            chunk = bytes(self._playout[:FRAME_BYTES])
+            del self._playout[:FRAME_BYTES]
+            self._played_bytes += len(chunk)
+            echoes = self._echo_now
+            self._echo_now = []
+            while self._pending_marks and self._pending_marks[0][0] <= self._played_bytes:
+                echoes.append(self._pending_marks.popleft()[1])
+            self._state.notify_all()
+        pcm = ulaw_decode(chunk) if chunk else np.zeros(0, np.int16)
+        if chunk:
+            loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > AUDIBLE)
+            if loud.size:
+                first = now + float(loud[0]) / 8.0
+                last = now + float(loud[-1] + 1) / 8.0
+                if self.results.first_agent_audio_ms is None:
+                    self.results.first_agent_audio_ms = first
+                if self._awaiting_reply and self._speech_end_ms is not None:
+                    if first > self._speech_end_ms and not self._caller_speaking:
+                        self.results.turn_latencies_ms.append(first - self._speech_end_ms)
+                        self._awaiting_reply = False
+                self._last_agent_audible_ms = last
+                if self._barge_onset_ms is not None:
+                    self._barge_last_agent_ms = last
+        self._check_barge_stop(now)
+        if self.record_audio:
+            self.played_audio.append(chunk + SILENCE_FRAME[len(chunk) :])
+        if self.on_agent_audio is not None:
+            full = chunk + SILENCE_FRAME[len(chunk) :]
+            self.on_agent_audio(ulaw_decode(full), now)
+        for name in echoes:
+            self._send(p.Mark(self._next_seq(), self.stream_sid, name))
+            self.results.marks_echoed += 1
+
+    def _check_barge_stop(self, now: float) -> None:
+        if self._barge_onset_ms is None or self._barge_last_agent_ms is None:
+            return
+        if now - self._barge_last_agent_ms >= STOP_GAP_MS:
+            stop = max(0.0, self._barge_last_agent_ms - self._barge_onset_ms)
+            self.results.barge_in_stop_ms.append(stop)
+            self._barge_onset_ms = None
+            self._barge_last_agent_ms = None
+
+    # ------------------------------------------------------------------ agent → caller
+
+    def _receive_loop(self) -> None:
+        assert self._ws is not None
+        while not self.closed.is_set():
+            try:
+                opcode, data = self._ws.recv_data()
+            except (OSError, websocket.WebSocketException) as error:
+                self._on_closed("" if self.stopped else f"socket closed: {error}")
+                return
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                self.results.closed_by_server = not self.stopped
+                self._on_closed("closed by the server")
+                return
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                self._on_text(data.decode("utf-8", errors="replace"))
+            elif opcode == websocket.ABNF.OPCODE_BINARY:
+                self.results.protocol_errors.append(
+                    str(p.ProtocolError(p.MALFORMED_MESSAGE, "binary frame from the agent"))
+                )
+
+    def _on_text(self, text: str) -> None:
+        try:
+            message = p.parse_message(text)
+        except p.ProtocolError as error:
+            self.results.protocol_errors.append(str(error))
+            return
+        stream = getattr(message, "stream_sid", None)
+        if not isinstance(message, p.OutboundMedia | p.OutboundMark | p.Clear):
+            self.results.protocol_errors.append(f"unexpected {type(message).__name__} from agent")
+            return
+        if stream != self.stream_sid:
+            self.results.protocol_errors.append(
+                str(p.ProtocolError(p.INVALID_MESSAGE, f"wrong streamSid {stream!r}"))
+            )
+            return
+        now = self.now_ms()
+        with self._state:
+            match message:
+                case p.OutboundMedia():
+                    self.results.media_received += 1
+                    self._playout.extend(message.payload)
+                    self._queued_bytes += len(message.payload)
+                    if self._awaiting_media and self._speech_end_ms is not None:
+                        self.results.first_media_after_speech_ms.append(now - self._speech_end_ms)
+                        self._awaiting_media = False
+                case p.OutboundMark():
+                    self.results.marks_received += 1
+                    self._pending_marks.append((self._queued_bytes, message.name))
+                case p.Clear():
+                    self.results.clears_received += 1
+                    self._playout.clear()
+                    self._played_bytes = self._queued_bytes
+                    self._echo_now.extend(name for _, name in self._pending_marks)
+                    self._pending_marks.clear()
+            self._state.notify_all()
+
+    def _on_closed(self, reason: str) -> None:
+        with self._state:
+            if not self.closed.is_set():
+                self.results.close_reason = self.results.close_reason or reason
+                self.closed.set()
+            self._state.notify_all()
+
+    # ------------------------------------------------------------------ waiting (script thread)
+
+    @property
+    def playout_buffered_ms(self) -> float:
+        with self._state:
+            return len(self._playout) / 8.0
+
+    def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait (on the client's condition, woken every tick) until `predicate()` or timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._state:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.closed.is_set():
+                    return predicate()
+                self._state.wait(remaining)
+        return True
+
+    def wait_for_agent_quiet(self, gap_ms: float, timeout_s: float) -> bool:
+        """Wait until the agent has been heard and then silent for `gap_ms` with nothing queued."""
+
+        def quiet() -> bool:
+            if self._playout or self._outgoing:
+                return False
+            last = self._last_agent_audible_ms
+            return last is not None and self.now_ms() - last >= gap_ms
+
+        return self.wait_until(quiet, timeout_s)
+
+    def wait_for_agent_audio(self, timeout_s: float) -> bool:
+        """Wait until some agent audio has been heard after the latest caller utterance."""
+        return self.wait_until(lambda: not self._awaiting_reply, timeout_s)
+
+    def wait_sent(self, timeout_s: float) -> bool:
+        """Wait until every queued caller frame has been sent."""
+        return self.wait_until(lambda: not self._outgoing, timeout_s)
+
+
+class Pacer:
+    """Ticks clients every 20 ms on absolute deadlines (`t0 + n × 20 ms`), on one thread.
+
+    One pacer can drive many clients (a load test); Locust would replace it with a greenlet
+    calling `client.tick()` the same way.
+    """
+
+    def __init__(self, clients: Iterable[MediaStreamClient] = ()) -> None:
+        self._clients: list[MediaStreamClient] = list(clients)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, client: MediaStreamClient) -> None:
+        with self._lock:
+            self._clients.append(client)
+
+    def remove(self, client: MediaStreamClient) -> None:
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+
+    def start(self) -> Pacer:
+        self._thread = threading.Thread(target=self._run, name="pacer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+
+    def _run(self) -> None:
+        start = time.perf_counter()
+        n = 0
+        while not self._stop.is_set():
+            due = start + n * FRAME_MS / 1000.0
+            delay = due - time.perf_counter()
+            if delay > 0:
+                if self._stop.wait(delay):
+                    return
+            with self._lock:
+                clients = [c for c in self._clients if not c.closed.is_set()]
+            for client in clients:
+                try:
+                    client.tick(due)
+                except Exception:  # one broken call must not stop the others' clocks
+                    log.exception("client %s: tick failed", client.call_sid)
+            n += 1
+            behind = (time.perf_counter() - due) * 1000.0
+            if behind > 10 * FRAME_MS:  # far behind (machine stalled): skip, do not burst
+                n += int(behind // FRAME_MS)

@@ -1,0 +1,169 @@
+"""Telephony commands: `serve`, `call`, `desk` and `bench serve`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="Address to bind (off loopback needs --token).")] = (
+            "127.0.0.1"
+        ),
+        port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+        agent: Annotated[
+            Path | None, typer.Option(help="Agent directory (default: the demo agent).")
+        ] = None,
+        token: Annotated[
+            str | None, typer.Option(help="Shared secret callers and agent clients must present.")
+        ] = None,
+        crm: Annotated[
+            bool, typer.Option("--crm/--no-crm", help="Look callers up and write calls to the CRM.")
+        ] = True,
+        public_url: Annotated[
+            str | None, typer.Option(help="Public wss:// base URL for TwiML (behind a proxy).")
+        ] = None,
+        drain_timeout: Annotated[
+            float, typer.Option(help="Seconds active calls may take to finish on shutdown.")
+        ] = 30.0,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each call.")] = False,
+    ) -> None:
+        """Serve the agent over Twilio Media Streams (POST /twiml, WS /media, WS /agent, /metrics)."""
+        from workbench.telephony.server import ServerConfig, run_server
+
+        if verbose:
+            logging.getLogger("workbench").setLevel(logging.INFO)
+        config = ServerConfig(
+            host=host,
+            port=port,
+            agent_path=agent,
+            token=token,
+            crm=crm,
+            public_url=public_url,
+            drain_timeout_s=drain_timeout,
+        )
+
+        def ready(server: object) -> None:
+            bound = getattr(server, "port", port)
+            typer.echo(
+                f"serving on http://{host}:{bound} — TwiML POST /twiml, media ws://{host}:{bound}"
+                "/media, agents ws …/agent, GET /healthz /metrics (Ctrl-C drains and stops)"
+            )
+
+        run_server(config, ready=ready)
+
+    @app.command()
+    def call(
+        url: Annotated[
+            str, typer.Argument(help="The media WebSocket, e.g. ws://127.0.0.1:8080/media")
+        ],
+        scenario: Annotated[Path, typer.Option(help="Scenario file whose caller to play.")],
+        token: Annotated[str | None, typer.Option(help="Token sent in customParameters.")] = None,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Also write the results as JSON.")
+        ] = None,
+    ) -> None:
+        """Phone any Media Streams endpoint with a scenario's scripted caller; print what it heard."""
+        from workbench.scenario.schema import load_scenario
+        from workbench.telephony.client import MediaStreamClient
+        from workbench.telephony.scripted import (
+            judge_expectations,
+            run_steps,
+            scenario_renderer,
+            steps_from_scenario,
+        )
+
+        loaded = load_scenario(scenario)
+        caller = loaded.caller
+        render = scenario_renderer(caller.voice, getattr(caller, "rate_wpm", None))
+        steps = steps_from_scenario(loaded, render)
+        client = MediaStreamClient(url, token=token, caller_number=caller.number)
+        try:
+            result = run_steps(client, steps)
+        except OSError as error:
+            raise typer.BadParameter(f"{url}: {error}") from None
+        data = result.as_dict()
+        data["expectations"] = judge_expectations(loaded, result)
+        _print_call(data)
+        if json_out is not None:
+            json_out.write_text(json.dumps(data, indent=2, default=float))
+        if result.error:
+            from workbench.errors import WorkbenchError
+
+            raise WorkbenchError(f"{url}: the call failed ({result.error})")
+
+    @app.command()
+    def desk(
+        url: Annotated[
+            str, typer.Argument(help="The server's agent endpoint.")
+        ] = "ws://127.0.0.1:8080/agent",
+        token: Annotated[str | None, typer.Option(help="The server's token.")] = None,
+        name: Annotated[
+            str, typer.Option(help="Your name, as callers' records show it.")
+        ] = "agent",
+        skills: Annotated[
+            str, typer.Option(help="Comma-separated skills (topics) you take; empty: all.")
+        ] = "",
+    ) -> None:
+        """A terminal agent desk: see queued calls, take one (context first), type to speak."""
+        from workbench.telephony.desk import run_desk
+
+        run_desk(
+            url,
+            token=token,
+            name=name,
+            skills=tuple(s.strip() for s in skills.split(",") if s.strip()),
+        )
+
+    @bench.command("serve")
+    def bench_serve(
+        calls: Annotated[int, typer.Option(help="Concurrent calls.")] = 2,
+        duration: Annotated[float, typer.Option(help="Seconds to keep calls cycling.")] = 30.0,
+        soak_minutes: Annotated[
+            float, typer.Option(help="Soak mode: cycle calls this long, report memory slope.")
+        ] = 0.0,
+        barge_in_every: Annotated[
+            int, typer.Option(help="Make every Nth call a barge-in call (0: none).")
+        ] = 0,
+        agent: Annotated[Path | None, typer.Option(help="Agent directory.")] = None,
+    ) -> None:
+        """N concurrent scripted calls over loopback; caller-side latency, server CPU and memory."""
+        from workbench.telephony.bench import dumps, run_serve_bench
+
+        result = run_serve_bench(
+            calls=calls,
+            duration_s=duration,
+            soak_minutes=soak_minutes,
+            agent=agent,
+            barge_in_every=barge_in_every,
+            progress=lambda text: typer.echo(text, err=True),
+        )
+        typer.echo(dumps(result))
+
+
+def _print_call(data: dict) -> None:
+    def ms(value: object) -> str:
+        return "-" if value is None else f"{float(value):.0f} ms"
+
+    typer.echo(f"call {data['call_sid']}: {'completed' if data['completed'] else 'failed'}")
+    typer.echo(f"  said: {', '.join(repr(s) for s in data['said']) or '(nothing)'}")
+    typer.echo(f"  first agent audio: {ms(data['first_agent_audio_ms'])}")
+    for i, latency in enumerate(data["turn_latencies_ms"], 1):
+        typer.echo(f"  turn {i}: latency {ms(latency)} (caller's last speech → agent audio heard)")
+    for value in data["barge_in_stop_ms"]:
+        typer.echo(f"  barge-in stop: {ms(value)}")
+    typer.echo(
+        f"  media {data['media_received']}, marks {data['marks_received']} "
+        f"(echoed {data['marks_echoed']}), clears {data['clears_received']}, "
+        f"late ticks {data['late_sends']}"
+    )
+    for error in data["protocol_errors"]:
+        typer.echo(f"  protocol error: {error}")
+    for verdict in data.get("expectations", []):
+        typer.echo(f"  expectation: {verdict}")

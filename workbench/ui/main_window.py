@@ -1,0 +1,258 @@
+"""The main window: softphone, live transcript, latency waterfall, decision inspector, and the
+CRM, scenario, network, agent and load panels, all fed by one `EngineBridge`.
+
+The window owns the bridge and the `EngineHandle`; panels get what they need in their
+constructors and subscribe to the bridge themselves. Nothing here blocks: the engine's work
+runs on the handle's threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSplitter, QWidget
+
+from workbench.engine import events as ev
+from workbench.paths import DEMO_AGENT_DIR, SCENARIOS_DIR, workbench_home
+from workbench.ui import messages as msg
+from workbench.ui.audio_io import AudioDevices, probe_devices
+from workbench.ui.bridge import EngineBridge
+from workbench.ui.engine_handle import EngineHandle
+from workbench.ui.views.agent_editor import AgentPanel
+from workbench.ui.views.crm import CrmPanel
+from workbench.ui.views.inspector import InspectorView, LiveCall
+from workbench.ui.views.load import LoadPanel
+from workbench.ui.views.network import NetworkPanel
+from workbench.ui.views.scenarios import ScenarioPanel
+from workbench.ui.views.softphone import SoftphonePanel
+from workbench.ui.views.transcript import TranscriptView
+from workbench.ui.views.waterfall import WaterfallView
+
+log = logging.getLogger(__name__)
+
+SHORTCUTS = {"call": "Ctrl+Return", "hang_up": "Ctrl+E", "mute": "Ctrl+M"}
+
+
+def settings_store() -> QSettings:
+    """The app's settings: an INI file under `workbench_home()` (tests get a temp home)."""
+    return QSettings(str(workbench_home() / "gui.ini"), QSettings.Format.IniFormat)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        runtime: object | None = None,
+        *,
+        agent_path: str | Path | None = None,
+        scenario_dir: Path = SCENARIOS_DIR,
+        crm: bool = True,
+        devices: AudioDevices | None = None,
+        settings: QSettings | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Voice Agent Workbench")
+        self.settings = settings or settings_store()
+        agent_path = Path(agent_path or self.settings.value("agent/path", str(DEMO_AGENT_DIR)))
+        if not (agent_path / "agent.yaml").is_file():
+            agent_path = DEMO_AGENT_DIR
+        self.bridge = EngineBridge(self)
+        self.handle = EngineHandle(
+            runtime,  # None: the engine thread creates a CallRuntime (heavy imports) itself
+            self.bridge.post,
+            agent_path=agent_path,
+            post_level=self.bridge.post_level,
+            crm=crm,
+        )
+        self.devices = devices if devices is not None else probe_devices()
+        voices = [str(self.settings.value("softphone/voice", "piper:joe"))]
+        self.live = LiveCall(self.bridge, self)
+        self.softphone = SoftphonePanel(self.bridge, self.handle, self.devices, voices)
+        self.transcript = TranscriptView(self.bridge)
+        budget = float(self.settings.value("latency/budget_ms", 1200.0))
+        self.waterfall = WaterfallView(self.bridge, budget_ms=budget)
+        self.inspector = InspectorView(self.live)
+        self.crm_panel = CrmPanel(self.bridge)
+        self.scenarios = ScenarioPanel(self.bridge, self.handle, scenario_dir)
+        self.network = NetworkPanel(self.bridge, self.handle)
+        self.agent_panel = AgentPanel(self.bridge, self.handle, agent_path)
+        self.load_panel = LoadPanel()
+
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(_titled("Live transcript", self.transcript))
+        centre.addWidget(_titled("Latency waterfall", self.waterfall))
+        centre.setSizes([330, 300])
+        self.setCentralWidget(centre)
+        self.docks: dict[str, QDockWidget] = {}
+        self._dock("Softphone", self.softphone, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Decision inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
+        bottom = [
+            ("Scenarios", self.scenarios),
+            ("CRM", self.crm_panel),
+            ("Network", self.network),
+            ("Agent", self.agent_panel),
+            ("Load", self.load_panel),
+        ]
+        for title, widget in bottom:
+            self._dock(title, widget, Qt.DockWidgetArea.BottomDockWidgetArea)
+        for (first, _), (second, _) in zip(bottom, bottom[1:], strict=False):
+            self.tabifyDockWidget(self.docks[first], self.docks[second])
+        self.docks["Scenarios"].raise_()
+        self._build_menus()
+
+        self.agent_label = QLabel("loading the agent…")
+        self.statusBar().addPermanentWidget(self.agent_label)
+        if not self.devices.available:
+            # Said once, here; the softphone's audio box repeats it where the pickers are.
+            self.statusBar().showMessage(
+                f"{self.devices.problem} — typed and WAV calls still work", 15000
+            )
+
+        self.waterfall.turn_clicked.connect(self.inspector.show_turn)
+        self.scenarios.open_call.connect(self.show_call)
+        self.bridge.runtime_ready.connect(self._on_runtime_ready)
+        self.bridge.agent_reloaded.connect(self._on_agent_reloaded)
+        self.bridge.status_note.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.bridge.call_finished.connect(self._on_call_finished)
+        self.bridge.engine_event.connect(self._on_engine_event)
+        self.resize(1440, 900)
+        self._restore_settings()
+        self.handle.load()
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        self.docks[title] = dock
+        return dock
+
+    def _build_menus(self) -> None:
+        call_menu = self.menuBar().addMenu("&Call")
+        for name, label, slot in (
+            ("call", "Call", self.softphone.place_call),
+            ("hang_up", "Hang up", self.softphone.hang_up),
+            ("mute", "Mute / unmute", self.softphone.toggle_mute),
+        ):
+            action = QAction(label, self)
+            action.setShortcut(QKeySequence(SHORTCUTS[name]))
+            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+            action.triggered.connect(slot)
+            call_menu.addAction(action)
+            self.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+
+    # GUI-thread slots ---------------------------------------------------------------------
+    @Slot(object)
+    def _on_runtime_ready(self, ready: msg.RuntimeReady) -> None:
+        if ready.error:
+            self.agent_label.setText("agent failed to load")
+            self.statusBar().showMessage(f"agent failed to load: {ready.error}")
+        else:
+            self.agent_label.setText(f"agent: {ready.agent_name}")
+            self.statusBar().showMessage(f"{ready.agent_name} is ready: press Call", 8000)
+
+    @Slot(object)
+    def _on_agent_reloaded(self, reloaded: msg.AgentReloaded) -> None:
+        if not reloaded.error:
+            self.agent_label.setText(f"agent: {reloaded.agent_name} (reloaded)")
+
+    @Slot(object)
+    def _on_call_finished(self, finished: msg.CallFinished) -> None:
+        if finished.error:
+            self.statusBar().showMessage(f"call failed: {finished.error}")
+            return
+        result = finished.result
+        summary = self.live.model.summary()
+        if summary.get("turns"):
+            self.statusBar().showMessage(
+                f"call ended ({result.end_reason}); p50 {summary['p50_ms']:.0f} ms, "
+                f"p95 {summary['p95_ms']:.0f} ms over {summary['turns']} turns",
+                15000,
+            )
+
+    @Slot(object)
+    def _on_engine_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CallStarted):
+            self.waterfall.select_turn(None)
+
+    def show_call(self, call: object, turn: int | None = None) -> None:
+        """Show a finished call (a scenario's) in the transcript, waterfall and inspector."""
+        events = list(call.events)  # type: ignore[attr-defined]
+        self.transcript.load_events(events)
+        self.live.load_events(events)
+        self.waterfall.load_timelines(list(call.timelines))  # type: ignore[attr-defined]
+        if turn is not None:
+            self.waterfall.select_turn(turn)
+            self.inspector.show_turn(turn)
+
+    # settings -----------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geometry = s.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = s.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        number = s.value("softphone/number")
+        if number:
+            self.softphone.number_edit.setText(str(number))
+        voice = s.value("softphone/voice")
+        if voice:
+            self.softphone.voice_combo.setCurrentText(str(voice))
+        self.network.set_values(
+            delay_ms=int(s.value("network/delay_ms", 0)),
+            jitter_ms=int(s.value("network/jitter_ms", 0)),
+            loss=float(s.value("network/loss", 0.0)),
+            mean_burst=float(s.value("network/mean_burst", 1.0)),
+        )
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("softphone/number", self.softphone.number_edit.text())
+        s.setValue("softphone/voice", self.softphone.voice_combo.currentText())
+        s.setValue("network/delay_ms", self.network.delay.value())
+        s.setValue("network/jitter_ms", self.network.jitter.value())
+        s.setValue("network/loss", self.network.loss.value() / 1000.0)
+        s.setValue("network/mean_burst", self.network.burst.value() / 10.0)
+        s.setValue("latency/budget_ms", self.waterfall.budget_ms)
+        s.setValue("agent/path", str(self.agent_panel.path.parent))
+        s.sync()
+
+    def shutdown(self) -> None:
+        """Save settings, end the call and join every engine thread (idempotent)."""
+        if getattr(self, "_shut_down", False):
+            return
+        self._shut_down = True
+        self.save_settings()
+        self.load_panel.shutdown()
+        self.handle.shutdown()
+        self.bridge.stop()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def _titled(title: str, widget: QWidget) -> QWidget:
+    from PySide6.QtWidgets import QVBoxLayout
+
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(6, 4, 6, 4)
+    layout.setSpacing(2)
+    label = QLabel(f"<b>{title}</b>")
+    layout.addWidget(label)
+    layout.addWidget(widget, 1)
+    return box

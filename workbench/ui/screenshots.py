@@ -1,0 +1,108 @@
+"""`workbench screenshots DIR`: each panel as a PNG after a scripted demo call (offscreen).
+
+The demo places a scripted call (virtual time) over a Wi-Fi-like caller leg, writes it to the
+CRM, runs the scenario suite, and leaves a deliberate mistake in the agent editor (unsaved) so
+the inline validation shows; then it grabs the window and every panel with `QWidget.grab()`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+DEMO_LINES = [
+    "What are your opening hours?",
+    "Can I get a demo of Northwind Ops next week?",
+    "No thanks, that's all. Bye.",
+]
+WINDOW_SIZE = (1500, 940)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Run the event loop until `condition()` holds (a script, not a test: polling is fine)."""
+    from PySide6.QtWidgets import QApplication
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise WorkbenchError(f"screenshots: timed out waiting for {what}")
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def render_screenshots(out_dir: Path, *, agent_path: Path | None = None) -> list[Path]:
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from workbench.ui import messages as msg
+    from workbench.ui.app import make_application
+    from workbench.ui.main_window import MainWindow
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    app = make_application()
+    window = MainWindow(agent_path=agent_path)
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    states: list[str] = []
+    window.bridge.call_state_changed.connect(lambda state, _detail: states.append(state))
+    try:
+        wait_until(lambda: window.softphone.ready, 180, "the agent to load")
+        window.network.preset_combo.setCurrentText("wifi")
+        window.handle.run_scripted_call(DEMO_LINES)
+        wait_until(lambda: msg.ENDED in states, 180, "the demo call and its CRM write-back")
+        wait_until(lambda: window.scenarios.suite_loaded, 30, "the scenario suite")
+        window.scenarios.run_all()
+        total = window.scenarios.tree.topLevelItemCount()
+        wait_until(lambda: len(window.scenarios.results) >= total, 300, "the scenario runs")
+        window.scenarios.tree.setCurrentItem(window.scenarios.tree.topLevelItem(0))
+        first = min((t for t in window.waterfall.timelines if t > 0), default=0)
+        window.waterfall.select_turn(first)
+        window.inspector.show_turn(first)
+        _break_agent_yaml(window)
+        wait_until(lambda: bool(window.agent_panel.problems), 30, "the agent validation")
+        window.statusBar().clearMessage()
+        app.processEvents()
+        return _grab_all(window, out_dir)
+    finally:
+        window.close()
+        app.processEvents()
+
+
+def _break_agent_yaml(window) -> None:
+    """An unsaved typo in the editor, to show validation errors inline (never saved)."""
+    editor = window.agent_panel.editor
+    text = editor.toPlainText().replace("greeting:", "greting:", 1)
+    editor.setPlainText(text)
+    window.agent_panel.validate()
+
+
+def _grab_all(window, out_dir: Path) -> list[Path]:
+    from PySide6.QtWidgets import QApplication
+
+    written: list[Path] = []
+
+    def save(widget, name: str) -> None:
+        QApplication.processEvents()
+        path = out_dir / f"{name}.png"
+        if not widget.grab().save(str(path)):
+            raise WorkbenchError(f"screenshots: could not write {path}")
+        written.append(path)
+
+    window.docks["Scenarios"].raise_()
+    save(window, "main-window")
+    save(window.docks["Softphone"], "softphone")
+    save(window.centralWidget().widget(0), "transcript")
+    save(window.centralWidget().widget(1), "waterfall")
+    save(window.docks["Decision inspector"], "inspector")
+    for title, name in (
+        ("Scenarios", "scenarios"),
+        ("CRM", "crm"),
+        ("Network", "network"),
+        ("Agent", "agent"),
+        ("Load", "load"),
+    ):
+        window.docks[title].raise_()
+        save(window.docks[title], name)
+    return written

@@ -1,0 +1,132 @@
+"""The CRM panel: records this call wrote, platform events, outbox and dead-letter status."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QPlainTextEdit,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.ui.bridge import EngineBridge
+from workbench.ui.messages import CrmUpdate
+
+SUMMARY_FIELDS = ("Name", "Subject", "Call_Id__c", "Intent__c", "Status", "LastName", "CallDisposition")
+
+
+class CrmPanel(QWidget):
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.records: list[dict] = []
+        self.target_label = QLabel("CRM: not connected yet (it opens after the first call)")
+        self.target_label.setWordWrap(True)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Object", "Id", "Delivery", "Summary"])
+        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.detail = QPlainTextEdit()
+        self.detail.setReadOnly(True)
+        self.detail.setPlaceholderText("Select a record to see every field the org holds.")
+        self.events_list = QListWidget()
+
+        records_box = QWidget()
+        records_layout = QVBoxLayout(records_box)
+        records_layout.setContentsMargins(0, 0, 0, 0)
+        records_layout.addWidget(QLabel("<b>Records this call wrote</b>"))
+        records_layout.addWidget(self.table, 1)
+        detail_box = QWidget()
+        detail_layout = QVBoxLayout(detail_box)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.addWidget(QLabel("<b>Record detail</b>"))
+        detail_layout.addWidget(self.detail, 1)
+        events_box = QWidget()
+        events_layout = QVBoxLayout(events_box)
+        events_layout.setContentsMargins(0, 0, 0, 0)
+        events_layout.addWidget(QLabel("<b>Platform events</b> (Call_Event__e, newest last)"))
+        events_layout.addWidget(self.events_list, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(records_box)
+        splitter.addWidget(detail_box)
+        splitter.addWidget(events_box)
+        splitter.setSizes([420, 300, 300])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.target_label)
+        layout.addWidget(self.status_label)
+        layout.addWidget(splitter, 1)
+
+        self.table.itemSelectionChanged.connect(self._on_selection)
+        bridge.crm_updated.connect(self._on_update)
+
+    @Slot(object)
+    def _on_update(self, update: CrmUpdate) -> None:
+        if update.error:
+            self.status_label.setText(f"<span style='color:#dc2626'>{update.error}</span>")
+            return
+        self.target_label.setText(f"Writing to the <b>{update.target}</b>")
+        counts = update.status.get("counts", {})
+        dead = update.status.get("dead_by_cause", {})
+        text = "Outbox: " + " · ".join(f"{state} {n}" for state, n in counts.items())
+        if dead:
+            text += " — dead letters: " + ", ".join(f"{cause} {n}" for cause, n in dead.items())
+        if update.call_id and not update.final:
+            text += f" — delivering call {update.call_id}…"
+        self.status_label.setText(text)
+        if update.final and update.records:
+            self._update_records(list(update.records))
+        self._update_events(update.platform_events)
+
+    def _update_records(self, records: list[dict]) -> None:
+        self.records = records
+        self.table.setRowCount(len(records))
+        for row, record in enumerate(records):
+            fields = record.get("fields", {})
+            summary = ", ".join(
+                f"{name}={fields[name]}" for name in SUMMARY_FIELDS if fields.get(name)
+            )
+            delivery = record["state"] + (f" ({record['error']})" if record.get("error") else "")
+            for column, value in enumerate((record["object"], record["Id"], delivery, summary)):
+                item = QTableWidgetItem(str(value))
+                item.setToolTip(str(value))
+                self.table.setItem(row, column, item)
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        if records:
+            self.table.selectRow(0)
+
+    def _update_events(self, events: tuple[dict, ...]) -> None:
+        self.events_list.clear()
+        for event in events:
+            payload = {k: v for k, v in event.items() if k not in ("attributes",)}
+            kind = payload.get("Kind__c") or payload.get("Type__c") or ""
+            call = payload.get("Call_Id__c", "")
+            replay = payload.get("replayId", payload.get("ReplayId", ""))
+            line = f"#{replay} {kind} {call}".strip()
+            rest = {k: v for k, v in payload.items() if k not in ("Kind__c", "Call_Id__c", "replayId")}
+            self.events_list.addItem(f"{line}  {json.dumps(rest, default=str)[:200]}")
+        self.events_list.scrollToBottom()
+
+    @Slot()
+    def _on_selection(self) -> None:
+        rows = {index.row() for index in self.table.selectedIndexes()}
+        if not rows:
+            return
+        record = self.records[min(rows)]
+        self.detail.setPlainText(
+            f"{record['object']} {record['Id']}\n\n"
+            + json.dumps(record.get("fields", {}), indent=2, default=str, sort_keys=True)
+        )
