@@ -22,7 +22,7 @@ def runtime() -> CallRuntime:
 @pytest.fixture(scope="session")
 def live_server(runtime: CallRuntime):
     """The shared server: small send buffers so a client that stops reading is found fast."""
-    server = start_server(runtime, max_send_backlog=60, send_buffer_bytes=4096)
+    server = start_server(runtime, max_send_backlog=40, send_buffer_bytes=4096)
     yield server
     server.thread.stop(drain_timeout_s=2.0)
 

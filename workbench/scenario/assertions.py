@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # Steps that start a new window (the agent's reply to them is judged on their window).
 WINDOW_KINDS = ("say", "say_wav", "silence", "dtmf", "barge_in", "hang_up")
 BACKCHANNEL_WINDOW_MS = 1500.0  # after a backchannel ends, a stop this soon is its doing
+NOISE_STOP_GRACE_MS = 1500.0  # a stop this long after caller speech ended is still its doing
 
 
 @dataclass(frozen=True)
@@ -422,6 +423,18 @@ def _false_interruptions(
             else "agent audio still going at the end"
         )
         notes.append(f"{item.text!r} at {item.onset_ms / 1000:.2f} s: {kept}")
+    # A stop while the caller was not speaking at all (noise, a cough, the line) is false too.
+    speech = [
+        (a.onset_ms, a.speech_end_ms)
+        for a in caller.actions
+        if a.onset_ms is not None and a.speech_end_ms is not None
+    ]
+    for stop in stops:
+        if not any(start - 100.0 <= stop.t_ms <= end + NOISE_STOP_GRACE_MS for start, end in speech):
+            problems.append(
+                f"the agent stopped at {stop.t_ms / 1000:.2f} s while the caller was not "
+                f"speaking (after {display_text(stop.text_heard)!r})"
+            )
     backchannels = [i for i in caller.interjections if i.kind == "backchannel"]
     evidence = "; ".join(problems) or (
         f"{len(backchannels)} backchannel(s), {len(judged)} interruption event(s), none false"

@@ -571,11 +571,11 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def _file_problems(path: Path, scenario: Scenario, root: yaml.Node | None) -> list[str]:
     """Checks that need the file system: the agent, recordings and noise files exist."""
-    problems = []
+    problems: list[tuple[int, int, str]] = []
 
     def at(loc: tuple[Any, ...], why: str) -> None:
         line, column = node_position(root, loc)
-        problems.append(f"{path}:{line}:{column}: {format_location(loc)}: {why}")
+        problems.append((line, column, f"{path}:{line}:{column}: {format_location(loc)}: {why}"))
 
     if not scenario.agent_path().is_dir():
         at(("agent",), f"no agent directory at {scenario.agent_path()}")
@@ -595,7 +595,7 @@ def _file_problems(path: Path, scenario: Scenario, root: yaml.Node | None) -> li
         load_profile(scenario.latency_profile, seed=scenario.seed)
     except ConfigError as error:
         at(("latency_profile",), str(error))
-    return problems
+    return [text for _, _, text in sorted(problems)]
 
 
 def find_scenarios(paths: list[Path]) -> list[Path]:

@@ -184,7 +184,14 @@ class PiperSynthesizer:
         model = _load_model()
         length_scale = None if self.rate_wpm is None else NATURAL_RATE_WPM / self.rate_wpm
         # Raw model levels (no per-piece normalisation), so clauses of one reply match in loudness.
-        config = SynthesisConfig(length_scale=length_scale, normalize_audio=False)
+        # No generator noise: the network then says the same text the same way every time, so
+        # scripted calls, caches and traces are reproducible across runs and processes.
+        config = SynthesisConfig(
+            length_scale=length_scale,
+            noise_scale=0.0,
+            noise_w_scale=0.0,
+            normalize_audio=False,
+        )
         return PiperStream(pieces, model, config)
 
     def __repr__(self) -> str:

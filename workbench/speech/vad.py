@@ -72,6 +72,7 @@ class VoiceActivityDetector:
         self.stop_ms = float(stop_ms)
         self.sample_rate = sample_rate
         self.min_rms = float(min_rms)
+        self._valid_lengths = {sample_rate * ms // 1000 for ms in _VALID_FRAME_MS}
         self._vad = webrtcvad.Vad(aggressiveness)
         self.reset()
 
@@ -91,15 +92,15 @@ class VoiceActivityDetector:
     def frame_is_speech(self, frame_pcm: np.ndarray) -> bool:
         """One frame's verdict without hysteresis: webrtcvad's, for frames above `min_rms`."""
         pcm = np.asarray(frame_pcm, dtype=np.int16)
-        frame_ms = 1000 * len(pcm) // self.sample_rate
-        if frame_ms not in _VALID_FRAME_MS or len(pcm) * 1000 != frame_ms * self.sample_rate:
+        if len(pcm) not in self._valid_lengths:
             raise ValueError(
                 f"VAD frames must be 10, 20 or 30 ms at {self.sample_rate} Hz, got {len(pcm)} samples"
             )
         if not self._vad.is_speech(pcm.tobytes(), self.sample_rate):
             return False
-        rms = float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2)))
-        return rms >= self.min_rms
+        # Energy against the floor, squared to skip the root: sum(x²) >= min_rms² · n.
+        samples = pcm.astype(np.float64)
+        return float(samples @ samples) >= self.min_rms * self.min_rms * len(pcm)
 
     def process(self, frame_pcm: np.ndarray, t_ms: float) -> VadSpeechStart | VadSpeechEnd | None:
         """Classify one frame whose first sample is at `t_ms`; return an event when one is confirmed."""

@@ -186,6 +186,8 @@ class MediaCall:
 
     async def _dispatch(self, message: p.Message) -> None:
         if self.state == "ended":
+            if isinstance(message, p.Mark) and message.name == HANGUP_MARK:
+                self._hangup_echoed.set()  # the caller heard everything: close now
             return
         match message:
             case p.Connected():

@@ -38,6 +38,7 @@ class EngineBridge(QObject):
     scenario_finished = Signal(object)  # messages.ScenarioFinished
     agent_reloaded = Signal(object)  # messages.AgentReloaded
     agent_validated = Signal(object)  # messages.AgentValidated
+    remote_progress = Signal(object)  # messages.RemoteProgress
     status_note = Signal(str)
     levels = Signal(float, float)  # microphone dBFS, speaker dBFS
 
@@ -111,6 +112,8 @@ class EngineBridge(QObject):
             self.agent_reloaded.emit(item)
         elif isinstance(item, msg.AgentValidated):
             self.agent_validated.emit(item)
+        elif isinstance(item, msg.RemoteProgress):
+            self.remote_progress.emit(item)
         elif isinstance(item, msg.StatusNote):
             self.status_note.emit(item.text)
         else:

@@ -60,6 +60,37 @@ def split_problems(message: str) -> tuple[tuple[int | None, str], ...]:
     return tuple((int(line), text) for line, text in found)
 
 
+class RemoteCaller:
+    """The softphone's caller for a deployed agent: the same commands, over the client."""
+
+    def __init__(self, client: Any, render: Callable[[str], np.ndarray]) -> None:
+        self.client = client
+        self._render = render
+        self.muted = False
+        self.on_hold = False
+
+    def say_text(self, text: str) -> None:
+        if not (self.muted or self.on_hold):
+            self.client.send_audio(self._render(text))
+
+    def play_pcm(self, pcm8k: np.ndarray, label: str = "") -> None:
+        if not (self.muted or self.on_hold):
+            self.client.send_audio(pcm8k)
+
+    def push_microphone(self, pcm8k: np.ndarray) -> None:
+        if not (self.muted or self.on_hold):
+            self.client.send_audio(pcm8k)
+
+    def press(self, digit: str) -> None:
+        self.client.press(digit)
+
+    def set_network(self, conditions: Any) -> None:
+        """A real network leg: the sliders shape only the local agent's simulated leg."""
+
+    def hang_up(self) -> None:
+        self.client.hang_up()
+
+
 class EngineHandle:
     """Commands in (any method, from the GUI thread), events and messages out via `post`."""
 
@@ -112,6 +143,8 @@ class EngineHandle:
     def place_call(self, options: CallOptions) -> Future:
         self._cancelled = False
         self._post(msg.CallStateChanged(msg.RINGING, options.target_url or "local agent"))
+        if options.target_url:
+            return self._engine.submit(self._run_remote_call, options)
         return self._engine.submit(self._run_local_call, options)
 
     def say(self, text: str) -> None:
@@ -119,6 +152,8 @@ class EngineHandle:
         caller = self._caller
         if caller is not None and text.strip():
             self._speech.submit(caller.say_text, text.strip())
+            if isinstance(caller, RemoteCaller):  # no engine events come back: echo the line
+                self._post(msg.RemoteProgress(f"caller says: {text.strip()}"))
 
     def play_wav(self, path: str | Path) -> None:
         """Play a WAV file into the call as the caller's voice (resampled to 8 kHz)."""
@@ -234,6 +269,55 @@ class EngineHandle:
                 self._caller = None
                 self._driver = None
         self._finish(result)
+
+    def _run_remote_call(self, options: CallOptions) -> None:
+        """Call a deployed agent over Media Streams; the caller side is all we can observe."""
+        from workbench.telephony.client import MediaStreamClient, Pacer
+
+        agent = self.runtime.agent(self.agent_path)
+        tts = self.runtime.stack(agent).caller_tts(options.caller_voice)
+        client = MediaStreamClient(
+            str(options.target_url),
+            caller_number=options.number,
+            on_agent_audio=lambda pcm, _t: self._on_heard(pcm),
+        )
+        try:
+            client.connect()
+        except Exception as error:  # refused, DNS, TLS, handshake: say which, in one line
+            self._post(msg.RemoteProgress(f"could not connect to {options.target_url}: {error}"))
+            self._post(msg.CallStateChanged(msg.ENDED, "could not connect"))
+            return
+        pacer = Pacer([client]).start()
+        caller = RemoteCaller(client, lambda text: tts.render_pcm(text, 8000))
+        with self._lock:
+            self._caller = caller
+        self._post(msg.CallStateChanged(msg.CONNECTED, str(options.target_url)))
+        self._post(msg.RemoteProgress(f"connected to {options.target_url} ({client.call_sid})"))
+        reported = 0
+        try:
+            while not client.closed.is_set() and not self._cancelled:
+                client.wait_until(lambda: client.closed.is_set(), 0.2)
+                latencies = list(client.results.turn_latencies_ms)
+                for latency in latencies[reported:]:
+                    reported += 1
+                    self._post(
+                        msg.RemoteProgress(
+                            f"turn {reported}: the reply was heard {latency:.0f} ms after the "
+                            "caller stopped",
+                            client.now_ms(),
+                        )
+                    )
+        finally:
+            client.hang_up()
+            pacer.stop()
+            with self._lock:
+                self._caller = None
+        errors = client.results.protocol_errors
+        ending = f"call ended ({client.results.close_reason or 'hung up'})"
+        if errors:
+            ending += f"; protocol errors: {'; '.join(errors[:3])}"
+        self._post(msg.RemoteProgress(ending, client.now_ms()))
+        self._post(msg.CallStateChanged(msg.ENDED, client.results.close_reason))
 
     def _run_scripted_call(self, lines: list[str], realtime: bool) -> None:
         from workbench.engine.calls import run_call, say_lines_caller

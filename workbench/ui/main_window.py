@@ -118,6 +118,12 @@ class MainWindow(QMainWindow):
         self.bridge.call_finished.connect(self._on_call_finished)
         self.bridge.engine_event.connect(self._on_engine_event)
         self.resize(1440, 900)
+        self.resizeDocks(
+            [self.docks["Softphone"], self.docks["Decision inspector"]],
+            [290, 400],
+            Qt.Orientation.Horizontal,
+        )
+        self.resizeDocks([self.docks["Scenarios"]], [250], Qt.Orientation.Vertical)
         self._restore_settings()
         self.handle.load()
 

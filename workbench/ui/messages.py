@@ -97,6 +97,14 @@ class AgentValidated:
 
 
 @dataclass(frozen=True)
+class RemoteProgress:
+    """A deployed-agent call reports no engine events: what the caller side saw, as a line."""
+
+    text: str
+    t_ms: float = 0.0
+
+
+@dataclass(frozen=True)
 class StatusNote:
     """A line for the status bar."""
 

@@ -49,6 +49,7 @@ def render_screenshots(out_dir: Path, *, agent_path: Path | None = None) -> list
     window.bridge.call_state_changed.connect(lambda state, _detail: states.append(state))
     try:
         wait_until(lambda: window.softphone.ready, 180, "the agent to load")
+        window.softphone.voice_combo.setCurrentText("piper:joe")
         window.network.preset_combo.setCurrentText("wifi")
         window.handle.run_scripted_call(DEMO_LINES)
         wait_until(lambda: msg.ENDED in states, 180, "the demo call and its CRM write-back")

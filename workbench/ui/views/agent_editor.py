@@ -109,7 +109,9 @@ class AgentPanel(QWidget):
     @Slot(object)
     def _on_reloaded(self, result: AgentReloaded) -> None:
         if result.error:
-            self.state_label.setText(f"<span style='color:#dc2626'>reload failed: {result.error}</span>")
+            self.state_label.setText(
+                f"<span style='color:#dc2626'>reload failed: {result.error}</span>"
+            )
         else:
             self.state_label.setText(f"Reloaded {result.agent_name}: the next call uses it.")
 
@@ -133,7 +135,9 @@ class AgentPanel(QWidget):
         self.errors.setVisible(bool(problems))
         self.save_button.setEnabled(not problems)
         if problems:
-            self.state_label.setText(f"{len(problems)} problem(s) — the agent keeps running as saved.")
+            self.state_label.setText(
+                f"{len(problems)} problem(s) — the agent keeps running as saved."
+            )
         else:
             self.state_label.setText("Valid.")
 

@@ -20,7 +20,15 @@ from PySide6.QtWidgets import (
 from workbench.ui.bridge import EngineBridge
 from workbench.ui.messages import CrmUpdate
 
-SUMMARY_FIELDS = ("Name", "Subject", "Call_Id__c", "Intent__c", "Status", "LastName", "CallDisposition")
+SUMMARY_FIELDS = (
+    "Name",
+    "Subject",
+    "Call_Id__c",
+    "Intent__c",
+    "Status",
+    "LastName",
+    "CallDisposition",
+)
 
 
 class CrmPanel(QWidget):
@@ -116,7 +124,9 @@ class CrmPanel(QWidget):
             call = payload.get("Call_Id__c", "")
             replay = payload.get("replayId", payload.get("ReplayId", ""))
             line = f"#{replay} {kind} {call}".strip()
-            rest = {k: v for k, v in payload.items() if k not in ("Kind__c", "Call_Id__c", "replayId")}
+            rest = {
+                k: v for k, v in payload.items() if k not in ("Kind__c", "Call_Id__c", "replayId")
+            }
             self.events_list.addItem(f"{line}  {json.dumps(rest, default=str)[:200]}")
         self.events_list.scrollToBottom()
 

@@ -108,7 +108,9 @@ class InspectorView(QWidget):
         if self.turn_combo.findData(turn) >= 0:
             return
         label = "Turn 0 — greeting" if turn == 0 else f"Turn {turn}"
-        position = sum(1 for i in range(self.turn_combo.count()) if self.turn_combo.itemData(i) < turn)
+        position = sum(
+            1 for i in range(self.turn_combo.count()) if self.turn_combo.itemData(i) < turn
+        )
         self.turn_combo.blockSignals(True)
         self.turn_combo.insertItem(position, label, turn)
         self.turn_combo.blockSignals(False)
@@ -180,7 +182,9 @@ def turn_html(record: TurnRecord) -> str:
         )
         parts.append(_section("Knowledge retrieved", f"<table>{rows}</table>"))
     if record.sentences or record.plan:
-        body = f"“{_esc(' '.join(record.sentences))}”"
+        from workbench.ui.views.transcript import display_text
+
+        body = f"“{_esc(display_text(' '.join(record.sentences)))}”"
         if record.plan:
             body += f"<br><span style='color:#6b7280'>plan: {_esc(record.plan)}</span>"
         if record.filler:
@@ -198,7 +202,8 @@ def turn_html(record: TurnRecord) -> str:
     if record.turn > 0 or record.routing:
         parts.append(
             _section(
-                "Routing", f"<b>{_esc(routing)}</b><br><span style='color:#6b7280'>why: {_esc(why)}</span>"
+                "Routing",
+                f"<b>{_esc(routing)}</b><br><span style='color:#6b7280'>why: {_esc(why)}</span>",
             )
         )
     for interruption in record.interruptions:

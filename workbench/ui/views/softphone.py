@@ -63,11 +63,12 @@ class SoftphonePanel(QWidget):
 
         self.state_label = QLabel()
         self.state_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.state_label.setMinimumHeight(34)
+        self.state_label.setMinimumHeight(52)
         layout.addWidget(self.state_label)
 
         target_box = QGroupBox("Call")
-        target_form = QFormLayout(target_box)
+        target_layout = QVBoxLayout(target_box)
+        target_form = QFormLayout()
         self.local_radio = QRadioButton("Local agent (embedded engine)")
         self.local_radio.setChecked(True)
         self.remote_radio = QRadioButton("Deployed agent (WebSocket URL)")
@@ -75,14 +76,15 @@ class SoftphonePanel(QWidget):
         self.url_edit.setPlaceholderText("wss://example.com/media-stream")
         self.remote_note = QLabel()
         self.remote_note.setWordWrap(True)
-        self.remote_note.setStyleSheet("color: palette(mid);")
+        self.remote_note.setStyleSheet("color: #6b7280;")
         self.number_edit = QLineEdit("+14155550199")
         self.number_edit.setToolTip("The caller's number (the CRM looks the caller up by it)")
-        target_form.addRow(self.local_radio)
-        target_form.addRow(self.remote_radio)
+        target_layout.addWidget(self.local_radio)
+        target_layout.addWidget(self.remote_radio)
         target_form.addRow("URL", self.url_edit)
-        target_form.addRow(self.remote_note)
         target_form.addRow("From", self.number_edit)
+        target_layout.addLayout(target_form)
+        target_layout.addWidget(self.remote_note)
         layout.addWidget(target_box)
 
         pad = QGridLayout()
@@ -181,13 +183,18 @@ class SoftphonePanel(QWidget):
     def place_call(self) -> None:
         if self.state in (msg.RINGING, msg.CONNECTED, msg.ON_HOLD) or not self.ready:
             return
+        url = None
         if self.remote_radio.isChecked():
-            return  # the deployed-agent mode is disabled until the client exists
+            url = self.url_edit.text().strip()
+            if not url.startswith(("ws://", "wss://")):
+                self.remote_note.setText("Enter the agent's ws:// or wss:// Media Streams URL.")
+                return
         self._start_audio()
         self.handle.place_call(
             CallOptions(
                 number=self.number_edit.text().strip() or "+14155550199",
                 caller_voice=self.voice_combo.currentText(),
+                target_url=url,
             )
         )
 
@@ -285,7 +292,9 @@ class SoftphonePanel(QWidget):
     def _update_remote_note(self) -> None:
         if telephony_client_available():
             self.remote_note.setText(
-                "Calls a deployed agent over a Twilio Media Streams WebSocket."
+                "A deployed agent is called over Twilio Media Streams; its decisions stay "
+                "on its server, so only the caller's side (transcript of what you said, "
+                "reply latency) shows here."
             )
         else:
             self.remote_note.setText(

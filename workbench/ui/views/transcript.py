@@ -7,6 +7,7 @@ once; the HTML is rebuilt at most every 60 ms, so a burst of partials costs one 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 from PySide6.QtCore import QTimer, Slot
@@ -16,6 +17,13 @@ from workbench.engine import events as ev
 from workbench.ui.bridge import EngineBridge
 
 REPAINT_MS = 60
+# The TTS reading-mode tags (as workbench.engine.session.display_text strips them; that module
+# pulls in the whole speech stack, which the GUI thread must not import at startup).
+_TTS_MARKUP = re.compile(r"</?(?:digits|spell)>", re.IGNORECASE)
+
+
+def display_text(text: str) -> str:
+    return _TTS_MARKUP.sub("", text)
 
 
 @dataclass
@@ -45,6 +53,7 @@ class TranscriptView(QWidget):
         self._repaint.setInterval(REPAINT_MS)
         self._repaint.timeout.connect(self._update_html)
         bridge.engine_event.connect(self._on_event)
+        bridge.remote_progress.connect(self._on_remote_progress)
 
     def clear(self) -> None:
         self.entries.clear()
@@ -71,7 +80,7 @@ class TranscriptView(QWidget):
             if event.text:
                 self.entries.append(Entry("caller", event.text, event.t_ms))
         elif isinstance(event, ev.ResponseStarted):
-            text = " ".join(event.sentences)
+            text = display_text(" ".join(event.sentences))
             if text:
                 self.entries.append(Entry("agent", text, event.t_ms, turn=event.turn))
         elif isinstance(event, ev.AgentAudioHeard):
@@ -81,7 +90,7 @@ class TranscriptView(QWidget):
         elif isinstance(event, ev.AgentAudioStopped) and event.reason == "interrupted":
             entry = self._agent_entry(event.turn)
             if entry is not None:
-                entry.cut_at = event.text_heard
+                entry.cut_at = display_text(event.text_heard)
         elif isinstance(event, ev.Interruption):
             if event.kind == "barge_in":
                 label = "barge-in: the agent stopped" if event.stopped_agent else "barge-in"
@@ -105,6 +114,11 @@ class TranscriptView(QWidget):
             self._marker(event.t_ms, f"call ended ({event.reason.replace('_', ' ')})")
         else:
             return
+        self._schedule()
+
+    @Slot(object)
+    def _on_remote_progress(self, progress: object) -> None:
+        self._marker(getattr(progress, "t_ms", 0.0), str(getattr(progress, "text", "")))
         self._schedule()
 
     def _agent_entry(self, turn: int) -> Entry | None:

@@ -55,7 +55,14 @@ class WaterfallView(QWidget):
         self.plot.setLabel("bottom", "caller-perceived latency (ms from the caller's last word)")
         self.plot.getViewBox().invertY(True)
         self.plot.getViewBox().setMouseEnabled(x=True, y=False)
-        self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.legend_label = QLabel(
+            " ".join(
+                f"<span style='color:{OWNER_COLOURS[k]}; font-size:13pt'>■</span>"
+                f"&nbsp;{OWNER_LABELS[k]}&nbsp;&nbsp;"
+                for k in OWNER_KINDS
+            )
+        )
+        self.legend_label.setContentsMargins(6, 0, 6, 0)
         self.highlight = pg.BarGraphItem(
             x0=[0],
             width=[0],
@@ -75,7 +82,6 @@ class WaterfallView(QWidget):
                 height=ROW_HEIGHT,
                 brush=pg.mkBrush(OWNER_COLOURS[kind]),
                 pen=pg.mkPen(QColor(OWNER_COLOURS[kind]).darker(130), width=1),
-                name=OWNER_LABELS[kind],
             )
             self.plot.addItem(item)
             self.items[kind] = item
@@ -94,6 +100,7 @@ class WaterfallView(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.plot, 1)
+        layout.addWidget(self.legend_label)
         bridge.turn_completed.connect(self._on_turn_completed)
         bridge.engine_event.connect(self._on_event)
         self._update_rows()
