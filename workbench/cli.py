@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "workbench.crm.commands",
     "workbench.telephony.commands",
     "workbench.load_commands",
+    "workbench.demo",
     "workbench.ui.commands",
 )
 

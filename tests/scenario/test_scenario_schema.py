@@ -91,7 +91,9 @@ def test_an_unknown_key_is_an_error_at_its_line_and_column(tmp_path):
             expct: {topic: X}
         """,
     )
-    assert lines == [f"{tmp_path / 's.yaml'}:4:5: steps[0].expct: unknown field (check the spelling)"]
+    assert lines == [
+        f"{tmp_path / 's.yaml'}:4:5: steps[0].expct: unknown field (check the spelling)"
+    ]
 
 
 def test_a_wrong_type_names_what_was_expected_and_what_was_given(tmp_path):

@@ -24,8 +24,20 @@ class Conversation:
     `captured` holds confirmed and unconfirmed slot values by slot name; `confirming` names the
     slot whose read-back awaits a yes/no; `pending_slot` the slot last asked for; `stage` an
     action's own step ("offer" while demo slots are offered, "retention" while a retention offer
-    stands, "anything_else" after a topic is done). `intended_crm_actions` lists the records a
-    finished call should write (the CRM mapping turns them into Salesforce objects).
+    stands, "anything_else" after a topic is done, "offer_human" while a person is offered,
+    "pending_offer" while unheard answers are offered again, "card_entry" while a card number
+    is typed on the keypad). `intended_crm_actions` lists the records a finished call should
+    write (the CRM mapping turns them into Salesforce objects).
+
+    Multi-question turns: `last_reply_questions` says which sentences of the last reply answer
+    which sub-question (`(question, first_sentence, last_sentence)`, 0-based, inclusive; empty
+    when the turn asked one thing); `question_topics` the topic each sub-question was understood
+    as; `pending_questions` the sub-questions whose answers the caller did not hear (cut off by a
+    barge-in), offered again once the current request is done.
+
+    `secure_input` is True while the agent collects a card number on the keypad: the session
+    masks those digits, and the agent keeps them out of this object altogether (the digits live
+    in the responder until '#', then only the last four and a token remain).
     """
 
     caller: CallerContext | None = None
@@ -45,6 +57,12 @@ class Conversation:
     intended_crm_actions: list[dict] = field(default_factory=list)
     outcome: str | None = None  # the routing the call would end with now
     ended: bool = False
+    secure_input: bool = False  # keypad entry of a card number in progress
+    card_attempts: int = 0  # invalid card numbers entered so far
+    last_reply_questions: list[tuple[str, int, int]] = field(default_factory=list)
+    question_topics: dict[str, str] = field(default_factory=dict)
+    pending_questions: list[str] = field(default_factory=list)
+    resume_stage: str | None = None  # the stage to go back to when an offered person is declined
 
     def start_topic(self, topic: str) -> None:
         """Switch to a new topic: its slots start empty (values already captured are kept)."""

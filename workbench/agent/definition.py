@@ -94,6 +94,33 @@ class GuardrailSpec(_Strict):
         "For your security, please don't share card numbers on this call.",
     ]
     blocked_phrases: list[str] = []  # topics the agent must not discuss (off-topic refusals)
+    # The no-input / no-match ladder: re-prompt, then offer a person, then end the call.
+    offer_human: list[str] = [
+        "I can connect you with a colleague. Would you like that?",
+    ]
+    no_input_end: list[str] = [
+        "I'm sorry, I can't hear you. Please call us back any time. Goodbye.",
+    ]
+    no_match_end: list[str] = [
+        "I'm sorry I couldn't help this time. Please call us back any time. Goodbye.",
+    ]
+
+
+class CardPaymentSpec(_Strict):
+    """Taking a card payment with the card number typed on the keypad (DTMF), never spoken.
+
+    Only the last four digits and a random token are kept; the digits themselves never reach the
+    conversation, the transcript, the plan, the actions or the logs.
+    """
+
+    topic: str = "BillingQuestion"  # the topic whose callers may ask to pay by card
+    prompt: str = "Sure. Please enter your card number on your keypad, followed by the pound key."
+    invalid: str = (
+        "Sorry, that card number isn't valid. Please enter it again, followed by the pound key."
+    )
+    taken: list[str] = ["Thank you. Your payment with the card ending in {last4_spoken} is done."]
+    max_reentries: int = Field(default=2, ge=0)  # then a person is offered
+    digits: int = Field(default=16, ge=13, le=19)  # entry also ends when this many arrived
 
 
 class UnderstandingSpec(_Strict):
@@ -118,6 +145,7 @@ class AgentDefinition(_Strict):
     topics: list[TopicSpec] = Field(min_length=1)
     escalation: EscalationSpec = EscalationSpec()
     guardrails: GuardrailSpec = GuardrailSpec()
+    card_payment: CardPaymentSpec | None = None  # keypad card payments (off when absent)
 
     @field_validator("voice")
     @classmethod
@@ -144,6 +172,12 @@ class AgentDefinition(_Strict):
                         f"topic {topic.name!r}: action {topic.action} needs templates.{kind}"
                     )
         return topics
+
+    @model_validator(mode="after")
+    def _card_payment_topic_exists(self) -> AgentDefinition:
+        if self.card_payment and self.card_payment.topic not in {t.name for t in self.topics}:
+            raise ValueError(f"card_payment.topic: no topic named {self.card_payment.topic!r}")
+        return self
 
     @model_validator(mode="after")
     def _two_classes(self) -> AgentDefinition:

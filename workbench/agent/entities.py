@@ -371,8 +371,18 @@ def _entity(norm: NormalisedText, type_: str, value: str, start: int, end: int) 
 
 
 def extract_entities(text: str, reference: datetime | None = None) -> tuple[Entity, ...]:
-    """All entities in `text`; dates resolve relative to `reference` (default: now)."""
+    """All entities in `text`; dates resolve relative to `reference` (default: now).
+
+    A self-correction keeps the corrected value: in "next tuesday, no, wednesday" or "order
+    four eight two one three, sorry, four eight two one four" only the value after the last
+    correction marker is returned for that entity type (see `apply_corrections`).
+    """
     reference = reference or datetime.now()
+    return apply_corrections(text, _extract_plain(text, reference), reference)
+
+
+def _extract_plain(text: str, reference: datetime) -> tuple[Entity, ...]:
+    """All entities in `text`, with no regard for self-corrections."""
     norm = normalise(text)
     t = norm.text
     found: list[Entity] = []
@@ -435,6 +445,123 @@ def extract_entities(text: str, reference: datetime | None = None) -> tuple[Enti
 
     found.sort(key=lambda e: e.start)
     return tuple(Entity(e.type, e.value, e.start, e.end, text[e.start : e.end]) for e in found)
+
+
+# --- self-corrections --------------------------------------------------------------------------
+
+# What callers say when they correct themselves. A marker must follow a pause or the start of
+# the utterance in typed text, but STT gives neither commas nor dashes, so any occurrence counts:
+# a marker only matters when a value of the same type follows it.
+CORRECTION_MARKERS = ("no", "sorry", "i mean", "actually", "rather", "make that", "scratch that")
+_CORRECTION = re.compile(
+    r"(?:^|(?<=[\s,;:.!?\u2014\u2013-]))(?:"
+    + "|".join(m.replace(" ", r"\s+") for m in CORRECTION_MARKERS)
+    + r")\b[\s,;:.!?\u2014\u2013-]*",
+    re.IGNORECASE,
+)
+_BARE_NAME_FILLERS = {"it's", "its", "it", "is", "um", "uh", "er", "well", "so", "wait", "oh"}
+# Words after "no"/"sorry" that are not a corrected name ("no problem", "sorry to bother you").
+_NOT_BARE_NAMES = {"problem", "worries", "worry", "idea", "way", "need", "thanks", "bother", "hold"}
+
+
+def correction_segments(text: str) -> list[tuple[int, str]]:
+    """`text` cut at correction markers: (offset in `text`, segment), markers left out.
+
+    "next tuesday - no, wednesday" -> [(0, "next tuesday - "), (19, "wednesday")].
+    """
+    segments: list[tuple[int, str]] = []
+    start = 0
+    for m in _CORRECTION.finditer(text):
+        segments.append((start, text[start : m.start()]))
+        start = m.end()
+    segments.append((start, text[start:]))
+    return segments
+
+
+def corrected_text(text: str) -> str:
+    """What the caller meant in the end: the words after the last correction marker.
+
+    Falls back to the text before it when nothing follows ("dana lee, sorry"); text without a
+    marker is returned as it is.
+    """
+    for _, segment in reversed(correction_segments(text)):
+        if WORD_RE.search(segment):
+            return segment.strip(" ,;:.!?\u2014\u2013-")
+    return ""
+
+
+WORD_RE = re.compile(r"[A-Za-z0-9]")
+
+
+def apply_corrections(
+    text: str, found: tuple[Entity, ...], reference: datetime
+) -> tuple[Entity, ...]:
+    """Keep, per entity type, only the value the caller settled on after correcting themselves.
+
+    The text is cut at correction markers; a type with a value in a later segment (found there
+    by the extractors, or a bare value such as "dana smyth" or "four eight two one four"
+    standing where the earlier segment had a name or an order number) takes that value.
+    """
+    segments = correction_segments(text)
+    if len(segments) < 2:
+        return found
+    latest: dict[str, Entity] = {}
+    seen_types = set()
+    for index, (offset, segment) in enumerate(segments):
+        if not WORD_RE.search(segment):
+            continue
+        here = {
+            e.type: Entity(e.type, e.value, e.start + offset, e.end + offset, e.raw)
+            for e in reversed(_extract_plain(segment, reference))
+        }  # the first of each type in the segment (reversed: later ones overwritten)
+        if index:
+            for type_ in seen_types - set(here):
+                bare = _bare_value(type_, segment)
+                if bare is not None:
+                    start = offset + len(segment) - len(segment.lstrip())
+                    here[type_] = Entity(type_, bare, start, offset + len(segment.rstrip()), "")
+            if "datetime" in here and "datetime" in latest:
+                here["datetime"] = _keep_day(latest["datetime"], here["datetime"], segment)
+        latest |= here
+        seen_types |= set(here)
+    kept = [e for e in found if e.type not in latest]
+    kept += latest.values()
+    kept.sort(key=lambda e: e.start)
+    return tuple(Entity(e.type, e.value, e.start, e.end, text[e.start : e.end]) for e in kept)
+
+
+def _bare_value(type_: str, segment: str) -> str | None:
+    """A value said without its usual lead-in, standing in for an earlier one of `type_`."""
+    words = [w.strip(".,'-") for w in segment.lower().split()]
+    words = [w for w in words if w]
+    while words and words[0] in _BARE_NAME_FILLERS:
+        words = words[1:]
+    if type_ == "person_name":
+        if 1 <= len(words) <= 3 and not any(
+            w in NOT_NAMES or w in _NOT_BARE_NAMES or not w.replace("-", "").isalpha()
+            for w in words
+        ):
+            return title_name(" ".join(words))
+        return None
+    digits = re.findall(r"\d+", normalise(" ".join(words)).text)
+    if type_ == "order_number" and len(digits) == 1 and len(digits[0]) == 5:
+        return f"NW-{digits[0]}"
+    if type_ == "phone" and len(digits) == 1 and len(digits[0]) in (10, 11):
+        if len(digits[0]) == 10 or digits[0].startswith("1"):
+            return _format_phone(digits[0])
+    return None
+
+
+def _keep_day(earlier: Entity, later: Entity, segment: str) -> Entity:
+    """"tuesday at ten, no, at eleven": a corrected time alone keeps the day said before."""
+    said_day = any(
+        p.search(normalise(segment).text)
+        for p in (_DATE_MONTH_DAY, _DATE_DAY_MONTH, _DATE_RELATIVE, _DATE_THE_NTH)
+    )
+    if said_day or "T" not in later.value:
+        return later
+    value = f"{earlier.value[:10]}T{later.value[11:]}"
+    return Entity(later.type, value, later.start, later.end, later.raw)
 
 
 def _sep_char(m: re.Match[str]) -> str:

@@ -17,7 +17,11 @@ from workbench.engine import events as ev
 
 AGENT_LINE = "+18005550100"  # the demo agent's own number (To on every VoiceCall)
 
-_DISPOSITION_BY_ROUTING = {"human": "escalated_to_human", "workflow": "workflow", "ai_resolved": "ai_resolved"}
+_DISPOSITION_BY_ROUTING = {
+    "human": "escalated_to_human",
+    "workflow": "workflow",
+    "ai_resolved": "ai_resolved",
+}
 
 
 def settled_topic(events: Iterable[ev.Event]) -> tuple[str, float]:
@@ -90,7 +94,11 @@ def call_events(call_id: str, events: Sequence[ev.Event], started_at: datetime) 
     for event in events:
         at = started_at + timedelta(milliseconds=event.t_ms)
         if isinstance(event, ev.TopicDecided) and event.topic != "Unknown":
-            payload = {"turn": event.turn, "intent": str(event.topic), "confidence": event.confidence}
+            payload = {
+                "turn": event.turn,
+                "intent": str(event.topic),
+                "confidence": event.confidence,
+            }
             out.append(CallEvent(call_id, "intent", payload, at))
         elif isinstance(event, ev.CallEnded):
             payload = {"reason": event.reason, "disposition": event.disposition}
@@ -104,7 +112,9 @@ def _summary(events: Sequence[ev.Event], topic: str) -> str:
     return f"Caller called about {topic}. Last step: {last}"[:1000]
 
 
-def record_from_result(result: Any, *, started_at: datetime | None = None, consent: bool = True) -> CallRecord:
+def record_from_result(
+    result: Any, *, started_at: datetime | None = None, consent: bool = True
+) -> CallRecord:
     """The record of a simulated call (`engine.virtual.CallResult`)."""
     return call_record(
         call_id=result.call_id,
@@ -116,4 +126,19 @@ def record_from_result(result: Any, *, started_at: datetime | None = None, conse
         intended_actions=result.intended_crm_actions,
         routing=result.routing,
         consent=consent,
+    )
+
+
+def caller_context(phone: str, info: Any) -> Any:
+    """The agent's view of a caller the CRM knows (`sink.lookup_caller`), or None."""
+    from workbench.agent import CallerContext
+
+    if info is None:
+        return None
+    return CallerContext(
+        phone=phone,
+        name=info.name or None,
+        account=info.account_name,
+        vip=bool(info.vip),
+        open_cases=tuple(info.open_cases),
     )

@@ -350,6 +350,29 @@ class CrmSink:
     def status(self) -> OutboxStatus:
         return self.outbox.status()
 
+    def records_for_call(self, call_id: str) -> dict[str, list[dict[str, Any]]]:
+        """What the org holds for one call: VoiceCall, Case, Lead and Task records keyed by
+        `Call_Id__c` (the call id, or the call id plus a suffix for Case/Lead/Task)."""
+        client = self._client_factory()
+        found: dict[str, list[dict[str, Any]]] = {}
+        for obj, fields_ in (
+            (
+                "VoiceCall",
+                "Id, Call_Id__c, CallType, FromPhoneNumber, Intent__c, Disposition__c, CallDurationInSeconds, Summary__c",
+            ),
+            ("Case", "Id, Call_Id__c, Subject, Status, Priority"),
+            ("Lead", "Id, Call_Id__c, LastName, Company, Status"),
+            ("Task", "Id, Call_Id__c, Subject, Status"),
+        ):
+            query = f"SELECT {fields_} FROM {obj} WHERE Call_Id__c LIKE '{call_id}%'"
+            try:
+                records = client.query_all(query)["records"]
+            except SalesforceError as error:  # an org without that field or object
+                log.warning("could not read %s records: %s", obj, error)
+                continue
+            found[obj] = [{k: v for k, v in r.items() if k != "attributes"} for r in records]
+        return found
+
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop delivery (unsent items stay queued for next time) and the embedded org."""
         if self.worker is not None:

@@ -4,9 +4,10 @@ Two modes, selectable per run:
 
 - **silence**: the turn ends after N ms without speech (default 500 ms) — simple and slow.
 - **semantic**: the wait depends on how complete the words so far are. A complete question
-  ("what are your opening hours") ends after a short silence (default 160 ms); a sentence that
-  is obviously unfinished ("I want to…") waits much longer (default 900 ms, the maximum wait);
-  anything in between waits a middle amount (default 400 ms).
+  ("what are your opening hours") ends after a short silence (default 160 ms); a short answer
+  ("yes", "okay") waits a little longer (300 ms), since it often goes on ("yes, that's right");
+  a sentence that is obviously unfinished ("I want to…") waits much longer (default 900 ms, the
+  maximum wait); anything in between waits a middle amount (default 400 ms).
 
 Both are fed one verdict per 20 ms frame (speech or not, from the VAD) and the recogniser's
 latest partial hypothesis. The decision carries a human label naming the setting that owned the
@@ -19,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Completeness = Literal["complete", "unsure", "incomplete"]
+Completeness = Literal["complete", "short answer", "unsure", "incomplete"]
 
 # A turn that stops on one of these words is almost certainly unfinished.
 _DANGLING_WORDS = frozenset(
@@ -49,7 +50,8 @@ def judge_completeness(text: str) -> Completeness:
     if last in _DIGIT_WORDS or last.isdigit():
         return "unsure"  # people pause inside phone and card numbers
     if len(words) <= 2:
-        return "complete" if all(w in _SHORT_COMPLETE for w in words) else "unsure"
+        # "Yes." is complete, but often the start of "Yes, that's right": wait a little longer.
+        return "short answer" if all(w in _SHORT_COMPLETE for w in words) else "unsure"
     if words[0] in _QUESTION_STARTS or len(words) >= 4:
         return "complete"
     return "unsure"
@@ -85,14 +87,21 @@ class SemanticEndpointer:
     mode = "semantic"
 
     def __init__(
-        self, complete_ms: float = 160.0, unsure_ms: float = 400.0, max_wait_ms: float = 900.0
+        self,
+        complete_ms: float = 160.0,
+        short_answer_ms: float = 300.0,
+        unsure_ms: float = 400.0,
+        max_wait_ms: float = 900.0,
     ) -> None:
         self.waits: dict[Completeness, float] = {
             "complete": complete_ms,
+            "short answer": short_answer_ms,
             "unsure": unsure_ms,
             "incomplete": max_wait_ms,
         }
-        self.setting = f"semantic {complete_ms:.0f}/{unsure_ms:.0f}/{max_wait_ms:.0f} ms"
+        self.setting = (
+            f"semantic {complete_ms:.0f}/{short_answer_ms:.0f}/{unsure_ms:.0f}/{max_wait_ms:.0f} ms"
+        )
 
     def decide(self, silence_ms: float, partial_text: str) -> EndpointDecision | None:
         verdict = judge_completeness(partial_text)

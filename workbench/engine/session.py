@@ -394,10 +394,33 @@ class CallSession:
         return []
 
     def on_dtmf(self, t_ms: float, digit: str) -> list[Output]:
-        """A keypad digit from the caller."""
+        """A keypad digit from the caller.
+
+        While the agent collects sensitive digits (`conversation.secure_input`, e.g. a card
+        number) the digit is masked in the event and never stored by the session: only the
+        agent sees it, and it keeps only what PCI allows (last four, a token).
+        """
         if self.ended:
             return []
-        return [ev.DtmfReceived(self.call_id, t_ms, digit=digit, secure=False)]
+        secure = bool(getattr(self.conversation, "secure_input", False))
+        out: list[Output] = [
+            ev.DtmfReceived(self.call_id, t_ms, digit="*" if secure else digit, secure=secure)
+        ]
+        on_dtmf = getattr(self.agent, "on_dtmf", None)
+        if on_dtmf is None or self.state in ("thinking",):
+            return out
+        reply = on_dtmf(self.conversation, digit)  # cheap: collecting digits
+        if reply is None:
+            return out
+        self.current_turn += 1
+        turn = self.current_turn
+        self.turns[turn] = TurnRecord(turn=turn, endpoint_at=t_ms, endpoint_label="keypad entry")
+        if self.state == "speaking":
+            self._outgoing.clear()
+            self._next_sentence = len(self._sentences)
+        self.state = "thinking"
+        self._filler_played = False
+        return out + [self._work("respond", turn, lambda: reply)]
 
     def hang_up(self, t_ms: float, reason: str = "caller_hung_up") -> list[Output]:
         if self.ended:
@@ -696,6 +719,9 @@ class CallSession:
         t_ms = overlap.paused_at if overlap.paused_at is not None else t_ms  # when it went quiet
         heard, index, progress = self._text_heard()
         self._interrupted = (self._sentences, index)
+        on_interrupted = getattr(self.agent, "on_interrupted", None)
+        if on_interrupted is not None:  # e.g. questions whose answers were not heard stay pending
+            on_interrupted(self.conversation, index)
         self._outgoing.clear()
         self._cancelled.update(
             w for w, work in self._pending.items() if work.stage == "tts_sentence"

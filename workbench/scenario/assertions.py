@@ -360,7 +360,13 @@ def _call_outcomes(
         if crm_check is None:
             for check in expect.crm:
                 out.append(
-                    Outcome(f"crm {check.object}", where, "skip", _crm_text(check), "skipped: no CRM sink")
+                    Outcome(
+                        f"crm {check.object}",
+                        where,
+                        "skip",
+                        _crm_text(check),
+                        "skipped: no CRM sink",
+                    )
                 )
         else:
             out += crm_check(result, list(expect.crm))
@@ -393,9 +399,7 @@ def _latency_call(result: CallResult, limit: float | sc.LatencyLimits) -> list[O
     return out
 
 
-def _false_interruptions(
-    scenario: sc.Scenario, result: CallResult, caller: CallerLog
-) -> Outcome:
+def _false_interruptions(scenario: sc.Scenario, result: CallResult, caller: CallerLog) -> Outcome:
     judged = [e for e in result.events if isinstance(e, ev.Interruption)]
     false = [e for e in judged if e.false_interruption]
     stops = [
@@ -430,7 +434,9 @@ def _false_interruptions(
         if a.onset_ms is not None and a.speech_end_ms is not None
     ]
     for stop in stops:
-        if not any(start - 100.0 <= stop.t_ms <= end + NOISE_STOP_GRACE_MS for start, end in speech):
+        if not any(
+            start - 100.0 <= stop.t_ms <= end + NOISE_STOP_GRACE_MS for start, end in speech
+        ):
             problems.append(
                 f"the agent stopped at {stop.t_ms / 1000:.2f} s while the caller was not "
                 f"speaking (after {display_text(stop.text_heard)!r})"
@@ -499,7 +505,9 @@ def _reprompts(expected: int | sc.CountRange, result: CallResult) -> Outcome:
         shown = f"in [{expected.min if expected.min is not None else 0}, "
         shown += f"{expected.max if expected.max is not None else '∞'}]"
     said = [t for s, t in result.transcript if s == "agent"]
-    return Outcome("reprompts", "call", _ok(ok), shown, f"{got} re-prompt(s); agent lines: {len(said)}")
+    return Outcome(
+        "reprompts", "call", _ok(ok), shown, f"{got} re-prompt(s); agent lines: {len(said)}"
+    )
 
 
 def _crm_text(check: sc.CrmCheck) -> str:

@@ -192,7 +192,10 @@ class ScriptedCaller:
         first = first_audible_index(pcm)
         if first is not None:
             start = t_ms + first * SAMPLE_MS
-            if self._last_audible_end is None or start - self._last_audible_end >= self.reply_gap_ms:
+            if (
+                self._last_audible_end is None
+                or start - self._last_audible_end >= self.reply_gap_ms
+            ):
                 self._run_onset = start
             self._last_audible_end = t_ms + (last_audible_index(pcm) + 1) * SAMPLE_MS
         for item in list(self._measuring):
@@ -210,7 +213,10 @@ class ScriptedCaller:
     def on_event(self, event: Any) -> None:
         if isinstance(
             event,
-            ev.ResponseStarted | ev.AgentAudioStarted | ev.FillerStarted | ev.TopicDecided
+            ev.ResponseStarted
+            | ev.AgentAudioStarted
+            | ev.FillerStarted
+            | ev.TopicDecided
             | ev.HandoffRequested,
         ):
             self._events.append(event)

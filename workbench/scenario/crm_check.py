@@ -47,7 +47,9 @@ class CrmVerifier:
             self._sink = CrmSink.from_settings(settings, start_worker=False)
             self._client = local_org_client(self._sink.org)
         except Exception as error:  # reported on every crm expectation, never a silent pass
-            self.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            self.error = (
+                f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            )
             log.warning("no CRM sink for scenario checks: %s", self.error)
             return False
         return True
@@ -63,7 +65,13 @@ class CrmVerifier:
     def __call__(self, result: CallResult, checks: list[sc.CrmCheck]) -> list[Outcome]:
         if not self._start():
             return [
-                Outcome(f"crm {c.object}", "call", "skip", c.object, f"skipped: no CRM sink ({self.error})")
+                Outcome(
+                    f"crm {c.object}",
+                    "call",
+                    "skip",
+                    c.object,
+                    f"skipped: no CRM sink ({self.error})",
+                )
                 for c in checks
             ]
         from workbench.crm.from_call import record_from_result

@@ -39,7 +39,9 @@ class ScenarioFile(pytest.File):
         try:
             scenario = load_scenario(self.path)
         except InputFileError as error:
-            yield ScenarioItem.from_parent(self, name=self.path.stem, scenario=None, problem=str(error))
+            yield ScenarioItem.from_parent(
+                self, name=self.path.stem, scenario=None, problem=str(error)
+            )
             return
         item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario, problem=None)
         for tag in scenario.tags:
@@ -108,7 +110,5 @@ def failure_text(result: Any) -> str:
     if result.call is not None:
         lines.append("  transcript:")
         lines += [f"    {speaker:>6}: {text}" for speaker, text in result.call.transcript]
-        lines.append(
-            f"  ended: {result.call.end_reason} at {result.call.duration_ms / 1000:.1f} s"
-        )
+        lines.append(f"  ended: {result.call.end_reason} at {result.call.duration_ms / 1000:.1f} s")
     return "\n".join(lines)

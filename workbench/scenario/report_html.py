@@ -175,11 +175,17 @@ def _conversation(result: ScenarioResult) -> str:
         rows.append((action.started_ms, 0, who, text))
     for event in call.events:
         if isinstance(event, ev.FinalTranscript):
-            rows.append((event.t_ms, 1, "agent", f"<span class='note'>heard “{_e(event.text)}”</span>"))
+            rows.append(
+                (event.t_ms, 1, "agent", f"<span class='note'>heard “{_e(event.text)}”</span>")
+            )
         elif isinstance(event, ev.TopicDecided):
             rows.append(
-                (event.t_ms, 1, "agent", f"<span class='note'>topic {_e(event.topic)} "
-                 f"({event.confidence:.2f})</span>")
+                (
+                    event.t_ms,
+                    1,
+                    "agent",
+                    f"<span class='note'>topic {_e(event.topic)} ({event.confidence:.2f})</span>",
+                )
             )
         elif isinstance(event, ev.ResponseStarted) and event.sentences:
             said = " ".join(display_text(s) for s in event.sentences)
@@ -188,24 +194,39 @@ def _conversation(result: ScenarioResult) -> str:
             rows.append((event.t_ms, 2, "agent", f"filler “{_e(event.text)}”"))
         elif isinstance(event, ev.AgentAudioStopped) and event.reason == "interrupted":
             rows.append(
-                (event.t_ms, 2, "agent",
-                 f'<span class="mark barge">stopped</span> after “{_e(display_text(event.text_heard))}”')
+                (
+                    event.t_ms,
+                    2,
+                    "agent",
+                    f'<span class="mark barge">stopped</span> after “{_e(display_text(event.text_heard))}”',
+                )
             )
         elif isinstance(event, ev.Interruption):
-            css = "false" if event.false_interruption else (
-                "barge" if event.kind == "barge_in" else "back")
+            css = (
+                "false"
+                if event.false_interruption
+                else ("barge" if event.kind == "barge_in" else "back")
+            )
             label = "false interruption" if event.false_interruption else event.kind
             rows.append(
-                (event.t_ms, 2, "agent",
-                 f'<span class="mark {css}">{_e(label)}</span> “{_e(event.text)}”'
-                 f"{' (agent stopped)' if event.stopped_agent else ''}")
+                (
+                    event.t_ms,
+                    2,
+                    "agent",
+                    f'<span class="mark {css}">{_e(label)}</span> “{_e(event.text)}”'
+                    f"{' (agent stopped)' if event.stopped_agent else ''}",
+                )
             )
         elif isinstance(event, ev.DtmfReceived):
-            rows.append((event.t_ms, 2, "agent", f'<span class="mark key">key {_e(event.digit)}</span>'))
+            rows.append(
+                (event.t_ms, 2, "agent", f'<span class="mark key">key {_e(event.digit)}</span>')
+            )
         elif isinstance(event, ev.HandoffRequested):
             rows.append((event.t_ms, 2, "agent", f"hand-off to {_e(event.queue)}"))
         elif isinstance(event, ev.CallEnded):
-            rows.append((event.t_ms, 3, "call", f"ended: {_e(event.reason)} ({_e(event.disposition)})"))
+            rows.append(
+                (event.t_ms, 3, "call", f"ended: {_e(event.reason)} ({_e(event.disposition)})")
+            )
     rows.sort(key=lambda row: (row[0], row[1]))
     body = "".join(
         f'<tr><td class="t">{t / 1000:7.2f} s</td><td class="{who}">{who}</td><td>{text}</td></tr>'

@@ -37,9 +37,9 @@ def junit_xml(results: Sequence[ScenarioResult], wall_s: float, suite: str = "sc
             time=f"{result.wall_s:.3f}",
         )
         if result.error is not None:
-            ET.SubElement(case, "error", message=result.error, type="ScenarioError").text = (
-                result.error
-            )
+            ET.SubElement(
+                case, "error", message=result.error, type="ScenarioError"
+            ).text = result.error
         elif result.failures:
             first = result.failures[0]
             failure = ET.SubElement(
@@ -59,9 +59,7 @@ def junit_xml(results: Sequence[ScenarioResult], wall_s: float, suite: str = "sc
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
 
 
-def write_junit(
-    path: str | Path, results: Sequence[ScenarioResult], wall_s: float
-) -> Path:
+def write_junit(path: str | Path, results: Sequence[ScenarioResult], wall_s: float) -> Path:
     path = Path(path)
     path.write_text(junit_xml(results, wall_s), encoding="utf-8")
     return path

@@ -67,6 +67,4 @@ def print_summary(console: Any, results: Sequence[ScenarioResult], wall_s: float
             f"over {barge['count']} barge-ins",
             highlight=False,
         )
-    console.print(
-        f"false interruptions: {summary['false_interruptions']}", highlight=False
-    )
+    console.print(f"false interruptions: {summary['false_interruptions']}", highlight=False)

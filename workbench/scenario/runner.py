@@ -8,12 +8,14 @@ process), and returns results in the order given.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import multiprocessing.util
 import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,8 +133,9 @@ class _Process:
 
             cls.runtime = CallRuntime()
             cls.crm = CrmVerifier()
-            import atexit
-
+            # Worker processes end without running atexit hooks; multiprocessing's finalizers
+            # run in both, so the throwaway org's files are removed either way.
+            multiprocessing.util.Finalize(None, cls.crm.close, exitpriority=10)
             atexit.register(cls.crm.close)
         return cls.runtime, cls.crm
 
@@ -167,14 +170,11 @@ def run_suite(
             results.append(result)
         return results
     workers = min(jobs, len(scenarios), os.cpu_count() or jobs)
-    # Scenarios travel as paths (each worker parses its own copy); longest-looking first so
-    # the slowest call does not start last.
+    # Longest-looking first, so that the slowest call does not start last.
     order = sorted(range(len(scenarios)), key=lambda i: -_weight(scenarios[i]))
     results: list[ScenarioResult | None] = [None] * len(scenarios)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(_run_in_process, scenarios[i], options): i for i in order}
-        from concurrent.futures import as_completed
-
         for future in as_completed(futures):
             index = futures[future]
             try:

@@ -227,9 +227,7 @@ class CountRange(_Strict):
 
 class CrmCheck(_Strict):
     object: str = Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
-    fields: dict[str, Pattern | int | float | bool | None] | list[str] = Field(
-        default_factory=dict
-    )
+    fields: dict[str, Pattern | int | float | bool | None] | list[str] = Field(default_factory=dict)
 
     def expected_fields(self) -> dict[str, Any]:
         if isinstance(self.fields, list):
@@ -394,8 +392,7 @@ Step = Annotated[
     Discriminator(
         _step_kind,
         custom_error_type="bad_step",
-        custom_error_message="not a step: expected a mapping with one of "
-        + ", ".join(STEP_KEYS),
+        custom_error_message="not a step: expected a mapping with one of " + ", ".join(STEP_KEYS),
     ),
 ]
 
@@ -420,9 +417,9 @@ def step_kind(step: BaseModel) -> str:
 def describe_step(step: BaseModel) -> str:
     """One line naming a step, for reports: `say "What are your hours?"`."""
     kind = step_kind(step)
-    value = getattr(step, {"say_wav": "say_wav", "pause": "pause_ms", "silence": "silence_s"}.get(
-        kind, kind
-    ))
+    value = getattr(
+        step, {"say_wav": "say_wav", "pause": "pause_ms", "silence": "silence_s"}.get(kind, kind)
+    )
     if kind == "wait_for":
         extra = step.pattern or step.topic  # type: ignore[attr-defined]
         return f"wait_for {value}" + (f" {extra}" if extra else "")
@@ -526,7 +523,9 @@ def _problems(path: Path, root: yaml.Node | None, error: ValidationError) -> lis
         ):
             continue  # "at least 1 step" because the steps themselves were invalid
         line, column = node_position(root, loc)
-        located.append((line, column, f"{path}:{line}:{column}: {format_location(loc)}: {_why(item)}"))
+        located.append(
+            (line, column, f"{path}:{line}:{column}: {format_location(loc)}: {_why(item)}")
+        )
     located.sort(key=lambda entry: (entry[0], entry[1]))
     return list(dict.fromkeys(text for _, _, text in located))
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import logging
 import os
 import re
@@ -102,8 +103,11 @@ def _pronunciations() -> dict[str, list[str]]:
 
 
 def _model_key(prepared: list[list[str]]) -> str:
+    """Content hash of the sentences, the build recipe and the pocketsphinx release (its
+    dictionary supplies the pronunciations)."""
     text = "\n".join(" ".join(words) for words in prepared)
-    return hashlib.sha256(f"{_BUILD_VERSION}\n{text}".encode()).hexdigest()[:20]
+    release = importlib.metadata.version("pocketsphinx")
+    return hashlib.sha256(f"{_BUILD_VERSION}\n{release}\n{text}".encode()).hexdigest()[:20]
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -172,9 +172,11 @@ def run_serve_bench(
         for thread in threads:
             thread.start()
         say(f"{calls} concurrent calls for {run_s:g} s…")
-        while any(t.is_alive() for t in threads):
-            for thread in threads:
-                thread.join(5.0)
+        while True:
+            alive = [t for t in threads if t.is_alive()]
+            if not alive:
+                break
+            alive[0].join(5.0)  # wakes at least every 5 s to sample the server
             samples.append(sample_process(pid))
         pacer.stop()
         final = sample_process(pid)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MARK_EVERY_FRAMES = 10  # a mark every 200 ms of agent audio: how finely "heard" is known
+MEDIA_MESSAGE_BYTES = 330  # a 20 ms outbound media message on the wire, about
 HANGUP_MARK = "hangup"
 HANGUP_PLAYOUT_TIMEOUT_S = 15.0  # the caller's buffer should drain long before this
 FAULT_REASONS = {"protocol_error", "client_not_reading", "transport_error", "error"}
@@ -395,13 +396,28 @@ class MediaCall:
         if self._closing:
             return
         self._out.put_nowait(p.encode_message(message))
-        if self._out.qsize() > self.server.config.max_send_backlog:
+        backlog = self.send_backlog()
+        if backlog > self.server.config.max_send_backlog:
             self._fail(
                 CallFault(
                     "client_not_reading",
-                    f"{self._out.qsize()} messages waiting to be sent; the client stopped reading",
+                    f"about {backlog} messages waiting to be sent; the client stopped reading",
                 )
             )
+
+    def send_backlog(self) -> int:
+        """Messages not yet taken by the peer: queued here plus buffered in the transport.
+
+        aiohttp buffers a lot before `send_str` blocks, so the transport's own buffer counts
+        (in media-message units) — a peer that stops reading is caught within seconds.
+        """
+        buffered = 0
+        if self.transport is not None:
+            try:
+                buffered = self.transport.get_write_buffer_size() // MEDIA_MESSAGE_BYTES
+            except (AttributeError, RuntimeError):
+                buffered = 0
+        return self._out.qsize() + buffered
 
     def send_media(self, payload: bytes) -> None:
         self.send(p.OutboundMedia(self.stream_sid, payload))
@@ -440,7 +456,9 @@ class MediaCall:
         if previous in ("new", "connected"):
             self._start_close(flush_playout=False)
         else:
-            self._start_close(flush_playout=reason not in FAULT_REASONS | {"caller_hung_up"})
+            self._start_close(
+                flush_playout=reason not in FAULT_REASONS | {"caller_hung_up", "server_shutdown"}
+            )
 
     def _fail(self, fault: CallFault) -> None:
         if self.state == "ended" and self._closing:

@@ -94,6 +94,7 @@ class MediaStreamClient:
         token_in_url: bool = False,
         record_audio: bool = False,
         connect_timeout_s: float = 10.0,
+        frame_source: Callable[[float], Any] | None = None,
     ) -> None:
         self.url = url
         self.token = token
@@ -107,6 +108,10 @@ class MediaStreamClient:
         parameters.update(custom_parameters or {})
         self.custom_parameters = parameters
         self.on_agent_audio = on_agent_audio
+        # `frame_source(t_ms)` -> an engine `CallerFrame` (payload, speech_end_ms, dtmf) for
+        # [t_ms, t_ms + 20): a scripted caller that decides each frame itself, instead of the
+        # `send_audio` queue.
+        self.frame_source = frame_source
         self.token_in_url = token_in_url
         self.record_audio = record_audio
         self.connect_timeout_s = connect_timeout_s
@@ -259,18 +264,26 @@ class MediaStreamClient:
             if lateness > FRAME_MS:
                 self.results.late_sends += 1
         self._ticks += 1
+        spoken_at: float | None = None
         with self._state:
-            frame = self._outgoing.popleft() if self._outgoing else SILENCE_FRAME
-            speech_end = (
-                self._outgoing_speech_ends.popleft() if self._outgoing_speech_ends else None
-            )
-            finished_utterance = not self._outgoing and self._caller_speaking
+            if self.frame_source is not None:
+                # The frame carries the 20 ms just captured: spoken in [now - 20, now).
+                caller_frame = self.frame_source(now - FRAME_MS)
+                frame = caller_frame.payload
+                spoken_at = caller_frame.speech_end_ms
+                finished_utterance = spoken_at is None and self._caller_speaking
+                if caller_frame.dtmf:
+                    self._pending_dtmf.append(caller_frame.dtmf)
+            else:
+                frame = self._outgoing.popleft() if self._outgoing else SILENCE_FRAME
+                end = self._outgoing_speech_ends.popleft() if self._outgoing_speech_ends else None
+                if end is not None:
+                    spoken_at = now - FRAME_MS + end / 8.0
+                finished_utterance = not self._outgoing and self._caller_speaking
             digits = list(self._pending_dtmf)
             self._pending_dtmf.clear()
         self._chunk += 1
-        # The frame carries the 20 ms just captured: its samples were spoken in [now-20, now].
-        if speech_end is not None:
-            spoken_at = now - FRAME_MS + speech_end / 8.0
+        if spoken_at is not None:
             if not self._caller_speaking:
                 self._on_caller_speech_onset(now - FRAME_MS)
             self._caller_speaking = True
@@ -366,24 +379,20 @@ class MediaStreamClient:
             if opcode == websocket.ABNF.OPCODE_TEXT:
                 self._on_text(data.decode("utf-8", errors="replace"))
             elif opcode == websocket.ABNF.OPCODE_BINARY:
-                self.results.protocol_errors.append(
-                    str(p.ProtocolError(p.MALFORMED_MESSAGE, "binary frame from the agent"))
-                )
+                self._flag(str(p.ProtocolError(p.MALFORMED_MESSAGE, "binary frame from the agent")))
 
     def _on_text(self, text: str) -> None:
         try:
             message = p.parse_message(text)
         except p.ProtocolError as error:
-            self.results.protocol_errors.append(str(error))
+            self._flag(str(error))
             return
         stream = getattr(message, "stream_sid", None)
         if not isinstance(message, p.OutboundMedia | p.OutboundMark | p.Clear):
-            self.results.protocol_errors.append(f"unexpected {type(message).__name__} from agent")
+            self._flag(f"unexpected {type(message).__name__} from agent")
             return
         if stream != self.stream_sid:
-            self.results.protocol_errors.append(
-                str(p.ProtocolError(p.INVALID_MESSAGE, f"wrong streamSid {stream!r}"))
-            )
+            self._flag(str(p.ProtocolError(p.INVALID_MESSAGE, f"wrong streamSid {stream!r}")))
             return
         now = self.now_ms()
         with self._state:
@@ -404,6 +413,12 @@ class MediaStreamClient:
                     self._played_bytes = self._queued_bytes
                     self._echo_now.extend(name for _, name in self._pending_marks)
                     self._pending_marks.clear()
+            self._state.notify_all()
+
+    def _flag(self, error: str) -> None:
+        """A message from the agent that Twilio would reject (31950/31951): a test failure."""
+        with self._state:
+            self.results.protocol_errors.append(error)
             self._state.notify_all()
 
     def _on_closed(self, reason: str) -> None:

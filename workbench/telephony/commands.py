@@ -70,33 +70,20 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Phone any Media Streams endpoint with a scenario's scripted caller; print what it heard."""
+        from workbench.errors import WorkbenchError
         from workbench.scenario.schema import load_scenario
-        from workbench.telephony.client import MediaStreamClient
-        from workbench.telephony.scripted import (
-            judge_expectations,
-            run_steps,
-            scenario_renderer,
-            steps_from_scenario,
-        )
+        from workbench.telephony.scripted import run_scenario_call
 
         loaded = load_scenario(scenario)
-        caller = loaded.caller
-        render = scenario_renderer(caller.voice, getattr(caller, "rate_wpm", None))
-        steps = steps_from_scenario(loaded, render)
-        client = MediaStreamClient(url, token=token, caller_number=caller.number)
-        try:
-            result = run_steps(client, steps)
-        except OSError as error:
-            raise typer.BadParameter(f"{url}: {error}") from None
+        result = run_scenario_call(url, loaded, token=token)
         data = result.as_dict()
-        data["expectations"] = judge_expectations(loaded, result)
         _print_call(data)
         if json_out is not None:
             json_out.write_text(json.dumps(data, indent=2, default=float))
         if result.error:
-            from workbench.errors import WorkbenchError
-
             raise WorkbenchError(f"{url}: the call failed ({result.error})")
+        if result.failed:
+            raise typer.Exit(1)
 
     @app.command()
     def desk(
@@ -151,8 +138,9 @@ def _print_call(data: dict) -> None:
     def ms(value: object) -> str:
         return "-" if value is None else f"{float(value):.0f} ms"
 
-    typer.echo(f"call {data['call_sid']}: {'completed' if data['completed'] else 'failed'}")
-    typer.echo(f"  said: {', '.join(repr(s) for s in data['said']) or '(nothing)'}")
+    typer.echo(f"call {data['call_sid']}")
+    for action in data.get("actions", []):
+        typer.echo(f"  step {action['step']}: {action['label']} at {action['started_ms']:.0f} ms")
     typer.echo(f"  first agent audio: {ms(data['first_agent_audio_ms'])}")
     for i, latency in enumerate(data["turn_latencies_ms"], 1):
         typer.echo(f"  turn {i}: latency {ms(latency)} (caller's last speech → agent audio heard)")
@@ -165,5 +153,7 @@ def _print_call(data: dict) -> None:
     )
     for error in data["protocol_errors"]:
         typer.echo(f"  protocol error: {error}")
-    for verdict in data.get("expectations", []):
-        typer.echo(f"  expectation: {verdict}")
+    for o in data.get("outcomes", []):
+        typer.echo(
+            f"  [{o['status']}] {o['where']}: {o['expectation']} {o['expected']} — {o['evidence']}"
+        )

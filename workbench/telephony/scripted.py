@@ -126,20 +126,164 @@ def run_steps(
     return result
 
 
-def judge_expectations(scenario: Any, result: ScriptedCallResult) -> list[dict[str, Any]]:
-    """The scenario's caller-side expectations, judged when the scenario package can.
+@dataclass
+class RemoteScenarioResult:
+    """A scenario played against a remote endpoint: caller measurements and verdicts."""
 
-    Uses `workbench.scenario.assertions.judge_caller_side(scenario, results)` if it exists;
-    otherwise nothing can be judged from outside and the list is empty.
+    results: Any  # CallerResults
+    caller_log: Any = None  # the scenario caller's CallerLog
+    outcomes: list[dict[str, str]] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error) or any(o["status"] == "fail" for o in self.outcomes)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = self.results.as_dict()
+        data.update(outcomes=self.outcomes, error=self.error)
+        if self.caller_log is not None:
+            data["actions"] = [
+                {"step": a.step + 1, "kind": a.kind, "label": a.label, "started_ms": a.started_ms}
+                for a in self.caller_log.actions
+            ]
+        return data
+
+
+def run_scenario_call(
+    url: str, scenario: Any, *, token: str | None = None, max_call_s: float = 600.0
+) -> RemoteScenarioResult:
+    """Play a scenario's caller (`workbench.scenario.caller.ScriptedCaller`) over the wire.
+
+    The scripted caller decides every 20 ms frame from what reaches its ear, so barge-ins,
+    backchannels, DTMF, pauses and silences run as they do locally; waits on agent internals
+    (topic, handoff, agent_said) cannot be seen from outside and time out.
     """
+    from workbench.scenario.caller import caller_render, scripted_caller_for
+
+    caller = scripted_caller_for(scenario, caller_render(scenario))
+    client = MediaStreamClient(
+        url,
+        token=token,
+        caller_number=scenario.caller.number,
+        frame_source=caller.frame,
+        on_agent_audio=lambda pcm, t_ms: caller.hear(t_ms, pcm),
+    )
+    result = RemoteScenarioResult(client.results, caller.log)
+    pacer: Pacer | None = None
     try:
-        from workbench.scenario import assertions
-    except ImportError:
-        return []
-    judge = getattr(assertions, "judge_caller_side", None)
-    if judge is None:
-        return []
-    verdicts = judge(scenario, result.results)
-    return [
-        v if isinstance(v, dict) else getattr(v, "__dict__", {"verdict": str(v)}) for v in verdicts
-    ]
+        client.connect()
+        pacer = Pacer([client]).start()
+        if not client.wait_until(lambda: caller.done, max_call_s):
+            if not client.closed.is_set():
+                result.error = f"the script did not finish within {max_call_s:g} s"
+    except Exception as error:
+        result.error = f"{type(error).__name__}: {error}"
+    finally:
+        if pacer is not None:
+            pacer.stop()
+        client.hang_up()
+    result.outcomes = judge_from_outside(scenario, client.results, caller.log)
+    return result
+
+
+def _outcome(expectation: str, where: str, status: str, expected: str, evidence: str) -> dict:
+    return {
+        "expectation": expectation,
+        "where": where,
+        "status": status,
+        "expected": expected,
+        "evidence": evidence,
+    }
+
+
+def judge_from_outside(scenario: Any, results: Any, log_: Any) -> list[dict[str, str]]:
+    """The expectations a caller can judge from what it heard; the rest are skipped."""
+    out = [_outcome("script", "call", "fail", "runs as written", p) for p in log_.problems]
+    expect = getattr(scenario, "expect", None)
+    if expect is None:
+        return out
+    latencies = list(results.turn_latencies_ms)
+    limit = getattr(expect, "turn_latency_ms", None)
+    if limit is not None:
+        if not latencies:
+            out.append(_outcome("turn_latency_ms", "call", "fail", str(limit), "no turn measured"))
+        elif isinstance(limit, int | float):
+            worst = max(latencies)
+            out.append(
+                _outcome(
+                    "turn_latency_ms",
+                    "call",
+                    "pass" if worst <= limit else "fail",
+                    f"≤ {limit:g} each",
+                    f"worst {worst:.0f} ms over {len(latencies)} turns",
+                )
+            )
+        else:
+            for name, q in (("max", 100.0), ("p50", 50.0), ("p95", 95.0)):
+                bound = getattr(limit, name, None)
+                if bound is None:
+                    continue
+                value = float(np.percentile(latencies, q))
+                out.append(
+                    _outcome(
+                        f"turn_latency_ms.{name}",
+                        "call",
+                        "pass" if value <= bound else "fail",
+                        f"≤ {bound:g}",
+                        f"{name} {value:.0f} ms over {len(latencies)} turns",
+                    )
+                )
+    stop_limit = getattr(expect, "barge_in_stop_ms", None)
+    if stop_limit is not None:
+        items = [i for i in log_.interjections if i.kind == "barge_in"]
+        if not items:
+            out.append(
+                _outcome(
+                    "barge_in_stop_ms", "call", "fail", f"≤ {stop_limit:g}", "no barge_in step ran"
+                )
+            )
+        for item in items:
+            where = f"step {item.step + 1}: barge_in {item.text!r}"
+            if item.stop_ms is None:
+                out.append(
+                    _outcome(
+                        "barge_in_stop_ms",
+                        where,
+                        "fail",
+                        f"≤ {stop_limit:g}",
+                        "the agent's audio never stopped",
+                    )
+                )
+            else:
+                out.append(
+                    _outcome(
+                        "barge_in_stop_ms",
+                        where,
+                        "pass" if item.stop_ms <= stop_limit else "fail",
+                        f"≤ {stop_limit:g}",
+                        f"last agent audio {item.stop_ms:.0f} ms after onset",
+                    )
+                )
+    for name in (
+        "topic",
+        "entities",
+        "routed_to",
+        "agent_said",
+        "agent_never_said",
+        "no_false_interruptions",
+        "reprompts",
+        "crm",
+        "end_reason",
+    ):
+        if getattr(expect, name, None) is not None:
+            out.append(
+                _outcome(
+                    name,
+                    "call",
+                    "skip",
+                    str(getattr(expect, name)),
+                    "not observable from the caller's side of the wire",
+                )
+            )
+    return out

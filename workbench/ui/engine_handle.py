@@ -112,6 +112,8 @@ class EngineHandle:
         self._crm_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm")
         self._crm_enabled = crm
         self._sink: Any = None
+        self._verifier: Any = None
+        self._closing = False
         self._events_seen = 0
         self._lock = threading.Lock()
         self._caller: Any = None  # the InteractiveCaller of the call in progress
@@ -128,12 +130,17 @@ class EngineHandle:
         return self._engine.submit(self._load)
 
     def shutdown(self) -> None:
-        """End any call, finish queued work and join every thread this handle started."""
+        """End any call, cancel queued work and join every thread this handle started."""
+        self._closing = True
         self.hang_up()
         self._engine.shutdown(wait=True, cancel_futures=True)
         self._speech.shutdown(wait=True, cancel_futures=True)
-        self._crm_pool.submit(self._close_sink)
-        self._crm_pool.shutdown(wait=True)
+        self._crm_pool.shutdown(wait=True, cancel_futures=True)
+        # Every worker has stopped: closing from this thread cannot race them.
+        self._close_verifier()
+        self._close_sink()
+        if self.audio is not None:
+            self.audio.stop()
 
     # softphone ----------------------------------------------------------------------------
     @property
@@ -228,7 +235,7 @@ class EngineHandle:
 
     def _run_local_call(self, options: CallOptions) -> None:
         from workbench.engine.caller import InteractiveCaller
-        from workbench.engine.calls import run_call
+        from workbench.engine.calls import call_id_for, run_call
 
         if self._cancelled:
             self._post(msg.CallStateChanged(msg.ENDED, "cancelled before connecting"))
@@ -253,6 +260,7 @@ class EngineHandle:
                 agent_path=self.agent_path,
                 network=self._network,
                 seed=int(time.time()) % 100_000,
+                call_id=call_id_for("softphone", time.time_ns()),
                 realtime=True,
                 on_event=self._on_event,
                 on_driver=self._keep_driver,
@@ -320,7 +328,7 @@ class EngineHandle:
         self._post(msg.CallStateChanged(msg.ENDED, client.results.close_reason))
 
     def _run_scripted_call(self, lines: list[str], realtime: bool) -> None:
-        from workbench.engine.calls import run_call, say_lines_caller
+        from workbench.engine.calls import call_id_for, run_call, say_lines_caller
 
         self._post(msg.CallStateChanged(msg.RINGING, "scripted caller"))
         try:
@@ -328,6 +336,7 @@ class EngineHandle:
                 self.runtime,
                 say_lines_caller(lines),
                 agent_path=self.agent_path,
+                call_id=call_id_for("scripted", time.time_ns()),
                 network=self._network,
                 realtime=realtime,
                 on_event=self._on_event,
@@ -340,7 +349,7 @@ class EngineHandle:
 
     def _finish(self, result: Any) -> None:
         self._post(msg.CallFinished(result))
-        if self._crm_enabled:
+        if self._crm_enabled and not self._closing:
             self._post(msg.CallStateChanged(msg.AFTER_CALL_WORK, "writing the call to the CRM"))
             self._crm_pool.submit(self._write_to_crm, result)
         else:
@@ -381,7 +390,9 @@ class EngineHandle:
         self._post(msg.ScenarioStarted(str(path)))
         try:
             scenario = load_scenario(path)
-            result = run_scenario(scenario, self.runtime, on_event=on_event)
+            result = run_scenario(
+                scenario, self.runtime, on_event=on_event, crm_check=self._crm_verifier()
+            )
         except WorkbenchError as error:
             self._post(msg.ScenarioFinished(str(path), path.stem, False, error=str(error)))
             return
@@ -431,6 +442,21 @@ class EngineHandle:
                 self._post(msg.AgentValidated(str(definition_path), split_problems(message)))
                 return
         self._post(msg.AgentValidated(str(definition_path), ()))
+
+    def _crm_verifier(self) -> Any:
+        """The scenario runner's own throwaway org for `crm` expectations (None: they skip)."""
+        if not self._crm_enabled:
+            return None
+        if self._verifier is None:
+            from workbench.scenario.crm_check import CrmVerifier
+
+            self._verifier = CrmVerifier()
+        return self._verifier
+
+    def _close_verifier(self) -> None:
+        if self._verifier is not None:
+            self._verifier.close()
+            self._verifier = None
 
     def _reload_agent(self, path: Path) -> None:
         try:
@@ -499,7 +525,7 @@ class EngineHandle:
             for call_event in call_events(result.call_id, result.events, started):
                 sink.publish_event(call_event)
             deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not self._closing:
                 items = sink.outbox.items(call_id=result.call_id)
                 if all(item.state in ("delivered", "dead") for item in items):
                     break

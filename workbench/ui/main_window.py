@@ -80,6 +80,9 @@ class MainWindow(QMainWindow):
         self.agent_panel = AgentPanel(self.bridge, self.handle, agent_path)
         self.load_panel = LoadPanel()
 
+        # The side docks run the full height; the bottom panels sit under the centre only.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         centre = QSplitter(Qt.Orientation.Vertical)
         centre.addWidget(_titled("Live transcript", self.transcript))
         centre.addWidget(_titled("Latency waterfall", self.waterfall))
@@ -104,11 +107,13 @@ class MainWindow(QMainWindow):
 
         self.agent_label = QLabel("loading the agent…")
         self.statusBar().addPermanentWidget(self.agent_label)
+        self.audio_label = QLabel()
         if not self.devices.available:
-            # Said once, here; the softphone's audio box repeats it where the pickers are.
-            self.statusBar().showMessage(
-                f"{self.devices.problem} — typed and WAV calls still work", 15000
-            )
+            # Said once, and kept in view: typed lines and WAV files are how to talk.
+            self.audio_label.setText("No audio devices: typed and WAV calls only")
+            self.audio_label.setToolTip(self.devices.problem)
+            self.statusBar().addPermanentWidget(self.audio_label)
+            log.info("%s; typed and WAV calls still work", self.devices.problem)
 
         self.waterfall.turn_clicked.connect(self.inspector.show_turn)
         self.scenarios.open_call.connect(self.show_call)

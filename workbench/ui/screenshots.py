@@ -36,13 +36,20 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
 
 def render_screenshots(out_dir: Path, *, agent_path: Path | None = None) -> list[Path]:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+
     from workbench.ui import messages as msg
     from workbench.ui.app import make_application
     from workbench.ui.main_window import MainWindow
 
     out_dir.mkdir(parents=True, exist_ok=True)
     app = make_application()
-    window = MainWindow(agent_path=agent_path)
+    # Fresh settings: the pictures must not depend on how this machine's user left the window.
+    settings_dir = tempfile.mkdtemp(prefix="workbench-screenshots-")
+    settings = QSettings(str(Path(settings_dir) / "gui.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(agent_path=agent_path, settings=settings)
     window.resize(*WINDOW_SIZE)
     window.show()
     states: list[str] = []

@@ -47,7 +47,7 @@ class AgentPanel(QWidget):
         self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.errors = QListWidget()
-        self.errors.setMaximumHeight(96)
+        self.errors.setMaximumHeight(64)
         header = QHBoxLayout()
         header.addWidget(self.path_label, 1)
         header.addWidget(self.open_button)

@@ -119,15 +119,19 @@ class CrmPanel(QWidget):
     def _update_events(self, events: tuple[dict, ...]) -> None:
         self.events_list.clear()
         for event in events:
-            payload = {k: v for k, v in event.items() if k not in ("attributes",)}
-            kind = payload.get("Kind__c") or payload.get("Type__c") or ""
-            call = payload.get("Call_Id__c", "")
-            replay = payload.get("replayId", payload.get("ReplayId", ""))
-            line = f"#{replay} {kind} {call}".strip()
-            rest = {
-                k: v for k, v in payload.items() if k not in ("Kind__c", "Call_Id__c", "replayId")
-            }
-            self.events_list.addItem(f"{line}  {json.dumps(rest, default=str)[:200]}")
+            payload = event.get("payload") or {}
+            detail = payload.get("Payload__c", "")
+            try:
+                data = json.loads(detail) if detail else {}
+                data.pop("event_id", None)
+                detail = ", ".join(f"{k}={v}" for k, v in data.items())
+            except (TypeError, ValueError):
+                pass
+            call = str(payload.get("Call_Id__c", ""))[:12]
+            self.events_list.addItem(
+                f"#{event.get('replayId', '')}  {payload.get('Type__c', event.get('type', ''))}"
+                f"  {call}…  {detail}"
+            )
         self.events_list.scrollToBottom()
 
     @Slot()

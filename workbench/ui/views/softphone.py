@@ -243,7 +243,7 @@ class SoftphonePanel(QWidget):
         title = state.capitalize() if state != msg.IDLE else "Idle"
         text = f"<b style='font-size:13pt'>{title}</b>"
         if detail:
-            text += f"<br><span style='font-size:9pt'>{detail}</span>"
+            text += f"<br><span style='font-size:9pt'>{detail.replace('_', ' ')}</span>"
         self.state_label.setText(text)
         self.state_label.setStyleSheet(
             f"QLabel {{ border: 2px solid {colour}; border-radius: 6px; color: {colour}; }}"

@@ -90,7 +90,7 @@ class WaterfallView(QWidget):
             angle=90,
             pen=pg.mkPen("#dc2626", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
             label=f"budget {budget_ms:.0f} ms",
-            labelOpts={"position": 0.04, "color": "#dc2626", "anchors": [(0, 0), (0, 0)]},
+            labelOpts={"position": 0.04, "color": "#dc2626", "anchors": [(1, 0), (1, 0)]},
         )
         self.plot.addItem(self.budget_line)
         self.plot.scene().sigMouseClicked.connect(self._on_click)

@@ -1,0 +1,176 @@
+"""The main window, driven as a person would: typed calls, scenarios, network, CRM, agent."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from workbench.engine import events as ev
+from workbench.paths import DEMO_AGENT_DIR, SCENARIOS_DIR
+from workbench.ui import messages as msg
+
+pytestmark = pytest.mark.gui
+
+
+def _event(window, kind, **fields):
+    """A waitSignal check: the bridge delivered an event of `kind` with these fields."""
+
+    def check(event) -> bool:
+        return isinstance(event, kind) and all(getattr(event, k) == v for k, v in fields.items())
+
+    return check
+
+
+def _state(state):
+    return lambda got, _detail: got == state
+
+
+def click_waterfall_row(qtbot, waterfall, turn: int) -> None:
+    plot = waterfall.plot
+    scene_point = plot.getViewBox().mapViewToScene(QPointF(50.0, waterfall.row_of(turn)))
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.mapFromScene(scene_point))
+
+
+def test_a_typed_call_shows_the_transcript_the_waterfall_and_the_inspector(qtbot, make_main_window):
+    window = make_main_window()
+    phone = window.softphone
+    assert phone.call_button.isEnabled()
+    with qtbot.waitSignal(window.bridge.call_state_changed, check_params_cb=_state(msg.CONNECTED)):
+        qtbot.mouseClick(phone.call_button, Qt.MouseButton.LeftButton)
+    assert phone.say_edit.isEnabled()  # typed mode, although there is no audio device
+
+    qtbot.keyClicks(phone.say_edit, "What are your opening hours?")
+    with qtbot.waitSignal(
+        window.bridge.engine_event,
+        check_params_cb=_event(window, ev.TurnCompleted, turn=1),
+        timeout=60_000,
+    ):
+        qtbot.keyClick(phone.say_edit, Qt.Key.Key_Return)
+    with qtbot.waitSignal(
+        window.bridge.call_state_changed, check_params_cb=_state(msg.ENDED), timeout=30_000
+    ):
+        qtbot.mouseClick(phone.hangup_button, Qt.MouseButton.LeftButton)
+
+    callers = [e.text for e in window.transcript.entries if e.kind == "caller"]
+    agents = [e for e in window.transcript.entries if e.kind == "agent"]
+    assert any("opening hours" in text for text in callers)
+    assert len(agents) >= 2 and agents[0].heard  # the greeting and the reply
+    assert "call ended" in window.transcript.html()
+    assert sorted(window.waterfall.timelines) == [0, 1]
+    assert "p50" in window.waterfall.summary_label.text()
+
+    click_waterfall_row(qtbot, window.waterfall, 1)
+    assert window.inspector.shown_turn == 1
+    text = window.inspector.text()
+    assert "OpeningHours" in text and "runner-up" in text
+    assert "Knowledge retrieved" in text and "caller waited" in text
+
+
+def test_without_audio_devices_the_window_says_so_once_and_offers_typing(make_main_window):
+    window = make_main_window()
+    assert "No audio devices" in window.audio_label.text()
+    assert "none in this test" in window.audio_label.toolTip()
+    assert not window.softphone.mic_combo.isEnabled()
+    assert window.softphone.voice_combo.count() > 1  # caller voices for typed lines
+
+
+def test_a_scenario_run_from_the_panel_passes_and_opens_its_call(qtbot, make_main_window, tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    shutil.copy(SCENARIOS_DIR / "opening-hours.yaml", suite)
+    window = make_main_window(scenario_dir=suite)
+    panel = window.scenarios
+    qtbot.waitUntil(lambda: panel.suite_loaded, timeout=10_000)
+    assert [i.text(0) for i in panel.items()] == ["opening-hours"]
+
+    panel.tree.setCurrentItem(panel.items()[0])
+    with qtbot.waitSignal(window.bridge.scenario_finished, timeout=60_000) as finished:
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    result = finished.args[0]
+    assert result.passed, result.failure + " " + result.evidence + result.error
+    assert panel.items()[0].text(2) == "pass"
+
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    assert 1 in window.waterfall.timelines
+    assert any(e.kind == "caller" for e in window.transcript.entries)
+
+
+def test_network_sliders_shape_the_caller_leg_lane(qtbot, make_main_window):
+    window = make_main_window()
+    window.network.set_values(delay_ms=250)
+    assert window.handle._network.delay_ms == 250  # what the next call (and a live one) gets
+
+    with qtbot.waitSignal(
+        window.bridge.engine_event,
+        check_params_cb=_event(window, ev.TurnCompleted, turn=1),
+        timeout=60_000,
+    ):
+        window.handle.run_scripted_call(["What are your opening hours?"])
+    lane = window.waterfall.timelines[1].lane("caller leg")
+    assert lane is not None and lane.owner_kind == "network" and lane.duration_ms >= 250
+    assert "caller leg" in window.network.lane_label.text()
+    with qtbot.waitSignal(window.bridge.call_state_changed, check_params_cb=_state(msg.ENDED)):
+        pass
+
+
+def test_a_crm_record_appears_after_the_call(qtbot, make_main_window):
+    window = make_main_window(crm=True)
+
+    def final(update) -> bool:
+        return update.final
+
+    with qtbot.waitSignal(window.bridge.crm_updated, check_params_cb=final, timeout=90_000) as got:
+        window.handle.run_scripted_call(["What are your opening hours?"])
+    update = got.args[0]
+    assert not update.error
+    objects = [record["object"] for record in update.records]
+    assert "VoiceCall" in objects
+    voice_call = update.records[objects.index("VoiceCall")]
+    assert voice_call["state"] == "delivered" and voice_call["Id"]
+    assert voice_call["fields"]["Intent__c"] == "OpeningHours"  # read back from the org
+    panel = window.crm_panel
+    assert panel.table.rowCount() == len(update.records)
+    assert "VoiceCall" in panel.detail.toPlainText()
+    qtbot.waitUntil(lambda: window.softphone.state == msg.ENDED)
+
+
+def test_the_agent_editor_shows_errors_by_line_and_hot_reloads(qtbot, make_main_window, tmp_path):
+    agent_dir = tmp_path / "agent"
+    shutil.copytree(DEMO_AGENT_DIR, agent_dir)
+    window = make_main_window()
+    panel = window.agent_panel
+    panel.open_file(agent_dir / "agent.yaml")
+
+    broken = panel.editor.toPlainText().replace("greeting:", "greting:", 1)
+    with qtbot.waitSignal(window.bridge.agent_validated, timeout=10_000):
+        panel.editor.setPlainText(broken)
+        panel.validate()
+    assert any(line and "greting" in text for line, text in panel.problems)
+    assert not panel.save_button.isEnabled()
+    assert "greting" not in Path(agent_dir / "agent.yaml").read_text()  # nothing saved
+
+    fixed = broken.replace("greting:", "greeting:", 1).replace(
+        "This is Ava, your virtual receptionist.", "This is Ava."
+    )
+    with qtbot.waitSignal(window.bridge.agent_validated, timeout=10_000):
+        panel.editor.setPlainText(fixed)
+        panel.validate()
+    assert panel.problems == ()
+    with qtbot.waitSignal(window.bridge.agent_reloaded, timeout=60_000) as reloaded:
+        qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
+    assert reloaded.args[0].error == ""
+    assert "This is Ava." in (agent_dir / "agent.yaml").read_text()
+    assert window.handle.agent_path == agent_dir
+
+
+def test_the_load_panel_says_plainly_when_load_testing_is_missing(qtbot, monkeypatch):
+    from workbench.ui.views import load
+
+    monkeypatch.setattr(load, "load_command_available", lambda: False)
+    panel = load.LoadPanel()
+    qtbot.addWidget(panel)
+    assert "not available yet" in panel.note.text()
+    assert not panel.start_button.isEnabled()

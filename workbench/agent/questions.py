@@ -1,0 +1,54 @@
+"""Splitting a turn that asks several things at once into its sub-questions.
+
+"what are your hours and can i also change my address" is two requests; the flow responder
+answers them one after the other in a single reply. The splitter works on what speech-to-text
+produces (lowercase words, no punctuation) as well as on typed text: it cuts at question marks,
+at "and also" / "also" / "plus" before a question, and at "and" followed by a question word or
+a request ("and do you", "and can i", "and what", "and i need"). Whether a piece really is a
+question of its own is decided afterwards by the understanding (`Agent.split_turn` merges the
+pieces no topic claims back into their neighbours).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Words that start a question or a request after "and" / "also".
+QUESTION_STARTS = (
+    "what", "whats", "what's", "when", "where", "which", "who", "why", "how", "do", "does",
+    "did", "are", "is", "can", "could", "will", "would", "should", "may", "i need", "i want",
+    "i'd like", "id like", "i would like", "i also need", "i also want", "tell me",
+)  # fmt: skip
+_START = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in QUESTION_STARTS)
+_CUT = re.compile(
+    r"\?+"  # typed question marks
+    r"|[,;]?\s*\b(?:and\s+also|and\s+then|also|plus)\b[,\s]*(?=(?:" + _START + r")\b)"
+    r"|[,;]?\s*\band\b[,\s]*(?=(?:" + _START + r")\b)"
+    r"|[,;]\s*\b(?:and\s+)?also\b[,\s]*",
+    re.IGNORECASE,
+)
+MIN_WORDS = 2  # a piece shorter than this is never a question of its own
+
+
+def split_questions(text: str) -> list[str]:
+    """The sub-questions of `text`, in order, lowercase, without punctuation around them.
+
+    Returns one piece (the whole text, tidied) when there is nothing to split at.
+    """
+    pieces = []
+    for piece in _CUT.split(text):
+        words = re.sub(r"[^\w'@.\s-]+", " ", piece.lower()).split()
+        words = [w.strip(".-") for w in words]
+        if any(words):
+            pieces.append(" ".join(w for w in words if w))
+    if not pieces:
+        return [text.strip()]
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and len(piece.split()) < MIN_WORDS:
+            merged[-1] += " " + piece
+        else:
+            merged.append(piece)
+    if len(merged) > 1 and len(merged[0].split()) < MIN_WORDS:
+        merged[1] = merged.pop(0) + " " + merged[1]
+    return merged
