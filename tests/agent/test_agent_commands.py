@@ -66,6 +66,15 @@ def test_chat_greets_replies_and_ends_on_bye(env: dict[str, str]) -> None:
     assert "topic OpeningHours" in result.output and "plan:" in result.output
 
 
+def test_chat_takes_keypad_keys_and_silence(env: dict[str, str]) -> None:
+    lines = "I want to pay my invoice by card\n/keys 4111111111111111#\n/silence\nbye\n"
+    result = CliRunner().invoke(app, ["chat"], input=lines)
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert "card ending in <digits>1111</digits>" in output
+    assert "actions take_payment" in output and "Are you still there?" in output
+
+
 def test_bench_agent_prints_json(env: dict[str, str]) -> None:
     result = CliRunner().invoke(
         app, ["bench", "agent", "--repeat", "20", "--agent", str(DEMO_AGENT_DIR)]

@@ -198,12 +198,13 @@ def test_change_address_captures_and_confirms_the_address(agent: Agent) -> None:
     )
 
 
-def test_no_input_reprompts_then_escalates(agent: Agent) -> None:
+def test_no_input_reprompts_then_offers_a_person_then_ends(agent: Agent) -> None:
     conv = agent.new_conversation(reference=SUNDAY)
     agent.greet(conv)
     replies = [agent.no_input(conv) for _ in range(3)]
     assert "still there" in said(replies[0]) and replies[0].routing is None
-    assert replies[2].routing == "human"
+    assert "connect you with a colleague" in said(replies[1]) and not replies[1].end_call
+    assert replies[2].end_call and conv.disposition == "abandoned"
 
 
 def test_every_reply_explains_itself(agent: Agent) -> None:

@@ -282,3 +282,16 @@ def test_crm_records_are_written_to_a_throwaway_org_and_read_back():
     assert wrong.status == "fail"
     assert wrong.evidence == "1 record(s), none matching: Intent__c='OpeningHours'"
     assert missing.status == "fail" and missing.evidence == "no Case record for this call"
+
+
+def test_a_filler_counts_as_said_before_the_reply():
+    s = scenario([{"say": "x", "expect": {"agent_said": "/One moment\\. Sure/"}}])
+    events = [
+        ev.FillerStarted(C, 2000.0, turn=1, text="One moment."),
+        ev.ResponseStarted(C, 2500.0, turn=1, sentences=("Sure.",)),
+    ]
+    verdict = outcome(
+        evaluate(s, call(events), CallerLog(actions=[said(0, 0, 900)], steps_reached=1)),
+        "agent_said",
+    )
+    assert verdict.status == "pass" and verdict.evidence == "agent said: 'One moment. Sure.'"

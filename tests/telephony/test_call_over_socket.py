@@ -41,6 +41,12 @@ def test_the_caller_asks_for_opening_hours_and_hears_an_answer(live_server, runt
     heard_turns = {t.turn: t for t in summary.turns}
     assert 1 in heard_turns and heard_turns[1].latency_ms is not None
     assert any(h.turn == 1 and h.text for h in summary.heard)
+    # ... and close the server-side waterfall of the turn.
+    completed = [e for e in events if isinstance(e, ev.TurnCompleted) and e.turn == 1]
+    assert len(completed) == 1
+    timeline = completed[0].timeline
+    assert timeline.lane("agent leg + caller playout (mark echo)") is not None
+    assert timeline.total_ms == pytest.approx(heard_turns[1].latency_ms)
 
     assert live_server.crm.wait_for(lambda rs: any(r.call_id == client.call_sid for r in rs))
     record = next(r for r in live_server.crm.records if r.call_id == client.call_sid)

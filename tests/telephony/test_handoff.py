@@ -33,6 +33,8 @@ def test_escalated_call_reaches_a_human_with_context_first_and_supervision(live_
     client.connect()
     pacer = Pacer([client]).start()
     supervisor = AgentDeskClient(live_server.agent_url, role="supervisor", name="Lee")
+    colleague = AgentDeskClient(live_server.agent_url, name="Kim", skills=("billing",))
+    colleague.connect()
     try:
         assert client.wait_for_agent_quiet(500, 20)  # the greeting
         client.send_audio(tts.render_pcm("I want to speak to a person.", 8000))
@@ -75,6 +77,8 @@ def test_escalated_call_reaches_a_human_with_context_first_and_supervision(live_
         assert client.wait_until(lambda: any(loud(f) for f in client.played_audio[spoke_at:]), 10)
         client.send_audio(tts.render_pcm("Thanks.", 8000))
         assert desk_hears(desk, "caller")
+        # The supervisor listens to both sides.
+        assert desk_hears(supervisor, "agent") and desk_hears(supervisor, "caller")
 
         # Barge: the supervisor joins the call and the caller hears them too.
         supervisor.set_mode("barge")
@@ -82,22 +86,52 @@ def test_escalated_call_reaches_a_human_with_context_first_and_supervision(live_
         supervisor.say("Hi, this is Lee, the supervisor.")
         assert client.wait_until(lambda: any(loud(f) for f in client.played_audio[barge_at:]), 10)
 
-        desk.hang_up()
+        supervisor.send({"event": "leave"})
+
+        # Consult: a colleague on a separate leg; only the agent hears them.
+        consult_leg = desk.consult("Billing")
+        entry = colleague.wait_for("queue", 10)
+        while not any(c["legId"] == consult_leg for c in entry["calls"]):
+            entry = colleague.wait_for("queue", 10)
+        consult_context = colleague.take(consult_leg)
+        assert consult_context["context"]["consult"] is True
+        desk.wait_for("consult_connected", 10)
+        colleague.say("Sure, send them over.")
+        assert desk_hears(desk, "consultant")
+        desk.end_consult()
+        colleague.wait_for("consult_ended", 10)
+
+        # Transfer: this leg ends, the caller waits for the colleague, who hangs up at the end.
+        desk.transfer("Billing")
+        assert desk.wait_for("ended", 10)["reason"] == "transferred"
+        context2 = colleague.take(client.call_sid)
+        second_leg = context2["legId"]
+        assert context2["context"]["previousCallId"] == leg_id
+        colleague.hang_up()
         assert client.closed.wait(15)  # the server hangs up the caller's socket
     finally:
         pacer.stop()
         client.hang_up()
-        desk.close()
-        supervisor.close()
+        for person in (desk, supervisor, colleague):
+            person.close()
 
     assert desk.first_media_index is not None and desk.first_media_index > context_at
     summary = live_server.wait_finished(client.call_sid)
     assert summary.end_reason == "agent_hung_up"
-    assert live_server.crm.wait_for(lambda rs: any(r.call_id == leg_id for r in rs))
+    assert live_server.crm.wait_for(lambda rs: any(r.call_id == second_leg for r in rs))
     records = {r.call_id: r for r in live_server.crm.records}
-    ai_leg, human_leg = records[client.call_sid], records[leg_id]
+    ai_leg, first, consult, second = (
+        records[client.call_sid],
+        records[leg_id],
+        records[consult_leg],
+        records[second_leg],
+    )
+    # Legs linked the way VoiceCall links them: AI → Sam → Kim, and Sam's consult with Kim.
     assert ai_leg.disposition == "escalated_to_human" and ai_leg.next_call_id == leg_id
-    assert human_leg.previous_call_id == client.call_sid and human_leg.routed_to == "Sam"
+    assert first.previous_call_id == client.call_sid and first.next_call_id == second_leg
+    assert first.routed_to == "Sam" and first.disposition == "transferred"
+    assert second.previous_call_id == leg_id and second.routed_to == "Kim"
+    assert consult.previous_call_id == leg_id and consult.disposition == "consult"
 
 
 def desk_hears(desk: AgentDeskClient, track: str, timeout_s: float = 10.0) -> bool:

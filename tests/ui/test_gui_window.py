@@ -29,6 +29,7 @@ def _state(state):
 
 
 def click_waterfall_row(qtbot, waterfall, turn: int) -> None:
+    waterfall.flush()
     plot = waterfall.plot
     scene_point = plot.getViewBox().mapViewToScene(QPointF(50.0, waterfall.row_of(turn)))
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.mapFromScene(scene_point))
@@ -133,7 +134,7 @@ def test_a_crm_record_appears_after_the_call(qtbot, make_main_window):
     assert voice_call["fields"]["Intent__c"] == "OpeningHours"  # read back from the org
     panel = window.crm_panel
     assert panel.table.rowCount() == len(update.records)
-    assert "VoiceCall" in panel.detail.toPlainText()
+    assert "VoiceCall" in panel.detail_text() and "Intent__c: OpeningHours" in panel.detail_text()
     qtbot.waitUntil(lambda: window.softphone.state == msg.ENDED)
 
 
@@ -174,3 +175,61 @@ def test_the_load_panel_says_plainly_when_load_testing_is_missing(qtbot, monkeyp
     qtbot.addWidget(panel)
     assert "not available yet" in panel.note.text()
     assert not panel.start_button.isEnabled()
+
+
+@pytest.fixture
+def media_server(call_runtime):
+    """The telephony media-stream server on a free loopback port (no CRM), as a deployed agent."""
+    from workbench.telephony.server import MediaStreamServer, ServerConfig, ServerThread
+
+    config = ServerConfig(host="127.0.0.1", port=0, crm=False)
+    thread = ServerThread(lambda: MediaStreamServer(config, runtime=call_runtime))
+    port = thread.start()
+    yield f"ws://127.0.0.1:{port}/media"
+    thread.stop(drain_timeout_s=2.0)
+
+
+@pytest.mark.network
+def test_a_deployed_agent_is_called_by_url(qtbot, make_main_window, media_server):
+    window = make_main_window()
+    phone = window.softphone
+    assert phone.remote_radio.isEnabled()
+    phone.remote_radio.setChecked(True)
+    phone.url_edit.setText(media_server)
+    with qtbot.waitSignal(window.bridge.call_state_changed, check_params_cb=_state(msg.CONNECTED)):
+        qtbot.mouseClick(phone.call_button, Qt.MouseButton.LeftButton)
+
+    def turn_heard(progress) -> bool:
+        return progress.text.startswith("turn 1:")
+
+    with qtbot.waitSignal(
+        window.bridge.remote_progress, check_params_cb=turn_heard, timeout=60_000
+    ):
+        phone.say("What are your opening hours?")
+    with qtbot.waitSignal(window.bridge.call_state_changed, check_params_cb=_state(msg.ENDED)):
+        qtbot.mouseClick(phone.hangup_button, Qt.MouseButton.LeftButton)
+    markers = [e.text for e in window.transcript.entries if e.kind == "marker"]
+    assert any(m.startswith("caller says: What are your opening hours?") for m in markers)
+    assert any("reply was heard" in m for m in markers)
+    assert any(m.startswith("call ended") for m in markers)
+
+
+def test_settings_persist_between_sessions(make_main_window):
+    first = make_main_window()
+    first.network.set_values(delay_ms=120, loss=0.02)
+    first.softphone.number_edit.setText("+14155550123")
+    first.shutdown()
+    second = make_main_window()  # the same settings file
+    assert second.network.delay.value() == 120 and second.network.loss.value() == 20
+    assert second.softphone.number_edit.text() == "+14155550123"
+    assert second.handle._network.delay_ms == 120  # restored sliders apply to the next call
+
+
+def test_keyboard_shortcuts_place_a_call_hang_up_and_mute(make_main_window):
+    from PySide6.QtGui import QAction
+
+    window = make_main_window()
+    shortcuts = {a.text(): a.shortcut().toString() for a in window.findChildren(QAction)}
+    assert shortcuts["Call"] == "Ctrl+Return"
+    assert shortcuts["Hang up"] == "Ctrl+E"
+    assert shortcuts["Mute / unmute"] == "Ctrl+M"

@@ -21,7 +21,21 @@ Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
         greet(conversation: Conversation) -> Reply
         reply(conversation: Conversation, text: str, understanding: Understanding,
               chunks: list[KnowledgeChunk]) -> Reply
-        no_input(conversation: Conversation) -> Reply   # the caller said nothing (timeout)
+        no_input(conversation: Conversation) -> Reply   # the caller said nothing (timeout):
+            # 1st re-prompts ("Are you still there?" + the pending question), 2nd offers a person
+            # ("yes" escalates), 3rd ends politely (end_call, disposition "abandoned"); repeated
+            # no-match climbs the same ladder (conversation.reprompt_count counts both)
+        on_interrupted(conversation: Conversation, sentence_index: int) -> None
+            # the caller barged in during sentence `sentence_index` (0-based) of the last reply:
+            # sub-question answers not fully heard become conversation.pending_questions, offered
+            # ("You also asked: ... Would you like me to go over that?") once the new request is
+            # done; "yes" answers them, "no" drops them, anything else moves on
+        on_dtmf(conversation: Conversation, digit: str) -> Reply | None
+            # a keypad key; while conversation.secure_input (card payment) returns None until '#'
+            # or 16 digits, then a Reply (Luhn-valid: Action take_payment {last4, token}; else
+            # re-enter, twice, then a person is offered); None outside card entry. Digits are
+            # kept in the responder, never in the conversation; '*' starts the entry over
+        split_turn(conversation, text) -> list[SubQuestion] | None   # multi-question turns
         respond(conversation, text) -> tuple[Understanding, Reply]  # understand+retrieve+reply
         classifier.cv_accuracy, train_seconds (classifier training time, without imports)
 
@@ -30,6 +44,8 @@ Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
     Entity (frozen): type, value, start, end, raw
         types: person_name, email, phone, datetime (ISO "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM"),
         order_number ("NW-48213"), card_number (Luhn-valid digits), address
+        self-corrections keep the value after the last marker (no / sorry / I mean / actually /
+        rather / make that): "next tuesday - no, wednesday" -> wednesday only
     KnowledgeChunk (frozen): source (file name), heading, text, score
     CallerContext (frozen): phone, name=None, account=None, vip=False, open_cases=()
     Reply (frozen): sentences: tuple[str, ...] (may hold <digits>…</digits> / <spell>…</spell>),
@@ -37,14 +53,20 @@ Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
         actions: tuple[Action, ...], plan: str, end_call: bool, topic: str
     Action (frozen): kind, params: dict, result: dict
         kinds: book_demo, offer_demo_slots, open_case, lookup_order, change_address,
-        retention_offer, accept_retention_offer, cancel_subscription, escalate, answer
+        retention_offer, accept_retention_offer, cancel_subscription, escalate, answer,
+        take_payment (params {last4, token}; result {status})
     Conversation (mutable, per call): caller, reference (datetime relative dates resolve
         against; pass it to understand() too), topic, captured: dict[str, str], confirmed,
         confirming, pending_slot, stage, turn_count, reprompt_count,
         history: list[tuple[str, str]] (card numbers redacted), escalation_summary: str | None,
         intended_crm_actions: list[{"object": "Case"|"Lead"|"Task", "fields": {SF field: value}}],
-        outcome ("ai_resolved" | "human" | "workflow" | None: how the call would end now),
-        disposition (outcome in CRM words: "human" -> "escalated_to_human"), ended
+        outcome ("ai_resolved" | "human" | "workflow" | "abandoned" | None: how the call would
+        end now), disposition (outcome in CRM words: "human" -> "escalated_to_human"), ended,
+        secure_input (True while a card number is typed on the keypad: mask DTMF),
+        last_reply_questions: list[(question, first_sentence, last_sentence)] (multi-question
+        replies only, 0-based inclusive), question_topics: dict[question, topic],
+        pending_questions: list[str] (answers cut off by a barge-in), card_attempts
+    SubQuestion (frozen): text, understanding, chunks; topic
 
     workbench.agent.llm: LlmClient(base_url=None, model=None, api_key=None, *,
         connect_timeout=3.0, read_timeout=10.0) with stream_tokens(messages) -> Iterator[str] and

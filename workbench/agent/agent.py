@@ -13,7 +13,8 @@ from workbench.agent.conversation import CallerContext, Conversation
 from workbench.agent.definition import UNKNOWN_TOPIC, AgentDefinition, load_definition
 from workbench.agent.knowledge import KnowledgeChunk, KnowledgeIndex
 from workbench.agent.orders import OrderBook
-from workbench.agent.responder import FlowResponder, Reply
+from workbench.agent.questions import MIN_CONFIDENCE, split_questions
+from workbench.agent.responder import FlowResponder, Reply, SubQuestion
 from workbench.agent.understanding import (
     TopicClassifier,
     Understanding,
@@ -194,12 +195,68 @@ class Agent:
         understanding: Understanding,
         chunks: list[KnowledgeChunk],
     ) -> Reply:
-        """The next reply of the flow responder (mutates `conversation`)."""
-        return self.responder.reply(conversation, text, understanding, chunks)
+        """The next reply of the flow responder (mutates `conversation`).
+
+        A turn that asks several questions ("what are your hours and can I change my address")
+        is split (`split_turn`) and answered part by part in this one reply.
+        """
+        parts = self.split_turn(conversation, text)
+        return self.responder.reply(conversation, text, understanding, chunks, parts)
+
+    def split_turn(self, conversation: Conversation, text: str) -> list[SubQuestion] | None:
+        """The sub-questions of `text`, each understood on its own; None for a single request.
+
+        Only a caller free to ask (no read-back, question or offer pending) is split. Pieces no
+        topic claims confidently ("my name is dana") are merged into the piece before them (or
+        after, for the first); pieces of the same slot-filling topic are merged so the flow sees
+        everything the caller said about it.
+        """
+        c = conversation
+        if c.ended or c.confirming or c.pending_slot or c.stage not in (None, "anything_else"):
+            return None
+        pieces = split_questions(text)
+        if len(pieces) < 2:
+            return None
+        threshold = max(self.definition.understanding.threshold, MIN_CONFIDENCE)
+        kept: list[str] = []
+        orphans: list[str] = []  # pieces before the first confident one
+        for piece in pieces:
+            u = self.understand(piece, reference=c.reference)
+            if u.topic != UNKNOWN_TOPIC and u.confidence >= threshold:
+                kept.append(" ".join([*orphans, piece]))
+                orphans = []
+            elif kept:
+                kept[-1] += " " + piece
+            else:
+                orphans.append(piece)
+        if orphans and kept:
+            kept[-1] += " " + " ".join(orphans)
+        parts: list[SubQuestion] = []
+        for piece in kept:
+            u = self.understand(piece, reference=c.reference)
+            same = next((p for p in parts if p.topic == u.topic), None)
+            if same is not None and not self.responder._is_informational(u.topic):
+                merged = f"{same.text} and {piece}"
+                u = self.understand(merged, reference=c.reference)
+                parts[parts.index(same)] = SubQuestion(merged, u, self.retrieve(merged))
+                continue
+            parts.append(SubQuestion(piece, u, self.retrieve(piece)))
+        return parts if len(parts) >= 2 else None
 
     def no_input(self, conversation: Conversation) -> Reply:
-        """Reply when the caller said nothing: re-prompt, then hand over."""
+        """Reply when the caller said nothing: re-prompt, then offer a person, then end politely."""
         return self.responder.no_input(conversation)
+
+    def on_interrupted(self, conversation: Conversation, sentence_index: int) -> None:
+        """The caller barged in while sentence `sentence_index` (0-based) of the last reply was
+        being said; answers not fully heard become `conversation.pending_questions`."""
+        self.responder.on_interrupted(conversation, sentence_index)
+
+    def on_dtmf(self, conversation: Conversation, digit: str) -> Reply | None:
+        """A keypad key ('0'-'9', '*', '#'). While a card number is collected
+        (`conversation.secure_input`) returns None until '#' (or 16 digits), then the reply
+        (payment taken with the last four only, or asked to re-enter); None outside card entry."""
+        return self.responder.on_dtmf(conversation, digit)
 
     def respond(self, conversation: Conversation, text: str) -> tuple[Understanding, Reply]:
         """Understand, retrieve and reply in one call (chat, tests); dates relative to the call."""

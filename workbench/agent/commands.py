@@ -46,7 +46,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             False, "--show-plan", help="Also print why the agent replied so."
         ),
     ) -> None:
-        """Talk to the agent in text (for designers). EOF or 'bye' ends the conversation."""
+        """Talk to the agent in text (for designers). EOF or 'bye' ends the conversation.
+
+        '/keys 4111111111111111#' presses keypad keys (card payments); '/silence' stands for
+        the caller saying nothing (the no-input ladder).
+        """
         from rich.console import Console
         from rich.markup import escape
 
@@ -70,9 +74,20 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     f"[bold]{escape(loaded.name)}:[/] {escape(loaded.definition.goodbye)}"
                 )
                 break
-            understanding, reply = loaded.respond(conversation, text)
+            if text.startswith("/keys"):
+                replies = [loaded.on_dtmf(conversation, key) for key in text[5:].strip()]
+                reply = next((r for r in replies if r is not None), None)
+                if reply is None:
+                    console.print("[dim]  (keys taken; the agent is still collecting)[/]")
+                    continue
+                info = "keypad entry"
+            elif text == "/silence":
+                reply = loaded.no_input(conversation)
+                info = f"no input (reprompt count {conversation.reprompt_count})"
+            else:
+                understanding, reply = loaded.respond(conversation, text)
+                info = f"topic {understanding.topic} ({understanding.confidence:.2f})"
             console.print(f"[bold]{escape(loaded.name)}:[/] {escape(' '.join(reply.sentences))}")
-            info = f"topic {understanding.topic} ({understanding.confidence:.2f})"
             if reply.routing:
                 info += f", routing {reply.routing}"
             if reply.actions:

@@ -553,7 +553,7 @@ def _bare_value(type_: str, segment: str) -> str | None:
 
 
 def _keep_day(earlier: Entity, later: Entity, segment: str) -> Entity:
-    """"tuesday at ten, no, at eleven": a corrected time alone keeps the day said before."""
+    """ "tuesday at ten, no, at eleven": a corrected time alone keeps the day said before."""
     said_day = any(
         p.search(normalise(segment).text)
         for p in (_DATE_MONTH_DAY, _DATE_DAY_MONTH, _DATE_RELATIVE, _DATE_THE_NTH)

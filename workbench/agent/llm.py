@@ -224,8 +224,10 @@ class LlmResponder:
     ) -> Reply:
         """Same contract as `Agent.reply`."""
         flow = self.agent.reply(conv, text, understanding, chunks)
-        if not any(a.kind == "answer" for a in flow.actions):
-            return flow  # slot filling, actions and escalation stay deterministic
+        if not any(a.kind == "answer" for a in flow.actions) or conv.last_reply_questions:
+            # Slot filling, actions and escalation stay deterministic, and so do multi-question
+            # replies (their sentences are mapped to the sub-questions they answer).
+            return flow
         try:
             sentences = [
                 redact_cards(s)

@@ -3,8 +3,9 @@
 "what are your hours and can i also change my address" is two requests; the flow responder
 answers them one after the other in a single reply. The splitter works on what speech-to-text
 produces (lowercase words, no punctuation) as well as on typed text: it cuts at question marks,
-at "and also" / "also" / "plus" before a question, and at "and" followed by a question word or
-a request ("and do you", "and can i", "and what", "and i need"). Whether a piece really is a
+at "and also" / "also" / "plus" before a question, at "and" followed by a question word or a
+request ("and do you", "and can i", "and what", "and i need"), and before an unmistakable
+question opening anywhere ("... hours how much does it cost"). Whether a piece really is a
 question of its own is decided afterwards by the understanding (`Agent.split_turn` merges the
 pieces no topic claims back into their neighbours).
 """
@@ -19,15 +20,33 @@ QUESTION_STARTS = (
     "did", "are", "is", "can", "could", "will", "would", "should", "may", "i need", "i want",
     "i'd like", "id like", "i would like", "i also need", "i also want", "tell me",
 )  # fmt: skip
-_START = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in QUESTION_STARTS)
+# Openings that start a new question even without "and" ("what are your hours how much does it
+# cost"): only unmistakable ones, since STT text has no commas to tell clauses apart.
+# Not "do you" / "are you" / "can i": those also continue a question ("what options do you have").
+STRONG_STARTS = (
+    "what are", "what is", "what's", "whats", "what time", "how much", "how many", "how do i",
+    "how can i", "is there", "when are", "when do", "when does", "when is", "where is", "where's",
+)  # fmt: skip
+
+
+def _alternatives(words: tuple[str, ...]) -> str:
+    return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in words)
+
+
+_START = _alternatives(QUESTION_STARTS)
+_STRONG = _alternatives(STRONG_STARTS)
 _CUT = re.compile(
     r"\?+"  # typed question marks
     r"|[,;]?\s*\b(?:and\s+also|and\s+then|also|plus)\b[,\s]*(?=(?:" + _START + r")\b)"
     r"|[,;]?\s*\band\b[,\s]*(?=(?:" + _START + r")\b)"
-    r"|[,;]\s*\b(?:and\s+)?also\b[,\s]*",
+    r"|[,;]\s*\b(?:and\s+)?also\b[,\s]*"
+    r"|(?<=\w)[,;]?\s+(?=(?:" + _STRONG + r")\b)",
     re.IGNORECASE,
 )
 MIN_WORDS = 2  # a piece shorter than this is never a question of its own
+# A piece stands alone only if a topic claims it at least this surely (and above the agent's
+# own threshold): a wrong split costs more than a missed one.
+MIN_CONFIDENCE = 0.5
 
 
 def split_questions(text: str) -> list[str]:

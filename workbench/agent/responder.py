@@ -10,6 +10,23 @@ Each turn goes through the same steps, and the reply's `plan` says which fired a
 5. otherwise the understood topic starts: slots are filled from what was already said, the
    first missing one is asked for, and when all are confirmed the topic's action runs and its
    answer is spoken, using captured values and the retrieved knowledge.
+
+Beyond single requests:
+
+- *multi-question turns* (`reply(..., parts=[...])`, split by `Agent`): the informational
+  sub-questions are answered in order, then the first one that starts a flow (slot filling,
+  an action) is started, so the reply ends with that flow's first prompt; further flows wait
+  in `pending_questions`. `conversation.last_reply_questions` maps sub-questions to the reply's
+  sentences; `on_interrupted` turns the informational answers the caller did not fully hear
+  into `pending_questions`, which are *offered* again ("You also asked: ... Would you like me
+  to go over that?") when the current request is done, instead of "anything else?";
+- *self-corrections* ("tuesday, no, wednesday") keep the last value, in the entities and in
+  the bare answers to a question;
+- *card payments on the keypad* (`card_payment` in the definition): "I want to pay my invoice
+  by card" asks for the card number on the keypad; `on_dtmf` collects the digits outside the
+  conversation, checks them with Luhn on '#', and keeps only the last four and a token;
+- *the no-input / no-match ladder*: the 1st time re-prompts, the 2nd offers a person, the 3rd
+  ends the call politely (disposition "abandoned").
 """
 
 from __future__ import annotations
@@ -17,13 +34,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
+import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from workbench.agent.conversation import Conversation
 from workbench.agent.definition import UNKNOWN_TOPIC, AgentDefinition, SlotSpec, TopicSpec
-from workbench.agent.entities import NOT_NAMES, extract_entities, normalise, title_name
+from workbench.agent.entities import (
+    NOT_NAMES,
+    corrected_text,
+    extract_entities,
+    luhn_valid,
+    normalise,
+    title_name,
+)
 from workbench.agent.knowledge import KnowledgeChunk, KnowledgeIndex
 from workbench.agent.orders import OrderBook
 from workbench.agent.speakable import (
@@ -74,6 +100,32 @@ class Reply:
     topic: str = UNKNOWN_TOPIC
 
 
+@dataclass(frozen=True)
+class SubQuestion:
+    """One question of a multi-question turn, understood on its own."""
+
+    text: str
+    understanding: Understanding
+    chunks: list[KnowledgeChunk] = field(default_factory=list)
+
+    @property
+    def topic(self) -> str:
+        return self.understanding.topic
+
+
+_PAY = re.compile(r"\b(?:pay|paying|payment|settle)\b")
+_CARD = re.compile(r"\b(?:card|credit|debit|visa|mastercard|amex|american express)\b")
+_NOT_PAYING = re.compile(r"\b(?:update|change|replace|new|declined|expired|accept|take)\b")
+_CANCEL_ENTRY = {"cancel", "stop", "nevermind", "never", "forget"}
+
+
+def wants_card_payment(text: str) -> bool:
+    """'I want to pay my invoice by card', 'can I pay with my credit card' (not 'do you take
+    visa' or 'I need to update my card', which are questions for the knowledge base)."""
+    lowered = text.lower()
+    return bool(_PAY.search(lowered) and _CARD.search(lowered) and not _NOT_PAYING.search(lowered))
+
+
 class _Values(dict):
     """Template values; a missing one renders visibly instead of raising."""
 
@@ -109,6 +161,9 @@ class FlowResponder:
         self.orders = orders
         self.topics = {t.name: t for t in definition.topics}
         self.threshold = definition.understanding.threshold
+        # Card digits being typed, by id(conversation): kept out of the Conversation on purpose
+        # (it is logged, serialised and shown), and dropped as soon as the entry ends.
+        self._card_digits: dict[int, list[str]] = {}
 
     # --- entry points ---------------------------------------------------------------------
 
@@ -125,31 +180,94 @@ class FlowResponder:
         return self._finish(conv, turn)
 
     def no_input(self, conv: Conversation) -> Reply:
+        """The caller said nothing: the ladder (re-prompt, offer a person, end politely)."""
+        if conv.ended:
+            return Reply((), conv.outcome, (), "call already ended", True, conv.topic or "Unknown")
+        if conv.stage == "card_entry" and self._card_digits.get(id(conv)):
+            # Silence while keys are being pressed is not "no input".
+            return Reply(
+                (), None, (), "no input ignored: card number being typed", False, conv.topic or ""
+            )
         turn = _Turn(conv.topic or UNKNOWN_TOPIC)
         conv.reprompt_count += 1
-        if conv.reprompt_count > self.definition.escalation.max_no_match:
-            self._escalate(conv, turn, "no input from the caller")
-            return self._finish(conv, turn)
-        turn.say(*self.definition.guardrails.no_input)
-        if conv.pending_slot and conv.topic in self.topics:
-            turn.say(self._slot(conv.topic, conv.pending_slot).prompt)
-        turn.note(f"no input (reprompt {conv.reprompt_count})")
+        g = self.definition.guardrails
+        reprompt = [*g.no_input, self._pending_prompt(conv)]
+        self._ladder(conv, turn, "no input", reprompt, g.no_input_end)
         return self._finish(conv, turn)
 
     def reply(
-        self, conv: Conversation, text: str, u: Understanding, chunks: list[KnowledgeChunk]
+        self,
+        conv: Conversation,
+        text: str,
+        u: Understanding,
+        chunks: list[KnowledgeChunk],
+        parts: list[SubQuestion] | None = None,
     ) -> Reply:
+        """The reply to `text`; `parts` (two or more) when the turn asked several questions."""
         if conv.ended:  # late speech after a goodbye or a transfer: nothing more to say
             return Reply(
                 (), conv.outcome, (), "call already ended", True, conv.topic or UNKNOWN_TOPIC
             )
         conv.turn_count += 1
         conv.history.append(("caller", redact_cards(text)))
+        conv.last_reply_questions = []
         turn = _Turn(conv.topic or u.topic)
         turn.note(
             f"understood {u.topic} ({u.confidence:.2f}; runner-up {u.runner_up} {u.runner_up_confidence:.2f})"
         )
-        self._step(conv, text, u, chunks, turn)
+        if conv.pending_questions:
+            turn.note("pending after interruption: " + " | ".join(conv.pending_questions))
+        if parts and len(parts) >= 2 and not self._needs_single_path(text, u):
+            self._multi(conv, parts, turn)
+        else:
+            self._step(conv, text, u, chunks, turn)
+        return self._finish(conv, turn)
+
+    def on_interrupted(self, conv: Conversation, sentence_index: int) -> None:
+        """The caller barged in during sentence `sentence_index` of the last reply.
+
+        Informational answers of a multi-question reply that were not fully heard become
+        `pending_questions` (offered again once the new request is done). Flow prompts are not:
+        the flow's own state (the slot asked for) carries on.
+        """
+        unheard = [
+            question
+            for question, _, last in conv.last_reply_questions
+            if last >= sentence_index and self._is_informational(conv.question_topics.get(question))
+        ]
+        for question in unheard:
+            if question not in conv.pending_questions:
+                conv.pending_questions.append(question)
+        if unheard:
+            log.debug("interrupted at sentence %d; pending: %s", sentence_index, unheard)
+
+    def on_dtmf(self, conv: Conversation, digit: str) -> Reply | None:
+        """A keypad key: collected while `secure_input`; the card is checked on '#' (or when
+        `card_payment.digits` digits arrived). None while collecting (and outside card entry)."""
+        spec = self.definition.card_payment
+        if conv.ended or not conv.secure_input or conv.stage != "card_entry" or spec is None:
+            return None
+        digits = self._card_digits.setdefault(id(conv), [])
+        if digit == "*":  # start over
+            digits.clear()
+            return None
+        if digit.isdigit() and len(digit) == 1:
+            digits.append(digit)
+        if digit != "#" and len(digits) < spec.digits:
+            return None
+        if not digits:  # '#' alone (or right after 16 digits finished the entry): nothing to check
+            return None
+        number = "".join(digits)
+        digits.clear()
+        conv.turn_count += 1
+        conv.history.append(("caller", "[card number entered on the keypad]"))
+        turn = _Turn(spec.topic)
+        turn.note(f"keypad entry finished ({len(number)} digits)")
+        if 13 <= len(number) <= 19 and luhn_valid(number):
+            self._take_payment(conv, number[-4:], turn)
+        else:
+            self._card_invalid(conv, turn)
+        del number
         return self._finish(conv, turn)
 
     # --- the turn -------------------------------------------------------------------------
@@ -176,7 +294,11 @@ class FlowResponder:
         if u.topic in esc.topics and confident and answer_kind(text) is None:
             self._escalate(conv, turn, "caller asked for a person")
             return
-        if conv.confirming:
+        if conv.stage == "pending_offer" and self._on_pending_offer(conv, text, confident, turn):
+            return
+        if conv.stage == "card_entry":
+            self._on_card_entry_speech(conv, text, turn)
+        elif conv.confirming and conv.stage != "offer_human":
             self._on_confirmation(conv, text, u, chunks, turn)
         elif conv.stage == "offer":
             self._on_demo_choice(conv, text, u, turn)
@@ -185,14 +307,21 @@ class FlowResponder:
         elif conv.stage == "offer_human":
             kind = answer_kind(text)
             if kind == "yes":
-                self._escalate(conv, turn, "repeated no-match; caller accepted a person")
-            elif confident:
+                self._escalate(conv, turn, "caller accepted the offer of a person")
+            elif confident and kind is None:
                 conv.stage = None
                 self._start(conv, u.topic, text, u, chunks, turn)
+            elif kind == "no":
+                conv.stage, conv.resume_stage = conv.resume_stage, None
+                conv.reprompt_count = 0
+                prompt = self._pending_prompt(conv)
+                if conv.stage == "card_entry":  # back to typing the card number
+                    conv.secure_input = True
+                    self._card_digits[id(conv)] = []
+                turn.say("Okay.", prompt)
+                turn.note("caller declined a person; carrying on")
             else:
-                conv.stage, conv.reprompt_count = None, 0
-                turn.say("Okay. What can I help you with?")
-                turn.note("caller declined a person")
+                self._no_match(conv, u, turn)
         elif conv.pending_slot and conv.topic:
             self._on_slot_answer(conv, text, u, chunks, turn, confident)
         elif (
@@ -295,6 +424,10 @@ class FlowResponder:
         conv.reprompt_count = 0
         turn.topic = topic
         turn.note(f"start topic {topic}")
+        spec = self.definition.card_payment
+        if spec and topic == spec.topic and wants_card_payment(text):
+            self._start_card_entry(conv, turn)
+            return
         self._advance(conv, text, u, chunks, turn, fill_from_utterance=True, first=True)
 
     def _advance(
@@ -364,7 +497,8 @@ class FlowResponder:
             entity = u.entity(slot.entity)
         if entity:
             return entity.value
-        words = WORDS.findall(text.lower())
+        # Bare answers keep what the caller settled on: "dana smith, sorry, dana smyth".
+        words = WORDS.findall(corrected_text(text).lower())
         if strip_yes_no:
             words = [
                 w
@@ -378,7 +512,7 @@ class FlowResponder:
             if 1 <= len(words) <= 3 and not any(w in NOT_NAMES or w.isdigit() for w in words):
                 return title_name(" ".join(words))
         if slot.entity == "order_number" and asked:
-            m = re.search(r"\b(?:nw ?)?(\d{5})\b", normalise(text).text)
+            m = re.search(r"\b(?:nw ?)?(\d{5})\b", normalise(corrected_text(text)).text)
             if m:
                 return f"NW-{m.group(1)}"
         if slot.entity == "text" and not strip_yes_no:
@@ -638,12 +772,20 @@ class FlowResponder:
             turn.note(f"handed to {topic.routing}")
 
     def _offer_more(self, conv: Conversation, turn: _Turn) -> None:
-        conv.stage = "anything_else"
+        """Done with a request: offer the questions left unheard, else ask for anything else."""
         conv.pending_slot = None
         conv.confirming = None
+        if conv.pending_questions:
+            conv.stage = "pending_offer"
+            asked = " and ".join(conv.pending_questions)
+            turn.say(f"You also asked: {asked}. Would you like me to go over that?")
+            turn.note("offering pending: " + " | ".join(conv.pending_questions))
+            return
+        conv.stage = "anything_else"
         turn.say(self.definition.anything_else)
 
     def _goodbye(self, conv: Conversation, turn: _Turn) -> None:
+        self._end_card_entry(conv)
         turn.say(self.definition.goodbye)
         turn.routing = conv.outcome or "ai_resolved"
         turn.end_call = True
@@ -658,20 +800,259 @@ class FlowResponder:
             and u.runner_up_confidence < self.threshold
             and u.confidence >= 0.5
         )
-        if conv.reprompt_count >= self.definition.escalation.max_no_match:
-            conv.stage = "offer_human"
-            turn.say(
-                "I'm having trouble helping with that. Would you like me to connect you with a colleague?"
-            )
-            turn.note(f"no-match {conv.reprompt_count}: offering a person")
-            return
-        turn.say(*(g.off_topic if off_topic else g.no_match))
-        turn.note(
-            ("guardrail: off-topic refusal" if off_topic else "no match")
-            + f" (reprompt {conv.reprompt_count})"
+        what = "guardrail: off-topic refusal" if off_topic else "no match"
+        wording = g.off_topic if off_topic else g.no_match
+        self._ladder(
+            conv, turn, what, wording, g.no_match_end, ["I'm having trouble helping with that."]
         )
 
+    def _ladder(
+        self,
+        conv: Conversation,
+        turn: _Turn,
+        what: str,
+        reprompt: list[str],
+        end: list[str],
+        offer_intro: tuple[str, ...] | list[str] = (),
+    ) -> None:
+        """The no-input / no-match ladder on `conv.reprompt_count` (already counted).
+
+        Below `max_no_match`: re-prompt; at it: offer a person ("yes" escalates, "no" carries
+        on where the call was); above it: end the call politely (disposition "abandoned").
+        """
+        n = conv.reprompt_count
+        limit = self.definition.escalation.max_no_match
+        if n < limit:
+            turn.say(*reprompt)
+            turn.note(f"{what} (reprompt {n})")
+        elif n == limit:
+            if conv.stage != "offer_human":
+                conv.resume_stage = conv.stage
+            if conv.stage == "card_entry":
+                self._end_card_entry(conv)
+            conv.stage = "offer_human"
+            turn.say(*offer_intro, *self.definition.guardrails.offer_human)
+            turn.note(f"{what} {n}: offering a person")
+        else:
+            self._end_card_entry(conv)
+            turn.say(*end)
+            turn.end_call = True
+            conv.outcome = "abandoned"
+            conv.ended = True
+            turn.note(f"{what} {n}: ending the call politely")
+
+    def _pending_prompt(self, conv: Conversation) -> str:
+        """What the caller was last asked (for a re-prompt or after declining a person)."""
+        stage = conv.resume_stage if conv.stage == "offer_human" else conv.stage
+        spec = self.definition.card_payment
+        if stage == "card_entry" and spec:
+            return spec.prompt
+        if conv.confirming and conv.topic in self.topics:
+            slot = self._slot(conv.topic, conv.confirming)
+            return f"I have {spoken_value(slot, conv.captured.get(slot.name, ''))}. Is that right?"
+        if conv.pending_slot and conv.topic in self.topics:
+            return self._slot(conv.topic, conv.pending_slot).prompt
+        if stage == "offer":
+            return "Which would you prefer: the first time or the second?"
+        if stage == "retention":
+            return "Would you like to take the offer? Please say yes or no."
+        if stage == "pending_offer":
+            return "Would you like me to go over your other questions?"
+        if stage == "anything_else":
+            return self.definition.anything_else
+        return "How can I help you today?"
+
+    # --- multi-question turns ---------------------------------------------------------------
+
+    def _needs_single_path(self, text: str, u: Understanding) -> bool:
+        """Guardrails look at the whole utterance: a card number or anger is not split up."""
+        lowered = text.lower()
+        angry = any(k.lower() in lowered for k in self.definition.escalation.angry_keywords)
+        return angry or bool(u.entity("card_number")) or self._looks_like_card(text)
+
+    def _is_informational(self, topic: str | None) -> bool:
+        spec = self.topics.get(topic or "")
+        return bool(spec and spec.action == "answer" and not spec.slots)
+
+    def _is_flow(self, part: SubQuestion) -> bool:
+        spec = self.definition.card_payment
+        paying = bool(spec and part.topic == spec.topic and wants_card_payment(part.text))
+        return paying or not self._is_informational(part.topic)
+
+    def _multi(self, conv: Conversation, parts: list[SubQuestion], turn: _Turn) -> None:
+        turn.note(
+            f"split into {len(parts)} questions: "
+            + " | ".join(f"{p.topic} '{p.text}'" for p in parts)
+        )
+        for part in parts:
+            conv.question_topics[part.text] = part.topic
+        self._answer_parts(conv, parts, turn)
+
+    def _answer_parts(self, conv: Conversation, parts: list[SubQuestion], turn: _Turn) -> None:
+        """Answer the informational parts in order, then start the first flow (if any)."""
+        infos = [p for p in parts if not self._is_flow(p)]
+        flows = [p for p in parts if self._is_flow(p)]
+        answered: dict[tuple[str, str], tuple[int, int]] = {}
+        for part in infos:
+            topic = self.topics[part.topic]
+            conv.start_topic(part.topic)
+            turn.topic = part.topic
+            first = len(turn.sentences)
+            chunk = self._pick_chunk(topic, part.text, part.chunks)
+            if chunk is None:
+                turn.say("I'm sorry, I don't have information about that.")
+                turn.note(f"no knowledge for '{part.text}'")
+            elif (chunk.source, chunk.heading) in answered:
+                conv.last_reply_questions.append(
+                    (part.text, *answered[chunk.source, chunk.heading])
+                )
+                turn.note(f"'{part.text}' has the same answer as an earlier question")
+                continue
+            else:
+                values = self._values(conv, topic)
+                values["knowledge"] = chunk.text
+                turn.say(*(t.format_map(values) for t in topic.answer or ["{knowledge}"]))
+                turn.actions.append(
+                    Action("answer", {"source": chunk.source, "heading": chunk.heading})
+                )
+                turn.note(f"answer from {chunk.source} / {chunk.heading} (score {chunk.score})")
+                answered[chunk.source, chunk.heading] = (first, len(turn.sentences) - 1)
+            conv.last_reply_questions.append((part.text, first, len(turn.sentences) - 1))
+        if infos:
+            conv.outcome = conv.outcome or "ai_resolved"
+        if not flows:
+            self._offer_more(conv, turn)
+            return
+        for later in flows[1:]:  # one flow at a time: the others are offered when it is done
+            if later.text not in conv.pending_questions:
+                conv.pending_questions.append(later.text)
+        if flows[1:]:
+            turn.note("pending: " + " | ".join(p.text for p in flows[1:]))
+        flow = flows[0]
+        first = len(turn.sentences)
+        self._start(conv, flow.topic, flow.text, flow.understanding, flow.chunks, turn)
+        if len(turn.sentences) > first:
+            conv.last_reply_questions.append((flow.text, first, len(turn.sentences) - 1))
+
+    def _on_pending_offer(
+        self, conv: Conversation, text: str, confident: bool, turn: _Turn
+    ) -> bool:
+        """The answer to "You also asked ... would you like me to go over that?".
+
+        True when handled; False when the caller moved on (the offer is dropped and the turn
+        goes on as usual).
+        """
+        pending, conv.pending_questions = conv.pending_questions, []
+        conv.stage = None
+        kind = answer_kind(text)
+        short = not confident or len(text.split()) <= 4
+        if kind == "yes" and short:
+            turn.note("answering pending: " + " | ".join(pending))
+            parts = [
+                SubQuestion(
+                    q,
+                    Understanding(
+                        q,
+                        conv.question_topics.get(q, UNKNOWN_TOPIC),
+                        1.0,
+                        UNKNOWN_TOPIC,
+                        0.0,
+                        extract_entities(q, conv.reference),
+                    ),
+                )
+                for q in pending
+                if conv.question_topics.get(q) in self.topics
+            ]
+            self._answer_parts(conv, parts, turn)
+            return True
+        if kind == "no" and short:
+            turn.say("Okay.")
+            turn.note("pending questions declined")
+            self._offer_more(conv, turn)
+            return True
+        turn.note("pending questions dropped: the caller moved on")
+        return False
+
+    # --- card payments on the keypad ----------------------------------------------------------
+
+    def _start_card_entry(self, conv: Conversation, turn: _Turn) -> None:
+        spec = self.definition.card_payment
+        assert spec is not None
+        conv.stage = "card_entry"
+        conv.secure_input = True
+        conv.card_attempts = 0
+        if id(conv) not in self._card_digits:
+            weakref.finalize(conv, self._card_digits.pop, id(conv), None)
+        self._card_digits[id(conv)] = []
+        turn.say("Sure.", spec.prompt)
+        turn.note("card payment: collecting the card number on the keypad (secure input)")
+
+    def _end_card_entry(self, conv: Conversation) -> None:
+        """Leave secure input and forget any digits typed so far."""
+        conv.secure_input = False
+        self._card_digits.pop(id(conv), None)
+
+    def _on_card_entry_speech(self, conv: Conversation, text: str, turn: _Turn) -> None:
+        spec = self.definition.card_payment
+        assert spec is not None
+        words = set(WORDS.findall(text.lower()))
+        if answer_kind(text) == "no" or words & _CANCEL_ENTRY:
+            self._end_card_entry(conv)
+            conv.stage = None
+            turn.say("Okay, I've cancelled the card payment.")
+            turn.note("caller cancelled the card payment")
+            self._offer_more(conv, turn)
+            return
+        turn.say(spec.prompt)
+        turn.note("card entry: asked again to use the keypad")
+
+    def _take_payment(self, conv: Conversation, last4: str, turn: _Turn) -> None:
+        spec = self.definition.card_payment
+        assert spec is not None
+        token = "tok_" + secrets.token_hex(12)  # random: nothing about the card can be derived
+        self._end_card_entry(conv)
+        conv.stage = None
+        conv.card_attempts = 0
+        conv.reprompt_count = 0
+        conv.captured["card_last4"] = last4
+        conv.captured["payment_token"] = token
+        turn.actions.append(
+            Action("take_payment", {"last4": last4, "token": token}, {"status": "approved"})
+        )
+        conv.intend(
+            "Task",
+            Subject="Card payment by phone",
+            Description=(
+                f"Invoice paid by card ending {last4} (payment token {token}); "
+                "number entered on the keypad, not stored"
+            ),
+            Status="Completed",
+        )
+        values = _Values(company=self.definition.company, last4=last4)
+        values["last4_spoken"] = f"<digits>{last4}</digits>"
+        turn.say(*(t.format_map(values) for t in spec.taken))
+        turn.note(f"payment taken: card ending {last4}, token {token}")
+        conv.outcome = "ai_resolved"
+        self._offer_more(conv, turn)
+
+    def _card_invalid(self, conv: Conversation, turn: _Turn) -> None:
+        spec = self.definition.card_payment
+        assert spec is not None
+        conv.card_attempts += 1
+        if conv.card_attempts <= spec.max_reentries:
+            self._card_digits[id(conv)] = []
+            turn.say(spec.invalid)
+            turn.note(f"card number not valid (attempt {conv.card_attempts}); asking again")
+            return
+        self._end_card_entry(conv)
+        conv.resume_stage = None
+        conv.stage = "offer_human"
+        turn.say("I'm sorry, that card number still isn't valid.")
+        turn.say(*self.definition.guardrails.offer_human)
+        turn.note(f"card number not valid (attempt {conv.card_attempts}); offering a person")
+
     def _escalate(self, conv: Conversation, turn: _Turn, reason: str) -> None:
+        self._end_card_entry(conv)
         esc = self.definition.escalation
         vip = bool(conv.caller and conv.caller.vip)
         captured = ", ".join(f"{k}={v}" for k, v in conv.captured.items()) or "nothing"

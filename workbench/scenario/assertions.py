@@ -74,15 +74,17 @@ class Window:
 
 def spoken_by_turn(events: Iterable[ev.Event]) -> dict[int, list[str]]:
     """What the agent said per turn: reply sentences, cut at an interruption."""
-    said: dict[int, list[str]] = {}
+    fillers: dict[int, list[str]] = {}
+    replies: dict[int, list[str]] = {}
     for event in events:
         if isinstance(event, ev.ResponseStarted):
-            said[event.turn] = [display_text(s) for s in event.sentences]
+            replies[event.turn] = [display_text(s) for s in event.sentences]
         elif isinstance(event, ev.FillerStarted):
-            said.setdefault(event.turn, []).insert(0, event.text)
+            fillers.setdefault(event.turn, []).append(event.text)
         elif isinstance(event, ev.AgentAudioStopped) and event.reason == "interrupted":
-            said[event.turn] = [display_text(event.text_heard)] if event.text_heard else []
-    return said
+            replies[event.turn] = [display_text(event.text_heard)] if event.text_heard else []
+    turns = sorted(set(fillers) | set(replies))
+    return {turn: fillers.get(turn, []) + replies.get(turn, []) for turn in turns}
 
 
 def planned_texts(result: CallResult) -> list[str]:

@@ -117,6 +117,21 @@ def _scenario_section(result: ScenarioResult) -> str:
         f"<p>{_e(scenario.description)}<br><span class='note'>{_e(scenario.source)}"
         f"{' · tags: ' + _e(', '.join(scenario.tags)) if scenario.tags else ''}</span></p>",
     ]
+    network = (
+        scenario.network
+        if isinstance(scenario.network, str)
+        else "custom "
+        + ", ".join(f"{k} {v}" for k, v in scenario.network.model_dump().items() if v)
+    )
+    noise = (
+        f"{scenario.noise.sound} at {scenario.noise.snr_db:g} dB SNR" if scenario.noise else "none"
+    )
+    parts.append(
+        f"<p class='note'>network {_e(network)} · noise {_e(noise)} · endpointing "
+        f"{_e(result.endpointing or scenario.endpointing)} · latency "
+        f"{_e(result.latency_profile or scenario.latency_profile)} · seed "
+        f"{scenario.seed}</p>"
+    )
     if result.error:
         parts.append(f'<p class="fail">error: {_e(result.error)}</p>')
     if result.outcomes:

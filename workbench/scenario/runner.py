@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing
 import multiprocessing.util
 import os
 import time
@@ -42,6 +43,8 @@ class ScenarioResult:
     outcomes: list[Outcome] = field(default_factory=list)
     error: str | None = None  # the run itself broke (a bug, not a failed expectation)
     wall_s: float = 0.0
+    endpointing: str = ""  # what the call really used (options may override the file)
+    latency_profile: str = ""
 
     @property
     def passed(self) -> bool:
@@ -86,15 +89,18 @@ def run_scenario(
         callers.append(caller)
         return caller
 
+    settings = settings_for(scenario, options)
+    profile_name = options.profile or scenario.latency_profile
+    used = {"endpointing": settings.endpointing, "latency_profile": profile_name}
     started = time.perf_counter()
     try:
         call = run_call(
             runtime,
             factory,
             agent_path=scenario.agent_path(),
-            settings=settings_for(scenario, options),
+            settings=settings,
             network=scenario.network_conditions(),
-            latency=load_profile(options.profile or scenario.latency_profile, seed=scenario.seed),
+            latency=load_profile(profile_name, seed=scenario.seed),
             seed=scenario.seed,
             call_id=call_id_for(scenario.name, scenario.seed),
             realtime=options.realtime,
@@ -109,11 +115,12 @@ def run_scenario(
             callers[0].log if callers else CallerLog(),
             error=f"the call could not run: {detail}",
             wall_s=time.perf_counter() - started,
+            **used,
         )
     caller_log = callers[0].log
     outcomes = evaluate(scenario, call, caller_log, crm_check=crm_check)
     return ScenarioResult(
-        scenario, call, caller_log, outcomes, wall_s=time.perf_counter() - started
+        scenario, call, caller_log, outcomes, wall_s=time.perf_counter() - started, **used
     )
 
 
@@ -173,7 +180,10 @@ def run_suite(
     # Longest-looking first, so that the slowest call does not start last.
     order = sorted(range(len(scenarios)), key=lambda i: -_weight(scenarios[i]))
     results: list[ScenarioResult | None] = [None] * len(scenarios)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # "spawn": a fresh interpreter per worker, safe even when the caller has threads running
+    # (the GUI, a delivery worker); the agent and speech stack load once per worker anyway.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(_run_in_process, scenarios[i], options): i for i in order}
         for future in as_completed(futures):
             index = futures[future]

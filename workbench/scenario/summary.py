@@ -55,6 +55,8 @@ def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
         "passed": result.passed,
         "error": result.error,
         "wall_s": round(result.wall_s, 3),
+        "endpointing": result.endpointing,
+        "latency_profile": result.latency_profile,
         "expectations": [asdict(o) for o in result.outcomes],
         "caller": {
             "actions": [asdict(a) for a in result.caller.actions],

@@ -34,7 +34,7 @@ from workbench.telephony.scripted import CallStep, run_steps
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LINES = ("What are your opening hours?",)
+DEFAULT_LINES = ("What are your opening hours?", "What payment options do you have?")
 BARGE_LINE = "Sorry, can I ask something else?"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -48,7 +48,8 @@ MARK_EVERY_FRAMES = 10  # a mark every 200 ms of agent audio: how finely "heard"
 MEDIA_MESSAGE_BYTES = 330  # a 20 ms outbound media message on the wire, about
 HANGUP_MARK = "hangup"
 HANGUP_PLAYOUT_TIMEOUT_S = 15.0  # the caller's buffer should drain long before this
-FAULT_REASONS = {"protocol_error", "client_not_reading", "transport_error", "error"}
+FAULT_REASONS = {"protocol_error", "client_not_reading", "transport_error", "error", "unauthorized"}
+SESSION_FAULTS = {"error", "transport_error", "timeout"}  # the session ended itself badly
 
 
 @dataclass
@@ -301,6 +302,7 @@ class MediaCall:
                 self.server.metrics.observe("workbench_turn_latency_seconds", latency / 1000.0)
             if turn > 0:
                 self.server.metrics.inc("workbench_turns_total")
+            self._publish_heard(turn, first, speech_end)
         self.summary.heard.append(
             HeardRecord(now, turn, info.sentence_index, info.progress, info.text)
         )
@@ -314,6 +316,47 @@ class MediaCall:
                 return method(t_ms, turn, sentence, progress) or []
 
             self.driver.call(heard)
+
+    def _publish_heard(self, turn: int, first_ms: float, speech_end_ms: float | None) -> None:
+        """The server-side waterfall of a turn, closed by the mark echo (not the send clock)."""
+        from workbench.engine.trace import TimelineBuilder, TimelineError
+
+        heard: list[ev.Event] = [ev.AgentAudioHeard(self.call_sid, first_ms, turn=turn)]
+        record = self.session.turns.get(turn) if self.session is not None else None
+        if record is not None and record.first_frame_sent_at is not None:
+            origin = speech_end_ms if turn > 0 and speech_end_ms is not None else 0.0
+            builder = TimelineBuilder(turn, origin)
+            try:
+                if turn > 0 and record.endpoint_at is not None:
+                    builder.reach(
+                        record.endpoint_label or "endpointing wait", "setting", record.endpoint_at
+                    )
+                sent = record.first_frame_sent_at
+                for name, owner, t in list(record.checkpoints):
+                    if t <= sent:
+                        builder.reach(name, owner, t)
+                builder.reach("agent output clock (20 ms frames)", "playout", sent)
+                builder.reach(
+                    "agent leg + caller playout (mark echo)", "network", max(first_ms, sent)
+                )
+                builder.caller_text = record.caller_text
+                builder.agent_text = " ".join(record.agent_sentences)
+                builder.spans.extend(list(record.spans))
+                builder.notes.append(
+                    "server-side: origin is the VAD's end of caller speech; the end is the "
+                    "first mark echo (what the caller's playout reached)"
+                )
+                timeline = builder.build()
+                heard.append(
+                    ev.TurnCompleted(self.call_sid, first_ms, turn=turn, timeline=timeline)
+                )
+            except TimelineError as error:
+                log.info(
+                    "call %s: no server-side waterfall for turn %d: %s", self.call_sid, turn, error
+                )
+        for event in heard:
+            self.summary.events.append(event)
+            self.server.publish_event(self, event)
 
     # ------------------------------------------------------------------ from the driver thread
 
@@ -381,6 +424,8 @@ class MediaCall:
     def _on_session_ended(self, event: ev.CallEnded) -> None:
         self._session_ended = True
         reason = event.reason
+        if reason in SESSION_FAULTS:
+            self.server.metrics.inc("workbench_errors_total", cause=f"session_{reason}")
         if reason == "handoff" and not self._closing:
             from workbench.telephony.handoff import start_handoff
 
@@ -449,6 +494,7 @@ class MediaCall:
         self.state = "ended"
         self.end_reason = self.end_reason or reason
         self.summary.end_reason = self.end_reason
+        log.info("call %s: ended (%s)", self.call_sid or "(no start)", self.end_reason)
         if self.driver is not None and self.driver.running and not self._session_ended:
             self.driver.hang_up(reason)
         if self.human is not None:

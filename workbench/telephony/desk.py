@@ -165,6 +165,14 @@ class AgentDeskClient:
     def transfer(self, queue_name: str) -> None:
         self.send({"event": "transfer", "queue": queue_name})
 
+    def consult(self, queue_name: str, timeout_s: float = 10.0) -> str:
+        """Ask a colleague (the caller holds); returns the consult leg's id."""
+        self.send({"event": "consult", "queue": queue_name})
+        return self.wait_for("consulting", timeout_s)["legId"]
+
+    def end_consult(self) -> None:
+        self.send({"event": "consult_end"})
+
     # ---------------------------------------------------------------- supervisor actions
 
     def monitor(self, call_sid: str, mode: str = "listen", timeout_s: float = 10.0) -> dict:

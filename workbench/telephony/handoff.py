@@ -195,6 +195,7 @@ class HumanLeg:
         self.ended = False
         self._hold = itertools.cycle(hold_frames())
         self._mixer: asyncio.Task | None = None
+        self.consult: ConsultLeg | None = None
 
     @property
     def leg_id(self) -> str:
@@ -217,6 +218,9 @@ class HumanLeg:
             self.agent.send({"event": "dtmf", "callSid": self.call.call_sid, "digit": digit})
 
     def queue_agent_audio(self, ulaw: bytes) -> None:
+        if self.consult is not None:  # the caller is on hold: the agent talks to the consultant
+            self.consult.from_agent(ulaw)
+            return
         for frame in iter_frames(ulaw):
             if len(self.agent_audio) < MAX_AGENT_BUFFER_FRAMES:
                 self.agent_audio.append(frame)
@@ -238,8 +242,8 @@ class HumanLeg:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while not self.ended and self.call.state in ("queued", "human"):
-            if self.agent is None:
-                self.call.send_media(next(self._hold))
+            if self.agent is None or self.consult is not None:
+                self.call.send_media(next(self._hold))  # waiting, or on hold for a consult
             else:
                 parts: list[bytes] = []
                 agent_frame = self.agent_audio.popleft() if self.agent_audio else None
@@ -305,6 +309,7 @@ class HumanLeg:
 
     def transfer(self, queue: str) -> None:
         """The agent hands the caller on: this leg ends, a new one waits in `queue`."""
+        self.end_consult("transferred")
         old = self.ticket
         new_ticket = HandoffTicket(
             call_sid=old.call_sid,
@@ -329,10 +334,44 @@ class HumanLeg:
         self.call.server.switchboard.enqueue(leg)
         leg.start()
 
+    def hang_up_by(self, person: AgentConnection) -> None:
+        if person is self.agent:
+            self.call.end("agent_hung_up")
+
+    def start_consult(self, queue: str) -> None:
+        """The agent asks a colleague: a separate consult leg; the caller hears hold audio."""
+        if self.consult is not None or self.agent is None:
+            return
+        old = self.ticket
+        ticket = HandoffTicket(
+            call_sid=old.call_sid,
+            leg_id=new_leg_id(),
+            queue=queue,
+            priority=PRIORITY_HIGH,  # a colleague is waiting, and the caller on hold
+            skills=frozenset(),
+            reason=f"consult requested by {self.agent.name}",
+            summary=old.summary,
+            transcript=old.transcript,
+            captured=old.captured,
+            crm=old.crm,
+            caller_number=old.caller_number,
+            topic=old.topic,
+            previous_call_id=old.leg_id,
+        )
+        self.consult = ConsultLeg(self, ticket)
+        self.agent.send({"event": "consulting", "legId": ticket.leg_id, "queue": queue})
+        self.call.server.switchboard.enqueue(self.consult)
+
+    def end_consult(self, reason: str = "consult_ended") -> None:
+        if self.consult is not None:
+            consult, self.consult = self.consult, None
+            consult.finish(reason)
+
     def end(self, reason: str) -> None:
         """The call is over (caller hung up, agent hung up, server shutdown)."""
         if self.ended:
             return
+        self.end_consult("call_ended")
         self._finish(reason)
 
     def _finish(self, reason: str, next_call_id: str | None = None) -> None:
@@ -375,6 +414,92 @@ class HumanLeg:
             captured=dict(self.ticket.captured),
             previous_call_id=self.ticket.previous_call_id,
             next_call_id=next_call_id,
+        )
+
+
+class ConsultLeg:
+    """Agent ↔ colleague while the caller holds: its own call leg, linked to the human leg."""
+
+    def __init__(self, parent: HumanLeg, ticket: HandoffTicket) -> None:
+        self.parent = parent
+        self.call = parent.call
+        self.ticket = ticket
+        self.agent: AgentConnection | None = None  # the consulted colleague
+        self.started_at = datetime.now(UTC)
+        self.taken_at: datetime | None = None
+        self.ended = False
+
+    @property
+    def leg_id(self) -> str:
+        return self.ticket.leg_id
+
+    def connect_agent(self, agent: AgentConnection) -> None:
+        self.agent = agent
+        self.taken_at = datetime.now(UTC)
+        agent.call = self
+        context = {**self.ticket.context(), "consult": True}
+        agent.send(
+            {
+                "event": "context",
+                "callSid": self.call.call_sid,
+                "legId": self.leg_id,
+                "context": context,
+            }
+        )
+        agent.send({"event": "connected", "callSid": self.call.call_sid, "legId": self.leg_id})
+        if self.parent.agent is not None:
+            self.parent.agent.send(
+                {"event": "consult_connected", "legId": self.leg_id, "name": agent.name}
+            )
+
+    def from_agent(self, ulaw: bytes) -> None:
+        if self.agent is not None:
+            for frame in iter_frames(ulaw):
+                self.agent.send_media("agent", frame)
+
+    def queue_agent_audio(self, ulaw: bytes) -> None:
+        """The colleague speaks: only the consulting agent hears it."""
+        if self.parent.agent is not None:
+            for frame in iter_frames(ulaw):
+                self.parent.agent.send_media("consultant", frame)
+
+    def remove_person(self, person: AgentConnection) -> None:
+        if person is self.agent:
+            self.parent.end_consult("consultant_left")
+
+    def hang_up_by(self, person: AgentConnection) -> None:
+        self.parent.end_consult("consultant_hung_up")
+
+    def finish(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        server = self.call.server
+        server.switchboard.remove(self)
+        for person in (self.agent, self.parent.agent):
+            if person is not None:
+                person.send({"event": "consult_ended", "legId": self.leg_id, "reason": reason})
+        if self.agent is not None:
+            self.agent.call = None
+        server.write_record(self.record(reason))
+
+    def record(self, reason: str) -> Any:
+        from workbench.crm.call_record import CallRecord
+        from workbench.crm.from_call import AGENT_LINE
+
+        ended = datetime.now(UTC)
+        return CallRecord(
+            call_id=self.leg_id,
+            from_number=self.ticket.caller_number or "+10000000000",
+            to_number=AGENT_LINE,
+            started_at=self.started_at,
+            ended_at=ended,
+            duration_s=round((ended - (self.taken_at or self.started_at)).total_seconds(), 2),
+            intent=self.ticket.topic,
+            disposition="consult" if self.taken_at else "abandoned",
+            routed_to=self.agent.name if self.agent else self.ticket.queue,
+            summary=f"Consult leg ({reason}). {self.ticket.summary}"[:1000],
+            previous_call_id=self.ticket.previous_call_id,
         )
 
 
@@ -537,9 +662,13 @@ class AgentConnection:
                     ulaw = await loop.run_in_executor(None, self.server.human_tts().render, text)
                     self._audio(ulaw)
             case "hangup" if self.role == "agent" and self.call is not None:
-                self.call.call.end("agent_hung_up")
-            case "transfer" if self.role == "agent" and self.call is not None:
+                self.call.hang_up_by(self)
+            case "transfer" if self.role == "agent" and isinstance(self.call, HumanLeg):
                 self.call.transfer(str(data["queue"]))
+            case "consult" if self.role == "agent" and isinstance(self.call, HumanLeg):
+                self.call.start_consult(str(data["queue"]))
+            case "consult_end" if self.role == "agent" and isinstance(self.call, HumanLeg):
+                self.call.end_consult()
             case "monitor" if self.role == "supervisor":
                 mode = data.get("mode", "listen")
                 leg = self.server.switchboard.find_active(str(data.get("callSid", "")))

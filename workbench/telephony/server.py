@@ -40,7 +40,7 @@ from aiohttp import web
 
 from workbench.engine import events as ev
 from workbench.errors import ConfigError
-from workbench.telephony.call_bridge import CallSummary, MediaCall
+from workbench.telephony.call_bridge import FAULT_REASONS, CallSummary, MediaCall
 from workbench.telephony.metrics import ServerMetrics
 from workbench.telephony.protocol import MAX_MESSAGE_CHARS
 
@@ -313,7 +313,7 @@ class MediaStreamServer:
 
         session = call.session
         conversation = session.conversation
-        fault = call.end_reason in ("protocol_error", "client_not_reading", "transport_error")
+        fault = call.end_reason in FAULT_REASONS
         record = call_record(
             call_id=call.call_sid,
             events=call.summary.events,
@@ -365,7 +365,9 @@ class MediaStreamServer:
     async def drain(self, timeout_s: float | None = None) -> None:
         """Stop accepting calls; let active calls finish up to `timeout_s`, then end them."""
         timeout_s = self.config.drain_timeout_s if timeout_s is None else timeout_s
-        self.draining = True
+        with self.finished_changed:
+            self.draining = True
+            self.finished_changed.notify_all()
         if self._site is not None:
             await self._site.stop()  # closes the listening socket: no new connections
         deadline = time.monotonic() + timeout_s

@@ -27,6 +27,18 @@ def _excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> Non
     traceback.print_exception(kind, value, tb)
 
 
+def _freeze_loaded_objects(*_: object) -> None:
+    """Once the agent is loaded, exempt its millions of objects from garbage collection.
+
+    A full collection over the loaded models stops every thread for 50-100 ms, mid-call, and
+    that shows as a frozen window; `gc.freeze()` moves what exists now out of the collector's
+    reach. (No `gc.collect()` first: that pass alone would freeze the window for ~0.4 s.)
+    """
+    import gc
+
+    gc.freeze()
+
+
 def make_application(argv: list[str] | None = None):
     """The QApplication (created once), Fusion style, palette following the system scheme."""
     from PySide6.QtWidgets import QApplication
@@ -80,19 +92,27 @@ def run_gui(*, agent_path: str | Path | None = None, smoke: bool = False) -> int
     from workbench.ui.stall import StallMonitor
 
     window = MainWindow(agent_path=agent_path)
+    window.bridge.runtime_ready.connect(_freeze_loaded_objects)
     window.show()
     app.processEvents()
     startup_s = time.perf_counter() - started
     monitor = StallMonitor(window)
     monitor.start()
+    app.aboutToQuit.connect(window.shutdown)
     if smoke:
         run = SmokeRun(window, monitor, startup_s, started)
-        app.aboutToQuit.connect(window.shutdown)
         app.exec()
         print(json.dumps(run.report(), sort_keys=True), flush=True)
-        return 0 if run.ok else 1
-    app.aboutToQuit.connect(window.shutdown)
-    return app.exec()
+        code = 0 if run.ok else 1
+    else:
+        code = app.exec()
+    # Delete the window while Qt is still whole: leaving it to interpreter shutdown can
+    # crash in PySide6's finalisation.
+    window.shutdown()
+    window.deleteLater()
+    app.processEvents()
+    del window
+    return code
 
 
 class SmokeRun:

@@ -126,7 +126,11 @@ class EngineHandle:
 
     # lifecycle ----------------------------------------------------------------------------
     def load(self) -> Future:
-        """Load the agent and its speech stack (seconds) on the engine thread."""
+        """Load the agent and its speech stack (seconds) on the engine thread, and open the CRM
+        sink on its own thread meanwhile: its imports and org start-up hold the GIL for a while,
+        which is harmless now and would stall the window during a call's after-call work."""
+        if self._crm_enabled:
+            self._crm_pool.submit(self._post_crm_status)
         return self._engine.submit(self._load)
 
     def shutdown(self) -> None:

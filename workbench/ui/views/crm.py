@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QListWidget,
-    QPlainTextEdit,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -35,6 +34,7 @@ class CrmPanel(QWidget):
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.records: list[dict] = []
+        self._newest_event: object = None
         self.target_label = QLabel("CRM: not connected yet (it opens after the first call)")
         self.target_label.setWordWrap(True)
         self.status_label = QLabel("")
@@ -45,32 +45,32 @@ class CrmPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.detail = QPlainTextEdit()
-        self.detail.setReadOnly(True)
-        self.detail.setPlaceholderText("Select a record to see every field the org holds.")
+        self.detail_title = QLabel("<b>Record detail</b> — select a record")
+        self.detail = QTableWidget(0, 2)
+        self.detail.setHorizontalHeaderLabels(["Field", "Value"])
+        self.detail.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.detail.verticalHeader().setVisible(False)
+        self.detail.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.detail.setWordWrap(True)
         self.events_list = QListWidget()
 
         records_box = QWidget()
         records_layout = QVBoxLayout(records_box)
         records_layout.setContentsMargins(0, 0, 0, 0)
         records_layout.addWidget(QLabel("<b>Records this call wrote</b>"))
-        records_layout.addWidget(self.table, 1)
+        records_layout.addWidget(self.table, 2)
+        records_layout.addWidget(QLabel("<b>Platform events</b> (Call_Event__e, newest last)"))
+        records_layout.addWidget(self.events_list, 1)
         detail_box = QWidget()
         detail_layout = QVBoxLayout(detail_box)
         detail_layout.setContentsMargins(0, 0, 0, 0)
-        detail_layout.addWidget(QLabel("<b>Record detail</b>"))
+        detail_layout.addWidget(self.detail_title)
         detail_layout.addWidget(self.detail, 1)
-        events_box = QWidget()
-        events_layout = QVBoxLayout(events_box)
-        events_layout.setContentsMargins(0, 0, 0, 0)
-        events_layout.addWidget(QLabel("<b>Platform events</b> (Call_Event__e, newest last)"))
-        events_layout.addWidget(self.events_list, 1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(records_box)
         splitter.addWidget(detail_box)
-        splitter.addWidget(events_box)
-        splitter.setSizes([420, 300, 300])
+        splitter.setSizes([450, 350])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.target_label)
@@ -117,6 +117,10 @@ class CrmPanel(QWidget):
             self.table.selectRow(0)
 
     def _update_events(self, events: tuple[dict, ...]) -> None:
+        newest = events[-1].get("replayId") if events else None
+        if newest == self._newest_event:
+            return  # unchanged: skip rebuilding the list
+        self._newest_event = newest
         self.events_list.clear()
         for event in events:
             payload = event.get("payload") or {}
@@ -140,7 +144,20 @@ class CrmPanel(QWidget):
         if not rows:
             return
         record = self.records[min(rows)]
-        self.detail.setPlainText(
-            f"{record['object']} {record['Id']}\n\n"
-            + json.dumps(record.get("fields", {}), indent=2, default=str, sort_keys=True)
-        )
+        self.detail_title.setText(f"<b>{record['object']}</b> {record['Id']}")
+        fields = sorted(record.get("fields", {}).items())
+        self.detail.setRowCount(len(fields))
+        for row, (name, value) in enumerate(fields):
+            shown = json.dumps(value, default=str) if isinstance(value, dict | list) else value
+            for column, text in enumerate((name, "" if shown is None else str(shown))):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.detail.setItem(row, column, item)
+        self.detail.resizeColumnToContents(0)
+
+    def detail_text(self) -> str:
+        """The detail view as text: the title, then "field: value" lines."""
+        lines = [self.detail_title.text()]
+        for row in range(self.detail.rowCount()):
+            lines.append(f"{self.detail.item(row, 0).text()}: {self.detail.item(row, 1).text()}")
+        return "\n".join(lines)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from workbench.engine import events as ev
@@ -66,6 +66,11 @@ class InspectorView(QWidget):
         live.reset.connect(self._on_reset)
         self.shown_turn: int | None = None
         self._follow = True  # show each new turn until the user picks one
+        # Several events of one turn arrive together: redraw once, on a later loop turn.
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(300)
+        self._redraw.timeout.connect(self._update_html)
         self._update_html()
 
     def show_turn(self, turn: int) -> None:
@@ -93,8 +98,8 @@ class InspectorView(QWidget):
             self.turn_combo.setCurrentIndex(self.turn_combo.findData(turn))
             self.turn_combo.blockSignals(False)
             self.shown_turn = turn
-        if turn == self.shown_turn:
-            self._update_html()
+        if turn == self.shown_turn and not self._redraw.isActive():
+            self._redraw.start()
 
     @Slot(int)
     def _on_combo(self, index: int) -> None:
@@ -126,6 +131,9 @@ class InspectorView(QWidget):
         self.browser.setHtml(turn_html(record))
 
     def text(self) -> str:
+        if self._redraw.isActive():
+            self._redraw.stop()
+            self._update_html()
         return self.browser.toPlainText()
 
 

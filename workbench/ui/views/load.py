@@ -88,7 +88,7 @@ class LoadPanel(QWidget):
                 "here during a run."
             )
             placeholder.setWordWrap(True)
-            placeholder.setStyleSheet("color: palette(mid);")
+            placeholder.setStyleSheet("color: #6b7280;")
             charts.addWidget(placeholder)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)

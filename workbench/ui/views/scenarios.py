@@ -49,7 +49,7 @@ class ScenarioPanel(QWidget):
         self.tree.header().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
-        self.detail.setMaximumHeight(110)
+        self.detail.setMaximumHeight(84)
         self.detail.setPlaceholderText("Select a scenario to see its result and evidence.")
         self.run_button = QPushButton("Run selected")
         self.run_all_button = QPushButton("Run all")

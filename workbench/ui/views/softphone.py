@@ -64,6 +64,9 @@ class SoftphonePanel(QWidget):
         self.state_label = QLabel()
         self.state_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.state_label.setMinimumHeight(52)
+        self.state_label.setStyleSheet(
+            "QLabel { border: 2px solid #94a3b8; border-radius: 6px; color: #475569; }"
+        )
         layout.addWidget(self.state_label)
 
         target_box = QGroupBox("Call")
@@ -241,13 +244,10 @@ class SoftphonePanel(QWidget):
         self.state = state
         colour = STATE_COLOURS.get(state, "#6b7280")
         title = state.capitalize() if state != msg.IDLE else "Idle"
-        text = f"<b style='font-size:13pt'>{title}</b>"
+        text = f"<b style='font-size:13pt; color:{colour}'>{title}</b>"
         if detail:
             text += f"<br><span style='font-size:9pt'>{detail.replace('_', ' ')}</span>"
-        self.state_label.setText(text)
-        self.state_label.setStyleSheet(
-            f"QLabel {{ border: 2px solid {colour}; border-radius: 6px; color: {colour}; }}"
-        )
+        self.state_label.setText(text)  # colour in the HTML: a per-state stylesheet re-polishes
         if state in (msg.ENDED, msg.IDLE):
             self.mute_button.setChecked(False)
             self.hold_button.setChecked(False)

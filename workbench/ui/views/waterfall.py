@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal, Slot
+from PySide6.QtCore import QPointF, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -32,6 +32,9 @@ OWNER_LABELS = {
     "voice": "voice onset",
 }
 ROW_HEIGHT = 0.7
+# Rows are redrawn on their own event-loop turn, not inside the bridge drain, and apart from
+# the transcript's and inspector's redraws so no single paint carries all three.
+REDRAW_MS = 150
 
 
 class WaterfallView(QWidget):
@@ -101,6 +104,10 @@ class WaterfallView(QWidget):
         layout.addWidget(self.summary_label)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.legend_label)
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(REDRAW_MS)
+        self._redraw.timeout.connect(self._update_rows)
         bridge.turn_completed.connect(self._on_turn_completed)
         bridge.engine_event.connect(self._on_event)
         self._update_rows()
@@ -121,6 +128,7 @@ class WaterfallView(QWidget):
         self._update_rows()
 
     def select_turn(self, turn: int | None) -> None:
+        self.flush()
         self.selected_turn = turn
         self._update_highlight()
 
@@ -134,13 +142,20 @@ class WaterfallView(QWidget):
     @Slot(int, object)
     def _on_turn_completed(self, turn: int, timeline: TurnTimeline) -> None:
         self.timelines[turn] = timeline
-        self._update_rows()
+        if not self._redraw.isActive():
+            self._redraw.start()
 
     def rows(self) -> list[int]:
         return sorted(self.timelines)
 
     def row_of(self, turn: int) -> int:
         return self.rows().index(turn)
+
+    def flush(self) -> None:
+        """Redraw now if a redraw is pending (tests, screenshots)."""
+        if self._redraw.isActive():
+            self._redraw.stop()
+            self._update_rows()
 
     @Slot(object)
     def _on_click(self, mouse_event: object) -> None:
@@ -156,6 +171,7 @@ class WaterfallView(QWidget):
             self.turn_clicked.emit(rows[row])
 
     # paint ------------------------------------------------------------------------------
+    @Slot()
     def _update_rows(self) -> None:
         rows = self.rows()
         per_kind: dict[str, tuple[list[float], list[float], list[float]]] = {
