@@ -28,7 +28,15 @@ from workbench.paths import ASSETS_DIR
 PROFILES_DIR = ASSETS_DIR / "profiles"
 
 # The stages whose cost lands on a turn's critical path.
-STAGES = ("stt_final", "classify", "retrieve", "respond", "tts_first_audio", "tts_sentence")
+STAGES = (
+    "stt_final",
+    "classify",
+    "retrieve",
+    "respond",
+    "respond_more",
+    "tts_first_audio",
+    "tts_sentence",
+)
 
 
 class LatencyModel(Protocol):
@@ -53,6 +61,7 @@ DEFAULT_FIXED_COSTS = {
     "classify": 2.0,
     "retrieve": 3.0,
     "respond": 1.0,
+    "respond_more": 1.0,
     "tts_first_audio": 5.0,
     "tts_sentence": 5.0,
 }

@@ -208,6 +208,7 @@ class CallSession:
         self._understanding: Any = None
         self._chunks: Any = None
         self._reply: Any = None
+        self._more: Any = None  # the rest of a streamed reply, sentence by sentence
         self._filler_frames = speech.filler_frames(self.settings.filler_text)
         self._filler_played = False
         self._last_agent_audio_end: float | None = None
@@ -327,6 +328,9 @@ class CallSession:
             out += self._maybe_respond(t_ms, work.turn)
         elif work.stage == "respond":
             out += self._speak(t_ms, work.turn, _fallback_reply(self.agent))
+        elif work.stage == "respond_more":  # the stream broke off: say what was said so far
+            self._more = None
+            self._synthesising = False
         elif work.stage == "tts_sentence":
             self._synthesising = False
             self._next_sentence = len(self._sentences)  # give up on the rest of this reply
@@ -604,6 +608,8 @@ class CallSession:
         record.agent_sentences = tuple(reply.sentences)
         self._reply = reply
         self._sentences = tuple(s for s in reply.sentences if s.strip())
+        # A streamed reply carries the rest of its sentences as an iterator (`more`).
+        self._more = getattr(reply, "more", None)
         self._next_sentence = 0
         out: list[Output] = [
             ev.ResponseStarted(
@@ -638,6 +644,11 @@ class CallSession:
 
     def _synthesise_next(self, turn: int) -> list[Output]:
         if self._next_sentence >= len(self._sentences):
+            if self._more is not None:
+                # A streamed reply (an LLM's): fetch its next sentence as it is produced.
+                more = self._more
+                self._synthesising = True
+                return [self._work("respond_more", turn, lambda: next(more, None))]
             self._synthesising = False
             return []
         index = self._next_sentence
@@ -660,6 +671,17 @@ class CallSession:
             record.checkpoints.append(("TTS first sentence", "stage", t_ms))
         frames = list(iter_frames(ulaw))
         self._queue_frames(frames, work.turn, "speech", index, self._sentences[index])
+        return self._synthesise_next(work.turn)
+
+    def _on_respond_more_done(self, t_ms: float, work: StageWork, sentence: Any) -> list[Output]:
+        if sentence is None:  # the stream has ended
+            self._more = None
+            self._synthesising = False
+            return []
+        if not str(sentence).strip():
+            return self._synthesise_next(work.turn)
+        self._sentences = (*self._sentences, str(sentence))
+        self.turns[work.turn].agent_sentences = self._sentences
         return self._synthesise_next(work.turn)
 
     def _queue_frames(
@@ -728,6 +750,7 @@ class CallSession:
         )
         self._synthesising = False
         self._next_sentence = len(self._sentences)
+        self._more = None
         self._end_after_speaking = False
         self._last_agent_audio_end = t_ms
         self.state = "listening"

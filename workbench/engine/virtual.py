@@ -270,7 +270,11 @@ class LocalCallDriver:
         except Exception as exc:  # a failing stage must not end the call
             error = exc
         measured_ms = (time.perf_counter() - started) * 1000.0
-        charged = self.latency.cost_ms(work.stage, measured_ms, tokens=work.tokens)
+        tokens = work.tokens
+        if not tokens and getattr(result, "sentences", None):
+            # A reply's time to first audio needs its first sentence's tokens (LLM profiles).
+            tokens = len(str(result.sentences[0]).split())
+        charged = self.latency.cost_ms(work.stage, measured_ms, tokens=tokens)
         done_at = t_ms + charged
         record = self.session.turns.get(work.turn)
         if record is not None:
