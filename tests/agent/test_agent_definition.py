@@ -111,3 +111,8 @@ def test_the_demo_agent_can_be_copied_and_loaded(tmp_path: Path) -> None:
     target = tmp_path / "copy"
     shutil.copytree(DEMO_AGENT_DIR, target)
     assert load_agent(target / "agent.yaml").name == "Northwind Receptionist"
+
+
+def test_card_payment_must_name_an_existing_topic(tmp_path: Path) -> None:
+    error = load_error(tmp_path, MINIMAL + "card_payment:\n  topic: Billing\n")
+    assert "card_payment.topic: no topic named 'Billing'" in error

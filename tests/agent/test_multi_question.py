@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workbench.agent import Agent, Conversation, Reply, load_agent
 from workbench.agent.questions import split_questions
@@ -55,10 +57,24 @@ def answer_of(conv: Conversation, reply: Reply, question: str) -> str:
         ),
         ("I want to book a demo for next tuesday", ["i want to book a demo for next tuesday"]),
         ("the app crashes and it is slow", ["the app crashes and it is slow"]),
+        ("sorry what are your opening hours", ["sorry what are your opening hours"]),
+        ("ok and what about you", ["ok what about you"]),  # too short to stand alone
     ],
 )
 def test_utterances_are_split_at_question_boundaries(text: str, pieces: list[str]) -> None:
     assert split_questions(text) == pieces
+
+
+WORDS = ["a", "b", ",", "?", ".", "and", "also", "what is", "do you", "how much"]
+
+
+@given(st.lists(st.sampled_from(WORDS)).map(" ".join))
+def test_splitting_never_fails_and_keeps_every_word_but_the_joins(text: str) -> None:
+    pieces = split_questions(text)
+    assert pieces
+    kept = " ".join(pieces).split()
+    joins = {"and", "also"}
+    assert all(w in kept for w in text.split() if w.isalpha() and w not in joins)
 
 
 def test_three_questions_are_answered_in_order_in_one_reply(agent: Agent) -> None:
@@ -128,7 +144,7 @@ def test_answers_cut_off_by_a_barge_in_are_offered_after_the_new_answer(agent: A
         "You also asked: do you take bank transfers and are you open on saturday. "
         "Would you like me to go over that?"
     )
-    assert "pending after interruption" in reply.plan
+    assert "pending questions: do you take bank transfers | are you open on saturday" in reply.plan
     _, reply = agent.respond(conv, "yes please")
     assert "bank transfer" in said(reply) and "closed on Saturdays" in said(reply)
     assert conv.pending_questions == [] and conv.stage == "anything_else"
@@ -156,3 +172,24 @@ def test_a_flow_prompt_cut_off_is_not_pending_the_flow_goes_on(agent: Agent) -> 
     agent.respond(conv, "what are your hours, and can I also change my address?")
     agent.on_interrupted(conv, 1)
     assert conv.pending_questions == [] and conv.pending_slot == "name"
+
+
+def test_a_later_reply_without_questions_is_not_mapped(agent: Agent) -> None:
+    conv = start(agent)
+    agent.respond(conv, THREE)
+    agent.no_input(conv)
+    agent.on_interrupted(conv, 0)  # cut during "Are you still there?": nothing was asked
+    assert conv.last_reply_questions == [] and conv.pending_questions == []
+
+
+def test_a_second_flow_is_offered_when_the_first_is_done(agent: Agent) -> None:
+    conv = start(agent)
+    for line in ("where is my order and can i also change my address", "four eight two one three"):
+        agent.respond(conv, line)
+    _, reply = agent.respond(conv, "yes")
+    assert "is shipped" in said(reply)
+    assert said(reply).endswith(
+        "You also asked: can I also change my address. Would you like me to go over that?"
+    )
+    _, reply = agent.respond(conv, "yes")
+    assert conv.topic == "ChangeAddress" and said(reply).endswith("May I have your full name?")

@@ -112,3 +112,9 @@ def test_a_corrected_date_at_a_read_back_is_read_back(agent: Agent) -> None:
         "next tuesday", "no, wednesday",
     )  # fmt: skip
     assert conv.captured["date"] == "2026-11-25" and conv.confirming == "date"
+
+
+def test_the_speech_model_knows_corrections_anger_and_card_payments(agent: Agent) -> None:
+    sentences = set(agent.domain_sentences())
+    assert {"no sorry", "i mean", "make that", "this is ridiculous"} <= sentences
+    assert "i want to pay my invoice by card" in sentences

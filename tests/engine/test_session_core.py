@@ -160,3 +160,34 @@ def test_hanging_up_emits_the_intended_crm_writes_and_ends_the_call():
     (ended,) = events_of(out, ev.CallEnded)
     assert ended.reason == "caller_hung_up" and session.ended
     assert session.on_caller_frame(5020.0, SILENCE_FRAME) == []
+
+
+def test_a_caller_who_goes_on_before_the_reply_is_heard_gets_one_answer_to_both_parts():
+    session = new_session()
+    t = greet(session)
+    out, t = speak_and_pause(session, t, 30, 12)  # "what are your opening hours" … pause
+    started = works(finish(session, t, works(out)["stt_final"]))
+    finish(session, t + 1.0, started["classify"])
+    respond = works(finish(session, t + 2.0, started["retrieve"]))["respond"]
+    # Before the reply's first frame, the caller speaks again: the reply is withdrawn.
+    out, t = speak_and_pause(session, t + 20.0, 20, 20)
+    assert session.on_stage_done(t, respond.work_id, respond.run()) == []
+    after = finish(session, t + 40.0, works(out)["stt_final"])
+    (final,) = events_of(after, ev.FinalTranscript)
+    heard = session.turns[session.current_turn]
+    assert heard.caller_text == "what are your opening hours what are your opening hours"
+    assert any("continues the previous utterance" in note for note in heard.notes)
+    assert set(works(after)) == {"classify", "retrieve"}
+
+
+def test_speech_that_resumes_after_an_early_endpoint_starts_a_new_utterance():
+    stack = FakeSpeechStack(vad_stop_frames=20)  # the VAD confirms silence only after 400 ms
+    session = CallSession("CA-test", FakeAgent(), stack, SessionSettings(endpointing="semantic"))
+    t = greet(session)
+    # A short pause ends the turn while the VAD still counts as "in speech"…
+    out, t = speak_and_pause(session, t, 30, 9)
+    assert events_of(out, ev.EndpointDecided)
+    finish(session, t, works(out)["stt_final"])
+    # …then the caller goes on: no new VAD start will come, yet an utterance must begin.
+    out, t = speak_and_pause(session, t, 10, 0)
+    assert events_of(out, ev.CallerSpeechStarted)

@@ -82,7 +82,7 @@ def test_a_turns_topic_is_judged_on_that_turns_window_with_what_was_heard():
     result = call(HOURS_CALL, timelines=[timeline(1, 2300.0, 400.0, "what are your opening hours")])
     outcomes = evaluate(s, result, HOURS_LOG)
     first, second = (o for o in outcomes if o.expectation == "topic")
-    assert first.status == "pass" and first.where == "step 1: say 'hours?'"
+    assert first.status == "pass" and first.where == "step 1: say 'hours?' (turn 1)"
     assert second.status == "fail"
     assert second.evidence == "decided: BillingQuestion (0.90); heard 'how much is it'"
 

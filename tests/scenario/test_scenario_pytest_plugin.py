@@ -16,7 +16,7 @@ def make_suite(root: Path) -> Path:
     folder.mkdir()
     (folder / "conftest.py").write_text(CONFTEST)
     (folder / "hours.yaml").write_text(
-        "name: hours\nsteps:\n  - say: What are your opening hours?\n"
+        "name: hours\ntags: [smoke]\nsteps:\n  - say: What are your opening hours?\n"
     )
     (folder / "nested").mkdir()
     (folder / "nested" / "human.yaml").write_text(
@@ -56,6 +56,12 @@ def test_every_scenario_file_becomes_a_test_item(tmp_path):
         "suite/hours.yaml::hours",
         "suite/nested/human.yaml::ask-for-a-human",
     ]
+
+
+def test_tags_select_scenarios(tmp_path):
+    folder = make_suite(tmp_path)
+    run = pytest_in(folder, "--collect-only", "-q", "-k", "smoke", home=tmp_path / "home")
+    assert [line for line in run.stdout.splitlines() if "::" in line] == ["suite/hours.yaml::hours"]
 
 
 def test_an_invalid_scenario_fails_with_its_validation_problem(tmp_path):

@@ -18,10 +18,13 @@ def tone_frame(amplitude: int = 8000, hz: float = 440.0) -> bytes:
 
 
 class FakeVad:
-    """Speech is any frame louder than a threshold; starts and ends are confirmed at once."""
+    """Speech is any frame louder than a threshold; a start is confirmed at once, an end after
+    `stop_frames` quiet frames (like a real VAD's hysteresis)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_frames: int = 1) -> None:
         self.is_speech = False
+        self.stop_frames = stop_frames
+        self._quiet = 0
 
     def frame_is_speech(self, pcm: np.ndarray) -> bool:
         return bool(np.abs(pcm.astype(np.int32)).max() > 1000)
@@ -30,10 +33,11 @@ class FakeVad:
         from workbench.speech.vad import VadSpeechEnd, VadSpeechStart
 
         speech = self.frame_is_speech(pcm)
+        self._quiet = 0 if speech else self._quiet + 1
         if speech and not self.is_speech:
             self.is_speech = True
             return VadSpeechStart(t_ms)
-        if not speech and self.is_speech:
+        if not speech and self.is_speech and self._quiet >= self.stop_frames:
             self.is_speech = False
             return VadSpeechEnd(t_ms)
         return None
@@ -70,8 +74,10 @@ class FakeSpeechStack:
     heard_text: str = "what are your opening hours"
     agent_tts: FakeTTS = field(default_factory=FakeTTS)
 
+    vad_stop_frames: int = 1
+
     def new_vad(self, **_: object) -> FakeVad:
-        return FakeVad()
+        return FakeVad(self.vad_stop_frames)
 
     def acquire_recognizer(self) -> FakeRecognizer:
         return FakeRecognizer(self.heard_text)

@@ -127,14 +127,14 @@ def test_a_mark_is_echoed_only_after_the_audio_before_it_has_played(agent, calle
     agent.send(*[p.OutboundMedia(agent.stream_sid, tone_frame()) for _ in range(10)])
     agent.send(p.OutboundMark(agent.stream_sid, "m1"))
     assert caller.wait_until(lambda: caller.results.marks_received == 1, 5)
-    for _ in range(9):
+    for _ in range(10):
         caller.tick()
-    received = agent.wait_received(lambda r: media_count(r) == 9)
-    assert not any(isinstance(m, p.Mark) for m in received)
-    caller.tick()  # the tenth frame plays: the mark is reached
+    received = agent.wait_received(lambda r: media_count(r) == 10)
+    assert not any(isinstance(m, p.Mark) for m in received)  # the tenth frame is still playing
+    caller.tick()  # the tenth frame has played: the mark is reached
     received = agent.wait_received(lambda r: any(isinstance(m, p.Mark) for m in r))
     echo_at = next(i for i, m in enumerate(received) if isinstance(m, p.Mark))
-    assert media_count(received[:echo_at]) == 10
+    assert media_count(received[:echo_at]) == 11  # echoed on the eleventh tick, 200 ms later
     assert received[echo_at].name == "m1" and received[echo_at].stream_sid == agent.stream_sid
     assert caller.results.first_agent_audio_ms is not None
 

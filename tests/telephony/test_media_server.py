@@ -78,6 +78,7 @@ def test_healthz_and_prometheus_metrics(live_server):
         assert json.loads(response.read())["status"] == "ok"
     with urllib.request.urlopen(live_server.http + "/metrics", timeout=5) as response:
         text = response.read().decode()
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert "# TYPE workbench_active_calls gauge" in text
     assert "workbench_active_calls " in text
 

@@ -74,3 +74,23 @@ def test_a_failed_scenario_names_its_first_failing_expectation_and_evidence():
     shown = verdict("billing.yaml", result)
     assert not shown.passed
     assert shown.failure == "call: topic Billing" and shown.evidence == "decided: Hours"
+
+
+def test_the_speaker_ring_plays_what_was_written_then_silence():
+    import numpy as np
+
+    from workbench.ui.audio_io import SampleRing, level_dbfs
+
+    ring = SampleRing(8)
+    ring.write(np.arange(1, 6, dtype=np.int16))
+    out = np.full(4, -1, dtype=np.int16)
+    assert ring.read_into(out) == 4 and out.tolist() == [1, 2, 3, 4]
+    ring.write(np.arange(6, 12, dtype=np.int16))  # wraps around the end of the ring
+    out = np.full(8, -1, dtype=np.int16)
+    assert ring.read_into(out) == 7 and out.tolist() == [5, 6, 7, 8, 9, 10, 11, 0]
+    assert ring.underruns == 1
+    ring.write(np.arange(100, 120, dtype=np.int16))  # more than fits: the newest 8 survive
+    out = np.zeros(8, dtype=np.int16)
+    assert ring.read_into(out) == 8 and out.tolist() == list(range(112, 120))
+    assert level_dbfs(np.zeros(160, np.int16)) == -90.0
+    assert -6.1 < level_dbfs(np.full(160, 16384, np.int16)) < -5.9  # half scale

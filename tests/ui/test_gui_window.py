@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,20 @@ def test_a_typed_call_shows_the_transcript_the_waterfall_and_the_inspector(qtbot
         qtbot.mouseClick(phone.call_button, Qt.MouseButton.LeftButton)
     assert phone.say_edit.isEnabled()  # typed mode, although there is no audio device
 
+    with qtbot.waitSignal(
+        window.bridge.engine_event, check_params_cb=_event(window, ev.DtmfReceived)
+    ):
+        qtbot.mouseClick(phone.key_buttons["5"], Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(window.bridge.call_state_changed, check_params_cb=_state(msg.ON_HOLD)):
+        qtbot.mouseClick(phone.hold_button, Qt.MouseButton.LeftButton)
+    assert not phone.say_edit.isEnabled()
+    with qtbot.waitSignal(window.bridge.call_state_changed, check_params_cb=_state(msg.CONNECTED)):
+        qtbot.mouseClick(phone.hold_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(phone.mute_button, Qt.MouseButton.LeftButton)
+    assert not phone.say_edit.isEnabled() and phone.mute_button.text() == "Unmute"
+    qtbot.mouseClick(phone.mute_button, Qt.MouseButton.LeftButton)
+    assert phone.say_edit.isEnabled()
+
     qtbot.keyClicks(phone.say_edit, "What are your opening hours?")
     with qtbot.waitSignal(
         window.bridge.engine_event,
@@ -60,6 +75,7 @@ def test_a_typed_call_shows_the_transcript_the_waterfall_and_the_inspector(qtbot
     assert any("opening hours" in text for text in callers)
     assert len(agents) >= 2 and agents[0].heard  # the greeting and the reply
     assert "call ended" in window.transcript.html()
+    assert "keypad 5" in window.transcript.html()
     assert sorted(window.waterfall.timelines) == [0, 1]
     assert "p50" in window.waterfall.summary_label.text()
 
@@ -233,3 +249,28 @@ def test_keyboard_shortcuts_place_a_call_hang_up_and_mute(make_main_window):
     assert shortcuts["Call"] == "Ctrl+Return"
     assert shortcuts["Hang up"] == "Ctrl+E"
     assert shortcuts["Mute / unmute"] == "Ctrl+M"
+
+
+def test_the_load_panel_runs_the_command_and_charts_its_progress(qtbot, tmp_path):
+    """A stand-in for `workbench load` that prints progress the way the panel reads it."""
+    from workbench.ui.views.load import LoadPanel
+
+    script = tmp_path / "fake_load.py"
+    report = tmp_path / "report.html"
+    script.write_text(
+        "import json, sys\n"
+        "assert sys.argv[1:3] == ['load', 'local'], sys.argv\n"
+        "for users, p50 in ((2, 300.0), (4, 320.0), (4, 350.0)):\n"
+        "    print(json.dumps({'users': users, 'p50_ms': p50, 'p95_ms': p50 * 2, 'failures': 0}))\n"
+        f"print('HTML report: {report}')\n"
+    )
+    panel = LoadPanel(program=[sys.executable, str(script)], available=True)
+    qtbot.addWidget(panel)
+    panel.users.setValue(4)
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert panel.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.process is None, timeout=30_000)
+    assert [v for _, v in panel.samples["users"]] == [2.0, 4.0, 4.0]
+    assert [v for _, v in panel.samples["p95"]] == [600.0, 640.0, 700.0]
+    assert panel.report_path == report and panel.report_button.isEnabled()
+    assert "--users 4" in panel.log.toPlainText() and "[exit code 0]" in panel.log.toPlainText()

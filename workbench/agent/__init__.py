@@ -24,7 +24,8 @@ Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
         no_input(conversation: Conversation) -> Reply   # the caller said nothing (timeout):
             # 1st re-prompts ("Are you still there?" + the pending question), 2nd offers a person
             # ("yes" escalates), 3rd ends politely (end_call, disposition "abandoned"); repeated
-            # no-match climbs the same ladder (conversation.reprompt_count counts both)
+            # no-match climbs the same ladder (conversation.failed_turns, reset by any progress;
+            # conversation.reprompt_count counts every re-prompt of the call and is never reset)
         on_interrupted(conversation: Conversation, sentence_index: int) -> None
             # the caller barged in during sentence `sentence_index` (0-based) of the last reply:
             # sub-question answers not fully heard become conversation.pending_questions, offered
@@ -57,7 +58,7 @@ Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
         take_payment (params {last4, token}; result {status})
     Conversation (mutable, per call): caller, reference (datetime relative dates resolve
         against; pass it to understand() too), topic, captured: dict[str, str], confirmed,
-        confirming, pending_slot, stage, turn_count, reprompt_count,
+        confirming, pending_slot, stage, turn_count, reprompt_count (whole call), failed_turns,
         history: list[tuple[str, str]] (card numbers redacted), escalation_summary: str | None,
         intended_crm_actions: list[{"object": "Case"|"Lead"|"Task", "fields": {SF field: value}}],
         outcome ("ai_resolved" | "human" | "workflow" | "abandoned" | None: how the call would

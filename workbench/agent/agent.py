@@ -58,6 +58,17 @@ ANSWER_PHRASES = [
     "wait", "wait a second", "hold on", "sorry", "actually", "excuse me", "no no",
 ]  # fmt: skip
 
+# How callers correct themselves ("tuesday, no, wednesday"), so the markers are recognised.
+CORRECTION_PHRASES = [
+    "no sorry", "sorry i mean", "i mean", "no wait", "actually", "or rather", "make that",
+    "no it's", "no sorry it's",
+]  # fmt: skip
+# Asking to pay by card (keypad entry), when the agent takes card payments.
+PAYMENT_PHRASES = [
+    "i want to pay my invoice by card", "can i pay with my credit card", "i'd like to pay by card",
+    "pay my bill with a credit card", "i want to make a payment",
+]  # fmt: skip
+
 # Names, digits and spellings callers give when asked: without them in the language model
 # the recogniser cannot hear "dana whitfield" or "four eight two one three" at all.
 FIRST_NAMES = """james mary john patricia robert jennifer michael linda david elizabeth william
@@ -165,6 +176,12 @@ class Agent:
         if self.orders:
             sentences += [f"order number {number}" for number in self.orders.numbers()]
         sentences += ANSWER_PHRASES
+        sentences += CORRECTION_PHRASES
+        # Anger must be heard to be escalated: "this is ridiculous" is in no example.
+        sentences += [f"this is {k}" for k in d.escalation.angry_keywords]
+        sentences += list(d.escalation.angry_keywords)
+        if d.card_payment:
+            sentences += PAYMENT_PHRASES
         sentences += [chunk.text for chunk in self.knowledge.chunks]
         if self.lexicon_path:
             data = yaml.safe_load(self.lexicon_path.read_text(encoding="utf-8")) or {}

@@ -83,7 +83,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 info = "keypad entry"
             elif text == "/silence":
                 reply = loaded.no_input(conversation)
-                info = f"no input (reprompt count {conversation.reprompt_count})"
+                info = f"no input ({conversation.failed_turns} in a row)"
             else:
                 understanding, reply = loaded.respond(conversation, text)
                 info = f"topic {understanding.topic} ({understanding.confidence:.2f})"

@@ -50,7 +50,8 @@ class Conversation:
     stage: str | None = None
     offered: list[str] = field(default_factory=list)
     turn_count: int = 0
-    reprompt_count: int = 0
+    reprompt_count: int = 0  # re-prompts in this call (no input, no match, answer not understood)
+    failed_turns: int = 0  # turns in a row without progress: drives the no-input/no-match ladder
     history: list[tuple[str, str]] = field(default_factory=list)  # ("caller"|"agent", text)
     topics_seen: list[str] = field(default_factory=list)
     escalation_summary: str | None = None

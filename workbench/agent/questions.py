@@ -69,5 +69,6 @@ def split_questions(text: str) -> list[str]:
         else:
             merged.append(piece)
     if len(merged) > 1 and len(merged[0].split()) < MIN_WORDS:
-        merged[1] = merged.pop(0) + " " + merged[1]
+        first = merged.pop(0)
+        merged[0] = f"{first} {merged[0]}"
     return merged

@@ -188,8 +188,9 @@ class FlowResponder:
             return Reply(
                 (), None, (), "no input ignored: card number being typed", False, conv.topic or ""
             )
+        conv.last_reply_questions = []  # this reply answers no question
         turn = _Turn(conv.topic or UNKNOWN_TOPIC)
-        conv.reprompt_count += 1
+        self._count_failure(conv)
         g = self.definition.guardrails
         reprompt = [*g.no_input, self._pending_prompt(conv)]
         self._ladder(conv, turn, "no input", reprompt, g.no_input_end)
@@ -216,7 +217,7 @@ class FlowResponder:
             f"understood {u.topic} ({u.confidence:.2f}; runner-up {u.runner_up} {u.runner_up_confidence:.2f})"
         )
         if conv.pending_questions:
-            turn.note("pending after interruption: " + " | ".join(conv.pending_questions))
+            turn.note("pending questions: " + " | ".join(conv.pending_questions))
         if parts and len(parts) >= 2 and not self._needs_single_path(text, u):
             self._multi(conv, parts, turn)
         else:
@@ -259,6 +260,7 @@ class FlowResponder:
             return None
         number = "".join(digits)
         digits.clear()
+        conv.last_reply_questions = []
         conv.turn_count += 1
         conv.history.append(("caller", "[card number entered on the keypad]"))
         turn = _Turn(spec.topic)
@@ -313,7 +315,7 @@ class FlowResponder:
                 self._start(conv, u.topic, text, u, chunks, turn)
             elif kind == "no":
                 conv.stage, conv.resume_stage = conv.resume_stage, None
-                conv.reprompt_count = 0
+                conv.failed_turns = 0
                 prompt = self._pending_prompt(conv)
                 if conv.stage == "card_entry":  # back to typing the card number
                     conv.secure_input = True
@@ -364,7 +366,7 @@ class FlowResponder:
         if kind == "yes":
             conv.confirmed.add(slot.name)
             conv.confirming = None
-            conv.reprompt_count = 0
+            conv.failed_turns = 0
             turn.note(f"{slot.name} confirmed")
             self._advance(conv, text, u, chunks, turn, fill_from_utterance=False)
         elif kind == "no":
@@ -374,8 +376,7 @@ class FlowResponder:
             turn.say(f"Sorry about that. {slot.reprompt or slot.prompt}")
             turn.note(f"{slot.name} rejected; asking again")
         else:
-            conv.reprompt_count += 1
-            if conv.reprompt_count > self.definition.escalation.max_no_match:
+            if self._count_failure(conv) > self.definition.escalation.max_no_match:
                 self._escalate(conv, turn, f"could not confirm {slot.name}")
                 return
             turn.say("Sorry, was that a yes or a no?")
@@ -397,19 +398,18 @@ class FlowResponder:
         if value:
             conv.captured[slot.name] = value
             conv.pending_slot = None
-            conv.reprompt_count = 0
+            conv.failed_turns = 0
             turn.note(f"{slot.name} captured: {value}")
             self._advance(conv, text, u, chunks, turn, fill_from_utterance=True)
         elif confident and u.topic != conv.topic and u.confidence >= 0.6:
             turn.note(f"caller changed the subject from {conv.topic}")
             self._start(conv, u.topic, text, u, chunks, turn)
         else:
-            conv.reprompt_count += 1
-            if conv.reprompt_count > self.definition.escalation.max_no_match:
+            if self._count_failure(conv) > self.definition.escalation.max_no_match:
                 self._escalate(conv, turn, f"could not capture {slot.name}")
                 return
             turn.say(slot.reprompt or f"Sorry, I didn't get that. {slot.prompt}")
-            turn.note(f"{slot.name} not found in the answer (reprompt {conv.reprompt_count})")
+            turn.note(f"{slot.name} not found in the answer (reprompt {conv.failed_turns})")
 
     def _start(
         self,
@@ -421,7 +421,7 @@ class FlowResponder:
         turn: _Turn,
     ) -> None:
         conv.start_topic(topic)
-        conv.reprompt_count = 0
+        conv.failed_turns = 0
         turn.topic = topic
         turn.note(f"start topic {topic}")
         spec = self.definition.card_payment
@@ -701,8 +701,7 @@ class FlowResponder:
         if order is None:
             conv.captured.pop("order_number", None)
             conv.confirmed.discard("order_number")
-            conv.reprompt_count += 1
-            if conv.reprompt_count > self.definition.escalation.max_no_match:
+            if self._count_failure(conv) > self.definition.escalation.max_no_match:
                 self._escalate(conv, turn, f"order {number} not found")
                 return
             conv.pending_slot = "order_number"
@@ -777,7 +776,7 @@ class FlowResponder:
         conv.confirming = None
         if conv.pending_questions:
             conv.stage = "pending_offer"
-            asked = " and ".join(conv.pending_questions)
+            asked = re.sub(r"\bi\b", "I", " and ".join(conv.pending_questions))  # STT is lowercase
             turn.say(f"You also asked: {asked}. Would you like me to go over that?")
             turn.note("offering pending: " + " | ".join(conv.pending_questions))
             return
@@ -794,7 +793,7 @@ class FlowResponder:
 
     def _no_match(self, conv: Conversation, u: Understanding, turn: _Turn) -> None:
         g = self.definition.guardrails
-        conv.reprompt_count += 1
+        self._count_failure(conv)
         off_topic = (
             u.topic == UNKNOWN_TOPIC
             and u.runner_up_confidence < self.threshold
@@ -815,12 +814,12 @@ class FlowResponder:
         end: list[str],
         offer_intro: tuple[str, ...] | list[str] = (),
     ) -> None:
-        """The no-input / no-match ladder on `conv.reprompt_count` (already counted).
+        """The no-input / no-match ladder on `conv.failed_turns` (already counted).
 
         Below `max_no_match`: re-prompt; at it: offer a person ("yes" escalates, "no" carries
         on where the call was); above it: end the call politely (disposition "abandoned").
         """
-        n = conv.reprompt_count
+        n = conv.failed_turns
         limit = self.definition.escalation.max_no_match
         if n < limit:
             turn.say(*reprompt)
@@ -840,6 +839,13 @@ class FlowResponder:
             conv.outcome = "abandoned"
             conv.ended = True
             turn.note(f"{what} {n}: ending the call politely")
+
+    @staticmethod
+    def _count_failure(conv: Conversation) -> int:
+        """One more turn without progress: counts for the call's re-prompts and the ladder."""
+        conv.reprompt_count += 1
+        conv.failed_turns += 1
+        return conv.failed_turns
 
     def _pending_prompt(self, conv: Conversation) -> str:
         """What the caller was last asked (for a re-prompt or after declining a person)."""
@@ -1013,7 +1019,7 @@ class FlowResponder:
         self._end_card_entry(conv)
         conv.stage = None
         conv.card_attempts = 0
-        conv.reprompt_count = 0
+        conv.failed_turns = 0
         conv.captured["card_last4"] = last4
         conv.captured["payment_token"] = token
         turn.actions.append(

@@ -53,7 +53,7 @@ class InterruptionJudge:
         self,
         *,
         min_speech_ms: float = 120.0,
-        content_word_ms: float = 240.0,
+        content_word_ms: float = 320.0,
         max_backchannel_ms: float = 800.0,
         stable_updates: int = 2,
     ) -> None:

@@ -24,6 +24,7 @@ that also sees the caller side turns them into the caller-perceived `TurnTimelin
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import re
@@ -47,6 +48,8 @@ from workbench.speech.vad import VadSpeechEnd, VadSpeechStart
 log = logging.getLogger(__name__)
 
 TAIL_RATIO = 0.1  # a speech frame quieter than this share of the recent peak is a fading tail
+NOISE_MARGIN = 3.0  # speech must stand this far (about 10 dB) above the line's noise floor
+NOISE_WINDOW_FRAMES = 75  # 1.5 s of frames over which the noise floor is the quietest
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class SessionSettings:
     filler_text: str = "One moment."
     no_input_timeout_ms: float = 8000.0  # caller silent this long after the agent spoke
     barge_in: bool = True  # the caller may interrupt the agent
+    # A caller who speaks again this soon after the reply began was still finishing the last
+    # utterance: the reply is withdrawn and both utterances are answered together.
+    continuation_ms: float = 1000.0
     resume_policy: str = "continue"  # after a false interruption: "continue" | "rephrase"
     # "judge": keep talking until the words show a real interruption (no false stops for
     # acknowledgements, slower stops); "pause": go quiet as soon as the caller speaks, then
@@ -198,6 +204,7 @@ class CallSession:
         self._partial = ""
         self._queued_utterances: deque[tuple[float, str]] = deque()
         self._loud_rms = 0.0
+        self._recent_rms: deque[float] = deque(maxlen=NOISE_WINDOW_FRAMES)
         self._stt_busy = False  # stt_final is running: the recogniser must not be touched
         self._deferred_start: float | None = None
         # Reply in progress
@@ -209,6 +216,8 @@ class CallSession:
         self._chunks: Any = None
         self._reply: Any = None
         self._more: Any = None  # the rest of a streamed reply, sentence by sentence
+        self._snapshot: tuple[int, Any] | None = None  # (turn, conversation before its reply)
+        self._carry_text: str | None = None  # an unfinished utterance to merge with the next
         self._filler_frames = speech.filler_frames(self.settings.filler_text)
         self._filler_played = False
         self._last_agent_audio_end: float | None = None
@@ -258,10 +267,19 @@ class CallSession:
         vad_event = self.vad.process(pcm, t_ms - FRAME_MS)
         frame_end = t_ms
         is_speech_frame = self._is_speech_frame(pcm)
-        if isinstance(vad_event, VadSpeechStart):
+        if isinstance(vad_event, VadSpeechStart) and not self._in_utterance:
             self._deferred_start = vad_event.t_ms
         elif isinstance(vad_event, VadSpeechEnd) and not self._in_utterance:
             self._deferred_start = None
+        elif (
+            is_speech_frame
+            and not self._in_utterance
+            and self._deferred_start is None
+            and self.vad.is_speech
+        ):
+            # The turn was ended on a pause the VAD had not yet confirmed as silence, and the
+            # caller went on speaking: no new start event will come, so this is the start.
+            self._deferred_start = t_ms - FRAME_MS
         if self._deferred_start is not None and not self._stt_busy and not self._in_utterance:
             # (While the recogniser finalises the previous utterance on a worker thread it must
             # not be touched: the audio waits in the pre-roll and the utterance begins after.)
@@ -440,11 +458,17 @@ class CallSession:
         would add 60-100 ms to every endpoint. A frame far quieter than the utterance's loud
         frames (below `TAIL_RATIO` of their level) is treated as silence.
         """
+        rms = float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2)))
+        # The line's noise floor: the quietest frame of the last 1.5 s ("minimum statistics").
+        # Speech always has gaps between words, so the minimum finds the background (an
+        # office, a street) and speech stands above it.
+        self._recent_rms.append(rms)
+        full = len(self._recent_rms) == NOISE_WINDOW_FRAMES
+        noise_floor = min(self._recent_rms) if full else 0.0
         if not self.vad.frame_is_speech(pcm):
             return False
-        rms = float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2)))
         self._loud_rms = max(rms, self._loud_rms * 0.995)  # a slowly decaying peak
-        return rms >= TAIL_RATIO * self._loud_rms
+        return rms >= TAIL_RATIO * self._loud_rms and rms >= NOISE_MARGIN * noise_floor
 
     def _begin_utterance(self, started_at: float) -> list[Output]:
         self._in_utterance = True
@@ -453,6 +477,9 @@ class CallSession:
         self._last_speech_end = None
         self._partial = ""
         self._overlap = None
+        out: list[Output] = []
+        if self.state == "thinking" and self.current_turn > 0 and self._carry_text is None:
+            out += self._continue_previous_turn(started_at, "the caller went on before the reply")
         if self.state == "speaking" and self.settings.barge_in:
             started_speaking = self.turns[self.current_turn].first_frame_sent_at or started_at
             self._overlap = _Overlap(started_at, self.current_turn, started_at - started_speaking)
@@ -461,10 +488,11 @@ class CallSession:
         for chunk in self._preroll:
             self.recognizer.feed(chunk)
         self._preroll.clear()
-        return [ev.CallerSpeechStarted(self.call_id, started_at)]
+        return [*out, ev.CallerSpeechStarted(self.call_id, started_at)]
 
     def _end_utterance(self, t_ms: float, decision: Any) -> list[Output]:
         self._in_utterance = False
+        self._deferred_start = None
         if self._speech_ms < self.settings.min_utterance_ms:
             self.recognizer.end_utterance()  # noise: discard
             return []
@@ -510,7 +538,7 @@ class CallSession:
             judgement = self.judge.judge_final(text, self._speech_ms)
             if not overlap.stopped_agent:
                 return self._settle_overlap(t_ms, work, transcript, overlap, judgement)
-            if judgement.verdict in ("backchannel", "noise"):
+            if judgement.verdict in ("backchannel", "noise") and self._carry_text is None:
                 return self._false_interruption(t_ms, work, text, judgement)
         return self._answer_transcript(t_ms, work.turn, transcript)
 
@@ -520,6 +548,11 @@ class CallSession:
         record = self.turns[work.turn]
         record.checkpoints.append(("STT finalisation", "stage", t_ms))
         text = transcript.text if transcript is not None else ""
+        if self._carry_text:
+            # The previous turn was not over: answer everything the caller said at once.
+            record.notes.append(f"continues the previous utterance {self._carry_text!r}")
+            text = f"{self._carry_text} {text}".strip()
+        self._carry_text = None
         record.caller_text = text
         out: list[Output] = []
         if transcript is not None:
@@ -590,11 +623,15 @@ class CallSession:
         understanding, chunks, text = self._understanding, list(self._chunks), record.caller_text
         if not understanding:
             return self._speak(t_ms, turn, _fallback_reply(self.agent))
+        # The conversation as it was before this reply, in case the caller turns out not to
+        # have finished (see _continue_previous_turn).
+        self._snapshot = (turn, copy.deepcopy(self.conversation))
+        conversation = self.conversation
         return [
             self._work(
                 "respond",
                 turn,
-                lambda: self.agent.reply(self.conversation, text, understanding, chunks),
+                lambda: self.agent.reply(conversation, text, understanding, chunks),
             )
         ]
 
@@ -718,6 +755,37 @@ class CallSession:
 
     # ------------------------------------------------------------------ interruptions
 
+    def _continue_previous_turn(self, t_ms: float, why: str) -> list[Output]:
+        """The caller spoke again before the reply to its last utterance was heard: drop that
+        reply (its pending stages, the conversation changes) and answer both utterances as one."""
+        turn = self.current_turn
+        record = self.turns.get(turn)
+        if record is None or record.first_frame_sent_at is not None or not record.caller_text:
+            return []
+        for work_id, work in self._pending.items():
+            if work.turn == turn:
+                self._cancelled.add(work_id)
+        self._outgoing.clear()
+        self._next_sentence = len(self._sentences)
+        self._synthesising = False
+        self._more = None
+        if self._snapshot is not None and self._snapshot[0] == turn:
+            self._restore_snapshot(record, why)
+        else:
+            self._carry_text = record.caller_text
+            record.notes.append(f"reply dropped: {why}")
+        self.state = "listening"
+        return []
+
+    def _restore_snapshot(self, record: TurnRecord, why: str) -> None:
+        assert self._snapshot is not None
+        self.conversation = self._snapshot[1]
+        self._snapshot = None
+        self._carry_text = record.caller_text
+        if self.transcript and self.transcript[-1] == ("caller", record.caller_text):
+            self.transcript.pop()  # it is said again, merged, with the next utterance
+        record.notes.append(f"reply withdrawn: {why}")
+
     def _text_heard(self) -> tuple[str, int, float]:
         """The agent's words the caller has heard in the current reply, and where it was cut."""
         position = self._heard if self._heard is not None else self._sent
@@ -741,8 +809,21 @@ class CallSession:
         t_ms = overlap.paused_at if overlap.paused_at is not None else t_ms  # when it went quiet
         heard, index, progress = self._text_heard()
         self._interrupted = (self._sentences, index)
+        record = self.turns[overlap.agent_turn]
+        first_sent = record.first_frame_sent_at
+        continuation = (
+            first_sent is not None
+            and overlap.started_at - first_sent <= self.settings.continuation_ms
+            and overlap.agent_turn == self.current_turn
+            and self._snapshot is not None
+            and self._snapshot[0] == overlap.agent_turn
+        )
         on_interrupted = getattr(self.agent, "on_interrupted", None)
-        if on_interrupted is not None:  # e.g. questions whose answers were not heard stay pending
+        if continuation:
+            # The reply had barely begun: the caller was still finishing. Take the reply back
+            # and answer the whole utterance (e.g. a second question after a pause).
+            self._restore_snapshot(record, "the caller went on as the reply began")
+        elif on_interrupted is not None:  # e.g. unheard answers to questions stay pending
             on_interrupted(self.conversation, index)
         self._outgoing.clear()
         self._cancelled.update(

@@ -144,6 +144,11 @@ def evaluate(
                     Outcome(name, where, "fail", _show(getattr(expect, name)), "step never ran")
                 )
             continue
+        turns = sorted(
+            {e.turn for e in window.events if isinstance(e, ev.ResponseStarted) and e.turn > 0}
+        )
+        if turns:
+            where += f" (turn {', '.join(str(t) for t in turns)})"
         outcomes += _turn_outcomes(expect, window, where)
     outcomes += _call_outcomes(scenario.expect, scenario, result, caller, crm_check)
     return outcomes
@@ -401,7 +406,12 @@ def _latency_call(result: CallResult, limit: float | sc.LatencyLimits) -> list[O
     return out
 
 
-def _false_interruptions(scenario: sc.Scenario, result: CallResult, caller: CallerLog) -> Outcome:
+def false_interruptions(result: CallResult, caller: CallerLog) -> tuple[list[str], list[str]]:
+    """Every time the agent stopped when it should not have (evidence lines), and notes.
+
+    False: an `Interruption` the engine flagged as such; an interrupted reply during a
+    backchannel (or just after it); an interrupted reply while the caller was not speaking.
+    """
     judged = [e for e in result.events if isinstance(e, ev.Interruption)]
     false = [e for e in judged if e.false_interruption]
     stops = [
@@ -417,9 +427,14 @@ def _false_interruptions(scenario: sc.Scenario, result: CallResult, caller: Call
         end = (item.speech_end_ms or item.onset_ms) + BACKCHANNEL_WINDOW_MS
         stopped = [e for e in stops if item.onset_ms - 100.0 <= e.t_ms <= end]
         if stopped and not false:
+            verdicts = [
+                f"{e.kind} {e.text!r}" for e in judged if item.onset_ms - 100.0 <= e.t_ms <= end
+            ]
             problems.append(
                 f"the agent stopped for backchannel {item.text!r} "
-                f"(AgentAudioStopped interrupted at {stopped[0].t_ms / 1000:.2f} s)"
+                f"(AgentAudioStopped interrupted at {stopped[0].t_ms / 1000:.2f} s"
+                + (f"; judged {', '.join(verdicts)}" if verdicts else "")
+                + ")"
             )
         kept = (
             "no agent audio heard"
@@ -443,6 +458,12 @@ def _false_interruptions(scenario: sc.Scenario, result: CallResult, caller: Call
                 f"the agent stopped at {stop.t_ms / 1000:.2f} s while the caller was not "
                 f"speaking (after {display_text(stop.text_heard)!r})"
             )
+    return problems, notes
+
+
+def _false_interruptions(scenario: sc.Scenario, result: CallResult, caller: CallerLog) -> Outcome:
+    problems, notes = false_interruptions(result, caller)
+    judged = [e for e in result.events if isinstance(e, ev.Interruption)]
     backchannels = [i for i in caller.interjections if i.kind == "backchannel"]
     evidence = "; ".join(problems) or (
         f"{len(backchannels)} backchannel(s), {len(judged)} interruption event(s), none false"

@@ -139,3 +139,7 @@ def active_rms(pcm: np.ndarray, threshold: int = 300) -> float:
     if not len(loud):
         return 0.0
     return float(np.sqrt(np.mean(loud**2)))
+
+
+if __name__ == "__main__":  # regenerate the shipped asset: python -m workbench.scenario.noise
+    write_babble_asset()

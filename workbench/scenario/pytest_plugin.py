@@ -46,6 +46,7 @@ class ScenarioFile(pytest.File):
         item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario, problem=None)
         for tag in scenario.tags:
             item.user_properties.append(("tag", tag))
+            item.extra_keyword_matches.add(tag)  # `pytest scenarios/ -k smoke` selects by tag
         yield item
 
 

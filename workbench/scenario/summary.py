@@ -6,21 +6,16 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from workbench.engine import events as ev
 from workbench.engine.report import call_to_dict
 from workbench.engine.trace import latency_summary, percentile
 from workbench.scenario.assertions import barge_in_stop_times
+from workbench.scenario.assertions import false_interruptions as judge_false
 from workbench.scenario.runner import ScenarioResult
 
 
 def false_interruptions(results: Sequence[ScenarioResult]) -> int:
-    return sum(
-        1
-        for r in results
-        if r.call is not None
-        for e in r.call.events
-        if isinstance(e, ev.Interruption) and e.false_interruption
-    )
+    """Times an agent stopped when it should not have (see `assertions.false_interruptions`)."""
+    return sum(len(judge_false(r.call, r.caller)[0]) for r in results if r.call is not None)
 
 
 def suite_summary(results: Sequence[ScenarioResult], wall_s: float) -> dict[str, Any]:

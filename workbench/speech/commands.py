@@ -15,8 +15,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         text: Annotated[str, typer.Argument(help="What to say.")],
         output: Annotated[Path, typer.Option("-o", "--output", help="WAV file to write.")],
         voice: Annotated[
-            str, typer.Option(help="Voice, e.g. espeak:en-us or piper:joe.")
-        ] = "espeak:en-us",
+            str,
+            typer.Option(help="Voice, e.g. espeak:en-us+klatt3 or piper:joe (see list_voices)."),
+        ] = "espeak:en-us+klatt3",
         telephone: Annotated[
             bool,
             typer.Option("--telephone", help="Write 8 kHz μ-law, as it crosses the phone line."),

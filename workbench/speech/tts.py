@@ -32,7 +32,12 @@ from workbench.speech.tts_cache import TTSCache, cache_key
 
 logger = logging.getLogger(__name__)
 
+# The Klatt variants come first: pocketsphinx recognises them far better than espeak's default
+# formant voices (bench speech: WER 12-25 % against 39-54 %), so they make useful test callers.
 ESPEAK_VOICES = (
+    "espeak:en-us+klatt3",
+    "espeak:en-us+klatt4",
+    "espeak:en-us+klatt",
     "espeak:en-us",
     "espeak:en-us+f3",
     "espeak:en-us+m3",
@@ -42,7 +47,7 @@ ESPEAK_VOICES = (
     "espeak:en-gb-x-rp",
 )
 PIPER_VOICES = ("piper:joe",)
-DEFAULT_VOICE = "espeak:en-us"
+DEFAULT_VOICE = "espeak:en-us+klatt3"
 ULAW_FORMAT = "ulaw/8000"
 
 

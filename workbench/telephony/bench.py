@@ -259,16 +259,25 @@ def summarise(
         },
         "machine_cores": os.cpu_count(),
     }
+    out["turn_latency_ms"]["over_2000_ms"] = sum(1 for v in latencies if v > 2000.0)
     if soak and len(samples) >= 3:
         t = np.array([s.t - samples[0].t for s in samples[1:]]) / 60.0
         rss = np.array([s.rss_mb for s in samples[1:]])
-        slope = float(np.polyfit(t, rss, 1)[0]) if np.ptp(t) > 0 else 0.0
+        # The first minute (or third) is warm-up: recogniser pool and caches fill once.
+        steady = t >= min(1.0, t[-1] / 3.0)
         out["soak"] = {
             "minutes": round(float(t[-1]), 2),
-            "rss_slope_mb_per_min": round(slope, 3),
+            "rss_slope_mb_per_min": _slope(t[steady], rss[steady]),
+            "rss_slope_with_warmup_mb_per_min": _slope(t, rss),
             "rss_samples_mb": [round(float(v), 1) for v in rss[:: max(1, len(rss) // 20)]],
         }
     return out
+
+
+def _slope(t: np.ndarray, values: np.ndarray) -> float | None:
+    if len(t) < 2 or np.ptp(t) == 0:
+        return None
+    return round(float(np.polyfit(t, values, 1)[0]), 3)
 
 
 def dumps(result: dict[str, Any]) -> str:

@@ -294,7 +294,11 @@ class MediaCall:
         turn = info.turn
         if turn not in self._heard_turns:
             self._heard_turns.add(turn)
-            first = now - info.chunk_frames * FRAME_MS
+            first = now - info.chunk_frames * FRAME_MS  # the echo follows the chunk's playout
+            record = self.session.turns.get(turn) if self.session is not None else None
+            sent = getattr(record, "first_frame_sent_at", None)
+            if sent is not None:
+                first = max(first, sent)  # (echo timing is frame-quantised at the caller)
             speech_end = self._turn_speech_end.get(turn)
             latency = first - speech_end if (turn > 0 and speech_end is not None) else None
             self.summary.turns.append(TurnHeard(turn, first, speech_end, latency))
@@ -336,9 +340,7 @@ class MediaCall:
                     if t <= sent:
                         builder.reach(name, owner, t)
                 builder.reach("agent output clock (20 ms frames)", "playout", sent)
-                builder.reach(
-                    "agent leg + caller playout (mark echo)", "network", max(first_ms, sent)
-                )
+                builder.reach("agent leg + caller playout (mark echo)", "network", first_ms)
                 builder.caller_text = record.caller_text
                 builder.agent_text = " ".join(record.agent_sentences)
                 builder.spans.extend(list(record.spans))

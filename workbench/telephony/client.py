@@ -123,7 +123,6 @@ class MediaStreamClient:
         self._sequence = 0
         self._chunk = 0
         self._t0 = 0.0
-        self._ticks = 0
         self._outgoing: deque[bytes] = deque()  # caller frames waiting for their tick
         self._outgoing_speech_ends: deque[int | None] = deque()
         self._pending_dtmf: deque[str] = deque()
@@ -152,11 +151,10 @@ class MediaStreamClient:
     def connect(self) -> None:
         """Open the socket, send `connected` and `start`, start reading."""
         url = self.url
-        header = []
-        if self.token and self.token_in_url:
+        if self.token and self.token_in_url:  # (Twilio itself can only use customParameters)
             url += ("&" if "?" in url else "?") + f"token={self.token}"
         self._ws = websocket.create_connection(
-            url, timeout=self.connect_timeout_s, header=header, enable_multithread=True
+            url, timeout=self.connect_timeout_s, enable_multithread=True
         )
         self._ws.settimeout(None)
         self._t0 = time.perf_counter()
@@ -263,7 +261,6 @@ class MediaStreamClient:
             self.results.worst_lateness_ms = max(self.results.worst_lateness_ms, lateness)
             if lateness > FRAME_MS:
                 self.results.late_sends += 1
-        self._ticks += 1
         spoken_at: float | None = None
         with self._state:
             if self.frame_source is not None:
@@ -320,13 +317,15 @@ class MediaStreamClient:
 
     def _play(self, now: float) -> None:
         with self._state:
-            chunk = bytes(self._playout[:FRAME_BYTES])
-            del self._playout[:FRAME_BYTES]
-            self._played_bytes += len(chunk)
+            # Marks whose audio finished playing by now (the frame of the previous tick ended
+            # at this tick) are echoed before the next frame starts.
             echoes = self._echo_now
             self._echo_now = []
             while self._pending_marks and self._pending_marks[0][0] <= self._played_bytes:
                 echoes.append(self._pending_marks.popleft()[1])
+            chunk = bytes(self._playout[:FRAME_BYTES])
+            del self._playout[:FRAME_BYTES]
+            self._played_bytes += len(chunk)
             self._state.notify_all()
         pcm = ulaw_decode(chunk) if chunk else np.zeros(0, np.int16)
         if chunk:

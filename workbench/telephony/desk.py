@@ -225,9 +225,12 @@ DESK_HELP = """commands: list · take [N|callSid] · (on a call) type to speak �
 def run_desk(url: str, *, token: str | None, name: str, skills: tuple[str, ...]) -> None:
     """The interactive terminal desk (`workbench desk`)."""
 
+    latest: dict[str, list[dict[str, Any]]] = {"calls": []}
+
     def show(message: dict[str, Any]) -> None:
         kind = message.get("event")
         if kind == "queue":
+            latest["calls"] = message["calls"]
             print(f"\n[queue] {len(message['calls'])} waiting")
             for i, call in enumerate(message["calls"], 1):
                 print(
@@ -247,7 +250,6 @@ def run_desk(url: str, *, token: str | None, name: str, skills: tuple[str, ...])
     welcome = client.connect()
     show({"event": "queue", "calls": welcome["queue"]})
     print(DESK_HELP)
-    calls = welcome["queue"]
     try:
         while not client.closed.is_set():
             line = input("desk> " if client.call_sid is None else "you> ").strip()
@@ -256,17 +258,19 @@ def run_desk(url: str, *, token: str | None, name: str, skills: tuple[str, ...])
             if line in ("quit", "exit"):
                 break
             if client.call_sid is None:
+                calls = latest["calls"]
                 if line == "list":
-                    calls = client.list_queue()
-                    show({"event": "queue", "calls": calls})
+                    client.list_queue()  # shown as it arrives
                 elif line.startswith("take"):
                     arg = line[4:].strip()
-                    sid = calls[int(arg) - 1]["callSid"] if arg.isdigit() and calls else arg
+                    if arg.isdigit() and 0 < int(arg) <= len(calls):
+                        arg = calls[int(arg) - 1]["callSid"]
                     try:
-                        print(format_context(client.take(sid or None)))
+                        print(format_context(client.take(arg or None)))
                         print("connected: type to speak, /hangup to end")
                     except DeskError as error:
-                        print(error)
+                        if not str(error).startswith("server:"):  # (those are shown already)
+                            print(error)
                 else:
                     print(DESK_HELP)
             elif line == "/hangup":

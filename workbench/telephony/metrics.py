@@ -28,7 +28,7 @@ def _escape(value: str) -> str:
 def _number(value: float) -> str:
     if value == float("inf"):
         return "+Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+    return format(float(value), ".10g")  # no float noise (1.45, not 1.4500000000000002)
 
 
 @dataclass

@@ -234,10 +234,8 @@ class MediaStreamServer:
     async def _metrics(self, request: web.Request) -> web.Response:
         self.metrics.queued_calls = len(self.switchboard.queue)
         return web.Response(
-            text=self.metrics.render(),
-            content_type="text/plain",
-            charset="utf-8",
-            headers={"X-Content-Format": "text/plain; version=0.0.4"},
+            body=self.metrics.render().encode("utf-8"),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
     # ------------------------------------------------------------------ calls

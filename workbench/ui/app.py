@@ -39,10 +39,30 @@ def _freeze_loaded_objects(*_: object) -> None:
     gc.freeze()
 
 
+# Qt messages that are known noise, not problems (the offscreen platform cannot resize docks).
+QT_NOISE = ("This plugin does not support propagateSizeHints()",)
+
+
+def _qt_message(kind: Any, context: Any, message: str) -> None:
+    """Qt's own warnings go to the log (and stderr through it), minus the known noise."""
+    from PySide6.QtCore import QtMsgType
+
+    if message in QT_NOISE:
+        return
+    level = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+    }.get(kind, logging.ERROR)
+    logging.getLogger("qt").log(level, "%s", message)
+
+
 def make_application(argv: list[str] | None = None):
     """The QApplication (created once), Fusion style, palette following the system scheme."""
+    from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
+    qInstallMessageHandler(_qt_message)
     app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
     app.setApplicationName("Voice Agent Workbench")
     app.setOrganizationName("voice-agent-workbench")
@@ -105,6 +125,7 @@ def run_gui(*, agent_path: str | Path | None = None, smoke: bool = False) -> int
         print(json.dumps(run.report(), sort_keys=True), flush=True)
         code = 0 if run.ok else 1
     else:
+        _quit_on_ctrl_c(app)
         code = app.exec()
     # Delete the window while Qt is still whole: leaving it to interpreter shutdown can
     # crash in PySide6's finalisation.
@@ -113,6 +134,19 @@ def run_gui(*, agent_path: str | Path | None = None, smoke: bool = False) -> int
     app.processEvents()
     del window
     return code
+
+
+def _quit_on_ctrl_c(app: Any) -> None:
+    """Ctrl-C in the terminal closes the window cleanly (Qt's loop would otherwise hide it
+    from Python until some Python code runs: a 250 ms timer gives it that chance)."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    signal.signal(signal.SIGINT, lambda *_: app.quit())
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
 
 
 class SmokeRun:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,7 +68,51 @@ def level_dbfs(pcm: np.ndarray) -> float:
     if pcm.size == 0:
         return -90.0
     rms = float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) / 32768.0
-    return max(-90.0, 20.0 * np.log10(rms)) if rms > 0 else -90.0
+    return max(-90.0, 20.0 * float(np.log10(rms))) if rms > 0 else -90.0
+
+
+class SampleRing:
+    """A fixed-size ring of int16 samples: one writer (the pump), one reader (the callback).
+
+    `read_into(out)` copies what is buffered into `out` and zero-fills the rest (an underrun
+    plays silence); `write` drops the oldest samples when the ring is full. No allocation on
+    the read side, so it is safe to call from a PortAudio callback.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._data = np.zeros(capacity, dtype=np.int16)
+        self._capacity = capacity
+        self._read = 0  # total samples read (only the reader moves it)
+        self._written = 0  # total samples written (only the writer moves it)
+        self.underruns = 0
+
+    @property
+    def available(self) -> int:
+        return self._written - self._read
+
+    def write(self, samples: np.ndarray) -> None:
+        samples = np.asarray(samples, dtype=np.int16)[-self._capacity :]
+        start = self._written % self._capacity
+        first = min(len(samples), self._capacity - start)
+        self._data[start : start + first] = samples[:first]
+        self._data[: len(samples) - first] = samples[first:]
+        self._written += len(samples)
+        overflow = self._written - self._read - self._capacity
+        if overflow > 0:  # the reader fell behind: skip what was overwritten
+            self._read += overflow
+
+    def read_into(self, out: np.ndarray) -> int:
+        """Fill `out` (1-D int16 view); returns how many samples came from the ring."""
+        n = min(len(out), self.available)
+        start = self._read % self._capacity
+        first = min(n, self._capacity - start)
+        out[:first] = self._data[start : start + first]
+        out[first:n] = self._data[: n - first]
+        out[n:] = 0
+        self._read += n
+        if n < len(out):
+            self.underruns += 1
+        return n
 
 
 class SoundcardAudio:
@@ -86,7 +129,7 @@ class SoundcardAudio:
         self._on_mic_level = on_mic_level
         self._captured: queue.SimpleQueue = queue.SimpleQueue()
         self._heard: queue.SimpleQueue = queue.SimpleQueue()
-        self._playback: deque[np.ndarray] = deque()
+        self._playback = SampleRing(48000 * 2)  # two seconds at the highest usual rate
         self._streams: list[Any] = []
         self._pump: threading.Thread | None = None
         self._stop = threading.Event()
@@ -148,19 +191,11 @@ class SoundcardAudio:
         self._captured.put(indata[:, 0].copy())
 
     def _speaker_callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
-        block = self._playback.popleft() if self._playback else None
-        if block is None or len(block) != frames:
-            outdata.fill(0)
-            if block is not None:
-                n = min(frames, len(block))
-                outdata[:n, 0] = block[:n]
-        else:
-            outdata[:, 0] = block
+        self._playback.read_into(outdata[:, 0])
 
     # pump thread ------------------------------------------------------------------------
     def _run_pump(self) -> None:
         pending = np.zeros(0, dtype=np.int16)
-        out_pending = np.zeros(0, dtype=np.int16)
         while not self._stop.is_set():
             try:
                 block = self._captured.get(timeout=0.02)
@@ -178,10 +213,4 @@ class SoundcardAudio:
                 except queue.Empty:
                     break
                 if self.output_device is not None:
-                    out_pending = np.concatenate(
-                        [out_pending, self._speaker_resampler.process(heard)]
-                    )
-            # Hand the speaker blocks of ~20 ms; the callback takes whatever size it needs.
-            if len(out_pending):
-                self._playback.append(out_pending)
-                out_pending = np.zeros(0, dtype=np.int16)
+                    self._playback.write(self._speaker_resampler.process(heard))

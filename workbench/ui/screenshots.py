@@ -14,10 +14,17 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
-DEMO_LINES = [
+DEMO_LINES = [  # an opening-hours question, then the book-demo scenario's conversation
     "What are your opening hours?",
-    "Can I get a demo of Northwind Ops next week?",
-    "No thanks, that's all. Bye.",
+    "I'd like to book a demo.",
+    "My name is James Smith.",
+    "Yes.",
+    "James at example dot com.",
+    "Yes.",
+    "Next Tuesday.",
+    "Yes.",
+    "The first one.",
+    "No thank you goodbye.",
 ]
 WINDOW_SIZE = (1500, 940)
 
@@ -87,6 +94,7 @@ def _break_agent_yaml(window) -> None:
 
 
 def _grab_all(window, out_dir: Path) -> list[Path]:
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
     written: list[Path] = []
@@ -104,6 +112,8 @@ def _grab_all(window, out_dir: Path) -> list[Path]:
     save(window.centralWidget().widget(0), "transcript")
     save(window.centralWidget().widget(1), "waterfall")
     save(window.docks["Decision inspector"], "inspector")
+    # The bottom panels get more room for their own pictures than they have beside the others.
+    window.resizeDocks([window.docks["Scenarios"]], [430], Qt.Orientation.Vertical)
     for title, name in (
         ("Scenarios", "scenarios"),
         ("CRM", "crm"),

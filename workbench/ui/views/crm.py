@@ -19,14 +19,16 @@ from PySide6.QtWidgets import (
 from workbench.ui.bridge import EngineBridge
 from workbench.ui.messages import CrmUpdate
 
-SUMMARY_FIELDS = (
-    "Name",
+SUMMARY_FIELDS = (  # what identifies a record at a glance (the detail view has the rest)
     "Subject",
-    "Call_Id__c",
     "Intent__c",
-    "Status",
-    "LastName",
+    "Disposition__c",
     "CallDisposition",
+    "Status",
+    "Priority",
+    "LastName",
+    "Company",
+    "QueueName",
 )
 
 

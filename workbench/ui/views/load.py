@@ -46,8 +46,17 @@ def _pick(data: dict, *names: str) -> float | None:
 
 
 class LoadPanel(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    """`program` is what runs `load …` (default: this Python with `-m workbench`)."""
+
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        program: list[str] | None = None,
+        available: bool | None = None,
+    ) -> None:
         super().__init__(parent)
+        self.program = program or [sys.executable, "-m", "workbench"]
         self.process: QProcess | None = None
         self.report_path: Path | None = None
         self.samples: dict[str, list[tuple[float, float]]] = {
@@ -57,7 +66,7 @@ class LoadPanel(QWidget):
             "failures": [],
         }
         self._t0 = 0.0
-        self.available = load_command_available()
+        self.available = load_command_available() if available is None else available
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.target_edit = QLineEdit("local")
@@ -138,9 +147,8 @@ class LoadPanel(QWidget):
         return charts
 
     def command(self) -> list[str]:
+        """The arguments after the program: `load TARGET --users N --spawn-rate R --duration D`."""
         return [
-            "-m",
-            "workbench",
             "load",
             self.target_edit.text().strip() or "local",
             "--users",
@@ -166,8 +174,8 @@ class LoadPanel(QWidget):
         process.readyReadStandardOutput.connect(self._on_output)
         process.finished.connect(self._on_finished)
         self.process = process
-        process.start(sys.executable, self.command())
-        self.log.appendPlainText("$ workbench " + " ".join(self.command()[2:]))
+        process.start(self.program[0], [*self.program[1:], *self.command()])
+        self.log.appendPlainText("$ workbench " + " ".join(self.command()))
         self._update_buttons()
 
     @Slot()

@@ -269,6 +269,7 @@ class SoftphonePanel(QWidget):
     def _on_mute(self, muted: bool) -> None:
         self.handle.set_muted(muted)
         self.mute_button.setText("Unmute" if muted else "Mute")
+        self._update_controls()  # a muted caller says nothing, typed or played
 
     @Slot(bool)
     def _on_hold(self, on_hold: bool) -> None:
@@ -279,7 +280,7 @@ class SoftphonePanel(QWidget):
     @Slot()
     def _on_say(self) -> None:
         text = self.say_edit.text().strip()
-        if text and self.state in (msg.CONNECTED, msg.ON_HOLD):
+        if text and self.say_edit.isEnabled():
             self.say(text)
             self.say_edit.clear()
 
@@ -313,9 +314,10 @@ class SoftphonePanel(QWidget):
         self.hangup_button.setEnabled(busy)
         self.mute_button.setEnabled(live)
         self.hold_button.setEnabled(live)
-        self.say_button.setEnabled(live)
-        self.say_edit.setEnabled(live)
-        self.wav_button.setEnabled(live)
+        speaking = live and not self.mute_button.isChecked() and self.state != msg.ON_HOLD
+        self.say_button.setEnabled(speaking)
+        self.say_edit.setEnabled(speaking)
+        self.wav_button.setEnabled(speaking)
         self.voice_combo.setEnabled(not busy)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from workbench.engine.trace import OWNER_KINDS, TurnTimeline, latency_summary
 from workbench.ui.bridge import EngineBridge
@@ -101,7 +101,18 @@ class WaterfallView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(self.summary_label)
+        self.budget_spin = QSpinBox()
+        self.budget_spin.setRange(100, 10_000)
+        self.budget_spin.setSingleStep(100)
+        self.budget_spin.setSuffix(" ms")
+        self.budget_spin.setValue(int(budget_ms))
+        self.budget_spin.setToolTip("The latency budget a reply should reach the caller within")
+        self.budget_spin.valueChanged.connect(lambda value: self.set_budget(float(value)))
+        header = QHBoxLayout()
+        header.addWidget(self.summary_label, 1)
+        header.addWidget(QLabel("Budget"))
+        header.addWidget(self.budget_spin)
+        layout.addLayout(header)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.legend_label)
         self._redraw = QTimer(self)
@@ -116,7 +127,9 @@ class WaterfallView(QWidget):
         self.budget_ms = budget_ms
         self.budget_line.setValue(budget_ms)
         self.budget_line.label.setFormat(f"budget {budget_ms:.0f} ms")
-        self._update_summary()
+        if self.budget_spin.value() != int(budget_ms):
+            self.budget_spin.setValue(int(budget_ms))
+        self._update_rows()
 
     def clear(self) -> None:
         self.timelines.clear()
@@ -218,7 +231,7 @@ class WaterfallView(QWidget):
             text = (
                 f"<b>{summary['turns']} turns</b> &nbsp; p50 <b>{summary['p50_ms']:.0f} ms</b>"
                 f" &nbsp; p95 <b>{summary['p95_ms']:.0f} ms</b> &nbsp; max {summary['max_ms']:.0f}"
-                f" ms &nbsp; budget {self.budget_ms:.0f} ms"
+                " ms"
                 + (f" &nbsp; <span style='color:#dc2626'>{over} over budget</span>" if over else "")
             )
         self.summary_label.setText(text)

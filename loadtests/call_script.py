@@ -1,0 +1,310 @@
+"""Scenario files turned into load-test call plans, and one synthetic call played from a plan.
+
+A `CallPlan` is a scenario with its caller audio pre-rendered once per process (TTS through
+the on-disk `TTSCache`, or a synthetic voice for generator benches) and pre-encoded for
+sending. `play_call` runs one call from a plan on a `MediaCall` and reports what the caller
+measured through `report(name, value_ms, ok, cause)`:
+
+- `call_setup`: WebSocket connect + upgrade;
+- `ttfa`: `start` → the greeting's first audible sample at the caller's ear;
+- `response_latency`: end of the caller's speech (or last key) → first audible agent sample
+  played, per turn;
+- `barge_in_stop`: barge-in speech onset → end of the last agent audio heard after it;
+- `false_interruption`: the agent cleared its audio within 1.5 s of a backchannel (a failure);
+- `call`: completed (value = call duration) or failed with its cause.
+
+Step kinds played: say, say_wav, pause_ms, silence_s, dtmf, barge_in, backchannel, hang_up,
+wait_for agent_starts_speaking / agent_stops_speaking. `wait_for agent_said|topic|handoff`
+need the agent's internals and `network` a simulated leg; both are skipped (logged once).
+
+Weights: a scenario tag `weight:N` (e.g. `tags: [smoke, "weight:5"]`) makes it N times as
+likely as a scenario with the default weight 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.scenario import schema as sc
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str, float, bool, str], None]
+SYNTHETIC_VOICE = "synthetic"
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    kind: str
+    utterance: Any = None  # media_call.Utterance for say/barge_in/backchannel
+    value: float = 0.0  # pause/silence ms, at_ms, interval ms
+    digits: str = ""
+    wait: str = ""
+    now: bool = False
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    name: str
+    weight: float
+    steps: tuple[PlanStep, ...]
+    caller_number: str
+    reply_timeout_s: float
+    expected_intent: str | None
+
+
+def scenario_weight(scenario: sc.Scenario) -> float:
+    """`weight:N` from the tags (default 1)."""
+    for tag in scenario.tags:
+        if tag.startswith("weight:"):
+            try:
+                return max(0.0, float(tag.split(":", 1)[1]))
+            except ValueError:
+                log.warning("%s: bad weight tag %r; using 1", scenario.name, tag)
+    return 1.0
+
+
+def expected_intent(scenario: sc.Scenario) -> str | None:
+    """The topic the CRM record should carry: the call's `expect.topic`, else the last turn's."""
+    if scenario.expect.topic:
+        return scenario.expect.topic
+    topics = [
+        s.expect.topic
+        for s in scenario.steps
+        if getattr(s, "expect", None) is not None and s.expect.topic
+    ]
+    return topics[-1] if topics else None
+
+
+def synthetic_render(text: str) -> np.ndarray:
+    """A deterministic speech-like sound (no TTS): ~55 ms per character of syllable bursts.
+
+    For generator benches and tests against targets that only need audible audio.
+    """
+    seconds = min(4.0, 0.3 + 0.055 * len(text))
+    t = np.arange(int(seconds * 8000)) / 8000.0
+    seed = sum(map(ord, text)) % 50
+    tone = np.sin(2 * np.pi * (180 + seed) * t) + 0.5 * np.sin(2 * np.pi * (2 * 180 + seed) * t)
+    envelope = np.clip(np.sin(2 * np.pi * 4.0 * t), 0.15, 1.0)
+    pcm = 6000.0 * tone * envelope
+    return np.concatenate([pcm.astype(np.int16), np.zeros(1600, np.int16)])  # 200 ms tail
+
+
+def load_plans(
+    paths: Sequence[Path],
+    *,
+    voice: str | None = None,
+    render_audio: bool = True,
+    only: Sequence[str] = (),
+) -> list[CallPlan]:
+    """Plans for every scenario under `paths` (weight > 0). `voice`: `synthetic`, a TTS voice,
+    or None for each scenario's own caller voice. Without `render_audio` no TTS runs (the
+    master only needs names, weights and intents)."""
+    from media_call import Utterance
+
+    plans = []
+    renderers: dict[tuple[str, int | None], Callable[[str], np.ndarray]] = {}
+    for path in sc.find_scenarios(list(paths)):
+        scenario = sc.load_scenario(path)
+        if only and scenario.name not in only:
+            continue
+        weight = scenario_weight(scenario)
+        if weight <= 0:
+            continue
+        render: Callable[[str], np.ndarray] | None = None
+        if render_audio:
+            chosen = voice or scenario.caller.voice
+            key = (chosen, scenario.caller.rate_wpm)
+            if key not in renderers:
+                renderers[key] = _renderer(chosen, scenario.caller.rate_wpm)
+            render = renderers[key]
+        steps = []
+        skipped = set()
+        for step in scenario.steps:
+            kind = sc.step_kind(step)
+            text = getattr(step, kind, None) if kind in ("say", "barge_in", "backchannel") else None
+            if isinstance(text, str):
+                utt = Utterance.from_pcm(text, render(text)) if render else None
+                at = getattr(step, "at_ms", 0.0)
+                steps.append(PlanStep(kind, utt, value=at, now=getattr(step, "now", False)))
+            elif kind == "say_wav":
+                utt = None
+                if render is not None:
+                    from workbench.scenario.caller import load_wav_8k
+
+                    pcm = load_wav_8k(scenario.resolve(step.say_wav))
+                    utt = Utterance.from_pcm(step.say_wav, pcm)
+                steps.append(PlanStep("say", utt, now=step.now))
+            elif kind == "pause":
+                steps.append(PlanStep("pause", value=step.pause_ms))
+            elif kind == "silence":
+                steps.append(PlanStep("silence", value=step.silence_s * 1000.0, now=step.now))
+            elif kind == "dtmf":
+                steps.append(
+                    PlanStep("dtmf", digits=step.dtmf.upper(), value=step.interval_ms, now=step.now)
+                )
+            elif kind == "hang_up":
+                steps.append(PlanStep("hang_up", now=step.now))
+            elif kind == "wait_for" and step.wait_for in (
+                "agent_starts_speaking",
+                "agent_stops_speaking",
+            ):
+                steps.append(PlanStep("wait_for", wait=step.wait_for, value=step.timeout_ms))
+            else:
+                skipped.add(kind if kind != "wait_for" else f"wait_for {step.wait_for}")
+        if skipped:
+            log.info("%s: not played under load: %s", scenario.name, ", ".join(sorted(skipped)))
+        plans.append(
+            CallPlan(
+                name=scenario.name,
+                weight=weight,
+                steps=tuple(steps),
+                caller_number=scenario.caller.number,
+                reply_timeout_s=scenario.caller.reply_timeout_ms / 1000.0,
+                expected_intent=expected_intent(scenario),
+            )
+        )
+    return plans
+
+
+def _renderer(voice: str, rate_wpm: int | None) -> Callable[[str], np.ndarray]:
+    if voice == SYNTHETIC_VOICE:
+        return synthetic_render
+    from workbench.speech.tts import TelephoneTTS, load_synthesizer
+    from workbench.speech.tts_cache import TTSCache
+
+    tts = TelephoneTTS(load_synthesizer(voice, rate_wpm=rate_wpm), None, TTSCache())
+    return lambda text: tts.render_pcm(text, 8000)
+
+
+def pick(plans: Sequence[CallPlan], rng: random.Random) -> CallPlan:
+    return rng.choices(list(plans), weights=[plan.weight for plan in plans], k=1)[0]
+
+
+class CallFailed(Exception):
+    """A call that could not run as scripted; the message is its failure cause."""
+
+
+def play_call(call: Any, plan: CallPlan, report: Report, *, connect_timeout_s: float = 10.0):
+    """Run one call from `plan` on `call` (a `media_call.MediaCall`); hangs up in all cases."""
+    import gevent
+
+    started = time.perf_counter()
+    timeout = plan.reply_timeout_s
+    try:
+        try:
+            setup_ms = call.connect(connect_timeout_s)
+        except Exception as error:
+            report("call_setup", (time.perf_counter() - started) * 1000.0, False, _cause(error))
+            raise CallFailed(f"connect: {_cause(error)}") from None
+        report("call_setup", setup_ms, True, "")
+        state = call.state
+        if call.wait(lambda: state.first_agent_audio_ms is not None, timeout):
+            report("ttfa", state.first_agent_audio_ms, True, "")
+        else:
+            report("ttfa", timeout * 1000.0, False, "no greeting")
+        call.wait(call.agent_quiet, timeout)
+        for index, step in enumerate(plan.steps):
+            _check_alive(call, index, plan)
+            if step.kind in ("say", "silence", "dtmf", "hang_up") and not step.now:
+                call.wait(call.agent_quiet, timeout)
+            if step.kind == "say":
+                call.say(step.utterance)
+                _await_reply(call, report, timeout)
+            elif step.kind == "pause":
+                gevent.sleep(step.value / 1000.0)
+            elif step.kind == "silence":
+                gevent.sleep(step.value / 1000.0)
+            elif step.kind == "dtmf":
+                for digit in step.digits:
+                    call.press(digit)
+                    gevent.sleep(step.value / 1000.0)
+                _await_reply(call, report, timeout)
+            elif step.kind in ("barge_in", "backchannel"):
+                _interject(call, step, report, timeout)
+            elif step.kind == "wait_for":
+                if step.wait == "agent_starts_speaking":
+                    call.wait(call.agent_speaking, step.value / 1000.0)
+                else:
+                    call.wait(call.agent_quiet, step.value / 1000.0)
+            elif step.kind == "hang_up":
+                break
+        else:
+            call.wait(call.agent_quiet, timeout)
+        if state.protocol_errors:
+            raise CallFailed(f"protocol error: {state.protocol_errors[0]}")
+        report("call", (time.perf_counter() - started) * 1000.0, True, "")
+    except CallFailed as failure:
+        report("call", (time.perf_counter() - started) * 1000.0, False, str(failure))
+    except Exception as error:  # a broken call is a result, not a crash of the generator
+        report("call", (time.perf_counter() - started) * 1000.0, False, _cause(error))
+    finally:
+        call.hang_up()
+
+
+def _cause(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}"[:200]
+
+
+def _check_alive(call: Any, index: int, plan: CallPlan) -> None:
+    if call.closed:
+        reason = call.state.closed_reason or "closed"
+        raise CallFailed(f"agent ended the call before step {index + 1} ({reason})")
+
+
+def _await_reply(call: Any, report: Report, timeout: float) -> None:
+    """After the caller's speech or keys: wait for the last frame out, then for the reply."""
+    state = call.state
+    call.wait(lambda: not call.speaking and state.speech_end_ms is not None, 60.0)
+    if call.wait(lambda: state.reply_ms is not None, timeout):
+        report("response_latency", state.reply_ms - state.speech_end_ms, True, "")
+    elif not call.closed:
+        report("response_latency", timeout * 1000.0, False, "no reply")
+
+
+def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> None:
+    """Speak `at_ms` into the agent's current speech; measure the stop (or no stop)."""
+    import gevent
+
+    from media_call import FALSE_INTERRUPTION_WINDOW_MS, Interjection
+
+    state = call.state
+    began = call.now_ms()
+
+    def agent_run() -> bool:
+        onset = state.run_onset_ms
+        return onset is not None and (onset >= began or call.agent_speaking())
+
+    if not call.wait(agent_run, timeout):
+        report(step.kind, timeout * 1000.0, False, "agent never spoke")
+        return
+    target = state.run_onset_ms + step.value - step.utterance.onset_ms
+    delay = (target - call.now_ms()) / 1000.0
+    if delay > 0:
+        gevent.sleep(delay)
+    item = Interjection(step.kind)
+    state.interjection = item
+    call.say(step.utterance)
+    if step.kind == "barge_in":
+        if call.wait(lambda: item.stop_ms is not None, timeout):
+            report("barge_in_stop", item.stop_ms, True, "")
+        else:
+            report("barge_in_stop", timeout * 1000.0, False, "agent kept talking")
+        _await_reply(call, report, timeout)
+    else:
+        call.wait(lambda: not call.speaking, 30.0)
+        window_end = (item.onset_ms or call.now_ms()) + FALSE_INTERRUPTION_WINDOW_MS
+        call.wait(lambda: item.clear_ms is not None or call.now_ms() >= window_end, 5.0)
+        if item.clear_ms is not None and item.clear_ms <= window_end:
+            report("false_interruption", item.clear_ms - (item.onset_ms or 0.0), False, "cleared")
+        state.awaiting_reply = False
+    state.interjection = None

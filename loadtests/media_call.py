@@ -1,0 +1,556 @@
+"""A lean, greenlet-friendly Twilio-side Media Streams call and the process's shared pacer.
+
+Why not `workbench.telephony.client.MediaStreamClient`: it is faithful but does per-frame
+work that caps a generator process far below 500 calls — a `json.dumps` and a `b64encode`
+per sent frame, a numpy μ-law decode per played frame, a receiver *thread* per call, and a
+`Condition` per call that every tick notifies. Under Locust threads become greenlets, so it
+runs, but each call costs roughly what the reference's "naive" user costs (~150–200 calls per
+process). This module keeps the same behaviour (reference twilio-media-streams.md §7) with the
+per-frame work removed:
+
+- caller audio is pre-encoded once per process to base64 frame strings (`Utterance`); a sent
+  frame is one `%`-format of a fixed JSON template plus a masked WebSocket header;
+- agent audio is judged audible with a 256-byte lookup table (`bytes.translate`), no decode;
+- ONE `Pacer` greenlet per process sends every call's frame each 20 ms; calls are spread over
+  ten 2 ms slots (their phases differ, as real calls' do), so each slot's burst is short;
+- one receive greenlet per call (websocket-client is pure Python, cooperative under gevent).
+
+Times are on each call's schedule (`t0 + n × 20 ms`): a frame sent at tick n carries the
+audio captured in [n·20 − 20, n·20) ms, and the agent frame played at tick n covers
+[n·20, n·20 + 20) ms. The pacer measures its own lateness (actual − scheduled send time of
+every frame) and CPU, so an overloaded generator is visible and never blamed on the agent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import random
+import struct
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+import gevent.event
+import numpy as np
+import websocket
+
+from workbench.audio.codec import ulaw_decode, ulaw_encode
+from workbench.audio.frames import FRAME_BYTES, FRAME_SAMPLES, SILENCE_FRAME
+from workbench.loadreport import GeneratorHealth
+from workbench.telephony import protocol as p
+
+log = logging.getLogger(__name__)
+
+AUDIBLE = 300  # |sample| above this is audible (as workbench.telephony.client)
+FRAME_S = 0.020
+SLOTS = 10  # phases per 20 ms tick
+SLOT_S = FRAME_S / SLOTS
+REPLY_GAP_MS = 600.0  # the agent's reply is over after this much quiet at the ear
+STOP_GAP_MS = 400.0  # after a barge-in onset, agent audio quiet this long has stopped
+FALSE_INTERRUPTION_WINDOW_MS = 1500.0  # a `clear` this soon after a backchannel: false stop
+
+AUDIBLE_TABLE = bytes(
+    1 if abs(int(ulaw_decode(bytes([b]))[0])) > AUDIBLE else 0 for b in range(256)
+)
+SILENCE_B64 = base64.b64encode(SILENCE_FRAME).decode("ascii")
+_MEDIA = (
+    '{"event":"media","sequenceNumber":"%d","streamSid":"%s","media":'
+    '{"track":"inbound","chunk":"%d","timestamp":"%d","payload":"%s"}}'
+)
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+def audible_span(payload: bytes) -> tuple[int, int] | None:
+    """(first, last + 1) audible sample of μ-law bytes, or None when all is quiet."""
+    marks = payload.translate(AUDIBLE_TABLE)
+    first = marks.find(1)
+    if first < 0:
+        return None
+    return first, marks.rfind(1) + 1
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """Caller speech pre-encoded for sending: base64 frames and where the speech lies in them."""
+
+    text: str
+    frames: tuple[str, ...]
+    onset_ms: float  # first audible sample, from the utterance's start
+    end_ms: float  # end of the last audible sample
+
+    @classmethod
+    def from_pcm(cls, text: str, pcm8k: np.ndarray) -> Utterance:
+        pcm = np.asarray(pcm8k, dtype=np.int16)
+        pcm = np.concatenate([pcm, np.zeros((-len(pcm)) % FRAME_SAMPLES, np.int16)])
+        ulaw = ulaw_encode(pcm)
+        span = audible_span(ulaw) or (0, len(ulaw))
+        frames = tuple(
+            base64.b64encode(ulaw[i : i + FRAME_BYTES]).decode("ascii")
+            for i in range(0, len(ulaw), FRAME_BYTES)
+        )
+        return cls(text, frames, span[0] / 8.0, span[1] / 8.0)
+
+    @property
+    def duration_ms(self) -> float:
+        return len(self.frames) * FRAME_S * 1000.0
+
+
+@dataclass
+class Interjection:
+    """A barge-in or backchannel as the caller measured it (times on the call's schedule)."""
+
+    kind: str
+    onset_ms: float | None = None
+    last_agent_ms: float | None = None
+    clear_ms: float | None = None
+    stop_ms: float | None = None  # onset → end of the last agent audio heard after it
+
+
+@dataclass
+class CallState:
+    """What happened on the call (written by the pacer and the receiver, read by the script)."""
+
+    first_agent_audio_ms: float | None = None  # first audible agent sample played
+    last_audible_end_ms: float | None = None
+    run_onset_ms: float | None = None  # start of the agent's current speech run
+    speech_end_ms: float | None = None  # end of the caller's latest utterance / key press
+    reply_ms: float | None = None  # first audible agent sample after `speech_end_ms`
+    awaiting_reply: bool = False
+    clears_ms: list[float] = field(default_factory=list)
+    interjection: Interjection | None = None
+    protocol_errors: list[str] = field(default_factory=list)
+    closed_reason: str = ""
+    media_received: int = 0
+    marks_echoed: int = 0
+
+
+class MediaCall:
+    """The caller's end of one call. `connect()`, then the script queues speech and keys."""
+
+    def __init__(
+        self,
+        url: str,
+        pacer: Pacer,
+        *,
+        token: str | None = None,
+        caller_number: str = "+14155550199",
+        to_number: str = "+18005550100",
+    ) -> None:
+        self.url = url
+        self.pacer = pacer
+        self.call_sid = new_sid("CA")
+        self.stream_sid = new_sid("MZ")
+        self.account_sid = new_sid("AC")
+        self.parameters = {"caller": caller_number, "to": to_number}
+        if token:
+            self.parameters["token"] = token
+        self.state = CallState()
+        self.changed = gevent.event.Event()  # set by the pacer/receiver when state moved on
+        self.closed = False
+        self.t0 = 0.0  # perf_counter of tick 0 (the schedule's origin)
+        self.slot = 0
+        self._ws: websocket.WebSocket | None = None
+        self._sock: Any = None
+        self._seq = 0
+        self._chunk = 0
+        self._out: deque[str] = deque()
+        self._out_onset: int | None = None  # index in _out of the utterance's first audible frame
+        self._out_speech_end: float = 0.0
+        self._dtmf: deque[str] = deque()
+        self._playout = bytearray()
+        self._queued = 0
+        self._played = 0
+        self._marks: deque[tuple[int, str]] = deque()
+        self._echo_now: list[str] = []
+        self._receiver: gevent.Greenlet | None = None
+        self._utterance_started_ms: float | None = None
+        self._pending_utterance: Utterance | None = None
+
+    # ------------------------------------------------------------------ connection
+
+    def connect(self, timeout_s: float = 10.0) -> float:
+        """Open the socket and send `connected` + `start`; returns the setup time in ms."""
+        started = time.perf_counter()
+        self._ws = websocket.create_connection(self.url, timeout=timeout_s, enable_multithread=True)
+        self._ws.settimeout(None)
+        self._sock = self._ws.sock
+        setup_ms = (time.perf_counter() - started) * 1000.0
+        self._send_text(p.encode_message(p.Connected()))
+        self._seq += 1
+        start = p.Start(
+            sequence_number=self._seq,
+            stream_sid=self.stream_sid,
+            account_sid=self.account_sid,
+            call_sid=self.call_sid,
+            tracks=("inbound",),
+            custom_parameters=dict(self.parameters),
+            media_format=p.MediaFormat(),
+        )
+        self._send_text(p.encode_message(start))
+        self._receiver = gevent.spawn(self._receive_loop)
+        self.pacer.add(self)
+        return setup_ms
+
+    def now_ms(self) -> float:
+        return (time.perf_counter() - self.t0) * 1000.0
+
+    def _send_text(self, text: str) -> None:
+        """One masked text frame, written straight to the socket (no per-frame ABNF objects)."""
+        if self._sock is None or self.closed:
+            return
+        data = text.encode("ascii") if text.isascii() else text.encode("utf-8")
+        n = len(data)
+        key = random.getrandbits(32)
+        if n < 126:
+            header = struct.pack("!BBI", 0x81, 0x80 | n, key)
+        elif n < 65536:
+            header = struct.pack("!BBHI", 0x81, 0x80 | 126, n, key)
+        else:
+            header = struct.pack("!BBQI", 0x81, 0x80 | 127, n, key)
+        # XOR with the 4-byte key repeated, as one big-integer operation (fast in CPython).
+        mask = key.to_bytes(4, "big") * ((n + 3) // 4)
+        masked = (int.from_bytes(data, "big") ^ int.from_bytes(mask[:n], "big")).to_bytes(n, "big")
+        assert self._ws is not None
+        try:
+            with self._ws.lock:  # websocket-client may answer a ping from the receiver
+                self._sock.sendall(header + masked)
+        except OSError as error:
+            self._close(f"send failed: {error}")
+
+    # ------------------------------------------------------------------ caller actions
+
+    def say(self, utterance: Utterance) -> None:
+        """Queue an utterance: its frames go out one per tick after anything queued."""
+        self._pending_utterance = utterance
+        start = len(self._out)
+        self._out_onset = start + int(utterance.onset_ms // 20.0)
+        self._out.extend(utterance.frames)
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self._out)
+
+    def press(self, digit: str) -> None:
+        self._dtmf.append(digit)
+
+    def hang_up(self) -> None:
+        """Send `stop`, close the socket, leave the pacer."""
+        self.pacer.remove(self)
+        if self._ws is not None and not self.closed:
+            self._seq += 1
+            stop = p.Stop(self._seq, self.stream_sid, self.account_sid, self.call_sid)
+            self._send_text(p.encode_message(stop))
+            self._close("caller_hung_up")
+        if self._receiver is not None and self._receiver is not gevent.getcurrent():
+            self._receiver.kill(block=False)
+
+    def _close(self, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.state.closed_reason = self.state.closed_reason or reason
+            try:
+                if self._ws is not None:
+                    self._ws.close(timeout=1)
+            except (OSError, websocket.WebSocketException):
+                pass
+        self.changed.set()
+
+    # ------------------------------------------------------------------ the 20 ms step (pacer)
+
+    def tick(self, n: int, due: float) -> None:
+        """Tick n: send one caller frame (and keys), play one agent frame, echo marks."""
+        now = n * 20.0  # ms on this call's schedule
+        state = self.state
+        if self._out:
+            payload = self._out.popleft()
+            if self._out_onset is not None:
+                if self._out_onset == 0:
+                    onset = now - 20.0 + (self._pending_utterance.onset_ms % 20.0)  # type: ignore[union-attr]
+                    self._utterance_started_ms = onset
+                    self._on_caller_onset(onset)
+                    self._out_onset = None
+                else:
+                    self._out_onset -= 1
+            if not self._out:  # the utterance's last frame: its speech ended in this frame
+                utt = self._pending_utterance
+                assert utt is not None
+                end = now - 20.0 + (utt.end_ms - (len(utt.frames) - 1) * 20.0)
+                state.speech_end_ms = end
+                state.reply_ms = None
+                state.awaiting_reply = True
+                self.changed.set()
+        else:
+            payload = SILENCE_B64
+        self._seq += 1
+        self._chunk += 1
+        self.pacer.health.lateness.add((time.perf_counter() - due) * 1000.0)
+        self._send_text(
+            _MEDIA % (self._seq, self.stream_sid, self._chunk, (self._chunk - 1) * 20, payload)
+        )
+        if self._dtmf:
+            digit = self._dtmf.popleft()
+            self._seq += 1
+            self._send_text(p.encode_message(p.Dtmf(self._seq, self.stream_sid, digit)))
+            if not self._dtmf:
+                state.speech_end_ms = now
+                state.reply_ms = None
+                state.awaiting_reply = True
+                self.changed.set()
+        self._play(now)
+
+    def _on_caller_onset(self, onset: float) -> None:
+        item = self.state.interjection
+        if item is not None and item.onset_ms is None:
+            item.onset_ms = onset
+            item.last_agent_ms = self.state.last_audible_end_ms
+            self.changed.set()
+
+    def _play(self, now: float) -> None:
+        state = self.state
+        echoes = self._echo_now
+        if echoes:
+            self._echo_now = []
+        while self._marks and self._marks[0][0] <= self._played:
+            echoes.append(self._marks.popleft()[1])
+        if self._playout:
+            chunk = bytes(self._playout[:FRAME_BYTES])
+            del self._playout[:FRAME_BYTES]
+            self._played += len(chunk)
+            span = audible_span(chunk)
+            if span is not None:
+                first = now + span[0] / 8.0
+                last = now + span[1] / 8.0
+                gap_start = state.last_audible_end_ms
+                if gap_start is None or first - gap_start >= REPLY_GAP_MS:
+                    state.run_onset_ms = first
+                    self.changed.set()
+                if state.first_agent_audio_ms is None:
+                    state.first_agent_audio_ms = first
+                    self.changed.set()
+                if (
+                    state.awaiting_reply
+                    and state.speech_end_ms is not None
+                    and first > state.speech_end_ms
+                    and not self._out
+                ):
+                    state.reply_ms = first
+                    state.awaiting_reply = False
+                    self.changed.set()
+                state.last_audible_end_ms = last
+        item = state.interjection
+        if item is not None and item.onset_ms is not None and item.stop_ms is None:
+            last = state.last_audible_end_ms
+            if last is not None and last > item.onset_ms:
+                item.last_agent_ms = last
+            quiet_since = max(item.last_agent_ms or item.onset_ms, item.onset_ms)
+            if now + 20.0 - quiet_since >= STOP_GAP_MS and not self._playout:
+                item.stop_ms = quiet_since - item.onset_ms
+                self.changed.set()
+        for name in echoes:
+            self._seq += 1
+            self._send_text(p.encode_message(p.Mark(self._seq, self.stream_sid, name)))
+            state.marks_echoed += 1
+
+    # ------------------------------------------------------------------ agent → caller
+
+    def _receive_loop(self) -> None:
+        assert self._ws is not None
+        while not self.closed:
+            try:
+                opcode, data = self._ws.recv_data()
+            except (OSError, websocket.WebSocketException) as error:
+                self._close("" if self.closed else f"socket closed: {error}")
+                return
+            self.pacer.health.messages_received += 1
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                self._close("closed by the agent")
+                return
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                self._on_text(data)
+            elif opcode == websocket.ABNF.OPCODE_BINARY:
+                self._flag("31950 binary frame from the agent")
+
+    def _on_text(self, data: bytes) -> None:
+        # Fast path for the common message (agent audio), validated as strictly as
+        # `protocol.parse_message` would for the shape Twilio accepts; anything else goes
+        # through the full parser.
+        try:
+            message = json.loads(data)
+        except ValueError:
+            self._flag("31951 invalid JSON from the agent")
+            return
+        if (
+            isinstance(message, dict)
+            and message.get("event") == "media"
+            and len(message) == 3
+            and isinstance(message.get("media"), dict)
+            and len(message["media"]) == 1
+            and isinstance(message["media"].get("payload"), str)
+        ):
+            if message.get("streamSid") != self.stream_sid:
+                self._flag(f"31951 wrong streamSid {message.get('streamSid')!r}")
+                return
+            try:
+                audio = base64.b64decode(message["media"]["payload"], validate=True)
+            except ValueError:
+                self._flag("31951 media payload is not valid base64")
+                return
+            self.state.media_received += 1
+            self._playout.extend(audio)
+            self._queued += len(audio)
+            return
+        try:
+            parsed = p.parse_message(data.decode("utf-8", errors="replace"))
+        except p.ProtocolError as error:
+            self._flag(str(error))
+            return
+        if not isinstance(parsed, p.OutboundMark | p.Clear | p.OutboundMedia):
+            self._flag(f"unexpected {type(parsed).__name__} from the agent")
+            return
+        if parsed.stream_sid != self.stream_sid:
+            self._flag(f"31951 wrong streamSid {parsed.stream_sid!r}")
+            return
+        if isinstance(parsed, p.OutboundMark):
+            self._marks.append((self._queued, parsed.name))
+        elif isinstance(parsed, p.Clear):
+            self._playout.clear()
+            self._played = self._queued
+            self._echo_now.extend(name for _, name in self._marks)
+            self._marks.clear()
+            now = self.now_ms()
+            self.state.clears_ms.append(now)
+            item = self.state.interjection
+            if item is not None and item.onset_ms is not None and item.clear_ms is None:
+                item.clear_ms = now
+            self.changed.set()
+        else:  # a media message in an unusual but valid key order
+            self._playout.extend(parsed.payload)
+            self._queued += len(parsed.payload)
+
+    def _flag(self, error: str) -> None:
+        self.state.protocol_errors.append(error)
+        self.changed.set()
+
+    # ------------------------------------------------------------------ waiting (script)
+
+    def wait(self, predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.25) -> bool:
+        """Wait until `predicate()` (re-checked when the call's state moves, or every `poll_s`)."""
+        deadline = time.perf_counter() + timeout_s
+        while True:
+            if predicate():
+                return True
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0 or self.closed:
+                return predicate()
+            self.changed.clear()
+            self.changed.wait(min(remaining, poll_s))
+
+    def agent_quiet(self) -> bool:
+        """Nothing left to play and no audible agent audio for `REPLY_GAP_MS`."""
+        last = self.state.last_audible_end_ms
+        return not self._playout and (last is None or self.now_ms() - last >= REPLY_GAP_MS)
+
+    def agent_speaking(self) -> bool:
+        last = self.state.last_audible_end_ms
+        return last is not None and self.now_ms() - last < 200.0
+
+
+class Pacer:
+    """One greenlet per process: every call's frame each 20 ms, on absolute deadlines.
+
+    Calls join the least-loaded of `SLOTS` 2 ms phases, so a tick's sends are spread over the
+    20 ms instead of bursting at once. The pacer also samples the process's CPU once a second
+    and (tests only) can burn CPU each tick to starve itself on purpose.
+    """
+
+    def __init__(self, *, burn_ms_per_tick: float = 0.0) -> None:
+        self.slots: list[list[MediaCall]] = [[] for _ in range(SLOTS)]
+        self.health = GeneratorHealth(process=f"pid {os.getpid()}")
+        self.burn_ms_per_tick = burn_ms_per_tick
+        self._greenlet: gevent.Greenlet | None = None
+        self._t0 = 0.0
+        self._n = 0
+        self._calls = 0
+
+    def start(self) -> Pacer:
+        if self._greenlet is None:
+            self._t0 = time.perf_counter()
+            self._greenlet = gevent.spawn(self._run)
+            self._cpu = gevent.spawn(self._sample_cpu)
+        return self
+
+    def add(self, call: MediaCall) -> None:
+        self.start()
+        slot = min(range(SLOTS), key=lambda i: len(self.slots[i]))
+        call.slot = slot
+        # Tick 0 of the call is the next occurrence of its slot, so its schedule is t0 + n·20 ms.
+        n = self._n + 1
+        call.t0 = self._t0 + n * FRAME_S + slot * SLOT_S
+        call._tick_base = n  # type: ignore[attr-defined]
+        self.slots[slot].append(call)
+        self._calls += 1
+        self.health.max_calls = max(self.health.max_calls, self._calls)
+
+    def remove(self, call: MediaCall) -> None:
+        calls = self.slots[call.slot]
+        if call in calls:
+            calls.remove(call)
+            self._calls -= 1
+
+    def _run(self) -> None:
+        perf = time.perf_counter
+        while True:
+            base = self._t0 + self._n * FRAME_S
+            for slot in range(SLOTS):
+                due = base + slot * SLOT_S
+                delay = due - perf()
+                if delay > 0:
+                    gevent.sleep(delay)
+                for call in list(self.slots[slot]):
+                    if call.closed:
+                        self.remove(call)
+                        continue
+                    try:
+                        call.tick(self._n - call._tick_base, due)  # type: ignore[attr-defined]
+                    except Exception:  # one broken call must not stop the others' clocks
+                        log.exception("call %s: tick failed", call.call_sid)
+                        call._close("tick failed")
+                self.health.frames_sent += len(self.slots[slot])
+            if self.burn_ms_per_tick > 0:  # deliberate starvation (the self-check's test)
+                end = perf() + self.burn_ms_per_tick / 1000.0
+                while perf() < end:
+                    pass
+            self._n += 1
+            behind = perf() - (self._t0 + self._n * FRAME_S)
+            if behind > 0.2:  # far behind (machine stalled): skip ticks rather than burst
+                self._n += int(behind / FRAME_S)  # every call's clock skips the same ticks
+
+    def _sample_cpu(self) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        while True:
+            gevent.sleep(1.0)
+            wall2, cpu2 = time.perf_counter(), time.process_time()
+            self.health.cpu_percent.append(100.0 * (cpu2 - cpu) / max(wall2 - wall, 1e-6))
+            self.health.seconds += wall2 - wall
+            wall, cpu = wall2, cpu2
+
+
+_PACER: Pacer | None = None
+
+
+def process_pacer(burn_ms_per_tick: float = 0.0) -> Pacer:
+    """The process's one pacer (created on first use)."""
+    global _PACER
+    if _PACER is None:
+        _PACER = Pacer(burn_ms_per_tick=burn_ms_per_tick)
+    return _PACER

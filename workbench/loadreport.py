@@ -1,0 +1,458 @@
+"""Exact load-test statistics and the load report (CSV + JSON + one self-contained HTML page).
+
+Pure helpers shared by the Locust harness (`loadtests/`, which runs in its own gevent process)
+and `workbench load` (the application side, which must never import Locust or gevent).
+
+Locust rounds response times to about two significant digits before its percentiles are
+computed (load-testing reference §5), so the harness keeps every raw sample and computes its
+own percentiles here: nearest-rank on the sorted samples (p = the value at rank ⌈p·n⌉), which
+is exact and always one of the observed values.
+
+The generator's self-check also lives here: pacing lateness (actual − scheduled send time of
+each 20 ms frame) kept as a 0.1 ms histogram, and CPU per process; a run whose generator was
+the bottleneck is marked invalid, so its latencies are never blamed on the agent.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+PERCENTILES = (50.0, 95.0, 99.0)
+LATENESS_BIN_MS = 0.1  # the pacing-lateness histogram's resolution
+LATENESS_BINS = 10_000  # up to 1 s; later frames land in the last bin
+DEFAULT_MAX_LATENESS_P99_MS = 10.0
+DEFAULT_MAX_CPU_PERCENT = 90.0
+SERIES_BUCKET_S = 10.0  # the charts' time step
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measurement at the caller: a turn's latency, a call's setup, a call's outcome."""
+
+    t: float  # wall-clock time (Unix seconds) when it was measured
+    name: str  # call_setup | ttfa | response_latency | barge_in_stop | false_interruption | call
+    value_ms: float
+    ok: bool = True
+    scenario: str = ""
+    call_sid: str = ""
+    cause: str = ""  # why it failed (failures only)
+
+    def as_row(self) -> list[Any]:
+        return [
+            f"{self.t:.3f}",
+            self.name,
+            f"{self.value_ms:.3f}",
+            int(self.ok),
+            self.scenario,
+            self.call_sid,
+            self.cause,
+        ]
+
+
+SAMPLE_FIELDS = ("t", "name", "value_ms", "ok", "scenario", "call_sid", "cause")
+
+
+def sample_from_row(row: Sequence[Any]) -> Sample:
+    t, name, value, ok, scenario, call_sid, cause = row
+    return Sample(float(t), str(name), float(value), bool(int(ok)), str(scenario), call_sid, cause)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of `values` (0 < p ≤ 100): exact, one of the values."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
+    return float(ordered[min(rank, len(ordered)) - 1])
+
+
+def summarize(values: Sequence[float]) -> dict[str, float | int]:
+    """count, mean, p50, p95, p99, max (ms) of a list of samples (empty: count 0 only)."""
+    if not values:
+        return {"count": 0}
+    ordered = sorted(values)
+    out: dict[str, float | int] = {"count": len(ordered), "mean": sum(ordered) / len(ordered)}
+    for p in PERCENTILES:
+        out[f"p{p:g}"] = percentile(ordered, p)
+    out["max"] = float(ordered[-1])
+    return out
+
+
+# ------------------------------------------------------------------ generator self-check
+
+
+@dataclass
+class LatenessHistogram:
+    """Pacing lateness in 0.1 ms bins (cheap to add to 25 000 times a second, cheap to merge)."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * LATENESS_BINS)
+    total: int = 0
+    worst_ms: float = 0.0
+
+    def add(self, lateness_ms: float) -> None:
+        index = int(lateness_ms * 10.0) if lateness_ms > 0 else 0
+        self.counts[index if index < LATENESS_BINS else LATENESS_BINS - 1] += 1
+        self.total += 1
+        if lateness_ms > self.worst_ms:
+            self.worst_ms = lateness_ms
+
+    def merge(self, other: LatenessHistogram) -> None:
+        for i, n in enumerate(other.counts):
+            if n:
+                self.counts[i] += n
+        self.total += other.total
+        self.worst_ms = max(self.worst_ms, other.worst_ms)
+
+    def percentile(self, p: float) -> float:
+        """The upper edge of the bin holding rank ⌈p·n⌉ (so never optimistic by > 0.1 ms)."""
+        if self.total == 0:
+            return 0.0
+        rank = max(1, math.ceil(p / 100.0 * self.total))
+        seen = 0
+        for i, n in enumerate(self.counts):
+            seen += n
+            if seen >= rank:
+                return min((i + 1) * LATENESS_BIN_MS, max(self.worst_ms, LATENESS_BIN_MS))
+        return self.worst_ms
+
+    def to_sparse(self) -> dict[str, Any]:
+        """A compact form for messages and files: {bin: count} for non-empty bins."""
+        bins = {str(i): n for i, n in enumerate(self.counts) if n}
+        return {"bins": bins, "total": self.total, "worst_ms": self.worst_ms}
+
+    @classmethod
+    def from_sparse(cls, data: dict[str, Any]) -> LatenessHistogram:
+        hist = cls()
+        for key, n in data.get("bins", {}).items():
+            hist.counts[int(key)] += int(n)
+        hist.total = int(data.get("total", 0))
+        hist.worst_ms = float(data.get("worst_ms", 0.0))
+        return hist
+
+
+@dataclass
+class GeneratorHealth:
+    """One generator process's own health: pacing lateness, CPU, messages per second."""
+
+    process: str
+    lateness: LatenessHistogram = field(default_factory=LatenessHistogram)
+    cpu_percent: list[float] = field(default_factory=list)  # one per second (100 = one core)
+    frames_sent: int = 0
+    messages_received: int = 0
+    seconds: float = 0.0
+    max_calls: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "process": self.process,
+            "lateness": self.lateness.to_sparse(),
+            "cpu_percent": self.cpu_percent,
+            "frames_sent": self.frames_sent,
+            "messages_received": self.messages_received,
+            "seconds": self.seconds,
+            "max_calls": self.max_calls,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorHealth:
+        return cls(
+            process=str(data["process"]),
+            lateness=LatenessHistogram.from_sparse(data.get("lateness", {})),
+            cpu_percent=[float(c) for c in data.get("cpu_percent", [])],
+            frames_sent=int(data.get("frames_sent", 0)),
+            messages_received=int(data.get("messages_received", 0)),
+            seconds=float(data.get("seconds", 0.0)),
+            max_calls=int(data.get("max_calls", 0)),
+        )
+
+
+def self_check(
+    health: Iterable[GeneratorHealth],
+    *,
+    max_lateness_p99_ms: float = DEFAULT_MAX_LATENESS_P99_MS,
+    max_cpu_percent: float = DEFAULT_MAX_CPU_PERCENT,
+) -> dict[str, Any]:
+    """Was the generator, not the target, the bottleneck? Per process and overall.
+
+    CPU is judged on the median of the per-second readings after the first (warm-up) second,
+    so one busy second at start-up does not invalidate a run.
+    """
+    processes = []
+    reasons: list[str] = []
+    merged = LatenessHistogram()
+    for item in health:
+        merged.merge(item.lateness)
+        steady = item.cpu_percent[1:] or item.cpu_percent
+        cpu_median = percentile(steady, 50) if steady else 0.0
+        p99 = item.lateness.percentile(99)
+        seconds = max(item.seconds, 1e-9)
+        entry = {
+            "process": item.process,
+            "lateness_ms": {
+                "p50": item.lateness.percentile(50),
+                "p99": p99,
+                "max": item.lateness.worst_ms,
+                "frames": item.lateness.total,
+            },
+            "cpu_percent": {"median": cpu_median, "max": max(item.cpu_percent, default=0.0)},
+            "messages_per_s": (item.frames_sent + item.messages_received) / seconds,
+            "max_calls": item.max_calls,
+        }
+        processes.append(entry)
+        if item.lateness.total and p99 > max_lateness_p99_ms:
+            reasons.append(
+                f"{item.process}: pacing lateness p99 {p99:.1f} ms > {max_lateness_p99_ms:g} ms"
+            )
+        if cpu_median > max_cpu_percent:
+            reasons.append(f"{item.process}: CPU {cpu_median:.0f}% > {max_cpu_percent:g}%")
+    return {
+        "valid": not reasons,
+        "reasons": reasons,
+        "thresholds": {"lateness_p99_ms": max_lateness_p99_ms, "cpu_percent": max_cpu_percent},
+        "lateness_ms": {
+            "p50": merged.percentile(50),
+            "p99": merged.percentile(99),
+            "max": merged.worst_ms,
+            "frames": merged.total,
+        },
+        "processes": processes,
+    }
+
+
+# ------------------------------------------------------------------ the report
+
+
+def build_report(
+    samples: Sequence[Sample],
+    health: Sequence[GeneratorHealth] = (),
+    *,
+    target: str = "",
+    reconciliation: dict[str, Any] | None = None,
+    max_lateness_p99_ms: float = DEFAULT_MAX_LATENESS_P99_MS,
+    max_cpu_percent: float = DEFAULT_MAX_CPU_PERCENT,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The report as one JSON-able dict: exact percentiles per metric, failures by cause,
+    calls per scenario, series over time, the generator self-check and the reconciliation."""
+    by_name: dict[str, list[float]] = defaultdict(list)
+    failures: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    scenarios: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for s in samples:
+        if s.ok and s.name != "false_interruption":
+            by_name[s.name].append(s.value_ms)
+        if not s.ok:
+            failures[s.name][s.cause or "unknown"] += 1
+        if s.name == "call":
+            scenarios[s.scenario or "?"]["completed" if s.ok else "failed"] += 1
+    metrics = {name: summarize(values) for name, values in sorted(by_name.items())}
+    calls_ok = sum(1 for s in samples if s.name == "call" and s.ok)
+    calls_failed = sum(1 for s in samples if s.name == "call" and not s.ok)
+    check = self_check(
+        health, max_lateness_p99_ms=max_lateness_p99_ms, max_cpu_percent=max_cpu_percent
+    )
+    report: dict[str, Any] = {
+        "target": target,
+        "valid": check["valid"] and not (reconciliation or {}).get("problems"),
+        "generator_valid": check["valid"],
+        "calls": {"completed": calls_ok, "failed": calls_failed},
+        "false_interruptions": sum(1 for s in samples if s.name == "false_interruption"),
+        "metrics_ms": metrics,
+        "failures": {name: dict(causes) for name, causes in sorted(failures.items())},
+        "scenarios": {name: dict(counts) for name, counts in sorted(scenarios.items())},
+        "self_check": check,
+        "series": time_series(samples),
+    }
+    if reconciliation is not None:
+        report["reconciliation"] = reconciliation
+    if extra:
+        report.update(extra)
+    return report
+
+
+def time_series(samples: Sequence[Sample], bucket_s: float = SERIES_BUCKET_S) -> dict[str, Any]:
+    """Per metric, per `bucket_s` from the first sample: count, p50, p95 (exact, per bucket)."""
+    if not samples:
+        return {"bucket_s": bucket_s, "metrics": {}}
+    t0 = min(s.t for s in samples)
+    buckets: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for s in samples:
+        if s.ok and s.name not in ("false_interruption", "call"):
+            buckets[s.name][int((s.t - t0) // bucket_s)].append(s.value_ms)
+    out: dict[str, list[dict[str, float]]] = {}
+    for name, by_bucket in sorted(buckets.items()):
+        out[name] = [
+            {
+                "t_s": index * bucket_s,
+                "count": len(values),
+                "p50": percentile(values, 50),
+                "p95": percentile(values, 95),
+            }
+            for index, values in sorted(by_bucket.items())
+        ]
+    calls: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for s in samples:
+        if s.name == "call":
+            calls[int((s.t - t0) // bucket_s)][0 if s.ok else 1] += 1
+    return {
+        "bucket_s": bucket_s,
+        "metrics": out,
+        "calls": [
+            {"t_s": i * bucket_s, "completed": c[0], "failed": c[1]} for i, c in sorted(calls.items())
+        ],
+    }
+
+
+def write_samples_csv(path: Path, samples: Iterable[Sample]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(SAMPLE_FIELDS)
+        for s in samples:
+            writer.writerow(s.as_row())
+
+
+def read_samples_csv(path: Path) -> list[Sample]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    return [sample_from_row(row) for row in rows[1:]]
+
+
+def write_report(prefix: Path, report: dict[str, Any], samples: Sequence[Sample]) -> list[Path]:
+    """`<prefix>_samples.csv` (raw), `<prefix>_exact.csv` (percentiles), `<prefix>.json`,
+    `<prefix>.html`; returns the paths written."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    raw = prefix.with_name(prefix.name + "_samples.csv")
+    write_samples_csv(raw, samples)
+    exact = prefix.with_name(prefix.name + "_exact.csv")
+    with exact.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["metric", "count", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"])
+        for name, m in report["metrics_ms"].items():
+            writer.writerow(
+                [name, m["count"]]
+                + [f"{m[k]:.1f}" if k in m else "" for k in ("mean", "p50", "p95", "p99", "max")]
+            )
+    as_json = prefix.with_name(prefix.name + ".json")
+    as_json.write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
+    page = prefix.with_name(prefix.name + ".html")
+    page.write_text(render_html(report), encoding="utf-8")
+    return [raw, exact, as_json, page]
+
+
+# ------------------------------------------------------------------ HTML
+
+
+def _svg_chart(title: str, points: list[dict[str, float]], keys: Sequence[str]) -> str:
+    """A small line chart (inline SVG) of `keys` over `t_s`."""
+    width, height, pad = 560, 180, 36
+    if not points:
+        return ""
+    xs = [p["t_s"] for p in points]
+    top = max(max(p.get(k, 0.0) for k in keys) for p in points) or 1.0
+    span = (max(xs) - min(xs)) or 1.0
+    colours = ("#1f77b4", "#d62728", "#2ca02c")
+
+    def x(t: float) -> float:
+        return pad + (t - min(xs)) / span * (width - 2 * pad)
+
+    def y(v: float) -> float:
+        return height - pad - v / top * (height - 2 * pad)
+
+    lines = []
+    for colour, key in zip(colours, keys, strict=False):
+        path = " ".join(f"{x(p['t_s']):.1f},{y(p.get(key, 0.0)):.1f}" for p in points)
+        lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
+    legend = " ".join(
+        f'<tspan fill="{c}">■ {html.escape(k)}</tspan>' for c, k in zip(colours, keys, strict=False)
+    )
+    return (
+        f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">'
+        f'<text x="{pad}" y="16" font-size="13">{html.escape(title)} {legend}</text>'
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+        'stroke="#999"/>'
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#999"/>'
+        f'<text x="2" y="{pad + 4}" font-size="11">{top:.0f}</text>'
+        f'<text x="{pad}" y="{height - 8}" font-size="11">0 s</text>'
+        f'<text x="{width - pad - 30}" y="{height - 8}" font-size="11">{max(xs):.0f} s</text>'
+        + "".join(lines)
+        + "</svg>"
+    )
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """One self-contained page: verdict, exact percentiles, failures, charts over time."""
+    esc = html.escape
+    check = report["self_check"]
+    verdict = (
+        '<p class="ok">Generator healthy: the numbers describe the target.</p>'
+        if check["valid"]
+        else '<p class="bad">RUN INVALID — the generator was the bottleneck: '
+        + esc("; ".join(check["reasons"]))
+        + "</p>"
+    )
+    rows = "".join(
+        f"<tr><td>{esc(name)}</td><td>{m['count']}</td>"
+        + "".join(
+            f"<td>{m[k]:.0f}</td>" if k in m else "<td></td>"
+            for k in ("mean", "p50", "p95", "p99", "max")
+        )
+        + "</tr>"
+        for name, m in report["metrics_ms"].items()
+    )
+    failures = "".join(
+        f"<tr><td>{esc(name)}</td><td>{esc(cause)}</td><td>{n}</td></tr>"
+        for name, causes in report["failures"].items()
+        for cause, n in causes.items()
+    )
+    lateness = check["lateness_ms"]
+    procs = "".join(
+        f"<tr><td>{esc(p['process'])}</td><td>{p['lateness_ms']['p50']:.1f}</td>"
+        f"<td>{p['lateness_ms']['p99']:.1f}</td><td>{p['lateness_ms']['max']:.1f}</td>"
+        f"<td>{p['cpu_percent']['median']:.0f}</td><td>{p['messages_per_s']:.0f}</td>"
+        f"<td>{p['max_calls']}</td></tr>"
+        for p in check["processes"]
+    )
+    charts = "".join(
+        _svg_chart(f"{name} (ms)", points, ("p50", "p95"))
+        for name, points in report["series"]["metrics"].items()
+    )
+    charts += _svg_chart("calls per bucket", report["series"].get("calls", []), ("completed", "failed"))
+    recon = ""
+    if "reconciliation" in report:
+        r = report["reconciliation"]
+        recon = "<h2>CRM reconciliation</h2><pre>" + esc(json.dumps(r, indent=2)) + "</pre>"
+    calls = report["calls"]
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Load report {esc(report.get("target", ""))}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
+table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ccc;padding:3px 8px;
+text-align:right}}td:first-child{{text-align:left}}.ok{{color:#060}}.bad{{color:#b00;
+font-weight:bold}}svg{{margin:4px;border:1px solid #eee}}</style></head><body>
+<h1>Load report</h1><p>Target: {esc(report.get("target", ""))}</p>{verdict}
+<p>Calls completed {calls["completed"]}, failed {calls["failed"]}; false interruptions
+{report["false_interruptions"]}.</p>
+<h2>Latency at the caller (exact, ms)</h2>
+<table><tr><th>metric</th><th>n</th><th>mean</th><th>p50</th><th>p95</th><th>p99</th>
+<th>max</th></tr>{rows}</table>
+<h2>Failures by cause</h2><table><tr><th>what</th><th>cause</th><th>n</th></tr>{failures}</table>
+<h2>Generator self-check</h2><p>Pacing lateness p50 {lateness["p50"]:.1f} ms, p99
+{lateness["p99"]:.1f} ms, max {lateness["max"]:.1f} ms over {lateness["frames"]} frames.</p>
+<table><tr><th>process</th><th>lateness p50</th><th>p99</th><th>max</th><th>CPU %</th>
+<th>msgs/s</th><th>calls</th></tr>{procs}</table>
+<h2>Over time</h2>{charts}{recon}</body></html>
+"""
+
+
+def samples_from_dicts(items: Iterable[dict[str, Any]]) -> list[Sample]:
+    return [Sample(**item) for item in items]
+
+
+def samples_to_dicts(samples: Iterable[Sample]) -> list[dict[str, Any]]:
+    return [asdict(s) for s in samples]
