@@ -208,7 +208,7 @@ def play_call(call: Any, plan: CallPlan, report: Report, *, connect_timeout_s: f
         report("call_setup", setup_ms, True, "")
         state = call.state
         if call.wait(lambda: state.first_agent_audio_ms is not None, timeout):
-            report("ttfa", state.first_agent_audio_ms, True, "")
+            report("ttfa", state.first_agent_audio_ms - call.start_ms, True, "")
         else:
             report("ttfa", timeout * 1000.0, False, "no greeting")
         call.wait(call.agent_quiet, timeout)

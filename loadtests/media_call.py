@@ -38,6 +38,7 @@ from typing import Any
 
 import gevent
 import gevent.event
+import gevent.lock
 import numpy as np
 import websocket
 
@@ -52,6 +53,7 @@ AUDIBLE = 300  # |sample| above this is audible (as workbench.telephony.client)
 FRAME_S = 0.020
 SLOTS = 10  # phases per 20 ms tick
 SLOT_S = FRAME_S / SLOTS
+WAKE_EARLY_S = 0.0005
 REPLY_GAP_MS = 600.0  # the agent's reply is over after this much quiet at the ear
 STOP_GAP_MS = 400.0  # after a barge-in onset, agent audio quiet this long has stopped
 FALSE_INTERRUPTION_WINDOW_MS = 1500.0  # a `clear` this soon after a backchannel: false stop
@@ -130,6 +132,7 @@ class CallState:
     interjection: Interjection | None = None
     protocol_errors: list[str] = field(default_factory=list)
     closed_reason: str = ""
+    closed_by_agent: bool = False
     media_received: int = 0
     marks_echoed: int = 0
 
@@ -158,6 +161,7 @@ class MediaCall:
         self.changed = gevent.event.Event()  # set by the pacer/receiver when state moved on
         self.closed = False
         self.t0 = 0.0  # perf_counter of tick 0 (the schedule's origin)
+        self.start_ms = 0.0  # when `start` was sent, on the call's schedule (≤ 0)
         self.slot = 0
         self._ws: websocket.WebSocket | None = None
         self._sock: Any = None
@@ -181,9 +185,11 @@ class MediaCall:
     def connect(self, timeout_s: float = 10.0) -> float:
         """Open the socket and send `connected` + `start`; returns the setup time in ms."""
         started = time.perf_counter()
-        self._ws = websocket.create_connection(self.url, timeout=timeout_s, enable_multithread=True)
+        self._ws = websocket.create_connection(self.url, timeout=timeout_s)
         self._ws.settimeout(None)
         self._sock = self._ws.sock
+        self._raw = getattr(self._sock, "_sock", self._sock)  # the OS socket under gevent's
+        self._lock = gevent.lock.Semaphore()
         setup_ms = (time.perf_counter() - started) * 1000.0
         self._send_text(p.encode_message(p.Connected()))
         self._seq += 1
@@ -197,8 +203,9 @@ class MediaCall:
             media_format=p.MediaFormat(),
         )
         self._send_text(p.encode_message(start))
+        self.pacer.add(self)  # sets t0: `start` was sent just before tick 0
+        self.start_ms = -((self.t0 - time.perf_counter()) * 1000.0)
         self._receiver = gevent.spawn(self._receive_loop)
-        self.pacer.add(self)
         return setup_ms
 
     def now_ms(self) -> float:
@@ -206,24 +213,45 @@ class MediaCall:
 
     def _send_text(self, text: str) -> None:
         """One masked text frame, written straight to the socket (no per-frame ABNF objects)."""
+        self._send_frame(0x1, text.encode("ascii") if text.isascii() else text.encode("utf-8"))
+
+    def _send_frame(self, opcode: int, data: bytes) -> None:
         if self._sock is None or self.closed:
             return
-        data = text.encode("ascii") if text.isascii() else text.encode("utf-8")
+        self._send_frame_unchecked(opcode, data)
+
+    def _send_frame_unchecked(self, opcode: int, data: bytes) -> None:
         n = len(data)
         key = random.getrandbits(32)
         if n < 126:
-            header = struct.pack("!BBI", 0x81, 0x80 | n, key)
+            header = struct.pack("!BBI", 0x80 | opcode, 0x80 | n, key)
         elif n < 65536:
-            header = struct.pack("!BBHI", 0x81, 0x80 | 126, n, key)
+            header = struct.pack("!BBHI", 0x80 | opcode, 0x80 | 126, n, key)
         else:
-            header = struct.pack("!BBQI", 0x81, 0x80 | 127, n, key)
+            header = struct.pack("!BBQI", 0x80 | opcode, 0x80 | 127, n, key)
         # XOR with the 4-byte key repeated, as one big-integer operation (fast in CPython).
         mask = key.to_bytes(4, "big") * ((n + 3) // 4)
-        masked = (int.from_bytes(data, "big") ^ int.from_bytes(mask[:n], "big")).to_bytes(n, "big")
-        assert self._ws is not None
+        masked = (
+            (int.from_bytes(data, "big") ^ int.from_bytes(mask[:n], "big")).to_bytes(n, "big")
+            if n
+            else b""
+        )
+        frame = header + masked
         try:
-            with self._ws.lock:  # websocket-client may answer a ping from the receiver
-                self._sock.sendall(header + masked)
+            # Fast path: one non-blocking send on the OS socket, skipping gevent's wrapper
+            # (a measurable share of the per-frame cost). A partial write (full buffer) or
+            # a send in progress finishes through gevent's cooperative sendall, under the lock
+            # that keeps the pacer's and the receiver's frames from interleaving.
+            if not self._lock.locked():
+                try:
+                    sent = self._raw.send(frame)
+                except BlockingIOError:
+                    sent = 0
+                if sent == len(frame):
+                    return
+                frame = frame[sent:]
+            with self._lock:
+                self._sock.sendall(frame)
         except OSError as error:
             self._close(f"send failed: {error}")
 
@@ -259,9 +287,11 @@ class MediaCall:
             self.closed = True
             self.state.closed_reason = self.state.closed_reason or reason
             try:
-                if self._ws is not None:
-                    self._ws.close(timeout=1)
-            except (OSError, websocket.WebSocketException):
+                if self._sock is not None:
+                    if not self.state.closed_by_agent:
+                        self._send_frame_unchecked(0x8, struct.pack("!H", 1000))
+                    self._sock.close()
+            except OSError:
                 pass
         self.changed.set()
 
@@ -364,21 +394,67 @@ class MediaCall:
     # ------------------------------------------------------------------ agent → caller
 
     def _receive_loop(self) -> None:
-        assert self._ws is not None
+        """Read the agent's frames straight off the socket (server frames are unmasked).
+
+        websocket-client's `recv_data` costs tens of µs per frame in Python; agents often send
+        a whole reply at once, so this reads in bulk, parses frames itself, and yields to the
+        pacer every few messages so a burst on one call cannot delay every call's clock.
+        """
+        buffer = bytearray()
+        fragments: list[bytes] = []
+        handled = 0
         while not self.closed:
             try:
-                opcode, data = self._ws.recv_data()
-            except (OSError, websocket.WebSocketException) as error:
+                data = self._sock.recv(65536)
+            except OSError as error:
                 self._close("" if self.closed else f"socket closed: {error}")
                 return
-            self.pacer.health.messages_received += 1
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                self._close("closed by the agent")
+            if not data:
+                self._close("closed by the agent (no close frame)")
                 return
-            if opcode == websocket.ABNF.OPCODE_TEXT:
-                self._on_text(data)
-            elif opcode == websocket.ABNF.OPCODE_BINARY:
-                self._flag("31950 binary frame from the agent")
+            buffer += data
+            while len(buffer) >= 2:
+                b0, b1 = buffer[0], buffer[1]
+                length, offset = b1 & 0x7F, 2
+                if length == 126:
+                    if len(buffer) < 4:
+                        break
+                    length, offset = struct.unpack_from("!H", buffer, 2)[0], 4
+                elif length == 127:
+                    if len(buffer) < 10:
+                        break
+                    length, offset = struct.unpack_from("!Q", buffer, 2)[0], 10
+                if b1 & 0x80:  # a masked frame from a server breaks RFC 6455
+                    self._flag("31950 masked frame from the agent")
+                    self._close("protocol error")
+                    return
+                if len(buffer) < offset + length:
+                    break
+                payload = bytes(buffer[offset : offset + length])
+                del buffer[: offset + length]
+                opcode = b0 & 0x0F
+                if opcode == 0x0:
+                    fragments.append(payload)
+                    if not b0 & 0x80:
+                        continue
+                    payload, fragments, opcode = b"".join(fragments), [], 0x1
+                elif not b0 & 0x80:  # the first fragment of a message
+                    fragments = [payload]
+                    continue
+                self.pacer.health.messages_received += 1
+                if opcode == 0x1:
+                    self._on_text(payload)
+                elif opcode == 0x2:
+                    self._flag("31950 binary frame from the agent")
+                elif opcode == 0x8:
+                    self.state.closed_by_agent = True
+                    self._close("closed by the agent")
+                    return
+                elif opcode == 0x9:
+                    self._send_frame(0xA, payload)
+                handled += 1
+                if handled % 8 == 0:
+                    gevent.sleep(0)
 
     def _on_text(self, data: bytes) -> None:
         # Fast path for the common message (agent audio), validated as strictly as
@@ -482,6 +558,10 @@ class Pacer:
         self._n = 0
         self._calls = 0
 
+    def reset_health(self) -> None:
+        """Start the lateness/CPU record afresh (after the ramp-up's connect storm)."""
+        self.health = GeneratorHealth(process=self.health.process, max_calls=self._calls)
+
     def start(self) -> Pacer:
         if self._greenlet is None:
             self._t0 = time.perf_counter()
@@ -513,9 +593,13 @@ class Pacer:
             base = self._t0 + self._n * FRAME_S
             for slot in range(SLOTS):
                 due = base + slot * SLOT_S
+                # libev wakes ~0.7 ms late on average (millisecond timers): wake a little
+                # early and yield until the deadline instead.
                 delay = due - perf()
-                if delay > 0:
-                    gevent.sleep(delay)
+                if delay > WAKE_EARLY_S:
+                    gevent.sleep(delay - WAKE_EARLY_S)
+                while perf() < due:
+                    gevent.sleep(0)
                 for call in list(self.slots[slot]):
                     if call.closed:
                         self.remove(call)

@@ -53,10 +53,14 @@ class InterruptionJudge:
         self,
         *,
         min_speech_ms: float = 120.0,
-        content_word_ms: float = 320.0,
+        content_word_ms: float = 500.0,
         max_backchannel_ms: float = 800.0,
         stable_updates: int = 2,
+        short_word_ms: float = 600.0,
+        unsure_confidence: float = 0.6,
     ) -> None:
+        self.short_word_ms = short_word_ms
+        self.unsure_confidence = unsure_confidence
         self.min_speech_ms = min_speech_ms
         self.content_word_ms = content_word_ms
         self.max_backchannel_ms = max_backchannel_ms
@@ -93,11 +97,25 @@ class InterruptionJudge:
             return Judgement(None, f"not yet clear ({' '.join(words)!r})")
         return Judgement(None, "no words yet")
 
-    def judge_final(self, text: str, speech_ms: float) -> Judgement:
-        """The verdict once the caller has stopped, from the final transcript."""
+    def judge_final(self, text: str, speech_ms: float, confidence: float = 1.0) -> Judgement:
+        """The verdict once the caller has stopped, from the final transcript.
+
+        A single short word the recogniser is unsure of is most likely an acknowledgement it
+        misheard ("uh-huh" heard as "app"): callers do not interrupt with one mumbled word.
+        """
         words = words_of(text)
         if not words:
             return Judgement("noise", f"{speech_ms:.0f} ms of sound with no words (a cough, noise)")
+        if (
+            len(words) == 1
+            and speech_ms <= self.short_word_ms
+            and confidence < self.unsure_confidence
+            and words[0] not in STOP_WORDS
+        ):
+            return Judgement(
+                "backchannel",
+                f"one short word heard with low confidence ({words[0]!r}, {confidence:.2f})",
+            )
         stops = [w for w in words if w in STOP_WORDS]
         if stops:
             return Judgement("barge_in", f"stop word {stops[0]!r}")

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 TAIL_RATIO = 0.1  # a speech frame quieter than this share of the recent peak is a fading tail
 NOISE_MARGIN = 3.0  # speech must stand this far (about 10 dB) above the line's noise floor
-NOISE_WINDOW_FRAMES = 75  # 1.5 s of frames over which the noise floor is the quietest
+NOISE_WINDOW_FRAMES = 75  # 1.5 s of frame levels behind the noise floor
 
 
 @dataclass(frozen=True)
@@ -460,8 +460,8 @@ class CallSession:
         """
         rms = float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2)))
         # The line's noise floor: the quietest frame of the last 1.5 s ("minimum statistics").
-        # Speech always has gaps between words, so the minimum finds the background (an
-        # office, a street) and speech stands above it.
+        # Speech has gaps between words, so the minimum finds the steady background (a
+        # street, a fan) and the caller's own speech stands above it.
         self._recent_rms.append(rms)
         full = len(self._recent_rms) == NOISE_WINDOW_FRAMES
         noise_floor = min(self._recent_rms) if full else 0.0
@@ -535,7 +535,8 @@ class CallSession:
         overlap, self._overlap = self._overlap, None
         if overlap is not None:
             text = transcript.text if transcript is not None else ""
-            judgement = self.judge.judge_final(text, self._speech_ms)
+            confidence = transcript.confidence if transcript is not None else 0.0
+            judgement = self.judge.judge_final(text, self._speech_ms, confidence)
             if not overlap.stopped_agent:
                 return self._settle_overlap(t_ms, work, transcript, overlap, judgement)
             if judgement.verdict in ("backchannel", "noise") and self._carry_text is None:

@@ -396,7 +396,8 @@ class MediaCall:
             self.send(p.OutboundMark(self.stream_sid, name))
 
     def _on_event(self, event: ev.Event) -> None:
-        self.summary.events.append(event)
+        if not isinstance(event, ev.PartialTranscript):  # (live only: the bulk of all events)
+            self.summary.events.append(event)
         self.server.publish_event(self, event)
         match event:
             case ev.EndpointDecided():

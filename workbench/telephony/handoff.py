@@ -306,6 +306,8 @@ class HumanLeg:
         self.supervisors.pop(person, None)
         if person is self.agent:
             self.agent = None
+            metrics = self.call.server.metrics
+            metrics.human_calls = max(0, metrics.human_calls - 1)
 
     def transfer(self, queue: str) -> None:
         """The agent hands the caller on: this leg ends, a new one waits in `queue`."""

@@ -1,9 +1,13 @@
 """A scripted caller over the wire: a scenario's steps played through `MediaStreamClient`.
 
-`workbench call URL --scenario FILE` and `workbench bench serve` use it. The caller waits for
-the agent's greeting, then for each `say` step speaks its line once the agent has been quiet
-for `reply_gap_ms`, and hangs up after the last reply. `pause_ms`, `press`/`dtmf` and
-`hang_up` steps are honoured when the scenario has them.
+Two ways to script a caller:
+
+- `run_scenario_call` (`workbench call URL --scenario FILE`): the scenario package's
+  `ScriptedCaller` decides every 20 ms frame from what it hears (say, barge-in, backchannel,
+  DTMF, pauses…), and the expectations a caller can observe are judged;
+- `run_steps` (`workbench bench serve`, tests): a list of `CallStep`s with pre-rendered audio;
+  the caller waits for the greeting, says each line once the agent has been quiet for
+  `reply_gap_ms`, and hangs up after the last reply.
 """
 
 from __future__ import annotations
@@ -45,25 +49,6 @@ class ScriptedCallResult:
         data = self.results.as_dict()
         data.update(said=self.said, completed=self.completed, error=self.error)
         return data
-
-
-def steps_from_scenario(scenario: Any, render: Callable[[str], np.ndarray]) -> list[CallStep]:
-    """The caller-side steps of a scenario (unknown step kinds are skipped with a log line)."""
-    steps: list[CallStep] = []
-    for step in scenario.steps:
-        say = getattr(step, "say", None)
-        if isinstance(say, str):
-            steps.append(CallStep("say", text=say, pcm=render(say)))
-        elif getattr(step, "pause_ms", None) is not None:
-            steps.append(CallStep("pause", pause_ms=float(step.pause_ms)))
-        elif getattr(step, "hang_up", None):
-            steps.append(CallStep("hang_up"))
-        elif getattr(step, "press", None) or getattr(step, "dtmf", None):
-            digits = str(getattr(step, "press", None) or getattr(step, "dtmf", None))
-            steps.extend(CallStep("press", digit=d) for d in digits)
-        else:
-            log.info("scenario step %r is not played over the wire; skipped", step)
-    return steps
 
 
 def scenario_renderer(voice: str, rate_wpm: int | None = None) -> Callable[[str], np.ndarray]:

@@ -1,0 +1,335 @@
+"""Synthetic phone calls against a Twilio-Media-Streams agent, with Locust.
+
+    locust -f loadtests/locustfile.py --host ws://127.0.0.1:8080/media            # web UI
+    locust -f loadtests/locustfile.py --headless -u 20 -r 2 -t 5m --host ws://…/media
+    locust -f loadtests/locustfile.py --headless --processes 2 -u 400 -r 50 -t 2m --host …
+    LOAD_SHAPE=spike locust -f loadtests/locustfile.py --headless --host …           # a shape
+    workbench load ws://127.0.0.1:8080/media --users 20 --duration 5m                # wrapper
+
+Each `SyntheticCaller` is a phone line placing calls one after another: it picks a scenario
+by weight (`weight:N` tag, default 1) from `--scenarios`, plays its caller in real time (one
+20 ms frame per tick from the process's shared pacer), hears the agent through a playout
+buffer, echoes marks, honours `clear`, presses keys, barges in and backchannels, and reports
+per turn (`events.request`): call_setup, ttfa, response_latency, barge_in_stop,
+false_interruption and call (completed, or failed with its cause).
+
+Locust's own statistics round response times (two significant digits), so every sample is also
+kept raw (workers ship theirs to the master with their regular reports) and at the end the
+master — or the single process — writes the exact report (`--exact-report PREFIX`: raw CSV,
+percentile CSV, JSON, HTML with charts), including the generator self-check (pacing lateness
+and CPU: a starved generator marks the run invalid) and, with `--org-url/--org-token`, the
+CRM reconciliation.
+
+Shapes (`LOAD_SHAPE=ramp|spike|soak|replay|arrival`, parameters as options, see shapes.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+from locust import User, constant, events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this file
+
+import call_script  # noqa: E402
+import media_call  # noqa: E402
+import shapes  # noqa: E402
+
+from workbench.loadreport import (  # noqa: E402
+    GeneratorHealth,
+    Sample,
+    build_report,
+    write_report,
+)
+
+log = logging.getLogger("loadtests")
+REPO = Path(__file__).resolve().parent.parent
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser) -> None:
+    group = parser.add_argument_group("synthetic calls (workbench)")
+    group.add_argument("--scenarios", default=str(REPO / "scenarios"), help="Scenario dir/file")
+    group.add_argument("--only", default="", help="Comma-separated scenario names to use")
+    group.add_argument(
+        "--voice", default="", help="Caller voice for every scenario (synthetic = tones, no TTS)"
+    )
+    group.add_argument("--token", default="", help="Sent in start.customParameters.token")
+    group.add_argument("--exact-report", default="", help="Report prefix (default: under home)")
+    group.add_argument("--think-time", type=float, default=1.0, help="Seconds between calls")
+    group.add_argument("--max-lateness-ms", type=float, default=10.0, help="Self-check p99")
+    group.add_argument("--max-cpu", type=float, default=90.0, help="Self-check CPU %%")
+    group.add_argument("--org-url", default="", help="Org instance URL for reconciliation")
+    group.add_argument("--org-token", default="", help="Org session id / token")
+    group.add_argument("--org-wait", type=float, default=30.0, help="Seconds to wait for records")
+    group.add_argument("--burn-cpu-ms", type=float, default=0.0, help="Starve the pacer (tests)")
+    # Shape parameters (LOAD_SHAPE=…).
+    group.add_argument("--peak-users", type=int, default=50)
+    group.add_argument("--ramp-s", type=float, default=60.0)
+    group.add_argument("--hold-s", type=float, default=300.0)
+    group.add_argument("--base-users", type=int, default=10)
+    group.add_argument("--warm-s", type=float, default=60.0)
+    group.add_argument("--spike-s", type=float, default=60.0)
+    group.add_argument("--recover-s", type=float, default=120.0)
+    group.add_argument("--soak-s", type=float, default=4 * 3600.0)
+    group.add_argument(
+        "--arrival-profile", default=str(Path(__file__).parent / "profiles/call-arrivals-sample.csv")
+    )
+    group.add_argument("--fraction", type=float, default=0.15, help="Replay level vs recorded")
+    group.add_argument("--replay-s", type=float, default=600.0)
+    group.add_argument("--mean-call-s", type=float, default=60.0)
+    group.add_argument("--arrival-rate", type=float, default=0.0, help="New calls per second")
+    group.add_argument("--rate-increase", type=float, default=0.0)
+    group.add_argument("--rate-period", type=float, default=10.0)
+    group.add_argument("--rate-max", type=float, default=0.0)
+    group.add_argument("--max-calls", type=int, default=100, help="Arrival mode: concurrency cap")
+    group.add_argument("--arrival-s", type=float, default=300.0)
+
+
+# ---------------------------------------------------------------- process-wide state
+
+
+class _Process:
+    plans: list[call_script.CallPlan] | None = None
+    samples: list[Sample] = []
+    unsent: list[tuple] = []  # worker: samples not yet shipped to the master
+    worker_health: dict[str, dict] = {}
+    gate = shapes.ArrivalGate()
+    run_started = time.perf_counter()
+
+
+def _plans(options) -> list[call_script.CallPlan]:
+    if _Process.plans is None:
+        only = [name for name in options.only.split(",") if name]
+        _Process.plans = call_script.load_plans(
+            [Path(options.scenarios)], voice=options.voice or None, only=only
+        )
+        if not _Process.plans:
+            raise RuntimeError(f"no scenarios with weight > 0 under {options.scenarios}")
+        log.info("%d scenarios ready (audio pre-rendered)", len(_Process.plans))
+    return _Process.plans
+
+
+def _options_of(environment):
+    return environment.parsed_options
+
+
+class SyntheticCaller(User):
+    """A phone line: calls the target again and again, one scenario per call."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.options = _options_of(self.environment)
+        self.rng = random.Random()
+        self.pacer = media_call.process_pacer(self.options.burn_cpu_ms)
+
+    def _arrival_wait(self) -> None:
+        """Arrival-rate mode: wait for this process's next call slot (SIPp -r with -l)."""
+        import gevent
+
+        opts = self.options
+        runner = self.environment.runner
+        shape = self.environment.shape_class
+        t = time.perf_counter() - _Process.run_started
+        rate = shape.rate_at(t) if isinstance(shape, shapes.ArrivalRate) else opts.arrival_rate
+        if rate <= 0:
+            return
+        lines_total = shape.max_calls if isinstance(shape, shapes.ArrivalRate) else None
+        lines_here = max(1, runner.user_count if runner is not None else 1)
+        share = rate * (lines_here / lines_total if lines_total else 1.0)
+        start = _Process.gate.reserve(time.perf_counter(), min(share, rate))
+        gevent.sleep(max(0.0, start - time.perf_counter()))
+
+    @task
+    def place_call(self) -> None:
+        if self.options.arrival_rate > 0 or isinstance(
+            self.environment.shape_class, shapes.ArrivalRate
+        ):
+            self._arrival_wait()
+        plan = call_script.pick(_plans(self.options), self.rng)
+        call = media_call.MediaCall(
+            self.host or self.environment.host,
+            self.pacer,
+            token=self.options.token or None,
+            caller_number=plan.caller_number,
+        )
+
+        def report(name: str, value_ms: float, ok: bool, cause: str) -> None:
+            _record(self.environment, plan.name, call.call_sid, name, value_ms, ok, cause)
+
+        call_script.play_call(call, plan, report)
+        if self.options.think_time > 0 and not (self.options.arrival_rate > 0):
+            import gevent
+
+            gevent.sleep(self.rng.uniform(0.5, 1.5) * self.options.think_time)
+
+
+def _record(environment, scenario, call_sid, name, value_ms, ok, cause) -> None:
+    sample = Sample(time.time(), name, float(value_ms), ok, scenario, call_sid, cause)
+    environment.events.request.fire(
+        request_type="CALL" if name in ("call", "call_setup") else "TURN",
+        name=name,
+        response_time=float(value_ms),
+        response_length=int(value_ms) if name == "call" else 0,
+        exception=None if ok else Exception(cause or name),
+        context={"scenario": scenario, "call_sid": call_sid},
+    )
+    if isinstance(environment.runner, WorkerRunner):
+        _Process.unsent.append(tuple(sample.__dict__.values()))
+    else:
+        _Process.samples.append(sample)
+
+
+# ---------------------------------------------------------------- distributed plumbing
+
+
+@events.report_to_master.add_listener
+def _ship(client_id, data) -> None:
+    data["exact_samples"], _Process.unsent = _Process.unsent, []
+    if media_call._PACER is not None:
+        data["exact_health"] = media_call._PACER.health.to_dict()
+
+
+@events.worker_report.add_listener
+def _receive(client_id, data) -> None:
+    for row in data.get("exact_samples", ()):
+        _Process.samples.append(Sample(*row))
+    if "exact_health" in data:
+        health = dict(data["exact_health"])
+        health["process"] = f"worker {client_id[-12:]}"
+        _Process.worker_health[client_id] = health
+
+
+@events.test_start.add_listener
+def _started(environment, **_kw) -> None:
+    _Process.run_started = time.perf_counter()
+
+
+@events.spawning_complete.add_listener
+def _steady(user_count, **_kw) -> None:
+    """Judge the generator on the steady state: forget the lateness of the connect storm."""
+    if media_call._PACER is not None:
+        media_call._PACER.reset_health()
+
+
+# ---------------------------------------------------------------- shapes
+
+_SHAPE = os.environ.get("LOAD_SHAPE", "").strip()
+if _SHAPE:
+    from locust import LoadTestShape
+
+    if _SHAPE not in shapes.SHAPES:
+        raise SystemExit(f"LOAD_SHAPE={_SHAPE}: expected one of {', '.join(shapes.SHAPES)}")
+
+    class ChosenShape(shapes.SHAPES[_SHAPE], LoadTestShape):  # type: ignore[misc]
+        """The shape named by LOAD_SHAPE, configured from the command-line options."""
+
+        def __init__(self) -> None:
+            shapes.Shape.__init__(self)
+            self._configured = False
+
+        def tick(self):
+            if not self._configured:
+                self._configure(self.runner.environment.parsed_options)
+            return super().tick()
+
+        def _configure(self, o) -> None:
+            self._configured = True
+            started = self.start_time
+            params = {
+                "ramp": {"peak": o.peak_users, "ramp_s": o.ramp_s, "hold_s": o.hold_s},
+                "spike": {
+                    "base": o.base_users,
+                    "peak": o.peak_users,
+                    "warm_s": o.warm_s,
+                    "spike_s": o.spike_s,
+                    "recover_s": o.recover_s,
+                },
+                "soak": {"users": o.peak_users, "duration_s": o.soak_s, "ramp_s": o.ramp_s},
+                "replay": {
+                    "profile": shapes.load_profile(Path(o.arrival_profile)),
+                    "fraction": o.fraction,
+                    "duration_s": o.replay_s,
+                    "mean_call_s": o.mean_call_s,
+                },
+                "arrival": {
+                    "rate": o.arrival_rate or 1.0,
+                    "max_calls": o.max_calls,
+                    "duration_s": o.arrival_s,
+                    "rate_increase": o.rate_increase,
+                    "period_s": o.rate_period,
+                    "rate_max": o.rate_max or None,
+                },
+            }[_SHAPE]
+            type(self).__mro__[1].__init__(self, **params)
+            self.start_time = started
+
+
+# ---------------------------------------------------------------- the exact report
+
+
+@events.quitting.add_listener
+def _write_report(environment, **_kw) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    o = environment.parsed_options
+    health: list[GeneratorHealth] = []
+    if isinstance(environment.runner, MasterRunner):
+        health = [GeneratorHealth.from_dict(h) for h in _Process.worker_health.values()]
+    elif media_call._PACER is not None:
+        health = [media_call._PACER.health]
+    samples = sorted(_Process.samples, key=lambda s: s.t)
+    reconciliation = None
+    if o.org_url:
+        reconciliation = _reconcile(o, samples)
+    report = build_report(
+        samples,
+        health,
+        target=environment.host or "",
+        reconciliation=reconciliation,
+        max_lateness_p99_ms=o.max_lateness_ms,
+        max_cpu_percent=o.max_cpu,
+        extra={"shape": _SHAPE or None},
+    )
+    prefix = Path(o.exact_report) if o.exact_report else _default_prefix()
+    paths = write_report(prefix, report, samples)
+    log.warning(
+        "exact report: %s (%s)%s",
+        paths[-1],
+        "valid" if report["valid"] else "INVALID",
+        "" if report["generator_valid"] else " — " + "; ".join(report["self_check"]["reasons"]),
+    )
+
+
+def _default_prefix() -> Path:
+    from workbench.paths import workbench_home
+
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return workbench_home() / "load-reports" / f"load-{stamp}"
+
+
+def _reconcile(o, samples: list[Sample]) -> dict:
+    import reconcile
+
+    try:
+        plans = call_script.load_plans(
+            [Path(o.scenarios)], render_audio=False, only=[n for n in o.only.split(",") if n]
+        )
+        intents = {plan.name: plan.expected_intent for plan in plans}
+        calls = [
+            reconcile.CompletedCall(s.call_sid, s.scenario, s.t, intents.get(s.scenario))
+            for s in samples
+            if s.name == "call" and s.ok
+        ]
+        client = reconcile.org_client(o.org_url, o.org_token)
+        return reconcile.reconcile(calls, client, wait_s=o.org_wait)
+    except Exception as error:  # an unreachable org is a finding, not a crash of the report
+        log.warning("reconciliation failed: %s", error)
+        return {"error": f"{type(error).__name__}: {error}", "problems": 1}

@@ -1,0 +1,274 @@
+"""`workbench load` and `workbench bench load`: the Locust harness, always in its own process.
+
+Locust monkey-patches the process with gevent when imported, so the workbench never imports
+it (an import-linter contract): both commands run `python -m locust -f loadtests/locustfile.py`
+as a subprocess and read the exact report (JSON) it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from workbench.errors import ConfigError, WorkbenchError
+from workbench.paths import REPO_ROOT, SCENARIOS_DIR, workbench_home
+
+LOADTESTS_DIR = REPO_ROOT / "loadtests"
+LOCUSTFILE = LOADTESTS_DIR / "locustfile.py"
+TRIVIAL_TARGET = LOADTESTS_DIR / "trivial_target.py"
+SHAPES = ("ramp", "spike", "soak", "replay", "arrival")
+
+
+def locust_command(
+    target: str,
+    *,
+    users: int | None = None,
+    spawn_rate: float | None = None,
+    duration: str | None = None,
+    report_prefix: Path,
+    scenarios: Path | None = None,
+    processes: int = 1,
+    headless: bool = True,
+    extra: list[str] | None = None,
+) -> list[str]:
+    """The `python -m locust …` command line for a run of the synthetic-call harness."""
+    if not target.startswith(("ws://", "wss://")):
+        raise ConfigError(f"target {target!r}: expected a ws:// or wss:// media-stream URL")
+    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", target]
+    if headless:
+        cmd += ["--headless", "--only-summary"]
+    if users is not None:
+        cmd += ["-u", str(users)]
+    if spawn_rate is not None:
+        cmd += ["-r", f"{spawn_rate:g}"]
+    if duration:
+        cmd += ["-t", duration]
+    if processes > 1:
+        cmd += ["--processes", str(processes)]
+    cmd += ["--exact-report", str(report_prefix)]
+    if scenarios is not None:
+        cmd += ["--scenarios", str(scenarios)]
+    return cmd + list(extra or [])
+
+
+def run_locust(cmd: list[str], *, shape: str | None = None, quiet: bool = False) -> int:
+    """Run Locust to completion in a child process (its own gevent world)."""
+    env = dict(os.environ)
+    env.pop("LOAD_SHAPE", None)
+    if shape:
+        env["LOAD_SHAPE"] = shape
+    out = subprocess.DEVNULL if quiet else None
+    return subprocess.run(cmd, env=env, stdout=out, stderr=out, check=False).returncode
+
+
+def read_report(prefix: Path) -> dict[str, Any]:
+    path = prefix.with_name(prefix.name + ".json")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise WorkbenchError(f"{path}: the load run wrote no report ({error})") from None
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """A few lines for the terminal: verdict, calls, exact percentiles, self-check."""
+    check = report["self_check"]
+    lines = [
+        f"target {report['target']}: {'VALID' if report['valid'] else 'INVALID'} run; calls "
+        f"completed {report['calls']['completed']}, failed {report['calls']['failed']}; "
+        f"false interruptions {report['false_interruptions']}"
+    ]
+    for name, m in report["metrics_ms"].items():
+        if m.get("count"):
+            lines.append(
+                f"  {name:<18} n={m['count']:<6} p50 {m['p50']:8.1f}  p95 {m['p95']:8.1f}  "
+                f"p99 {m['p99']:8.1f}  max {m['max']:8.1f} ms"
+            )
+    for name, causes in report["failures"].items():
+        for cause, n in causes.items():
+            lines.append(f"  failed {name}: {cause} ×{n}")
+    lat = check["lateness_ms"]
+    lines.append(
+        f"  generator: pacing lateness p50 {lat['p50']:.1f} / p99 {lat['p99']:.1f} ms over "
+        f"{lat['frames']} frames"
+        + "".join(f"; {p['process']} CPU {p['cpu_percent']['median']:.0f}%" for p in check["processes"])
+    )
+    lines += [f"  INVALID: {reason}" for reason in check["reasons"]]
+    if "reconciliation" in report:
+        r = report["reconciliation"]
+        if "error" in r:
+            lines.append(f"  reconciliation failed: {r['error']}")
+        else:
+            delay = r["hangup_to_record_ms"]
+            lines.append(
+                f"  CRM: {r['found']}/{r['checked']} calls have a VoiceCall; missing "
+                f"{len(r['missing'])}, duplicated {len(r['duplicated'])}, wrong intent "
+                f"{len(r['wrong_intent'])}, late {len(r['late'])}"
+                + (f"; hang-up → record p50 {delay['p50']:.0f} ms" if delay.get("count") else "")
+            )
+    return lines
+
+
+class TrivialTarget:
+    """The trivial agent (`loadtests/trivial_target.py`) in its own process."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> TrivialTarget:
+        self.process = subprocess.Popen(
+            [sys.executable, str(TRIVIAL_TARGET), "--port", "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("ready "):
+            self.__exit__()
+            raise WorkbenchError(f"{TRIVIAL_TARGET}: the trivial target did not start ({line!r})")
+        self.url = line.split()[1]
+        return self
+
+    def cpu_seconds(self) -> float | None:
+        """The target's user + system CPU so far (Linux /proc), or None."""
+        if self.process is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @app.command("load")
+    def load(
+        target: Annotated[str, typer.Argument(help="Media WebSocket, e.g. ws://127.0.0.1:8080/media")],
+        users: Annotated[int, typer.Option(help="Concurrent calls (phone lines).")] = 10,
+        spawn_rate: Annotated[float, typer.Option(help="Lines opened per second.")] = 2.0,
+        duration: Annotated[str, typer.Option(help="Run time, e.g. 90s, 5m, 1h.")] = "1m",
+        shape: Annotated[
+            str | None, typer.Option(help=f"A load shape instead of users/duration: {', '.join(SHAPES)}.")
+        ] = None,
+        scenarios: Annotated[
+            Path | None, typer.Option(help="Scenario directory or file (default: scenarios/).")
+        ] = None,
+        processes: Annotated[int, typer.Option(help="Locust worker processes (one per core).")] = 1,
+        token: Annotated[str | None, typer.Option(help="Token sent in customParameters.")] = None,
+        voice: Annotated[
+            str | None, typer.Option(help="Caller voice for all scenarios (synthetic: no TTS).")
+        ] = None,
+        report: Annotated[
+            Path | None, typer.Option(help="Report prefix (default: under the workbench home).")
+        ] = None,
+        org_url: Annotated[str | None, typer.Option(help="Org to reconcile VoiceCalls in.")] = None,
+        org_token: Annotated[str | None, typer.Option(help="The org's session id/token.")] = None,
+        web: Annotated[bool, typer.Option(help="Open Locust's web UI instead of headless.")] = False,
+        locust_arg: Annotated[
+            list[str] | None,
+            typer.Option(help="Extra Locust/harness options, e.g. --locust-arg=--arrival-rate=2"),
+        ] = None,
+    ) -> None:
+        """Load-test an agent with synthetic phone calls (Locust in a child process)."""
+        if shape is not None and shape not in SHAPES:
+            raise ConfigError(f"--shape {shape}: expected one of {', '.join(SHAPES)}")
+        if scenarios is not None and not scenarios.exists():
+            raise ConfigError(f"--scenarios {scenarios}: no such file or directory")
+        prefix = report or (
+            workbench_home() / "load-reports" / time.strftime("load-%Y%m%d-%H%M%S", time.gmtime())
+        )
+        extra = list(locust_arg or [])
+        if token:
+            extra += ["--token", token]
+        if voice:
+            extra += ["--voice", voice]
+        if org_url:
+            extra += ["--org-url", org_url, "--org-token", org_token or ""]
+        cmd = locust_command(
+            target,
+            users=None if shape else users,
+            spawn_rate=None if shape else spawn_rate,
+            duration=None if shape or web else duration,
+            report_prefix=prefix,
+            scenarios=scenarios,
+            processes=processes,
+            headless=not web,
+            extra=extra,
+        )
+        code = run_locust(cmd, shape=shape)
+        result = read_report(prefix)
+        typer.echo("\n".join(summary_lines(result)))
+        typer.echo(f"report: {prefix}.html (+ .json, _exact.csv, _samples.csv)")
+        if code not in (0, 1):
+            raise WorkbenchError(f"locust exited with code {code}")
+
+    @bench.command("load")
+    def bench_load(
+        calls: Annotated[
+            str, typer.Option(help="Concurrent calls per step, comma-separated.")
+        ] = "100,200,300,500",
+        seconds: Annotated[int, typer.Option(help="Steady-state seconds per step.")] = 20,
+        processes: Annotated[int, typer.Option(help="Locust processes.")] = 1,
+    ) -> None:
+        """The generator alone against a trivial local agent: pacing lateness and CPU per N."""
+        steps = [int(n) for n in calls.split(",") if n.strip()]
+        curve = []
+        with TrivialTarget() as target, tempfile.TemporaryDirectory() as tmp:
+            for n in steps:
+                prefix = Path(tmp) / f"bench-{n}"
+                spawn = max(50, n // 2)
+                ramp_s = n / spawn
+                before = target.cpu_seconds()
+                started = time.perf_counter()
+                cmd = locust_command(
+                    target.url,
+                    users=n,
+                    spawn_rate=spawn,
+                    duration=f"{int(seconds + ramp_s + 3)}s",
+                    report_prefix=prefix,
+                    processes=processes,
+                    extra=["--voice", "synthetic", "--think-time", "0", "--max-lateness-ms", "5"],
+                )
+                run_locust(cmd, quiet=True)
+                wall = time.perf_counter() - started
+                after = target.cpu_seconds()
+                report = read_report(prefix)
+                check = report["self_check"]
+                procs = check["processes"]
+                curve.append(
+                    {
+                        "calls": n,
+                        "processes": processes,
+                        "lateness_ms": check["lateness_ms"],
+                        "generator_cpu_percent": [p["cpu_percent"]["median"] for p in procs],
+                        "messages_per_s": round(sum(p["messages_per_s"] for p in procs)),
+                        "max_calls_seen": sum(p["max_calls"] for p in procs),
+                        "target_cpu_percent": (
+                            round(100.0 * (after - before) / wall, 1)
+                            if before is not None and after is not None
+                            else None
+                        ),
+                        "calls_completed": report["calls"]["completed"],
+                        "calls_failed": report["calls"]["failed"],
+                        "valid_at_5ms": check["valid"],
+                    }
+                )
+                typer.echo(json.dumps(curve[-1]), err=True)
+        typer.echo(json.dumps({"bench": "load", "seconds": seconds, "curve": curve}, indent=2))
