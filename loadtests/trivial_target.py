@@ -5,7 +5,7 @@
 exactly (strict parsing of what it receives) and does as little as possible:
 
 - after `start`, a 1 s greeting (a tone) and a mark;
-- when the caller has spoken and then been quiet for 300 ms, a 1 s reply and a mark;
+- when the caller has spoken and then been quiet for 300 ms, a 2.5 s reply and a mark;
 - caller speech lasting 300 ms while its reply is still playing: `clear` (a barge-in);
 - `stop` ends the call.
 
@@ -41,7 +41,7 @@ def _tone_frames(seconds: float, hz: float) -> list[str]:
 
 
 GREETING = _tone_frames(1.0, 440.0)
-REPLY = _tone_frames(1.0, 520.0)
+REPLY = _tone_frames(2.5, 520.0)
 _MEDIA = '{"event":"media","streamSid":"%s","media":{"payload":"%s"}}'
 _MARK = '{"event":"mark","streamSid":"%s","mark":{"name":"%s"}}'
 

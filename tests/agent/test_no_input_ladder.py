@@ -101,3 +101,12 @@ def test_a_good_turn_resets_the_ladder(agent: Agent) -> None:
     assert conv.failed_turns == 0
     assert "still there" in said(agent.no_input(conv))
     assert conv.reprompt_count == 2  # the call's re-prompts, as the engine reports them
+
+
+def test_answering_the_question_after_the_offer_carries_on(agent: Agent) -> None:
+    conv = asked_for_name(agent)
+    agent.no_input(conv)
+    agent.no_input(conv)
+    _, reply = agent.respond(conv, "dana lee")
+    assert conv.captured["name"] == "Dana Lee" and conv.confirming == "name"
+    assert not reply.end_call and conv.stage is None

@@ -9,7 +9,6 @@ import numpy as np
 from workbench.audio.frames import SILENCE_FRAME
 from workbench.engine.caller import CallerFrame, Utterance, first_audible_index, last_audible_index
 
-
 GAP_MS = 300.0
 
 

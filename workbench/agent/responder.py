@@ -322,6 +322,10 @@ class FlowResponder:
                     self._card_digits[id(conv)] = []
                 turn.say("Okay.", prompt)
                 turn.note("caller declined a person; carrying on")
+            elif self._answers_pending_slot(conv, text, u):
+                # Back after a silence with the answer to the question asked before the offer.
+                conv.stage, conv.resume_stage = conv.resume_stage, None
+                self._on_slot_answer(conv, text, u, chunks, turn, confident)
             else:
                 self._no_match(conv, u, turn)
         elif conv.pending_slot and conv.topic:
@@ -839,6 +843,12 @@ class FlowResponder:
             conv.outcome = "abandoned"
             conv.ended = True
             turn.note(f"{what} {n}: ending the call politely")
+
+    def _answers_pending_slot(self, conv: Conversation, text: str, u: Understanding) -> bool:
+        if not (conv.pending_slot and conv.topic in self.topics):
+            return False
+        slot = self._slot(conv.topic or "", conv.pending_slot)
+        return self._fill(slot, text, u, conv.reference, asked=True) is not None
 
     @staticmethod
     def _count_failure(conv: Conversation) -> int:

@@ -665,9 +665,15 @@ class CallSession:
         ]
         if reply.routing == "human":
             summary = getattr(self.conversation, "escalation_summary", "") or ""
+            escalate = next((a for a in reply.actions if a.kind == "escalate"), None)
+            params = dict(escalate.params) if escalate is not None else {}
             out.append(
                 ev.HandoffRequested(
-                    self.call_id, t_ms, queue="support", reason=reply.plan, summary=summary
+                    self.call_id,
+                    t_ms,
+                    queue=str(params.get("queue", "Reception")),
+                    reason=str(params.get("reason", reply.plan)),
+                    summary=str(params.get("summary", summary)),
                 )
             )
         if reply.routing is not None:
