@@ -73,15 +73,15 @@ def scenario_weight(scenario: sc.Scenario) -> float:
 
 
 def expected_intent(scenario: sc.Scenario) -> str | None:
-    """The topic the CRM record should carry: the call's `expect.topic`, else the last turn's."""
-    if scenario.expect.topic:
-        return scenario.expect.topic
-    topics = [
-        s.expect.topic
-        for s in scenario.steps
-        if getattr(s, "expect", None) is not None and s.expect.topic
-    ]
-    return topics[-1] if topics else None
+    """The intent the call's VoiceCall should carry: the scenario's `crm` expectation of
+    `VoiceCall.Intent__c`, else the call-level `expect.topic` (the topic the call settled on);
+    None when the scenario does not say (not checked)."""
+    for check in scenario.expect.crm or ():
+        if check.object == "VoiceCall":
+            value = check.expected_fields().get("Intent__c")
+            if isinstance(value, str) and not sc.is_regex(value):
+                return value
+    return scenario.expect.topic
 
 
 def synthetic_render(text: str) -> np.ndarray:
@@ -241,13 +241,15 @@ def play_call(call: Any, plan: CallPlan, report: Report, *, connect_timeout_s: f
             call.wait(call.agent_quiet, timeout)
         if state.protocol_errors:
             raise CallFailed(f"protocol error: {state.protocol_errors[0]}")
-        report("call", (time.perf_counter() - started) * 1000.0, True, "")
+        outcome = (True, "")
     except CallFailed as failure:
-        report("call", (time.perf_counter() - started) * 1000.0, False, str(failure))
+        outcome = (False, str(failure))
     except Exception as error:  # a broken call is a result, not a crash of the generator
-        report("call", (time.perf_counter() - started) * 1000.0, False, _cause(error))
+        outcome = (False, _cause(error))
     finally:
         call.hang_up()
+    # Reported after the hang-up, so the sample's time is when the call ended.
+    report("call", (time.perf_counter() - started) * 1000.0, outcome[0], outcome[1])
 
 
 def _cause(error: BaseException) -> str:
@@ -274,7 +276,6 @@ def _await_reply(call: Any, report: Report, timeout: float) -> None:
 def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> None:
     """Speak `at_ms` into the agent's current speech; measure the stop (or no stop)."""
     import gevent
-
     from media_call import FALSE_INTERRUPTION_WINDOW_MS, Interjection
 
     state = call.state

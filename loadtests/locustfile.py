@@ -79,7 +79,8 @@ def _options(parser) -> None:
     group.add_argument("--recover-s", type=float, default=120.0)
     group.add_argument("--soak-s", type=float, default=4 * 3600.0)
     group.add_argument(
-        "--arrival-profile", default=str(Path(__file__).parent / "profiles/call-arrivals-sample.csv")
+        "--arrival-profile",
+        default=str(Path(__file__).parent / "profiles/call-arrivals-sample.csv"),
     )
     group.add_argument("--fraction", type=float, default=0.15, help="Replay level vs recorded")
     group.add_argument("--replay-s", type=float, default=600.0)
@@ -210,6 +211,8 @@ def _receive(client_id, data) -> None:
 @events.test_start.add_listener
 def _started(environment, **_kw) -> None:
     _Process.run_started = time.perf_counter()
+    if not isinstance(environment.runner, MasterRunner):
+        _plans(environment.parsed_options)  # render the callers' audio before any call starts
 
 
 @events.spawning_complete.add_listener

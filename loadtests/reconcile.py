@@ -98,7 +98,8 @@ def reconcile(
             )
         created = _created(record.get("CreatedDate") or "")
         if created is not None:
-            delay = max(0.0, created - call.hung_up_at)
+            # Signed: a record may be written before the caller saw the socket close.
+            delay = created - call.hung_up_at
             delays.append(delay * 1000.0)
             if delay > late_s:
                 late.append(call.call_sid)

@@ -94,7 +94,9 @@ class Spike(Shape):
 class Soak(Shape):
     name = "soak"
 
-    def __init__(self, users: int = 30, duration_s: float = 4 * 3600.0, ramp_s: float = 120.0, **kw):
+    def __init__(
+        self, users: int = 30, duration_s: float = 4 * 3600.0, ramp_s: float = 120.0, **kw
+    ):
         super().__init__(**kw)
         self.users, self.duration_s, self.ramp_s = users, duration_s, ramp_s
 

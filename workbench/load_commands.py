@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.paths import REPO_ROOT, SCENARIOS_DIR, workbench_home
+from workbench.paths import REPO_ROOT, workbench_home
 
 LOADTESTS_DIR = REPO_ROOT / "loadtests"
 LOCUSTFILE = LOADTESTS_DIR / "locustfile.py"
@@ -98,7 +98,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines.append(
         f"  generator: pacing lateness p50 {lat['p50']:.1f} / p99 {lat['p99']:.1f} ms over "
         f"{lat['frames']} frames"
-        + "".join(f"; {p['process']} CPU {p['cpu_percent']['median']:.0f}%" for p in check["processes"])
+        + "".join(
+            f"; {p['process']} CPU {p['cpu_percent']['median']:.0f}%" for p in check["processes"]
+        )
     )
     lines += [f"  INVALID: {reason}" for reason in check["reasons"]]
     if "reconciliation" in report:
@@ -160,12 +162,15 @@ class TrivialTarget:
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("load")
     def load(
-        target: Annotated[str, typer.Argument(help="Media WebSocket, e.g. ws://127.0.0.1:8080/media")],
+        target: Annotated[
+            str, typer.Argument(help="Media WebSocket, e.g. ws://127.0.0.1:8080/media")
+        ],
         users: Annotated[int, typer.Option(help="Concurrent calls (phone lines).")] = 10,
         spawn_rate: Annotated[float, typer.Option(help="Lines opened per second.")] = 2.0,
         duration: Annotated[str, typer.Option(help="Run time, e.g. 90s, 5m, 1h.")] = "1m",
         shape: Annotated[
-            str | None, typer.Option(help=f"A load shape instead of users/duration: {', '.join(SHAPES)}.")
+            str | None,
+            typer.Option(help=f"A load shape instead of users/duration: {', '.join(SHAPES)}."),
         ] = None,
         scenarios: Annotated[
             Path | None, typer.Option(help="Scenario directory or file (default: scenarios/).")
@@ -180,7 +185,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = None,
         org_url: Annotated[str | None, typer.Option(help="Org to reconcile VoiceCalls in.")] = None,
         org_token: Annotated[str | None, typer.Option(help="The org's session id/token.")] = None,
-        web: Annotated[bool, typer.Option(help="Open Locust's web UI instead of headless.")] = False,
+        web: Annotated[
+            bool, typer.Option(help="Open Locust's web UI instead of headless.")
+        ] = False,
         locust_arg: Annotated[
             list[str] | None,
             typer.Option(help="Extra Locust/harness options, e.g. --locust-arg=--arrival-rate=2"),

@@ -305,7 +305,8 @@ def time_series(samples: Sequence[Sample], bucket_s: float = SERIES_BUCKET_S) ->
         "bucket_s": bucket_s,
         "metrics": out,
         "calls": [
-            {"t_s": i * bucket_s, "completed": c[0], "failed": c[1]} for i, c in sorted(calls.items())
+            {"t_s": i * bucket_s, "completed": c[0], "failed": c[1]}
+            for i, c in sorted(calls.items())
         ],
     }
 
@@ -423,7 +424,9 @@ def render_html(report: dict[str, Any]) -> str:
         _svg_chart(f"{name} (ms)", points, ("p50", "p95"))
         for name, points in report["series"]["metrics"].items()
     )
-    charts += _svg_chart("calls per bucket", report["series"].get("calls", []), ("completed", "failed"))
+    charts += _svg_chart(
+        "calls per bucket", report["series"].get("calls", []), ("completed", "failed")
+    )
     recon = ""
     if "reconciliation" in report:
         r = report["reconciliation"]

@@ -10,7 +10,9 @@ import pytest
 
 from workbench.paths import REPO_ROOT
 
-_SPEC = importlib.util.spec_from_file_location("loadtests_shapes", REPO_ROOT / "loadtests/shapes.py")
+_SPEC = importlib.util.spec_from_file_location(
+    "loadtests_shapes", REPO_ROOT / "loadtests/shapes.py"
+)
 shapes = importlib.util.module_from_spec(_SPEC)
 sys.modules["loadtests_shapes"] = shapes
 _SPEC.loader.exec_module(shapes)

@@ -125,7 +125,9 @@ def test_calls_report_turns_latencies_and_interruptions_to_locust_and_the_exact_
         # It clears after 300 ms of caller speech: barge-ins stop, backchannels are false stops.
         assert metrics["barge_in_stop"]["count"] >= 1
         assert report["false_interruptions"] >= 1
-        assert report["failures"]["false_interruption"] == {"cleared": report["false_interruptions"]}
+        assert report["failures"]["false_interruption"] == {
+            "cleared": report["false_interruptions"]
+        }
     stats = locust_stats(tmp_path)
     assert int(stats["response_latency"]["Request Count"]) == metrics["response_latency"]["count"]
     # (a call that finishes while Locust drains at the end may miss Locust's own final CSV)
@@ -187,7 +189,6 @@ def test_two_worker_processes_merge_their_raw_samples_at_the_master(
     assert all(p["process"].startswith("worker ") for p in processes)
     assert report["metrics_ms"]["call_setup"]["count"] >= 4
     sids = {
-        line.split(",")[5]
-        for line in (tmp_path / "exact_samples.csv").read_text().splitlines()[1:]
+        line.split(",")[5] for line in (tmp_path / "exact_samples.csv").read_text().splitlines()[1:]
     }
     assert len(sids) >= 4  # calls from both workers, each once

@@ -429,8 +429,9 @@ class CallSession:
             ev.DtmfReceived(self.call_id, t_ms, digit="*" if secure else digit, secure=secure)
         ]
         on_dtmf = getattr(self.agent, "on_dtmf", None)
-        if on_dtmf is None or self.state in ("thinking",):
+        if on_dtmf is None:
             return out
+        self._last_agent_audio_end = t_ms  # a key press is input: the no-input timer restarts
         reply = on_dtmf(self.conversation, digit)  # cheap: collecting digits
         if reply is None:
             return out
@@ -681,6 +682,7 @@ class CallSession:
         self._end_after_speaking = bool(reply.end_call or reply.routing == "human")
         if not self._sentences:
             self.state = "listening"
+            self._last_agent_audio_end = t_ms  # the no-input timer runs from here
             return out
         self.state = "speaking"
         out += self._synthesise_next(turn)
@@ -831,6 +833,8 @@ class CallSession:
             # and answer the whole utterance (e.g. a second question after a pause).
             self._restore_snapshot(record, "the caller went on as the reply began")
         elif on_interrupted is not None:  # e.g. unheard answers to questions stay pending
+            pending = getattr(self.conversation, "pending_questions", None)
+            self._pending_before_barge_in = list(pending) if pending is not None else None
             on_interrupted(self.conversation, index)
         self._outgoing.clear()
         self._cancelled.update(
@@ -936,6 +940,10 @@ class CallSession:
                 false_interruption=True,
             )
         ]
+        if getattr(self, "_pending_before_barge_in", None) is not None:
+            # The answers will be heard after all: they are no longer pending.
+            self.conversation.pending_questions = self._pending_before_barge_in
+            self._pending_before_barge_in = None
         sentences, index = self._interrupted or ((), 0)
         remaining = tuple(sentences[index:])
         if not remaining:

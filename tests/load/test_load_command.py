@@ -1,0 +1,50 @@
+"""`workbench load` builds a Locust command line and runs it in a child process."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.errors import ConfigError
+from workbench.load_commands import LOCUSTFILE, locust_command, summary_lines
+from workbench.loadreport import Sample, build_report
+
+
+def test_the_command_runs_the_locustfile_headless_in_another_python(tmp_path: Path):
+    cmd = locust_command(
+        "ws://127.0.0.1:8080/media",
+        users=20,
+        spawn_rate=2.0,
+        duration="5m",
+        report_prefix=tmp_path / "r",
+        processes=2,
+        extra=["--token", "t"],
+    )
+    assert cmd[:5] == [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
+    assert LOCUSTFILE.is_file()
+    joined = " ".join(cmd)
+    assert "--host ws://127.0.0.1:8080/media --headless" in joined
+    assert "-u 20 -r 2 -t 5m --processes 2" in joined
+    assert f"--exact-report {tmp_path / 'r'}" in joined
+    assert cmd[-2:] == ["--token", "t"]
+
+
+def test_a_target_that_is_not_a_websocket_is_refused(tmp_path: Path):
+    with pytest.raises(ConfigError, match="expected a ws:// or wss://"):
+        locust_command("http://127.0.0.1:8080/media", report_prefix=tmp_path / "r")
+
+
+def test_the_summary_names_the_verdict_and_the_exact_percentiles():
+    report = build_report(
+        [
+            Sample(1.0, "response_latency", 640.0),
+            Sample(2.0, "call", 9000.0, False, "s", "CA1", "x"),
+        ],
+        target="ws://a/media",
+    )
+    lines = summary_lines(report)
+    assert lines[0].startswith("target ws://a/media: VALID run; calls completed 0, failed 1")
+    assert any("response_latency" in line and "p50    640.0" in line for line in lines)
+    assert "  failed call: x ×1" in lines
