@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+import gevent
+import gevent.lock
 from locust import User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -102,18 +104,29 @@ class _Process:
     unsent: list[tuple] = []  # worker: samples not yet shipped to the master
     worker_health: dict[str, dict] = {}
     gate = shapes.ArrivalGate()
+    plans_lock = gevent.lock.Semaphore()
     run_started = time.perf_counter()
 
 
 def _plans(options) -> list[call_script.CallPlan]:
+    """The scenario plans, rendered once per process.
+
+    Rendering (TTS) runs on gevent's native thread pool: done on the hub's thread it would hold
+    the process for seconds, and a worker that misses its heartbeats is dropped by the master.
+    """
     if _Process.plans is None:
-        only = [name for name in options.only.split(",") if name]
-        _Process.plans = call_script.load_plans(
-            [Path(options.scenarios)], voice=options.voice or None, only=only
-        )
-        if not _Process.plans:
-            raise RuntimeError(f"no scenarios with weight > 0 under {options.scenarios}")
-        log.info("%d scenarios ready (audio pre-rendered)", len(_Process.plans))
+        with _Process.plans_lock:
+            if _Process.plans is None:
+                only = [name for name in options.only.split(",") if name]
+                plans = gevent.get_hub().threadpool.apply(
+                    call_script.load_plans,
+                    ([Path(options.scenarios)],),
+                    {"voice": options.voice or None, "only": only},
+                )
+                if not plans:
+                    raise RuntimeError(f"no scenarios with weight > 0 under {options.scenarios}")
+                log.info("%d scenarios ready (audio pre-rendered)", len(plans))
+                _Process.plans = plans
     return _Process.plans
 
 
@@ -133,8 +146,6 @@ class SyntheticCaller(User):
 
     def _arrival_wait(self) -> None:
         """Arrival-rate mode: wait for this process's next call slot (SIPp -r with -l)."""
-        import gevent
-
         opts = self.options
         runner = self.environment.runner
         shape = self.environment.shape_class
@@ -150,9 +161,10 @@ class SyntheticCaller(User):
 
     @task
     def place_call(self) -> None:
-        if self.options.arrival_rate > 0 or isinstance(
+        arrivals = self.options.arrival_rate > 0 or isinstance(
             self.environment.shape_class, shapes.ArrivalRate
-        ):
+        )
+        if arrivals:
             self._arrival_wait()
         plan = call_script.pick(_plans(self.options), self.rng)
         call = media_call.MediaCall(
@@ -166,9 +178,7 @@ class SyntheticCaller(User):
             _record(self.environment, plan.name, call.call_sid, name, value_ms, ok, cause)
 
         call_script.play_call(call, plan, report)
-        if self.options.think_time > 0 and not (self.options.arrival_rate > 0):
-            import gevent
-
+        if self.options.think_time > 0 and not arrivals:
             gevent.sleep(self.rng.uniform(0.5, 1.5) * self.options.think_time)
 
 

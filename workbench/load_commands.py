@@ -45,6 +45,8 @@ def locust_command(
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", target]
     if headless:
         cmd += ["--headless", "--only-summary"]
+    else:
+        cmd += ["--web-host", "127.0.0.1"]  # Locust's UI would otherwise listen on every interface
     if users is not None:
         cmd += ["-u", str(users)]
     if spawn_rate is not None:
