@@ -17,7 +17,9 @@ def workbench_home() -> Path:
     `WORKBENCH_HOME` overrides the default `~/.cache/voice-agent-workbench` (tests point it at a
     temporary directory).
     """
-    home = Path(os.environ.get("WORKBENCH_HOME") or Path.home() / ".cache" / "voice-agent-workbench")
+    home = Path(
+        os.environ.get("WORKBENCH_HOME") or Path.home() / ".cache" / "voice-agent-workbench"
+    )
     home.mkdir(parents=True, exist_ok=True)
     return home
 

@@ -9,12 +9,13 @@ like `agent.yaml:41: topics[2].slots[0].confirm: Input should be 'spell', 'digit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.errors import InputFileError
+from workbench.yamlfile import format_location, node_position
 
 ENTITY_TYPES = (
     "person_name",
@@ -188,41 +189,6 @@ class AgentDefinition(_Strict):
         return self
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text or "(top level)"
-
-
-def _line_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the YAML node at pydantic location `loc` (or its nearest parent)."""
-    if root is None:
-        return 1
-    node = root
-    line = node.start_mark.line + 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == part:
-                    line = key_node.start_mark.line + 1
-                    node = value_node
-                    break
-            else:
-                return line  # missing key: point at the mapping that should hold it
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
 def load_definition(path: Path) -> AgentDefinition:
     """Parse and validate `agent.yaml`; any problem raises `InputFileError` (file:line: field: why)."""
     try:
@@ -250,5 +216,7 @@ def load_definition(path: Path) -> AgentDefinition:
                 message = "unknown field"
             elif item["type"] == "missing":
                 message = "required field is missing"
-            problems.append(f"{path}:{_line_for(root, loc)}: {_format_loc(loc)}: {message}")
+            problems.append(
+                f"{path}:{node_position(root, loc)[0]}: {format_location(loc)}: {message}"
+            )
         raise InputFileError("; ".join(problems)) from None

@@ -40,7 +40,8 @@ class Framer:
         self._pending = np.concatenate([self._pending, np.asarray(pcm, dtype=np.int16)])
         whole = len(self._pending) // FRAME_SAMPLES * FRAME_SAMPLES
         frames = [
-            ulaw_encode(self._pending[i : i + FRAME_SAMPLES]) for i in range(0, whole, FRAME_SAMPLES)
+            ulaw_encode(self._pending[i : i + FRAME_SAMPLES])
+            for i in range(0, whole, FRAME_SAMPLES)
         ]
         self._pending = self._pending[whole:]
         return frames
