@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from support.llm_server import server  # noqa: F401 (the fake LLM server fixture, for any test)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

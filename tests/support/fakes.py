@@ -88,6 +88,9 @@ class FakeSpeechStack:
     def filler_frames(self, text: str) -> list[bytes]:
         return list(iter_frames(self.agent_tts.render(text)))
 
+    def first_pieces(self, sentence: str) -> list[str]:
+        return [sentence]
+
     def render_agent_speech(self, sentence: str, *, first: bool = False) -> bytes:
         return self.agent_tts.render(sentence)
 

@@ -19,7 +19,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import requests
@@ -158,6 +158,14 @@ class LlmClient:
             yield buffer.strip()
 
 
+@dataclass(frozen=True)
+class StreamedReply(Reply):
+    """A reply whose first sentences are known and whose `more` sentences are still coming
+    (the engine synthesises each as it arrives)."""
+
+    more: Iterator[str] | None = field(default=None, compare=False)
+
+
 def _delta_text(url: str, data: str) -> str:
     try:
         event = json.loads(data)
@@ -228,21 +236,41 @@ class LlmResponder:
             # Slot filling, actions and escalation stay deterministic, and so do multi-question
             # replies (their sentences are mapped to the sub-questions they answer).
             return flow
+        stream = self.client.stream_sentences(self.messages(conv, text, chunks))
         try:
-            sentences = [
-                redact_cards(s)
-                for s in self.client.stream_sentences(self.messages(conv, text, chunks))
-            ]
-            if not sentences:
-                raise LlmError(f"LLM server {self.client.url}: empty answer")
-        except LlmError as error:
-            log.warning("LLM answer failed, using the flow answer: %s", error)
-            return replace(flow, plan=f"{flow.plan}; LLM failed ({error}); flow answer used")
-        sentences.append(self.agent.definition.anything_else)
-        if conv.history and conv.history[-1][0] == "agent":
-            conv.history[-1] = ("agent", " ".join(sentences))
-        return replace(
-            flow,
-            sentences=tuple(sentences),
-            plan=f"{flow.plan}; phrased by LLM {self.client.model}",
+            first = redact_cards(next(stream))
+        except (LlmError, StopIteration) as error:
+            reason = (
+                error
+                if isinstance(error, LlmError)
+                else f"LLM server {self.client.url}: empty answer"
+            )
+            log.warning("LLM answer failed, using the flow answer: %s", reason)
+            return replace(flow, plan=f"{flow.plan}; LLM failed ({reason}); flow answer used")
+        spoken = [first]
+        closing = self.agent.definition.anything_else
+
+        def rest() -> Iterator[str]:
+            """The remaining sentences as the model produces them, then the closing question.
+            A stream that breaks off ends the answer where it broke."""
+            try:
+                for sentence in stream:
+                    spoken.append(redact_cards(sentence))
+                    yield spoken[-1]
+            except LlmError as error:
+                log.warning("LLM stream broke off after %d sentences: %s", len(spoken), error)
+            spoken.append(closing)
+            if conv.history and conv.history[-1][0] == "agent":
+                conv.history[-1] = ("agent", " ".join(spoken))
+            yield closing
+
+        # The first sentence goes to the voice now; the rest follow as the tokens arrive.
+        return StreamedReply(
+            sentences=(first,),
+            routing=flow.routing,
+            actions=flow.actions,
+            plan=f"{flow.plan}; phrased by LLM {self.client.model} (streamed)",
+            end_call=flow.end_call,
+            topic=flow.topic,
+            more=rest(),
         )

@@ -88,6 +88,7 @@ def run_call(
     on_driver: Callable[[LocalCallDriver], None] | None = None,
     max_duration_ms: float = 180_000.0,
     reference: Any = None,
+    responder: Any = None,
 ) -> CallResult:
     agent = runtime.agent(agent_path)
     stack = runtime.stack(agent, agent_voice)
@@ -100,6 +101,7 @@ def run_call(
         caller=caller_context,
         caller_number=caller.number,
         reference=reference,
+        responder=responder,
     )
     driver = LocalCallDriver(
         session,

@@ -26,7 +26,7 @@ Completeness = Literal["complete", "short answer", "unsure", "incomplete"]
 _DANGLING_WORDS = frozenset(
     """to and or but the a an my our your their his her its i i'm im is are was were am be of
     for with about because so if um uh er erm like want need would could can should will what
-    when where how which who that at in on from this these those than then just also please
+    when where how which who that at in on from this these those than then just also
     number is it's wait actually sorry so well hmm hold excuse hey""".split()
 )
 _QUESTION_STARTS = frozenset(

@@ -165,10 +165,13 @@ class CallSession:
         caller: Any = None,
         caller_number: str = "",
         reference: Any = None,
+        responder: Any = None,
     ) -> None:
         """`reference`: the date and time relative dates ("next Tuesday") resolve against;
-        None means now. Scripted runs fix it so they are reproducible."""
+        None means now. Scripted runs fix it so they are reproducible. `responder`: who writes
+        the replies (default: the agent's flow; e.g. an `LlmResponder`, whose replies stream)."""
         self.reference = reference
+        self.responder = responder or agent
         self.call_id = call_id
         self.agent = agent
         self.speech = speech
@@ -216,6 +219,7 @@ class CallSession:
         self._chunks: Any = None
         self._reply: Any = None
         self._more: Any = None  # the rest of a streamed reply, sentence by sentence
+        self._sentence_origin: list[int] = []
         self._snapshot: tuple[int, Any] | None = None  # (turn, conversation before its reply)
         self._carry_text: str | None = None  # an unfinished utterance to merge with the next
         self._filler_frames = speech.filler_frames(self.settings.filler_text)
@@ -633,7 +637,7 @@ class CallSession:
             self._work(
                 "respond",
                 turn,
-                lambda: self.agent.reply(conversation, text, understanding, chunks),
+                lambda: self.responder.reply(conversation, text, understanding, chunks),
             )
         ]
 
@@ -646,7 +650,15 @@ class CallSession:
         record.reply = reply
         record.agent_sentences = tuple(reply.sentences)
         self._reply = reply
-        self._sentences = tuple(s for s in reply.sentences if s.strip())
+        spoken = [(i, s) for i, s in enumerate(reply.sentences) if s.strip()]
+        # The first sentence is voiced clause by clause: the caller hears the reply as soon as
+        # its first few words are synthesised, not its whole first sentence.
+        pieces: list[tuple[int, str]] = []
+        for position, (index, sentence) in enumerate(spoken):
+            parts = self.speech.first_pieces(sentence) if position == 0 else [sentence]
+            pieces += [(index, part) for part in parts]
+        self._sentences = tuple(part for _, part in pieces)
+        self._sentence_origin = [index for index, _ in pieces]  # piece -> reply sentence
         # A streamed reply carries the rest of its sentences as an iterator (`more`).
         self._more = getattr(reply, "more", None)
         self._next_sentence = 0
@@ -727,6 +739,7 @@ class CallSession:
         if not str(sentence).strip():
             return self._synthesise_next(work.turn)
         self._sentences = (*self._sentences, str(sentence))
+        self._sentence_origin.append(self._sentence_origin[-1] + 1 if self._sentence_origin else 0)
         self.turns[work.turn].agent_sentences = self._sentences
         return self._synthesise_next(work.turn)
 
@@ -835,7 +848,8 @@ class CallSession:
         elif on_interrupted is not None:  # e.g. unheard answers to questions stay pending
             pending = getattr(self.conversation, "pending_questions", None)
             self._pending_before_barge_in = list(pending) if pending is not None else None
-            on_interrupted(self.conversation, index)
+            origin = self._sentence_origin
+            on_interrupted(self.conversation, origin[index] if index < len(origin) else index)
         self._outgoing.clear()
         self._cancelled.update(
             w for w, work in self._pending.items() if work.stage == "tts_sentence"

@@ -57,6 +57,16 @@ class SpeechStack:
         self.agent_tts.synthesizer.sample_rate  # noqa: B018 (piper loads its network lazily)
         self.release_recognizer(self.acquire_recognizer())
 
+    def first_pieces(self, sentence: str) -> list[str]:
+        """A reply's first sentence cut at its first clause (and a long clause once more before
+        a joining word), so its first audio needs only a few words synthesised. Sentences
+        holding reading-mode markup are left whole."""
+        if "<" in sentence:
+            return [sentence]
+        from workbench.speech.tts_piper import split_for_streaming
+
+        return split_for_streaming(sentence) or [sentence]
+
     def render_agent_speech(self, sentence: str, *, first: bool = False) -> bytes:
         """One sentence in the agent's voice as μ-law; the first sentence of a reply loses the
         voice's leading silence (keeping `LEAD_IN_MS`), which the caller would otherwise wait
