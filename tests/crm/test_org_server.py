@@ -230,6 +230,18 @@ def test_get_update_delete_round_trip_with_system_fields(sf):
         sf.VoiceCall.get(created["id"])
 
 
+def test_a_case_keeps_the_web_to_case_fields_the_agent_writes(sf):
+    # The agent records who opened a case and what kind it is (SuppliedName, Type), as
+    # Salesforce's standard Case allows; a missing field would be dropped from the write.
+    fields = {f["name"] for f in sf.Case.describe()["fields"]}
+    assert {"Type", "SuppliedName", "SuppliedEmail", "SuppliedPhone"} <= fields
+    created = sf.Case.create(
+        {"Subject": "Cancellation request", "Type": "Cancellation", "SuppliedName": "James Wu"}
+    )
+    record = sf.Case.get(created["id"])
+    assert (record["Type"], record["SuppliedName"]) == ("Cancellation", "James Wu")
+
+
 def test_get_with_fields_returns_only_those(sf):
     created = sf.Lead.create({"LastName": "Hopper", "Company": "Navy"})
     record = sf.Lead.get(created["id"], params={"fields": "Id,Name,Company"})

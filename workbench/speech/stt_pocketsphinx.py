@@ -189,14 +189,19 @@ class PocketsphinxRecognizer:
         input_band: str = "telephone",
         partial_every_frames: int = 2,
     ) -> None:
-        # (topn=2 would score two Gaussians per mixture instead of four and save ~20 % per
-        # frame, but it confuses names: "james" became "game". Accuracy first.)
         options: dict[str, object] = {"loglevel": "FATAL", "fwdflat": False}
         self.domain_model: DomainModel | None = None
         if domain_sentences:
             self.domain_model = build_domain_model(domain_sentences)
             options["lm"] = str(self.domain_model.lm_path)
             options["dict"] = str(self.domain_model.dict_path)
+            # A domain model's search is small, so it affords a leaner decoder: no phone-loop
+            # lookahead (it exists to prune a large search; ~13 % of the per-frame cost),
+            # narrower word-exit and phone beams, three Gaussians per mixture instead of four
+            # (together ~20 % less). WER on the bench's held-out sentences stayed the same or
+            # improved for every voice. Further went too far: topn=2 heard "james" as "game",
+            # beam=1e-40 with topn=3 broke three-questions' "and are you open" ("an error").
+            options.update(pl_window=0, wbeam=1e-25, pbeam=1e-40, topn=3)
         self.model = "domain" if self.domain_model else "general"
         try:
             self._decoder = pocketsphinx.Decoder(**options)
