@@ -162,6 +162,9 @@ class SayTurnsCaller:
         pass
 
 
+MAX_MIC_BACKLOG = 10  # 20 ms blocks: at most 200 ms of microphone audio waiting to be sent
+
+
 class InteractiveCaller:
     """A person at a softphone: typed lines (spoken in a TTS voice), WAV files, microphone
     frames and keypad presses, queued from any thread and sent one 20 ms frame per tick.
@@ -185,6 +188,7 @@ class InteractiveCaller:
         self.on_heard = on_heard
         self.muted = False
         self.on_hold = False
+        self.mic_blocks_dropped = 0
 
     # any thread -------------------------------------------------------
     def say_text(self, text: str) -> None:
@@ -196,9 +200,18 @@ class InteractiveCaller:
         self._frames.put(Utterance(pcm8k, label))
 
     def push_microphone(self, pcm8k: np.ndarray) -> None:
-        """One 20 ms block from the microphone (dropped while muted or on hold)."""
-        if not (self.muted or self.on_hold):
-            self._frames.put(Utterance(pcm8k, ""))
+        """One 20 ms block from the microphone (dropped while muted or on hold).
+
+        The sound card's clock and the call's clock drift apart (and a device that runs
+        faster than real time would flood the call): blocks beyond `MAX_MIC_BACKLOG` waiting
+        to be sent are dropped, so the caller's audio never lags by more than that.
+        """
+        if self.muted or self.on_hold:
+            return
+        if self._frames.qsize() >= MAX_MIC_BACKLOG:
+            self.mic_blocks_dropped += 1
+            return
+        self._frames.put(Utterance(pcm8k, ""))
 
     def press(self, digit: str) -> None:
         self._pending_dtmf.put(digit)
