@@ -102,6 +102,7 @@ class EngineHandle:
         agent_path: str | Path | None = None,
         post_level: Callable[[str, float], None] | None = None,
         crm: bool = True,
+        preload_voices: tuple[str, ...] = (),
     ) -> None:
         self.runtime = runtime  # a CallRuntime, or None to create one on the engine thread
         self.agent_path = Path(agent_path) if agent_path else None
@@ -110,6 +111,8 @@ class EngineHandle:
         self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
         self._speech = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helper")
         self._crm_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm")
+        self._preload = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preload")
+        self._preload_voices = preload_voices
         self._crm_enabled = crm
         self._sink: Any = None
         self._verifier: Any = None
@@ -131,6 +134,10 @@ class EngineHandle:
         which is harmless now and would stall the window during a call's after-call work."""
         if self._crm_enabled:
             self._crm_pool.submit(self._post_crm_status)
+        for voice in self._preload_voices:
+            # Piper's network takes seconds to load and onnxruntime releases the GIL while it
+            # does: loading it beside the agent makes the app ready seconds sooner.
+            self._preload.submit(_preload_voice, voice)
         return self._engine.submit(self._load)
 
     def shutdown(self) -> None:
@@ -140,6 +147,7 @@ class EngineHandle:
         self._engine.shutdown(wait=True, cancel_futures=True)
         self._speech.shutdown(wait=True, cancel_futures=True)
         self._crm_pool.shutdown(wait=True, cancel_futures=True)
+        self._preload.shutdown(wait=True, cancel_futures=True)
         # Every worker has stopped: closing from this thread cannot race them.
         self._close_verifier()
         self._close_sink()
@@ -573,3 +581,13 @@ class EngineHandle:
                 row["fields"] = dict(item.payload)
             records.append(row)
         return records
+
+
+def _preload_voice(voice: str) -> None:
+    """Load a voice's model now (any failure is reported by the load that needs it)."""
+    try:
+        from workbench.speech.tts import load_synthesizer
+
+        load_synthesizer(voice).sample_rate  # noqa: B018 (piper loads its network lazily)
+    except Exception as error:  # noqa: BLE001
+        log.debug("preloading voice %s failed: %s", voice, error)

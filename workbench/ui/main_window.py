@@ -59,15 +59,16 @@ class MainWindow(QMainWindow):
         if not (agent_path / "agent.yaml").is_file():
             agent_path = DEMO_AGENT_DIR
         self.bridge = EngineBridge(self)
+        voices = [str(self.settings.value("softphone/voice", "piper:joe"))]
         self.handle = EngineHandle(
             runtime,  # None: the engine thread creates a CallRuntime (heavy imports) itself
             self.bridge.post,
             agent_path=agent_path,
             post_level=self.bridge.post_level,
             crm=crm,
+            preload_voices=tuple(voices) if runtime is None else (),
         )
         self.devices = devices if devices is not None else probe_devices()
-        voices = [str(self.settings.value("softphone/voice", "piper:joe"))]
         self.live = LiveCall(self.bridge, self)
         self.softphone = SoftphonePanel(self.bridge, self.handle, self.devices, voices)
         self.transcript = TranscriptView(self.bridge)
