@@ -10,7 +10,12 @@ from support.fakes import FakeAgent, FakeSpeechStack, tone_frame
 
 from workbench.audio.frames import SILENCE_FRAME
 from workbench.engine import events as ev
-from workbench.engine.session import CallSession, SessionSettings, StageWork
+from workbench.engine.session import (
+    NOISE_FLOOR_MIN_FRAMES,
+    CallSession,
+    SessionSettings,
+    StageWork,
+)
 
 
 def new_session(**settings: object) -> CallSession:
@@ -35,7 +40,10 @@ def greet(session: CallSession) -> float:
     tts = works(finish(session, 1.0, respond))["tts_sentence"]
     finish(session, 2.0, tts)
     t = 20.0
-    while session.state == "speaking":
+    # The line carries frames all along; the session learns its noise floor from the first
+    # `NOISE_FLOOR_MIN_FRAMES` of them (a caller waits for the greeting to start).
+    while session.state == "speaking" or t <= NOISE_FLOOR_MIN_FRAMES * 20.0:
+        session.on_caller_frame(t, SILENCE_FRAME)
         session.pull_agent_frame(t)
         t += 20.0
     return t
@@ -190,4 +198,24 @@ def test_speech_that_resumes_after_an_early_endpoint_starts_a_new_utterance():
     finish(session, t, works(out)["stt_final"])
     # …then the caller goes on: no new VAD start will come, yet an utterance must begin.
     out, t = speak_and_pause(session, t, 10, 0)
+    assert events_of(out, ev.CallerSpeechStarted)
+
+
+def test_a_noisy_line_does_not_start_an_utterance_but_the_caller_above_it_does():
+    # Office babble is speech-like (a VAD calls it speech) and swells and fades; the caller's
+    # voice stands well above its usual level. Only the caller starts an utterance.
+    session = new_session()
+    respond = works(session.start(0.0))["respond"]
+    finish(session, 2.0, works(finish(session, 1.0, respond))["tts_sentence"])
+    swells = [1500, 2000, 2500, 3000, 5000, 2200, 1800]  # peaks ~2.5x the median level
+    out: list = []
+    t = 20.0
+    for i in range(100):  # the greeting plays, then the caller listens: babble all along
+        out += session.on_caller_frame(t, tone_frame(swells[i % len(swells)]))
+        session.pull_agent_frame(t)
+        t += 20.0
+    assert not events_of(out, ev.CallerSpeechStarted)
+    for _ in range(10):
+        out += session.on_caller_frame(t, tone_frame(14000))
+        t += 20.0
     assert events_of(out, ev.CallerSpeechStarted)

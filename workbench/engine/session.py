@@ -48,8 +48,9 @@ from workbench.speech.vad import VadSpeechEnd, VadSpeechStart
 log = logging.getLogger(__name__)
 
 TAIL_RATIO = 0.1  # a speech frame quieter than this share of the recent peak is a fading tail
-NOISE_MARGIN = 3.0  # speech must stand this far (about 10 dB) above the line's noise floor
+NOISE_MARGIN = 4.5  # speech must stand this far (13 dB) above the line's noise floor (median)
 NOISE_WINDOW_FRAMES = 75  # 1.5 s of frame levels behind the noise floor
+NOISE_FLOOR_MIN_FRAMES = 10  # the floor is trusted after 200 ms of line audio
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,9 @@ class CallSession:
         vad_event = self.vad.process(pcm, t_ms - FRAME_MS)
         frame_end = t_ms
         is_speech_frame = self._is_speech_frame(pcm)
-        if isinstance(vad_event, VadSpeechStart) and not self._in_utterance:
+        if isinstance(vad_event, VadSpeechStart) and not self._in_utterance and is_speech_frame:
+            # (webrtcvad alone also starts on babble and hum: the frame must stand above the
+            # line's noise floor too, else the start waits for one that does, below.)
             self._deferred_start = vad_event.t_ms
         elif isinstance(vad_event, VadSpeechEnd) and not self._in_utterance:
             self._deferred_start = None
@@ -464,12 +467,17 @@ class CallSession:
         frames (below `TAIL_RATIO` of their level) is treated as silence.
         """
         rms = float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2)))
-        # The line's noise floor: the quietest frame of the last 1.5 s ("minimum statistics").
-        # Speech has gaps between words, so the minimum finds the steady background (a
-        # street, a fan) and the caller's own speech stands above it.
-        self._recent_rms.append(rms)
-        full = len(self._recent_rms) == NOISE_WINDOW_FRAMES
-        noise_floor = min(self._recent_rms) if full else 0.0
+        # The line's noise floor: the median level of the last 1.5 s heard outside the
+        # caller's utterances (while they listen, the line carries only its background: a
+        # street, a fan, an office's babble). Babble has loud moments well above its median,
+        # but not `NOISE_MARGIN` above it for long; the caller's own speech is.
+        if not self._in_utterance:
+            self._recent_rms.append(rms)
+        # A call's first 200 ms are the line alone (the caller waits for the greeting) and
+        # measure it: nothing counts as speech before the floor is known.
+        if len(self._recent_rms) < NOISE_FLOOR_MIN_FRAMES:
+            return False
+        noise_floor = float(np.median(self._recent_rms))
         if not self.vad.frame_is_speech(pcm):
             return False
         self._loud_rms = max(rms, self._loud_rms * 0.995)  # a slowly decaying peak

@@ -26,6 +26,7 @@ from workbench.paths import ASSETS_DIR, cache_dir
 log = logging.getLogger(__name__)
 
 RATE = 8000
+FRAME = 160  # 20 ms
 NOISE_SECONDS = 20.0
 BABBLE_ASSET = ASSETS_DIR / "sounds" / "babble.wav"
 
@@ -118,12 +119,21 @@ def load_noise(sound: str, seed: int = 0) -> np.ndarray:
             if not path.is_file():
                 log.info("rendering office babble into %s (once)", path)
                 write_babble_asset(path)
-        return _unit_rms(read_wav(path).samples)
+        return _unit_rms(_busy_from_the_start(read_wav(path).samples))
     audio = read_wav(sound)
     samples = audio.samples
     if audio.sample_rate != RATE:
         samples = resample(samples, audio.sample_rate, RATE)
     return _unit_rms(samples)
+
+
+def _busy_from_the_start(loop: np.ndarray) -> np.ndarray:
+    """The loop rotated to begin where the room is already talking (its voices all enter a
+    moment after the rendering's start, and an office is not silent when a call begins)."""
+    frames = np.asarray(loop[: len(loop) // FRAME * FRAME], dtype=np.float64).reshape(-1, FRAME)
+    levels = np.sqrt(np.mean(frames**2, axis=1))
+    busy = np.flatnonzero(levels >= 0.5 * np.median(levels))
+    return np.roll(loop, -int(busy[0]) * FRAME) if busy.size else loop
 
 
 def gain_for_snr(speech_rms: float, snr_db: float) -> float:
