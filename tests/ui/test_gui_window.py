@@ -129,7 +129,9 @@ def test_network_sliders_shape_the_caller_leg_lane(qtbot, make_main_window):
     lane = window.waterfall.timelines[1].lane("caller leg")
     assert lane is not None and lane.owner_kind == "network" and lane.duration_ms >= 250
     assert "caller leg" in window.network.lane_label.text()
-    with qtbot.waitSignal(window.bridge.call_state_changed, check_params_cb=_state(msg.ENDED)):
+    with qtbot.waitSignal(
+        window.bridge.call_state_changed, check_params_cb=_state(msg.ENDED), timeout=30_000
+    ):
         pass
 
 
