@@ -20,6 +20,10 @@ percentile CSV, JSON, HTML with charts), including the generator self-check (pac
 and CPU: a starved generator marks the run invalid) and, with `--org-url/--org-token`, the
 CRM reconciliation.
 
+While it runs, the master — or the single process — prints a progress line (JSON) to stdout
+every 2 s: users, calls completed, exact p50/p95 turn response latency so far, failures (see
+progress.py). Locust logs to stderr, so stdout carries only these lines.
+
 Shapes (`LOAD_SHAPE=ramp|spike|soak|replay|arrival`, parameters as options, see shapes.py).
 """
 
@@ -41,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside t
 
 import call_script  # noqa: E402
 import media_call  # noqa: E402
+import progress  # noqa: E402
 import shapes  # noqa: E402
 
 from workbench.loadreport import (  # noqa: E402
@@ -106,6 +111,7 @@ class _Process:
     gate = shapes.ArrivalGate()
     plans_lock = gevent.lock.Semaphore()
     run_started = time.perf_counter()
+    progress: gevent.Greenlet | None = None
 
 
 def _plans(options) -> list[call_script.CallPlan]:
@@ -221,8 +227,47 @@ def _receive(client_id, data) -> None:
 @events.test_start.add_listener
 def _started(environment, **_kw) -> None:
     _Process.run_started = time.perf_counter()
+    if not isinstance(environment.runner, WorkerRunner):
+        _stop_progress()
+        _Process.progress = gevent.spawn(_print_progress, environment, _Process.run_started)
     if not isinstance(environment.runner, MasterRunner):
         _plans(environment.parsed_options)  # render the callers' audio before any call starts
+
+
+def _print_progress(environment, started: float) -> None:
+    """Master or single process: a progress line on stdout every 2 s, and a last one when the
+    test stops (killed by `_stop_progress`)."""
+    tracker = progress.ProgressTracker()
+
+    def emit() -> bool:
+        runner = environment.runner
+        line = tracker.line(
+            _Process.samples,
+            t_s=time.perf_counter() - started,
+            users=runner.user_count if runner is not None else 0,
+            failures=environment.stats.total.num_failures,
+        )
+        try:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError):  # nobody reads stdout any more: stop printing
+            return False
+        return True
+
+    try:
+        while True:
+            gevent.sleep(progress.PROGRESS_EVERY_S)
+            if not emit():
+                return
+    except gevent.GreenletExit:
+        emit()
+
+
+@events.test_stop.add_listener
+def _stop_progress(**_kw) -> None:
+    if _Process.progress is not None:
+        _Process.progress.kill(block=True, timeout=2.0)
+        _Process.progress = None
 
 
 @events.spawning_complete.add_listener
@@ -289,9 +334,18 @@ if _SHAPE:
 
 
 @events.quitting.add_listener
+def _finish_rendering(**_kw) -> None:
+    """Stopped while the callers' audio is still rendering (a native TTS thread): let it finish,
+    or the interpreter's exit under that thread crashes the process after the report."""
+    if _Process.plans_lock.acquire(timeout=60.0):
+        _Process.plans_lock.release()
+
+
+@events.quitting.add_listener
 def _write_report(environment, **_kw) -> None:
     if isinstance(environment.runner, WorkerRunner):
         return
+    _stop_progress()
     o = environment.parsed_options
     health: list[GeneratorHealth] = []
     if isinstance(environment.runner, MasterRunner):

@@ -3,16 +3,29 @@
 Locust monkey-patches the process with gevent when imported, so the workbench never imports
 it (an import-linter contract): both commands run `python -m locust -f loadtests/locustfile.py`
 as a subprocess and read the exact report (JSON) it writes.
+
+`workbench load local` starts the demo agent (`workbench serve`, no CRM) on a free loopback
+port for the run and stops it afterwards. During a run Locust prints a JSON progress line to
+stdout every 2 s (see loadtests/progress.py); they pass straight through to this command's
+stdout, where the desktop Load panel reads them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +38,26 @@ LOADTESTS_DIR = REPO_ROOT / "loadtests"
 LOCUSTFILE = LOADTESTS_DIR / "locustfile.py"
 TRIVIAL_TARGET = LOADTESTS_DIR / "trivial_target.py"
 SHAPES = ("ramp", "spike", "soak", "replay", "arrival")
+LOCAL = "local"  # the target that means "start the demo agent for this run"
+SERVER_START_TIMEOUT_S = 90.0  # loading the speech stack takes ~10 s on a laptop
+
+
+def normalize_duration(text: str) -> str:
+    """A run time for Locust's `-t`: a bare number means seconds (`60` → `60s`); `90s`, `5m`,
+    `1h`, `1h30m` pass through. Anything else is a ConfigError here, not a Locust traceback."""
+    text = text.strip().lower()
+    if text.isdigit():
+        return f"{int(text)}s"
+    if re.fullmatch(r"(\d+h)?(\d+m)?(\d+s)?", text) and text:
+        return text
+    raise ConfigError(f"--duration {text!r}: expected seconds or e.g. 90s, 5m, 1h, 1h30m")
+
+
+def check_target(target: str) -> None:
+    if not target.startswith(("ws://", "wss://")):
+        raise ConfigError(
+            f"target {target!r}: expected a ws:// or wss:// media-stream URL, or '{LOCAL}'"
+        )
 
 
 def locust_command(
@@ -40,8 +73,7 @@ def locust_command(
     extra: list[str] | None = None,
 ) -> list[str]:
     """The `python -m locust …` command line for a run of the synthetic-call harness."""
-    if not target.startswith(("ws://", "wss://")):
-        raise ConfigError(f"target {target!r}: expected a ws:// or wss:// media-stream URL")
+    check_target(target)
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", target]
     if headless:
         cmd += ["--headless", "--only-summary"]
@@ -62,13 +94,65 @@ def locust_command(
 
 
 def run_locust(cmd: list[str], *, shape: str | None = None, quiet: bool = False) -> int:
-    """Run Locust to completion in a child process (its own gevent world)."""
+    """Run Locust to completion in a child process (its own gevent world).
+
+    Stopping is Locust's job: a SIGTERM to this process (the desktop panel's Stop) is passed on
+    to it, and Ctrl-C reaches it directly; either way it stops its users and writes the report,
+    and this returns as after a normal end."""
     env = dict(os.environ)
     env.pop("LOAD_SHAPE", None)
     if shape:
         env["LOAD_SHAPE"] = shape
     out = subprocess.DEVNULL if quiet else None
-    return subprocess.run(cmd, env=env, stdout=out, stderr=out, check=False).returncode
+    with subprocess.Popen(
+        cmd, env=env, stdout=out, stderr=out, preexec_fn=_die_with_parent
+    ) as child:
+        with _sigterm_forwarded_to(child):
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # Locust got the SIGINT too; a second Ctrl-C abandons it
+                return child.wait()
+
+
+@contextlib.contextmanager
+def _sigterm_forwarded_to(child: subprocess.Popen) -> Iterator[None]:
+    """While the block runs, a SIGTERM to this process is sent on to `child` instead."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.terminate())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the block runs, SIGTERM raises (so `with` blocks inside clean up) instead of ending
+    the process on the spot; `run_locust` forwards it to Locust instead while Locust runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise WorkbenchError("stopped (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _die_with_parent() -> None:
+    """In a child before it runs (Linux): SIGTERM it when this process dies, even by SIGKILL,
+    so a killed `workbench load` leaves neither an agent server nor Locust behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def read_report(prefix: Path) -> dict[str, Any]:
@@ -161,15 +245,109 @@ class TrivialTarget:
             self.process = None
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+class LocalServer:
+    """The demo agent (`workbench serve --no-crm`) on a free loopback port, in its own process,
+    for one load run. Entering waits until `GET /healthz` answers; leaving always stops it.
+
+    Its output goes to `log_path` (beside the report), not to this command's stdout, which
+    carries Locust's progress lines. No CRM: synthetic calls stay out of the configured org.
+    """
+
+    def __init__(self, log_path: Path, *, timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
+        self.log_path = log_path
+        self.timeout_s = timeout_s
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/media"
+
+    def __enter__(self) -> LocalServer:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "workbench", "serve"),
+                    *("--host", "127.0.0.1", "--port", str(self.port)),
+                    *("--no-crm", "--drain-timeout", "5"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        assert self.process is not None
+        health = f"http://127.0.0.1:{self.port}/healthz"
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise WorkbenchError(
+                    f"the local agent server exited with code {code} before it was ready; "
+                    f"its output ({self.log_path}):\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(health, timeout=2.0) as response:
+                    if response.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                raise WorkbenchError(
+                    f"the local agent server did not answer {health} within {self.timeout_s:g} s; "
+                    f"its output ({self.log_path}):\n{self.log_tail()}"
+                )
+            time.sleep(0.2)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(none)"
+        return "\n".join(text.splitlines()[-lines:]) or "(none)"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()  # the server drains its (by now finished) calls and exits
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("load")
     def load(
         target: Annotated[
-            str, typer.Argument(help="Media WebSocket, e.g. ws://127.0.0.1:8080/media")
+            str,
+            typer.Argument(
+                help="Media WebSocket, e.g. ws://127.0.0.1:8080/media, or 'local': the demo "
+                "agent, started on a free loopback port for the run."
+            ),
         ],
         users: Annotated[int, typer.Option(help="Concurrent calls (phone lines).")] = 10,
         spawn_rate: Annotated[float, typer.Option(help="Lines opened per second.")] = 2.0,
-        duration: Annotated[str, typer.Option(help="Run time, e.g. 90s, 5m, 1h.")] = "1m",
+        duration: Annotated[
+            str, typer.Option(help="Run time: seconds, or e.g. 90s, 5m, 1h.")
+        ] = "1m",
         shape: Annotated[
             str | None,
             typer.Option(help=f"A load shape instead of users/duration: {', '.join(SHAPES)}."),
@@ -200,6 +378,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             raise ConfigError(f"--shape {shape}: expected one of {', '.join(SHAPES)}")
         if scenarios is not None and not scenarios.exists():
             raise ConfigError(f"--scenarios {scenarios}: no such file or directory")
+        local = target == LOCAL
+        if local and org_url:
+            raise ConfigError(
+                "--org-url: the local target writes no CRM records; start `workbench serve` "
+                "against that org and load its ws:// URL instead"
+            )
+        if not local:
+            check_target(target)
+        duration = normalize_duration(duration)
         prefix = report or (
             workbench_home() / "load-reports" / time.strftime("load-%Y%m%d-%H%M%S", time.gmtime())
         )
@@ -210,18 +397,31 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             extra += ["--voice", voice]
         if org_url:
             extra += ["--org-url", org_url, "--org-token", org_token or ""]
-        cmd = locust_command(
-            target,
-            users=None if shape else users,
-            spawn_rate=None if shape else spawn_rate,
-            duration=None if shape or web else duration,
-            report_prefix=prefix,
-            scenarios=scenarios,
-            processes=processes,
-            headless=not web,
-            extra=extra,
-        )
-        code = run_locust(cmd, shape=shape)
+
+        def run(url: str) -> int:
+            cmd = locust_command(
+                url,
+                users=None if shape else users,
+                spawn_rate=None if shape else spawn_rate,
+                duration=None if shape or web else duration,
+                report_prefix=prefix,
+                scenarios=scenarios,
+                processes=processes,
+                headless=not web,
+                extra=extra,
+            )
+            return run_locust(cmd, shape=shape)
+
+        if local:
+            server = LocalServer(prefix.with_name(prefix.name + "_server.log"))
+            typer.echo(
+                f"local: starting the demo agent (workbench serve --no-crm) at {server.url} for "
+                f"this run, log {server.log_path}"
+            )
+            with _sigterm_raises(), server:
+                code = run(server.url)
+        else:
+            code = run(target)
         result = read_report(prefix)
         typer.echo("\n".join(summary_lines(result)))
         typer.echo(f"report: {prefix}.html (+ .json, _exact.csv, _samples.csv)")

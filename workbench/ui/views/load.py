@@ -3,7 +3,8 @@
 Locust (and gevent's monkey-patching) never enters this process: the run is
 `python -m workbench load TARGET --users N --spawn-rate R --duration D` under a `QProcess`.
 Progress lines that are JSON objects (users, p50/p95 turn latency, failures) feed the charts;
-every line goes to the log; a line naming an .html file enables "Open report".
+every line goes to the log; a line naming an .html file enables "Open report". The default
+target, `local`, makes `workbench load` start the demo agent for the run and stop it after.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QProcess, QUrl, Slot
+from PySide6.QtCore import QProcess, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -31,6 +32,10 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.paths import REPO_ROOT
+
+STOP_GRACE_MS = 20_000  # Stop: time for Locust to write the report and a local agent to stop
+REPORT_LINE = re.compile(r"\breport: (.+?\.html)(?=\s|$)")  # `workbench load`'s last line
+HTML_PATH = re.compile(r"(\S+\.html)\b")
 
 
 def load_command_available() -> bool:
@@ -66,6 +71,8 @@ class LoadPanel(QWidget):
             "failures": [],
         }
         self._t0 = 0.0
+        self._partial = ""  # output after the last newline: the start of a line still coming
+        self._charted: dict[str, int] = {}  # points per curve as last drawn
         self.available = load_command_available() if available is None else available
         self.note = QLabel()
         self.note.setWordWrap(True)
@@ -165,7 +172,9 @@ class LoadPanel(QWidget):
             return
         for series in self.samples.values():
             series.clear()
+        self._charted.clear()
         self.report_path = None
+        self._partial = ""
         self.log.clear()
         self._t0 = time.monotonic()
         process = QProcess(self)
@@ -180,10 +189,16 @@ class LoadPanel(QWidget):
 
     @Slot()
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()  # Locust stops its users and writes the report on SIGTERM
-            if not self.process.waitForFinished(5000):
-                self.process.kill()
+        """SIGTERM: `workbench load` passes it to Locust, which stops its users and writes the
+        report; then a local agent is stopped. Killed only if that takes over 20 s."""
+        process = self.process
+        if process is not None:
+            process.terminate()
+            QTimer.singleShot(STOP_GRACE_MS, self, lambda: self._kill_if_running(process))
+
+    def _kill_if_running(self, process: QProcess) -> None:
+        if self.process is process:  # not finished (a finished one is deleted: never touched)
+            process.kill()
 
     def shutdown(self) -> None:
         if self.process is not None:
@@ -195,13 +210,18 @@ class LoadPanel(QWidget):
         if self.process is None:
             return
         text = bytes(self.process.readAllStandardOutput()).decode("utf-8", "replace")
-        for line in text.splitlines():
+        *lines, self._partial = (self._partial + text).split("\n")
+        self._take(lines)
+
+    def _take(self, lines: list[str]) -> None:
+        for line in lines:
+            line = line.rstrip("\r")
             self.log.appendPlainText(line)
             self._ingest(line)
         self._update_charts()
 
     def _ingest(self, line: str) -> None:
-        found = re.search(r"(\S+\.html)\b", line)
+        found = REPORT_LINE.search(line) or HTML_PATH.search(line)
         if found:
             self.report_path = Path(found.group(1))
         if not line.lstrip().startswith("{"):
@@ -224,15 +244,21 @@ class LoadPanel(QWidget):
                 self.samples[key].append((t, value))
 
     def _update_charts(self) -> None:
+        """Redraw the curves that got points since the last call (most output is log lines)."""
         for key, curve in self.curves.items():
             points = self.samples[key]
-            if points:
+            if points and len(points) != self._charted.get(key):
                 xs, ys = zip(*points, strict=True)
                 curve.setData(list(xs), list(ys), skipFiniteCheck=True)
+                self._charted[key] = len(points)
 
     @Slot()
     def _on_finished(self) -> None:
         if self.process is not None:
+            self._on_output()
+            if self._partial:
+                self._take([self._partial])
+                self._partial = ""
             self.log.appendPlainText(f"[exit code {self.process.exitCode()}]")
             self.process.deleteLater()
         self.process = None
