@@ -3,7 +3,6 @@ and charts the progress lines it prints; the report button opens what the run wr
 
 from __future__ import annotations
 
-import ctypes
 import sys
 from pathlib import Path
 
@@ -11,34 +10,6 @@ import pytest
 from PySide6.QtCore import Qt
 
 pytestmark = pytest.mark.gui
-
-
-def _pyside_drops_references() -> bool:
-    """PySide6 6.12.0 (the cp310-abi3 wheel) on Python < 3.12, where None and True are not yet
-    immortal, returns None from void methods and True from `Signal.emit` without a reference of
-    their own: every such call leaves one fewer. Live pyqtgraph charts make thousands of them
-    (axis redraws), so the process aborts ("deallocating None/True") once the count runs out."""
-    from PySide6.QtCore import QObject, Signal
-
-    class Probe(QObject):
-        ping = Signal()
-
-    probe = Probe()
-    before = sys.getrefcount(True)
-    for _ in range(10):
-        probe.ping.emit()
-    return sys.getrefcount(True) < before
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _outlive_the_pyside_refcount_bug():
-    """Where that binding is installed, give None/True/False the headroom Python 3.12 gives
-    them (immortality), so this chart-heavy test does not abort the test process. The app
-    itself needs PySide6 != 6.12.0 (or the same workaround at start-up)."""
-    if sys.version_info < (3, 12) and _pyside_drops_references():
-        for singleton in (None, True, False):
-            ctypes.c_ssize_t.from_address(id(singleton)).value += 1 << 30
-    yield
 
 
 @pytest.mark.network
