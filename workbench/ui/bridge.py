@@ -41,6 +41,7 @@ class EngineBridge(QObject):
     agent_validated = Signal(object)  # messages.AgentValidated
     remote_progress = Signal(object)  # messages.RemoteProgress
     status_note = Signal(str)
+    desk_message = Signal(object)  # messages.DeskMessage
     levels = Signal(float, float)  # microphone dBFS, speaker dBFS
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -119,5 +120,7 @@ class EngineBridge(QObject):
             self.remote_progress.emit(item)
         elif isinstance(item, msg.StatusNote):
             self.status_note.emit(item.text)
+        elif isinstance(item, msg.DeskMessage):
+            self.desk_message.emit(item)
         else:
             log.warning("bridge dropped an unknown item %r", type(item).__name__)

@@ -23,6 +23,7 @@ from workbench.ui.bridge import EngineBridge
 from workbench.ui.engine_handle import EngineHandle
 from workbench.ui.views.agent_editor import AgentPanel
 from workbench.ui.views.crm import CrmPanel
+from workbench.ui.views.desk import AgentDeskPanel
 from workbench.ui.views.inspector import InspectorView, LiveCall
 from workbench.ui.views.load import LoadPanel
 from workbench.ui.views.network import NetworkPanel
@@ -80,6 +81,10 @@ class MainWindow(QMainWindow):
         self.network = NetworkPanel(self.bridge, self.handle)
         self.agent_panel = AgentPanel(self.bridge, self.handle, agent_path)
         self.load_panel = LoadPanel()
+        self.desk = AgentDeskPanel(
+            self.bridge, url=str(self.settings.value("desk/url", "ws://127.0.0.1:8080/agent"))
+        )
+        self.desk.name_edit.setText(str(self.settings.value("desk/name", "Sam")))
 
         # The side docks run the full height; the bottom panels sit under the centre only.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -98,6 +103,7 @@ class MainWindow(QMainWindow):
             ("Network", self.network),
             ("Agent", self.agent_panel),
             ("Load", self.load_panel),
+            ("Agent desk", self.desk),
         ]
         for title, widget in bottom:
             self._dock(title, widget, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -117,6 +123,9 @@ class MainWindow(QMainWindow):
             log.info("%s; typed and WAV calls still work", self.devices.problem)
 
         self.waterfall.turn_clicked.connect(self.inspector.show_turn)
+        # The softphone's Answer takes a call handed off to a human at the agent desk.
+        self.desk.waiting_changed.connect(self.softphone.set_calls_waiting)
+        self.softphone.answer_requested.connect(self._answer_at_desk)
         self.scenarios.open_call.connect(self.show_call)
         self.bridge.runtime_ready.connect(self._on_runtime_ready)
         self.bridge.agent_reloaded.connect(self._on_agent_reloaded)
@@ -178,6 +187,11 @@ class MainWindow(QMainWindow):
             self.agent_label.setText(f"agent: {reloaded.agent_name} (reloaded)")
 
     @Slot(object)
+    @Slot()
+    def _answer_at_desk(self) -> None:
+        self.docks["Agent desk"].raise_()
+        self.desk.answer()
+
     def _on_call_finished(self, finished: msg.CallFinished) -> None:
         if finished.error:
             self.statusBar().showMessage(f"call failed: {finished.error}")
@@ -239,6 +253,8 @@ class MainWindow(QMainWindow):
         s.setValue("network/loss", self.network.loss.value() / 1000.0)
         s.setValue("network/mean_burst", self.network.burst.value() / 10.0)
         s.setValue("latency/budget_ms", self.waterfall.budget_ms)
+        s.setValue("desk/url", self.desk.url_edit.text())
+        s.setValue("desk/name", self.desk.name_edit.text())
         s.setValue("agent/path", str(self.agent_panel.path.parent))
         s.sync()
 
@@ -249,6 +265,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.save_settings()
         self.load_panel.shutdown()
+        self.desk.shutdown()
         self.handle.shutdown()
         self.bridge.stop()
 

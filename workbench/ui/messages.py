@@ -109,3 +109,11 @@ class StatusNote:
     """A line for the status bar."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class DeskMessage:
+    """A message from the agent desk's connection (the `/agent` protocol, media excepted), or
+    {"event": "failed", "message": ...} when it could not connect or send."""
+
+    message: dict

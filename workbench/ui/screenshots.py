@@ -120,6 +120,7 @@ def _grab_all(window, out_dir: Path) -> list[Path]:
         ("Network", "network"),
         ("Agent", "agent"),
         ("Load", "load"),
+        ("Agent desk", "desk"),
     ):
         window.docks[title].raise_()
         save(window.docks[title], name)

@@ -42,6 +42,7 @@ class SoftphonePanel(QWidget):
     """Places calls through the `EngineHandle`; follows the call state from the bridge."""
 
     state_changed = Signal(str)
+    answer_requested = Signal()  # Answer: take the waiting handed-off call at the agent desk
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class SoftphonePanel(QWidget):
         self.devices = devices
         self.state = msg.IDLE
         self.ready = False
+        self.calls_waiting = 0
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -106,7 +108,8 @@ class SoftphonePanel(QWidget):
         self.call_button.setObjectName("callButton")
         self.answer_button = QPushButton("Answer")
         self.answer_button.setToolTip(
-            "Answers an inbound call; the local agent never rings this phone, so this stays off"
+            "Answers a call handed off to a human: connect the Agent desk panel to a "
+            "`workbench serve` and this rings when the AI escalates a caller"
         )
         self.hangup_button = QPushButton("Hang up")
         self.hangup_button.setObjectName("hangupButton")
@@ -168,6 +171,7 @@ class SoftphonePanel(QWidget):
         layout.addStretch(1)
 
         self.call_button.clicked.connect(self.place_call)
+        self.answer_button.clicked.connect(self.answer_requested)
         self.hangup_button.clicked.connect(self.hang_up)
         self.mute_button.toggled.connect(self._on_mute)
         self.hold_button.toggled.connect(self._on_hold)
@@ -305,12 +309,19 @@ class SoftphonePanel(QWidget):
             self.remote_radio.setEnabled(False)
             self.url_edit.setEnabled(False)
 
+    @Slot(int)
+    def set_calls_waiting(self, count: int) -> None:
+        """Calls handed off to a human wait at the agent desk: Answer rings (is enabled)."""
+        self.calls_waiting = count
+        self.answer_button.setText(f"Answer ({count})" if count else "Answer")
+        self._update_controls()
+
     @Slot()
     def _update_controls(self) -> None:
         live = self.state in (msg.CONNECTED, msg.ON_HOLD)
         busy = self.state in (msg.RINGING, msg.CONNECTED, msg.ON_HOLD)
         self.call_button.setEnabled(self.ready and not busy)
-        self.answer_button.setEnabled(False)
+        self.answer_button.setEnabled(self.calls_waiting > 0)
         self.hangup_button.setEnabled(busy)
         self.mute_button.setEnabled(live)
         self.hold_button.setEnabled(live)
