@@ -111,12 +111,15 @@ def run_gui(*, agent_path: str | Path | None = None, smoke: bool = False) -> int
     from workbench.ui.main_window import MainWindow
     from workbench.ui.stall import StallMonitor
 
-    window = MainWindow(agent_path=agent_path)
+    # The agent loads on threads whose imports would compete for the GIL with the first
+    # paint: start them once the window is on screen.
+    window = MainWindow(agent_path=agent_path, load_now=False)
     window.bridge.runtime_ready.connect(_freeze_loaded_objects)
     window.show()
     app.processEvents()
     startup_s = time.perf_counter() - started
     since_process_start = seconds_since_process_start()
+    window.start_loading()
     monitor = StallMonitor(window)
     monitor.start()
     app.aboutToQuit.connect(window.shutdown)

@@ -52,7 +52,11 @@ class MainWindow(QMainWindow):
         crm: bool = True,
         devices: AudioDevices | None = None,
         settings: QSettings | None = None,
+        load_now: bool = True,
     ) -> None:
+        """`load_now=False`: the caller calls `start_loading()` itself (the agent, the CRM and
+        the scenario suite load on threads), e.g. once the window is on screen, so their
+        imports and parsing do not compete with the first paint for the GIL."""
         super().__init__()
         self.setWindowTitle("Voice Agent Workbench")
         self.settings = settings or settings_store()
@@ -77,7 +81,7 @@ class MainWindow(QMainWindow):
         self.waterfall = WaterfallView(self.bridge, budget_ms=budget)
         self.inspector = InspectorView(self.live)
         self.crm_panel = CrmPanel(self.bridge)
-        self.scenarios = ScenarioPanel(self.bridge, self.handle, scenario_dir)
+        self.scenarios = ScenarioPanel(self.bridge, self.handle, scenario_dir, load_now=False)
         self.network = NetworkPanel(self.bridge, self.handle)
         self.agent_panel = AgentPanel(self.bridge, self.handle, agent_path)
         self.load_panel = LoadPanel()
@@ -140,7 +144,13 @@ class MainWindow(QMainWindow):
         )
         self.resizeDocks([self.docks["Scenarios"]], [250], Qt.Orientation.Vertical)
         self._restore_settings()
+        if load_now:
+            self.start_loading()
+
+    def start_loading(self) -> None:
+        """Load the agent, open the CRM and read the scenario suite (all off this thread)."""
         self.handle.load()
+        self.scenarios.load_suite()
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -94,18 +94,18 @@ class LoadPanel(QWidget):
         for button in (self.start_button, self.stop_button, self.report_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        # Three plots cost ~0.15 s: built when the panel is first shown or a run starts, not
+        # at the app's start (the panel sits behind a tab).
         charts = QHBoxLayout()
+        self.charts_layout = charts
         self.curves: dict[str, pg.PlotDataItem] = {}
-        if self.available:  # three plots cost ~0.2 s of startup: only when they can be used
-            charts = self._build_charts()
-        else:
-            placeholder = QLabel(
-                "Live charts of concurrent calls, p50/p95 turn latency and failures appear "
-                "here during a run."
-            )
-            placeholder.setWordWrap(True)
-            placeholder.setStyleSheet("color: #6b7280;")
-            charts.addWidget(placeholder)
+        self._placeholder = QLabel(
+            "Live charts of concurrent calls, p50/p95 turn latency and failures appear "
+            "here during a run."
+        )
+        self._placeholder.setWordWrap(True)
+        self._placeholder.setStyleSheet("color: #6b7280;")
+        charts.addWidget(self._placeholder)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
@@ -136,7 +136,9 @@ class LoadPanel(QWidget):
                 widget.setEnabled(False)
         self._update_buttons()
 
-    def _build_charts(self) -> QHBoxLayout:
+    def _ensure_charts(self) -> None:
+        if self.curves or not self.available:
+            return
         users = pg.PlotWidget(title="concurrent calls")
         latency = pg.PlotWidget(title="turn latency p50 / p95 (ms)")
         failures = pg.PlotWidget(title="failures")
@@ -146,12 +148,15 @@ class LoadPanel(QWidget):
             "p95": latency.plot(pen=pg.mkPen("#f59e0b", width=2)),
             "failures": failures.plot(pen=pg.mkPen("#dc2626", width=2)),
         }
-        charts = QHBoxLayout()
+        self._placeholder.hide()
         for plot in (users, latency, failures):
             plot.setMenuEnabled(False)
             plot.setLabel("bottom", "s")
-            charts.addWidget(plot)
-        return charts
+            self.charts_layout.addWidget(plot)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self._ensure_charts()
+        super().showEvent(event)
 
     def command(self) -> list[str]:
         """The arguments after the program: `load TARGET --users N --spawn-rate R --duration D`."""
@@ -170,6 +175,7 @@ class LoadPanel(QWidget):
     def start(self) -> None:
         if not self.available or self.process is not None:
             return
+        self._ensure_charts()
         for series in self.samples.values():
             series.clear()
         self._charted.clear()

@@ -36,6 +36,8 @@ class ScenarioPanel(QWidget):
         handle: EngineHandle,
         scenario_dir: Path,
         parent: QWidget | None = None,
+        *,
+        load_now: bool = True,
     ) -> None:
         super().__init__(parent)
         self.handle = handle
@@ -84,7 +86,8 @@ class ScenarioPanel(QWidget):
         bridge.scenario_suite.connect(self._on_suite)
         bridge.scenario_started.connect(self._on_started)
         bridge.scenario_finished.connect(self._on_finished)
-        self.load_suite()
+        if load_now:
+            self.load_suite()
 
     # suite --------------------------------------------------------------------------------
     @Slot()
