@@ -4,7 +4,7 @@ Locust monkey-patches the process with gevent when imported, so the workbench ne
 it (an import-linter contract): both commands run `python -m locust -f loadtests/locustfile.py`
 as a subprocess and read the exact report (JSON) it writes.
 
-`workbench load local` starts the demo agent (`workbench serve`, no CRM) on a free loopback
+`workbench load local` starts the demo agent (`workbench serve`) on a free loopback
 port for the run and stops it afterwards. During a run Locust prints a JSON progress line to
 stdout every 2 s (see loadtests/progress.py); they pass straight through to this command's
 stdout, where the desktop Load panel reads them.
@@ -253,11 +253,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class LocalServer:
-    """The demo agent (`workbench serve --no-crm`) on a free loopback port, in its own process,
-    for one load run. Entering waits until `GET /healthz` answers; leaving always stops it.
+    """The demo agent (`workbench serve`) on a free loopback port, in its own process, for one
+    load run. Entering waits until `GET /healthz` answers; leaving always stops it.
 
     Its output goes to `log_path` (beside the report), not to this command's stdout, which
-    carries Locust's progress lines. No CRM: synthetic calls stay out of the configured org.
+    carries Locust's progress lines. Like every call the workbench handles, the synthetic calls
+    are written to the configured org (the embedded local org by default).
     """
 
     def __init__(self, log_path: Path, *, timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
@@ -277,7 +278,7 @@ class LocalServer:
                 [
                     *(sys.executable, "-m", "workbench", "serve"),
                     *("--host", "127.0.0.1", "--port", str(self.port)),
-                    *("--no-crm", "--drain-timeout", "5"),
+                    *("--drain-timeout", "5"),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -381,8 +382,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         local = target == LOCAL
         if local and org_url:
             raise ConfigError(
-                "--org-url: the local target writes no CRM records; start `workbench serve` "
-                "against that org and load its ws:// URL instead"
+                "--org-url: the local target writes to the configured org, whose address this "
+                "command does not know; start `workbench serve` yourself and load its ws:// URL "
+                "with --org-url to reconcile"
             )
         if not local:
             check_target(target)
@@ -415,7 +417,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if local:
             server = LocalServer(prefix.with_name(prefix.name + "_server.log"))
             typer.echo(
-                f"local: starting the demo agent (workbench serve --no-crm) at {server.url} for "
+                f"local: starting the demo agent (workbench serve) at {server.url} for "
                 f"this run, log {server.log_path}"
             )
             with _sigterm_raises(), server:

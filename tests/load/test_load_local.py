@@ -55,7 +55,7 @@ def test_load_local_starts_the_demo_agent_prints_progress_and_stops_it(tmp_path:
     wall = time.monotonic() - started
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("local: starting the demo agent (workbench serve --no-crm) at ws://")
+    assert lines[0].startswith("local: starting the demo agent (workbench serve) at ws://")
     url = lines[0].split(" at ", 1)[1].split()[0]
     port = int(url.split(":")[2].split("/")[0])
 
