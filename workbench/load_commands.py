@@ -17,14 +17,11 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,6 +30,7 @@ import typer
 
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.paths import REPO_ROOT, workbench_home
+from workbench.telephony.server_process import ServerProcess, die_with_parent
 
 LOADTESTS_DIR = REPO_ROOT / "loadtests"
 LOCUSTFILE = LOADTESTS_DIR / "locustfile.py"
@@ -105,7 +103,7 @@ def run_locust(cmd: list[str], *, shape: str | None = None, quiet: bool = False)
         env["LOAD_SHAPE"] = shape
     out = subprocess.DEVNULL if quiet else None
     with subprocess.Popen(
-        cmd, env=env, stdout=out, stderr=out, preexec_fn=_die_with_parent
+        cmd, env=env, stdout=out, stderr=out, preexec_fn=die_with_parent
     ) as child:
         with _sigterm_forwarded_to(child):
             try:
@@ -143,16 +141,6 @@ def _sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _die_with_parent() -> None:
-    """In a child before it runs (Linux): SIGTERM it when this process dies, even by SIGKILL,
-    so a killed `workbench load` leaves neither an agent server nor Locust behind."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def read_report(prefix: Path) -> dict[str, Any]:
@@ -245,93 +233,11 @@ class TrivialTarget:
             self.process = None
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
-class LocalServer:
-    """The demo agent (`workbench serve`) on a free loopback port, in its own process, for one
-    load run. Entering waits until `GET /healthz` answers; leaving always stops it.
-
-    Its output goes to `log_path` (beside the report), not to this command's stdout, which
-    carries Locust's progress lines. Like every call the workbench handles, the synthetic calls
-    are written to the configured org (the embedded local org by default).
-    """
-
-    def __init__(self, log_path: Path, *, timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
-        self.log_path = log_path
-        self.timeout_s = timeout_s
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/media"
-
-    def __enter__(self) -> LocalServer:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "workbench", "serve"),
-                    *("--host", "127.0.0.1", "--port", str(self.port)),
-                    *("--drain-timeout", "5"),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
-            )
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def _wait_healthy(self) -> None:
-        assert self.process is not None
-        health = f"http://127.0.0.1:{self.port}/healthz"
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            code = self.process.poll()
-            if code is not None:
-                raise WorkbenchError(
-                    f"the local agent server exited with code {code} before it was ready; "
-                    f"its output ({self.log_path}):\n{self.log_tail()}"
-                )
-            try:
-                with urllib.request.urlopen(health, timeout=2.0) as response:
-                    if response.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                pass
-            if time.monotonic() > deadline:
-                raise WorkbenchError(
-                    f"the local agent server did not answer {health} within {self.timeout_s:g} s; "
-                    f"its output ({self.log_path}):\n{self.log_tail()}"
-                )
-            time.sleep(0.2)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(none)"
-        return "\n".join(text.splitlines()[-lines:]) or "(none)"
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()  # the server drains its (by now finished) calls and exits
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
+def local_server(log_path: Path, *, timeout_s: float = SERVER_START_TIMEOUT_S) -> ServerProcess:
+    """The demo agent for one `load local` run, its output beside the report (this command's
+    stdout carries Locust's progress lines). Like every call the workbench handles, the
+    synthetic calls are written to the configured org (the embedded local org by default)."""
+    return ServerProcess(log_path=log_path, timeout_s=timeout_s, extra=("--drain-timeout", "5"))
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -415,7 +321,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             return run_locust(cmd, shape=shape)
 
         if local:
-            server = LocalServer(prefix.with_name(prefix.name + "_server.log"))
+            server = local_server(prefix.with_name(prefix.name + "_server.log"))
             typer.echo(
                 f"local: starting the demo agent (workbench serve) at {server.url} for "
                 f"this run, log {server.log_path}"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.load_commands import LocalServer, normalize_duration
+from workbench.load_commands import local_server, normalize_duration
 
 PROGRESS_KEYS = {"progress", "t_s", "users", "calls_completed", "p50_ms", "p95_ms", "failures"}
 
@@ -117,7 +117,7 @@ def test_sigterm_stops_the_run_with_a_report_and_stops_the_demo_agent(tmp_path: 
 
 
 def test_a_server_that_never_answers_is_an_error_and_is_stopped(tmp_path: Path):
-    server = LocalServer(tmp_path / "server.log", timeout_s=0.05)
+    server = local_server(tmp_path / "server.log", timeout_s=0.05)
     with pytest.raises(WorkbenchError, match=r"did not answer http://127\.0\.0\.1:\d+/healthz"):
         with server:
             pytest.fail("entered without a healthy server")

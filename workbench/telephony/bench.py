@@ -15,12 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,18 +27,13 @@ import numpy as np
 from workbench.errors import ConfigError
 from workbench.telephony.client import MediaStreamClient, Pacer
 from workbench.telephony.scripted import CallStep, run_steps
+from workbench.telephony.server_process import ServerProcess
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LINES = ("What are your opening hours?", "What payment options do you have?")
 BARGE_LINE = "Sorry, can I ask something else?"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -66,51 +57,6 @@ def sample_process(pid: int) -> ProcSample:
         if line.startswith("VmRSS:"):
             rss_kb = int(line.split()[1])
     return ProcSample(time.monotonic(), cpu_s, rss_kb / 1024.0)
-
-
-class ServerProcess:
-    """`workbench serve` in a subprocess on a free loopback port."""
-
-    def __init__(self, agent: Path | None = None, *, extra: list[str] | None = None) -> None:
-        self.port = free_port()
-        command = [sys.executable, "-m", "workbench", "serve", "--port", str(self.port), "--no-crm"]
-        if agent is not None:
-            command += ["--agent", str(agent)]
-        self.command = command + (extra or [])
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/media"
-
-    def start(self, timeout_s: float = 120.0) -> None:
-        self.process = subprocess.Popen(
-            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                error = self.process.stderr.read() if self.process.stderr else ""
-                raise ConfigError(f"the server exited while starting: {error.strip()[-400:]}")
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.port}/healthz", timeout=1
-                ) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                threading.Event().wait(0.25)  # polling a subprocess that is still loading
-        raise ConfigError(f"the server did not answer /healthz within {timeout_s:g} s")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
 
 
 @dataclass
@@ -139,7 +85,7 @@ def run_serve_bench(
     render = scenario_renderer(voice)
     steps = [CallStep("say", text=line, pcm=render(line)) for line in lines]
     barge_pcm = render(BARGE_LINE)
-    server = ServerProcess(agent)
+    server = ServerProcess(agent=agent, crm=False)
     say("starting the server…")
     server.start()
     assert server.process is not None

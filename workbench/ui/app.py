@@ -124,8 +124,7 @@ def run_gui(*, agent_path: str | Path | None = None, smoke: bool = False) -> int
     monitor.start()
     app.aboutToQuit.connect(window.shutdown)
     if smoke:
-        run = SmokeRun(window, monitor, startup_s, started)
-        run.since_process_start_s = since_process_start
+        run = SmokeRun(window, monitor, startup_s, started, since_process_start)
         app.exec()
         print(json.dumps(run.report(), sort_keys=True), flush=True)
         code = 0 if run.ok else 1
@@ -168,7 +167,14 @@ def _quit_on_ctrl_c(app: Any) -> None:
 class SmokeRun:
     """Drives one typed call through the window, as a person would, then quits."""
 
-    def __init__(self, window: Any, monitor: Any, startup_s: float, started: float) -> None:
+    def __init__(
+        self,
+        window: Any,
+        monitor: Any,
+        startup_s: float,
+        started: float,
+        since_process_start_s: float | None = None,
+    ) -> None:
         from PySide6.QtCore import QTimer
 
         from workbench.ui import messages as msg
@@ -176,7 +182,7 @@ class SmokeRun:
         self.window = window
         self.monitor = monitor
         self.startup_s = startup_s
-        self.since_process_start_s: float | None = None
+        self.since_process_start_s = since_process_start_s
         self.started = started
         self.ok = False
         self.problem = ""
