@@ -7,9 +7,9 @@ audio pipeline, in virtual time with fixed stage costs.
 from __future__ import annotations
 
 import pytest
-from support.callers import TalkOverGreetingCaller
 
 from workbench.engine import events as ev
+from workbench.engine.caller import TalkOverGreetingCaller
 from workbench.engine.calls import run_call
 from workbench.engine.latency import FixedLatency
 from workbench.engine.session import SessionSettings

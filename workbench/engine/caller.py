@@ -18,6 +18,7 @@ import numpy as np
 
 from workbench.audio.codec import ulaw_encode
 from workbench.audio.frames import FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME
+from workbench.engine.interruption import leading_acknowledgement
 
 # Samples louder than this (about −40 dBFS) count as audible speech.
 AUDIBLE_THRESHOLD = 300
@@ -65,6 +66,47 @@ def first_audible_index(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> 
 def last_audible_index(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> int | None:
     loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
     return int(loud[-1]) if loud.size else None
+
+
+def speech_after_first_pause_index(
+    pcm: np.ndarray, *, min_pause_ms: float = 100.0, threshold: int = AUDIBLE_THRESHOLD
+) -> int | None:
+    """The first audible sample after the first pause (≥ `min_pause_ms`) inside the speech.
+
+    "Yeah, but what about…": where the words after the acknowledgement begin. None when the
+    speech has no such pause.
+    """
+    window = 40  # 5 ms at 8 kHz
+    usable = len(pcm) - len(pcm) % window
+    if usable == 0:
+        return None
+    peaks = np.abs(pcm[:usable].astype(np.int32)).reshape(-1, window).max(axis=1)
+    loud = peaks > threshold
+    first = np.flatnonzero(loud)
+    if not first.size:
+        return None
+    pause_windows = max(1, round(min_pause_ms / 5.0))
+    quiet_run = 0
+    for index in range(int(first[0]), len(loud)):
+        if not loud[index]:
+            quiet_run += 1
+        elif quiet_run >= pause_windows:
+            chunk = pcm[index * window : (index + 1) * window]
+            return index * window + (first_audible_index(chunk, threshold) or 0)
+        else:
+            quiet_run = 0
+    return None
+
+
+def interruption_onset_index(pcm: np.ndarray, text: str) -> int | None:
+    """Where an interruption begins in the caller's audio: its first audible sample, or, when
+    it opens with an acknowledgement ("Yeah, but…"), the first one after the pause that
+    follows it (falling back to the first audible sample if the voice did not pause)."""
+    if leading_acknowledgement(text) is not None:
+        after = speech_after_first_pause_index(pcm)
+        if after is not None:
+            return after
+    return first_audible_index(pcm)
 
 
 class Utterance:
@@ -248,6 +290,83 @@ class InteractiveCaller:
     def hear(self, t_ms: float, pcm: np.ndarray) -> None:
         if self.on_heard is not None and not self.on_hold:
             self.on_heard(pcm)
+
+    def on_event(self, event: Any) -> None:
+        pass
+
+
+TALK_OVER_GAP_MS = 300.0  # agent quiet this long after the caller began: it stopped
+
+
+class TalkOverGreetingCaller:
+    """Waits until it has heard `into_ms` of the agent's greeting, then says `line` over it;
+    records when its speech began (`speech_onset`), where the interruption proper began
+    (`interruption_onset`: after a leading "Yeah," — see `interruption_onset_index`) and the
+    last agent audio it heard after that. The judge's tests and bench use it."""
+
+    def __init__(
+        self, line: str, render: Any, *, into_ms: float = 1500.0, hang_up_after_ms: float = 9000.0
+    ):
+        self.number = "+14155550199"
+        self._render = render
+        self.line = line
+        self.into_ms = into_ms
+        self.hang_up_after_ms = hang_up_after_ms
+        self.agent_audio_began: float | None = None
+        self.speech_onset: float | None = None
+        self.interruption_onset: float | None = None
+        self.last_agent_audio: float | None = None
+        self._utterance: Utterance | None = None
+        self._spoke = False
+        self._done = False
+        self._t = 0.0
+        self._quiet_since: float | None = None
+        self._stop_settled = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def frame(self, t_ms: float) -> CallerFrame:
+        self._t = t_ms
+        if self.speech_onset is not None and t_ms - self.speech_onset > self.hang_up_after_ms:
+            self._done = True
+        if (
+            not self._spoke
+            and self.agent_audio_began is not None
+            and t_ms - self.agent_audio_began >= self.into_ms
+        ):
+            self._spoke = True
+            self._utterance = Utterance(self._render(self.line), self.line)
+            proper = interruption_onset_index(self._utterance.pcm, self.line)
+            if proper is not None:
+                self.interruption_onset = t_ms + proper / 8.0
+        if self._utterance is not None and not self._utterance.finished:
+            start = self._utterance.position
+            frame = self._utterance.next_frame(t_ms)
+            chunk = self._utterance.pcm[start : start + 160]
+            onset = first_audible_index(chunk)
+            if self.speech_onset is None and onset is not None:
+                self.speech_onset = t_ms + onset / 8.0
+            return frame
+        return CallerFrame(SILENCE_FRAME)
+
+    def hear(self, t_ms: float, pcm: np.ndarray) -> None:
+        last = last_audible_index(pcm)
+        if last is not None and self.agent_audio_began is None:
+            self.agent_audio_began = t_ms
+        if self.speech_onset is None or self._stop_settled:
+            return
+        # The agent's audio that was playing when the caller began: its end is where it
+        # stopped (a gap of TALK_OVER_GAP_MS separates it from whatever the agent says next).
+        if last is not None:
+            if self._quiet_since is not None and t_ms - self._quiet_since >= TALK_OVER_GAP_MS:
+                self._stop_settled = True
+                return
+            self.last_agent_audio = t_ms + (last + 1) / 8.0
+            self._quiet_since = None
+        elif self._quiet_since is None:
+            self._quiet_since = t_ms
 
     def on_event(self, event: Any) -> None:
         pass

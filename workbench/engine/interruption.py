@@ -37,6 +37,27 @@ def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z']+(?:-[a-z']+)?", text.lower())
 
 
+_OPENING_CLAUSE = re.compile(r"^\s*([^,;.!?\u2014\u2013]+)[,;.!?\u2014\u2013]+\s*(.*)$", re.S)
+
+
+def leading_acknowledgement(text: str) -> str | None:
+    """The acknowledgement an interruption opens with ("Yeah, but…" → "Yeah"), or None.
+
+    The interruption proper begins after it: a judge that must let "yeah" pass (callers
+    acknowledge all the time) cannot know before the next words that this one takes the turn.
+    """
+    match = _OPENING_CLAUSE.match(text)
+    if match is None:
+        return None
+    head, rest = match.group(1).strip(), match.group(2)
+    head_words = words_of(head)
+    rest_words = words_of(rest)
+    acknowledged = head_words and all(w in BACKCHANNEL_TOKENS for w in head_words)
+    if acknowledged and any(w not in BACKCHANNEL_TOKENS for w in rest_words):
+        return head
+    return None
+
+
 @dataclass(frozen=True)
 class Judgement:
     verdict: Verdict | None  # None: not yet decided
@@ -71,8 +92,16 @@ class InterruptionJudge:
         self._last_partial = ""
         self._seen: dict[str, int] = {}  # word -> hypotheses it has appeared in
 
-    def judge(self, partial: str, speech_ms: float) -> Judgement:
-        """A verdict while the caller is still speaking (None until the evidence suffices)."""
+    def judge(
+        self, partial: str, speech_ms: float, *, after_acknowledgement_ms: float | None = None
+    ) -> Judgement:
+        """A verdict while the caller is still speaking (None until the evidence suffices).
+
+        `after_acknowledgement_ms`: this speech began that soon after an acknowledgement the
+        caller made over the agent. "Yeah, … but" is how callers take the turn, and the words
+        after the pause are the ones the recogniser hears worst ("but" as "oh"): the timing
+        decides, as soon as it is speech.
+        """
         words = words_of(partial)
         if partial != self._last_partial:
             self._last_partial = partial
@@ -80,6 +109,11 @@ class InterruptionJudge:
                 self._seen[word] = self._seen.get(word, 0) + 1
         if speech_ms < self.min_speech_ms:
             return Judgement(None, "too short to judge")
+        if after_acknowledgement_ms is not None:
+            return Judgement(
+                "barge_in",
+                f"went on {after_acknowledgement_ms:.0f} ms after an acknowledgement",
+            )
         stops = [w for w in words if w in STOP_WORDS]
         if stops:
             return Judgement("barge_in", f"stop word {stops[0]!r}")

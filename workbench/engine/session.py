@@ -77,6 +77,9 @@ class SessionSettings:
     # counted as false interruptions).
     interruption: str = "judge"
     pause_after_ms: float = 100.0  # "pause" mode: caller speech before the agent goes quiet
+    # Speech that starts this soon after an acknowledgement ("Yeah, … but what about") is the
+    # caller taking the turn: judged an interruption as soon as it is speech.
+    follow_on_ms: float = 600.0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -144,6 +147,8 @@ class _Overlap:
     stopped_agent: bool = False
     paused_at: float | None = None  # "pause" mode: when the agent went quiet
     reason: str = ""
+    speech_ended_at: float | None = None  # the caller's last speech frame in it
+    after_acknowledgement_ms: float | None = None  # began this soon after an acknowledgement
 
 
 _TTS_MARKUP = re.compile(r"</?(?:digits|spell)>", re.IGNORECASE)
@@ -230,6 +235,7 @@ class CallSession:
         # Talking over the agent
         self.judge = InterruptionJudge()
         self._overlap: _Overlap | None = None  # the caller's utterance began while the agent spoke
+        self._acknowledgement_end: float | None = None  # the last one said over the agent
         self._sent: tuple[int, int, float] | None = None  # (turn, sentence, progress) last sent
         self._heard: tuple[int, int, float] | None = None  # ... last heard, from the transport
         self._cancelled: set[int] = set()  # work ids whose results are no longer wanted
@@ -308,7 +314,11 @@ class CallSession:
                     and self._speech_ms >= self.settings.pause_after_ms
                 ):
                     overlap.paused_at = frame_end  # go quiet now, decide what it was later
-                judgement = self.judge.judge(self._partial, self._speech_ms)
+                judgement = self.judge.judge(
+                    self._partial,
+                    self._speech_ms,
+                    after_acknowledgement_ms=overlap.after_acknowledgement_ms,
+                )
                 if judgement.verdict == "barge_in":
                     out += self._stop_for_barge_in(frame_end, judgement.reason)
             if isinstance(vad_event, VadSpeechEnd):
@@ -496,7 +506,11 @@ class CallSession:
         if self.state == "speaking" and self.settings.barge_in:
             started_speaking = self.turns[self.current_turn].first_frame_sent_at or started_at
             self._overlap = _Overlap(started_at, self.current_turn, started_at - started_speaking)
+            acknowledged = self._acknowledgement_end
+            if acknowledged is not None and started_at - acknowledged <= self.settings.follow_on_ms:
+                self._overlap.after_acknowledgement_ms = max(0.0, started_at - acknowledged)
             self.judge.reset()
+        self._acknowledgement_end = None
         self.recognizer.begin_utterance()
         for chunk in self._preroll:
             self.recognizer.feed(chunk)
@@ -526,6 +540,7 @@ class CallSession:
         ):
             # Spoken over the agent and not judged an interruption yet: let the final
             # transcript decide, while the agent keeps talking.
+            self._overlap.speech_ended_at = self._last_speech_end
             self._stt_busy = True
             out.append(self._work("stt_final", self.current_turn, self.recognizer.end_utterance))
             return out
@@ -913,6 +928,8 @@ class CallSession:
         if judgement.verdict in ("backchannel", "noise"):
             record = self.turns[overlap.agent_turn]
             record.notes.append(f"{judgement.verdict} {text!r} at {t_ms:.0f} ms: kept talking")
+            if judgement.verdict == "backchannel" and agent_still_talking:
+                self._acknowledgement_end = overlap.speech_ended_at
             if not agent_still_talking and self.state == "thinking":
                 # The reply ended meanwhile and a turn was opened for this: nothing to answer.
                 self.turns[work.turn].notes.append("only an acknowledgement: nothing to answer")

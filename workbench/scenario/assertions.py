@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.engine import events as ev
+from workbench.engine.interruption import leading_acknowledgement
 from workbench.engine.session import display_text
 from workbench.engine.trace import TurnTimeline, percentile
 from workbench.engine.virtual import CallResult
@@ -484,6 +485,14 @@ def _barge_in_outcomes(caller: CallerLog, limit: float) -> list[Outcome]:
             continue
         offset = item.offset_ms
         timing = f"onset at {item.onset_ms / 1000:.2f} s, {offset:.0f} ms into the agent's speech"
+        measured_from = "the onset"
+        if item.interruption_onset_ms is not None and item.interruption_onset_ms > item.onset_ms:
+            lead = leading_acknowledgement(item.text) or ""
+            timing += (
+                f"; the interruption proper began {item.interruption_onset_ms / 1000:.2f} s, "
+                f"after the acknowledgement {lead!r}"
+            )
+            measured_from = "the interruption proper"
         if not item.agent_audible_at_onset:
             out.append(
                 Outcome(
@@ -511,7 +520,7 @@ def _barge_in_outcomes(caller: CallerLog, limit: float) -> list[Outcome]:
                     where,
                     _ok(item.stop_ms <= limit),
                     f"≤ {limit:g}",
-                    f"{timing}; last agent audio heard {item.stop_ms:.0f} ms after the onset",
+                    f"{timing}; last agent audio heard {item.stop_ms:.0f} ms after {measured_from}",
                 )
             )
     return out

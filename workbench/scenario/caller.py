@@ -34,7 +34,12 @@ import numpy as np
 from workbench.audio.codec import ulaw_encode
 from workbench.audio.frames import FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME
 from workbench.engine import events as ev
-from workbench.engine.caller import CallerFrame, first_audible_index, last_audible_index
+from workbench.engine.caller import (
+    CallerFrame,
+    first_audible_index,
+    interruption_onset_index,
+    last_audible_index,
+)
 from workbench.scenario import schema as sc
 
 log = logging.getLogger(__name__)
@@ -67,10 +72,22 @@ class Interjection:
     at_ms: float  # planned: speech onset this far into the agent's current speech
     agent_onset_ms: float | None = None  # the agent speech run it was timed against
     onset_ms: float | None = None  # the caller's first audible sample
+    # Where the interruption proper began: after the pause that follows a leading
+    # acknowledgement ("Yeah, | but…"), else the onset. Stop latency counts from here, since a
+    # judge that lets "yeah" pass (as it must) cannot know sooner.
+    interruption_onset_ms: float | None = None
     speech_end_ms: float | None = None
     agent_audible_at_onset: bool = False
     last_agent_audio_ms: float | None = None  # end of the last agent audio before the quiet
-    stop_ms: float | None = None  # onset → last agent audio heard (None until measured)
+    stop_ms: float | None = (
+        None  # interruption onset → last agent audio heard (None until measured)
+    )
+
+    @property
+    def measured_from_ms(self) -> float | None:
+        return (
+            self.interruption_onset_ms if self.interruption_onset_ms is not None else self.onset_ms
+        )
 
     @property
     def offset_ms(self) -> float | None:
@@ -199,15 +216,16 @@ class ScriptedCaller:
                 self._run_onset = start
             self._last_audible_end = t_ms + (last_audible_index(pcm) + 1) * SAMPLE_MS
         for item in list(self._measuring):
-            if item.onset_ms is None or t_ms < item.onset_ms:
+            onset = item.measured_from_ms
+            if onset is None or t_ms < onset:
                 continue
             last = self._last_audible_end
-            if last is not None and last > item.onset_ms:
+            if last is not None and last > onset:
                 item.last_agent_audio_ms = last
             heard_until = t_ms + FRAME_MS
-            quiet_since = max(item.last_agent_audio_ms or item.onset_ms, item.onset_ms)
+            quiet_since = max(item.last_agent_audio_ms or onset, onset)
             if heard_until - quiet_since >= self.reply_gap_ms:
-                item.stop_ms = max(0.0, quiet_since - item.onset_ms)
+                item.stop_ms = max(0.0, quiet_since - onset)
                 self._measuring.remove(item)
 
     def on_event(self, event: Any) -> None:
@@ -378,6 +396,9 @@ class ScriptedCaller:
         if first_frame:
             assert activity.action is not None
             item.onset_ms = activity.action.onset_ms
+            proper = interruption_onset_index(activity.pcm, text)
+            if activity.kind == "barge_in" and proper is not None:
+                item.interruption_onset_ms = t_ms + proper * SAMPLE_MS
             item.agent_audible_at_onset = (
                 self._last_audible_end is not None
                 and item.onset_ms is not None
