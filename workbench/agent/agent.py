@@ -51,12 +51,20 @@ SLOT_PHRASES: dict[str, list[str]] = {  # more are added by name/email/digit_phr
 ANSWER_PHRASES = [
     "yes", "no", "yes please", "no thanks", "that's right", "that's correct", "correct",
     "that's wrong", "no that's all", "no thank you bye", "goodbye", "thank you",
-    # Acknowledgements and interruptions, which callers say over the agent: the interruption
-    # judge needs them recognised as what they are.
-    "uh huh", "uh-huh", "mhm", "hmm", "mm", "yeah", "yeah okay", "okay", "right", "sure",
-    "got it", "i see", "yeah right", "okay thanks", "yeah but", "yeah but what about",
-    "wait", "wait a second", "hold on", "sorry", "actually", "excuse me", "no no",
+    # Interruptions, which callers say over the agent: the judge must hear them.
+    "yeah but", "yeah but what about", "okay but", "wait", "wait a second", "hold on",
+    "hang on", "sorry", "actually", "excuse me", "no no",
 ]  # fmt: skip
+# Acknowledgements callers make while the agent talks. Said far more often than any one
+# question, so they weigh more in the language model (ACKNOWLEDGEMENT_WEIGHT copies): heard
+# as themselves rather than as "and the" or "anna my", the judge lets them pass.
+ACKNOWLEDGEMENT_PHRASES = [
+    "uh huh", "uh-huh", "mhm", "hmm", "mm", "yeah", "yeah okay", "okay", "right", "sure",
+    "got it", "i see", "yeah right", "okay thanks", "alright", "all right", "oh okay",
+    "okay great", "great", "cool", "makes sense", "right right", "yeah yeah", "yep", "yes",
+    "uh huh right", "okay got it", "sounds good",
+]  # fmt: skip
+ACKNOWLEDGEMENT_WEIGHT = 3
 
 # How callers correct themselves ("tuesday, no, wednesday"), so the markers are recognised.
 CORRECTION_PHRASES = [
@@ -176,6 +184,7 @@ class Agent:
         if self.orders:
             sentences += [f"order number {number}" for number in self.orders.numbers()]
         sentences += ANSWER_PHRASES
+        sentences += ACKNOWLEDGEMENT_PHRASES * ACKNOWLEDGEMENT_WEIGHT
         sentences += CORRECTION_PHRASES
         # Anger must be heard to be escalated: "this is ridiculous" is in no example.
         sentences += [f"this is {k}" for k in d.escalation.angry_keywords]

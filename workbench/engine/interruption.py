@@ -31,6 +31,12 @@ BACKCHANNEL_TOKENS = frozenset(
     good thanks thank you""".split()
 )
 STOP_WORDS = frozenset("wait stop hold hang sorry excuse actually but pardon hey however".split())
+# Short function words: what the recogniser makes of a mumbled "mm-hmm" or "I see" ("n i'm",
+# "i'd be", "and the"). They say nothing about intent, so they are not counted as content.
+WEAK_WORDS = frozenset(
+    """a an the and or of to in at be am are is was i i'm i'd i'll you you'll it it's
+    that this n m all""".split()
+)
 
 
 def words_of(text: str) -> list[str]:
@@ -121,7 +127,7 @@ class InterruptionJudge:
             return Judgement(
                 "barge_in", f"{speech_ms:.0f} ms of speech: too long to be an acknowledgement"
             )
-        content = [w for w in words if w not in BACKCHANNEL_TOKENS]
+        content = [w for w in words if w not in BACKCHANNEL_TOKENS and w not in WEAK_WORDS]
         if len(content) >= 2:
             return Judgement("barge_in", f"content words {content[:3]}")
         stable = [w for w in content if self._seen.get(w, 0) >= self.stable_updates]
@@ -153,7 +159,7 @@ class InterruptionJudge:
         stops = [w for w in words if w in STOP_WORDS]
         if stops:
             return Judgement("barge_in", f"stop word {stops[0]!r}")
-        content = [w for w in words if w not in BACKCHANNEL_TOKENS]
+        content = [w for w in words if w not in BACKCHANNEL_TOKENS and w not in WEAK_WORDS]
         if content:
             return Judgement("barge_in", f"content words {content[:3]}")
         return Judgement("backchannel", f"only acknowledgement words ({' '.join(words)!r})")

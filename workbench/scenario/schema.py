@@ -74,6 +74,8 @@ Call only:
 
 - `no_false_interruptions: true`: the agent never stopped for a backchannel;
 - `barge_in_stop_ms`: for every `barge_in`, caller speech onset → last agent audio heard, ≤;
+  when the words open with an acknowledgement ("Yeah, but…"), from the onset of the words
+  after it, since the agent must let "yeah" pass;
 - `reprompts`: the number of no-input/no-match re-prompts, exact or `{min: N, max: N}`;
 - `crm`: `[{object: Case, fields: {Origin: Phone, Subject: null}}]`: after the call its record
   is written to a throwaway local org; each object must exist for this call, each field must
