@@ -72,16 +72,14 @@ class Interjection:
     at_ms: float  # planned: speech onset this far into the agent's current speech
     agent_onset_ms: float | None = None  # the agent speech run it was timed against
     onset_ms: float | None = None  # the caller's first audible sample
+    speech_end_ms: float | None = None
+    agent_audible_at_onset: bool = False
+    last_agent_audio_ms: float | None = None  # end of the last agent audio before the quiet
+    stop_ms: float | None = None  # (interruption) onset → last agent audio heard, once measured
     # Where the interruption proper began: after the pause that follows a leading
     # acknowledgement ("Yeah, | but…"), else the onset. Stop latency counts from here, since a
     # judge that lets "yeah" pass (as it must) cannot know sooner.
     interruption_onset_ms: float | None = None
-    speech_end_ms: float | None = None
-    agent_audible_at_onset: bool = False
-    last_agent_audio_ms: float | None = None  # end of the last agent audio before the quiet
-    stop_ms: float | None = (
-        None  # interruption onset → last agent audio heard (None until measured)
-    )
 
     @property
     def measured_from_ms(self) -> float | None:
