@@ -489,7 +489,7 @@ def _barge_in_outcomes(caller: CallerLog, limit: float) -> list[Outcome]:
         if item.interruption_onset_ms is not None and item.interruption_onset_ms > item.onset_ms:
             lead = leading_acknowledgement(item.text) or ""
             timing += (
-                f"; the interruption proper began {item.interruption_onset_ms / 1000:.2f} s, "
+                f"; the interruption proper began at {item.interruption_onset_ms / 1000:.2f} s, "
                 f"after the acknowledgement {lead!r}"
             )
             measured_from = "the interruption proper"
