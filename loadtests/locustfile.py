@@ -211,7 +211,7 @@ def _record(environment, scenario, call_sid, name, value_ms, ok, cause) -> None:
 def _ship(client_id, data) -> None:
     data["exact_samples"], _Process.unsent = _Process.unsent, []
     if media_call._PACER is not None:
-        data["exact_health"] = media_call._PACER.health.to_dict()
+        data["exact_health"] = media_call._PACER.measured.to_dict()
 
 
 @events.worker_report.add_listener
@@ -232,6 +232,7 @@ def _started(environment, **_kw) -> None:
         _Process.progress = gevent.spawn(_print_progress, environment, _Process.run_started)
     if not isinstance(environment.runner, MasterRunner):
         _plans(environment.parsed_options)  # render the callers' audio before any call starts
+        media_call.settle_gc()  # Locust, gevent, the plans: out of the collector's sight
 
 
 def _print_progress(environment, started: float) -> None:
@@ -272,9 +273,16 @@ def _stop_progress(**_kw) -> None:
 
 @events.spawning_complete.add_listener
 def _steady(user_count, **_kw) -> None:
-    """Judge the generator on the steady state: forget the lateness of the connect storm."""
+    """Judge the generator on the steady state: the window starts `media_call.SETTLE_S` after
+    all users are spawned (the first time only) and ends when the test stops."""
     if media_call._PACER is not None:
-        media_call._PACER.reset_health()
+        media_call._PACER.begin_window()
+
+
+@events.test_stopping.add_listener
+def _window_ends(**_kw) -> None:
+    if media_call._PACER is not None:
+        media_call._PACER.end_window()
 
 
 # ---------------------------------------------------------------- shapes
@@ -351,7 +359,7 @@ def _write_report(environment, **_kw) -> None:
     if isinstance(environment.runner, MasterRunner):
         health = [GeneratorHealth.from_dict(h) for h in _Process.worker_health.values()]
     elif media_call._PACER is not None:
-        health = [media_call._PACER.health]
+        health = [media_call._PACER.measured]
     samples = sorted(_Process.samples, key=lambda s: s.t)
     reconciliation = None
     if o.org_url:

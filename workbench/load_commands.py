@@ -358,7 +358,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     target.url,
                     users=n,
                     spawn_rate=spawn,
-                    duration=f"{int(seconds + ramp_s + 3)}s",
+                    # ramp-up, 2 s of settling (not measured, loadtests/media_call.SETTLE_S),
+                    # the steady state, and a little slack for the stop
+                    duration=f"{int(ramp_s + 2 + seconds + 1)}s",
                     report_prefix=prefix,
                     processes=processes,
                     extra=["--voice", "synthetic", "--think-time", "0", "--max-lateness-ms", "5"],
@@ -374,6 +376,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                         "calls": n,
                         "processes": processes,
                         "lateness_ms": check["lateness_ms"],
+                        "ramp_lateness_p99_ms": max(
+                            (p["ramp_lateness_ms"]["p99"] for p in procs), default=None
+                        ),
                         "generator_cpu_percent": [p["cpu_percent"]["median"] for p in procs],
                         "messages_per_s": round(sum(p["messages_per_s"] for p in procs)),
                         "max_calls_seen": sum(p["max_calls"] for p in procs),
