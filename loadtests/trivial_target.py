@@ -5,7 +5,8 @@ line, `ready ws://HOST:PORT/media`, then serves until killed. Per call it speaks
 and does as little as possible:
 
 - after `start`, a 1 s greeting (a tone) and a mark;
-- when the caller has spoken and then been quiet for 300 ms, a 2.5 s reply and a mark;
+- when the caller has spoken (or pressed keys) and then been quiet for 300 ms, a 2.5 s reply
+  and a mark;
 - caller speech lasting 300 ms while its reply is still playing: `clear` (a barge-in);
 - `stop` (or a close frame) ends the call; mark echoes are accepted.
 
@@ -365,6 +366,9 @@ class Server:
             self._speak(conn, GREETING_SPEECH)
         elif isinstance(message, p.Media):
             self._on_media(conn, message.payload)
+        elif isinstance(message, p.Dtmf):  # keys are a turn too: the reply follows the quiet
+            conn.heard_speech = True
+            conn.quiet = 0
         elif isinstance(message, p.Stop):
             self._close(conn)
 
