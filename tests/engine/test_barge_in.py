@@ -83,3 +83,13 @@ def test_pause_mode_goes_quiet_fast_and_resumes_after_an_acknowledgement(runtime
     assert false_stop.kind == "backchannel" and false_stop.stopped_agent
     agent_lines = [text for speaker, text in acknowledged.transcript if speaker == "agent"]
     assert "How can I help you today?" in agent_lines  # it carried on where it paused
+
+
+def test_a_cut_between_sentences_does_not_repeat_the_sentence_heard_in_full(runtime):
+    # "Right, … right" stops the agent (speech right after an acknowledgement) just as its
+    # first sentence ends; the second "right" then shows it was a false interruption.
+    result, _ = talk_over(runtime, "Right, right.")
+    assert [e for e in kinds(result, ev.AgentAudioStopped) if e.reason == "interrupted"]
+    agent_lines = [text for speaker, text in result.transcript if speaker == "agent"]
+    assert agent_lines.count("Thank you for calling Northwind Software.") == 1
+    assert not [line for line in agent_lines if line.startswith("Thank you") and "—" in line]

@@ -831,18 +831,19 @@ class CallSession:
             self.transcript.pop()  # it is said again, merged, with the next utterance
         record.notes.append(f"reply withdrawn: {why}")
 
-    def _text_heard(self) -> tuple[str, int, float]:
-        """The agent's words the caller has heard in the current reply, and where it was cut."""
+    def _text_heard(self) -> tuple[str, int, float, str]:
+        """The agent's words the caller has heard in the current reply, where it was cut, and
+        the words heard of the sentence it was cut in ("" when cut before its first word)."""
         position = self._heard if self._heard is not None else self._sent
         if position is None or position[0] != self.current_turn:
-            return "", 0, 0.0
+            return "", 0, 0.0, ""
         _, index, progress = position
         if index < 0 or index >= len(self._sentences):
-            return "", 0, 0.0
+            return "", 0, 0.0, ""
         words = display_text(self._sentences[index]).split()
         cut = " ".join(words[: int(round(len(words) * progress))])
         heard = [display_text(s) for s in self._sentences[:index]] + ([cut] if cut else [])
-        return " ".join(heard), index, progress
+        return " ".join(heard), index, progress, cut
 
     def _stop_for_barge_in(self, t_ms: float, reason: str) -> list[Output]:
         """Stop talking now: drop queued audio (Twilio's `clear`), keep what was heard."""
@@ -852,7 +853,7 @@ class CallSession:
         overlap.reason = reason
         self.barge_ins += 1
         t_ms = overlap.paused_at if overlap.paused_at is not None else t_ms  # when it went quiet
-        heard, index, progress = self._text_heard()
+        heard, index, progress, cut = self._text_heard()
         self._interrupted = (self._sentences, index)
         record = self.turns[overlap.agent_turn]
         first_sent = record.first_frame_sent_at
@@ -883,8 +884,8 @@ class CallSession:
         self._end_after_speaking = False
         self._last_agent_audio_end = t_ms
         self.state = "listening"
-        if heard and progress < 1.0:
-            self.transcript.append(("agent", heard.split(". ")[-1] + " —"))
+        if cut and progress < 1.0:  # (whole sentences heard are in the transcript already)
+            self.transcript.append(("agent", cut + " —"))
         record = self.turns[overlap.agent_turn]
         record.notes.append(f"barge-in at {t_ms:.0f} ms ({reason}); heard: {heard!r}")
         return [
