@@ -1,8 +1,8 @@
 """`workbench bench serve`: N concurrent scripted calls against a real server on loopback.
 
-The server runs in a subprocess (`python -m workbench serve --no-crm`) with the real speech
-stack, so its CPU time and memory can be read from /proc/PID/stat and /proc/PID/status without
-the callers' own work mixed in. Callers use `MediaStreamClient` on one shared `Pacer` with
+The server runs in a subprocess (`python -m workbench serve --no-crm --workers W`) with the real
+speech stack, so its CPU time and memory can be read from /proc (summed over the server and its
+worker processes) without the callers' own work mixed in. Callers use `MediaStreamClient` on one shared `Pacer` with
 pre-rendered audio; each caller thread places call after call until the duration is over.
 
 Reports caller-side turn latency percentiles, barge-in stop latency (when barge-in calls are
@@ -47,15 +47,34 @@ class ProcSample:
     rss_mb: float
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (a multi-worker server's workers), from /proc."""
+    pids = [pid]
+    for parent in pids:
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        pids.extend(int(child) for child in children)
+    return pids
+
+
 def sample_process(pid: int) -> ProcSample:
-    """CPU seconds (user + system) and resident memory of a process, from /proc."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    cpu_s = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    """CPU seconds (user + system) and resident memory of a process and its descendants (what
+    they use now: a descendant that exited takes its CPU time with it), from /proc."""
+    cpu_s = 0.0
     rss_kb = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss_kb = int(line.split()[1])
+    for member in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:  # it just exited
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu_s += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss_kb += int(line.split()[1])
     return ProcSample(time.monotonic(), cpu_s, rss_kb / 1024.0)
 
 
@@ -74,9 +93,11 @@ def run_serve_bench(
     voice: str = "piper:joe",
     lines: tuple[str, ...] = DEFAULT_LINES,
     barge_in_every: int = 0,
+    workers: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Drive `calls` concurrent calls for `duration_s` (or `soak_minutes`) and summarise."""
+    """Drive `calls` concurrent calls for `duration_s` (or `soak_minutes`) against a server
+    with `workers` processes, and summarise."""
     if calls < 1:
         raise ConfigError("--calls must be at least 1")
     from workbench.telephony.scripted import scenario_renderer
@@ -85,7 +106,7 @@ def run_serve_bench(
     render = scenario_renderer(voice)
     steps = [CallStep("say", text=line, pcm=render(line)) for line in lines]
     barge_pcm = render(BARGE_LINE)
-    server = ServerProcess(agent=agent, crm=False)
+    server = ServerProcess(agent=agent, crm=False, extra=("--workers", str(workers)))
     say("starting the server…")
     server.start()
     assert server.process is not None
@@ -129,7 +150,9 @@ def run_serve_bench(
         samples.append(final)
     finally:
         server.stop()
-    return summarise(state.results, samples, baseline, final, calls, soak=soak_minutes > 0)
+    result = summarise(state.results, samples, baseline, final, calls, soak=soak_minutes > 0)
+    result["server"]["workers"] = workers
+    return result
 
 
 def _barge_call(client: MediaStreamClient, pcm: np.ndarray, pacer: Pacer) -> dict[str, Any]:

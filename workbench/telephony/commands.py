@@ -32,10 +32,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         drain_timeout: Annotated[
             float, typer.Option(help="Seconds active calls may take to finish on shutdown.")
         ] = 30.0,
+        workers: Annotated[
+            str,
+            typer.Option(
+                help="Server processes sharing the port: a number, or 'auto' (one per core). "
+                "Human-agent queues (/agent) are per worker: use 1 with the desk."
+            ),
+        ] = "1",
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each call.")] = False,
     ) -> None:
         """Serve the agent over Twilio Media Streams (POST /twiml, WS /media, WS /agent, /metrics)."""
         from workbench.telephony.server import ServerConfig, run_server
+        from workbench.telephony.workers import parse_workers
 
         if verbose:
             logging.getLogger("workbench").setLevel(logging.INFO)
@@ -47,13 +55,16 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             crm=crm,
             public_url=public_url,
             drain_timeout_s=drain_timeout,
+            workers=parse_workers(workers),
         )
 
         def ready(server: object) -> None:
             bound = getattr(server, "port", port)
+            processes = f" ({config.workers} workers)" if config.workers > 1 else ""
             typer.echo(
-                f"serving on http://{host}:{bound} — TwiML POST /twiml, media ws://{host}:{bound}"
-                "/media, agents ws …/agent, GET /healthz /metrics (Ctrl-C drains and stops)"
+                f"serving on http://{host}:{bound}{processes} — TwiML POST /twiml, media "
+                f"ws://{host}:{bound}/media, agents ws …/agent, GET /healthz /metrics "
+                "(Ctrl-C drains and stops)"
             )
 
         run_server(config, ready=ready)
@@ -119,9 +130,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             int, typer.Option(help="Make every Nth call a barge-in call (0: none).")
         ] = 0,
         agent: Annotated[Path | None, typer.Option(help="Agent directory.")] = None,
+        workers: Annotated[
+            str, typer.Option(help="The server's worker processes: a number or 'auto' (per core).")
+        ] = "auto",
     ) -> None:
         """N concurrent scripted calls over loopback; caller-side latency, server CPU and memory."""
         from workbench.telephony.bench import dumps, run_serve_bench
+        from workbench.telephony.workers import parse_workers
 
         result = run_serve_bench(
             calls=calls,
@@ -129,6 +144,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             soak_minutes=soak_minutes,
             agent=agent,
             barge_in_every=barge_in_every,
+            workers=parse_workers(workers),
             progress=lambda text: typer.echo(text, err=True),
         )
         typer.echo(dumps(result))

@@ -3,12 +3,18 @@
 prometheus_client is not a dependency; the handful of counters, gauges and histograms the
 media-stream server keeps do not need it. Everything is guarded by one lock because calls
 report from the asyncio loop and from driver threads alike.
+
+A server with several worker processes (`workbench serve --workers N`) keeps one
+`ServerMetrics` per worker; `snapshot()` is a worker's state as plain JSON-able data and
+`render_merged(snapshots)` the exposition of their sum (counters, gauges and histogram buckets
+add up), so `GET /metrics` on any worker describes the whole server.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 # Turn latency buckets (seconds): dense around the 0.5-1 s that decides whether a call feels live.
 LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)
@@ -78,38 +84,84 @@ class ServerMetrics:
             histogram = self._histograms.get(name)
             return histogram.count if histogram else 0
 
-    def render(self) -> str:
-        lines: list[str] = []
-        gauges = (
-            ("workbench_active_calls", "Media-stream calls connected now.", self.active_calls),
-            ("workbench_queued_calls", "Calls waiting for a human agent.", self.queued_calls),
-            ("workbench_human_calls", "Calls connected to a human agent.", self.human_calls),
-        )
-        for name, help_text, value in gauges:
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
+    def snapshot(self) -> dict[str, Any]:
+        """This process's metrics as JSON-able data (what a worker hands its siblings)."""
         with self._lock:
-            counters = dict(self._counters)
-            histograms = {
-                k: (list(h.counts), h.total, h.count, h.buckets)
-                for k, h in self._histograms.items()
+            return {
+                "gauges": {
+                    "workbench_active_calls": self.active_calls,
+                    "workbench_queued_calls": self.queued_calls,
+                    "workbench_human_calls": self.human_calls,
+                },
+                "counters": [
+                    [name, [list(pair) for pair in labels], value]
+                    for (name, labels), value in self._counters.items()
+                ],
+                "histograms": {
+                    name: {
+                        "buckets": list(h.buckets),
+                        "counts": list(h.counts),
+                        "total": h.total,
+                        "count": h.count,
+                    }
+                    for name, h in self._histograms.items()
+                },
             }
-        for name in sorted({key[0] for key in counters}):
-            lines += [f"# HELP {name} {_COUNTER_HELP.get(name, name)}", f"# TYPE {name} counter"]
-            for (metric, labels), value in sorted(counters.items()):
-                if metric == name:
-                    lines.append(f"{name}{_labels(dict(labels))} {_number(value)}")
-        for name in sorted(histograms):
-            counts, total, count, buckets = histograms[name]
-            lines += [
-                f"# HELP {name} {_HISTOGRAM_HELP.get(name, name)}",
-                f"# TYPE {name} histogram",
-            ]
-            for bound, bucket_count in zip(buckets, counts, strict=True):
-                lines.append(f'{name}_bucket{{le="{_number(bound)}"}} {bucket_count}')
-            lines.append(f'{name}_bucket{{le="+Inf"}} {count}')
-            lines.append(f"{name}_sum {_number(total)}")
-            lines.append(f"{name}_count {count}")
-        return "\n".join(lines) + "\n"
+
+    def render(self) -> str:
+        return render_merged([self.snapshot()])
+
+
+GAUGE_HELP = {
+    "workbench_active_calls": "Media-stream calls connected now.",
+    "workbench_queued_calls": "Calls waiting for a human agent.",
+    "workbench_human_calls": "Calls connected to a human agent.",
+    "workbench_workers": "Worker processes serving calls.",
+    "workbench_workers_reporting": "Worker processes whose metrics this answer includes.",
+}
+
+
+def render_merged(
+    snapshots: list[dict[str, Any]], extra_gauges: dict[str, float] | None = None
+) -> str:
+    """The exposition of the sum of `snapshots` (one per worker process)."""
+    gauges: dict[str, float] = {}
+    counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    histograms: dict[str, tuple[list[int], float, int, tuple[float, ...]]] = {}
+    for snap in snapshots:
+        for name, value in snap["gauges"].items():
+            gauges[name] = gauges.get(name, 0) + value
+        for name, labels, value in snap["counters"]:
+            key = (name, tuple((str(k), str(v)) for k, v in labels))
+            counters[key] = counters.get(key, 0.0) + value
+        for name, h in snap["histograms"].items():
+            buckets = tuple(h["buckets"])
+            if name not in histograms:
+                histograms[name] = ([0] * len(buckets), 0.0, 0, buckets)
+            counts, total, count, known = histograms[name]
+            if known != buckets:  # (every worker runs the same code; never expected)
+                continue
+            merged = [a + b for a, b in zip(counts, h["counts"], strict=True)]
+            histograms[name] = (merged, total + h["total"], count + h["count"], buckets)
+    gauges.update(extra_gauges or {})
+    lines: list[str] = []
+    for name, value in gauges.items():
+        help_text = GAUGE_HELP.get(name, name)
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {_number(value)}"]
+    for name in sorted({key[0] for key in counters}):
+        lines += [f"# HELP {name} {_COUNTER_HELP.get(name, name)}", f"# TYPE {name} counter"]
+        for (metric, labels), value in sorted(counters.items()):
+            if metric == name:
+                lines.append(f"{name}{_labels(dict(labels))} {_number(value)}")
+    for name in sorted(histograms):
+        counts, total, count, buckets = histograms[name]
+        lines += [f"# HELP {name} {_HISTOGRAM_HELP.get(name, name)}", f"# TYPE {name} histogram"]
+        for bound, bucket_count in zip(buckets, counts, strict=True):
+            lines.append(f'{name}_bucket{{le="{_number(bound)}"}} {bucket_count}')
+        lines.append(f'{name}_bucket{{le="+Inf"}} {count}')
+        lines.append(f"{name}_sum {_number(total)}")
+        lines.append(f"{name}_count {count}")
+    return "\n".join(lines) + "\n"
 
 
 _COUNTER_HELP = {

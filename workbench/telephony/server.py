@@ -17,6 +17,16 @@ any request is refused with 403, a missing one on HTTP routes with 401.
 
 One `CallRuntime` (agent and speech stack) serves every call; each call borrows its own
 recogniser from the stack's pool.
+
+Worker processes (`workbench serve --workers N`, `workers.py`): N processes each run a
+`MediaStreamServer` bound to the same port with SO_REUSEPORT, so the kernel spreads
+connections over them and each call lives in one process, under that process's GIL. Per-call
+speech work (VAD, resampling, the streaming recogniser) holds the GIL, so one process saturates
+a single core when many callers talk at once; workers use the others. Each worker also answers
+on a private Unix socket; `GET /metrics` on any worker sums the metrics of all of them
+(`workbench_workers_reporting` says how many answered) and `/healthz` reports the worker that
+answered. Queues of calls waiting for a human (`/agent`) are per worker: a desk sees the calls
+of the worker its socket landed on, so servers that hand calls to the desk run one worker.
 """
 
 from __future__ import annotations
@@ -68,6 +78,7 @@ class ServerConfig:
     human_voice: str = HUMAN_VOICE
     endpointing: str = "semantic"
     keep_finished: int = 200  # summaries of finished calls kept for inspection
+    workers: int = 1  # processes serving calls (`workers.py`); 1: this process alone
 
     @property
     def token_required(self) -> bool:
@@ -102,7 +113,9 @@ class MediaStreamServer:
         runtime: Any = None,
         crm_sink: Any = None,
         on_event: Callable[[MediaCall, ev.Event], None] | None = None,
+        worker: Any = None,
     ) -> None:
+        """`worker`: this process's `workers.WorkerSlot` when it is one of several."""
         check_config(config)
         from workbench.engine.calls import CallRuntime
         from workbench.telephony.handoff import Switchboard
@@ -125,6 +138,8 @@ class MediaStreamServer:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._human_tts: Any = None
+        self.worker = worker
+        self._internal_runner: web.AppRunner | None = None
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ application
@@ -222,21 +237,46 @@ class MediaStreamServer:
         return ws
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "status": "draining" if self.draining else "ok",
-                "agent": self.agent.name,
-                "active_calls": len(self.connections),
-                "queued_calls": len(self.switchboard.queue),
-            }
-        )
+        body: dict[str, Any] = {
+            "status": "draining" if self.draining else "ok",
+            "agent": self.agent.name,
+            "active_calls": len(self.connections),
+            "queued_calls": len(self.switchboard.queue),
+        }
+        if self.worker is None:
+            return web.json_response(body)
+        ready = self.worker.ready_count()
+        body.update(worker=self.worker.index, workers=self.worker.count, workers_ready=ready)
+        if ready < self.worker.count and not self.draining:
+            body["status"] = "starting"  # not every worker is listening yet
+            return web.json_response(body, status=503)
+        return web.json_response(body)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        from workbench.telephony.metrics import render_merged
+
         self.metrics.queued_calls = len(self.switchboard.queue)
+        if self.worker is None:
+            text = self.metrics.render()
+        else:
+            siblings = await self.worker.sibling_snapshots()
+            snapshots = [self.metrics.snapshot(), *siblings]
+            text = render_merged(
+                snapshots,
+                {
+                    "workbench_workers": self.worker.count,
+                    "workbench_workers_reporting": len(snapshots),
+                },
+            )
         return web.Response(
-            body=self.metrics.render().encode("utf-8"),
+            body=text.encode("utf-8"),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
+
+    async def _worker_snapshot(self, request: web.Request) -> web.Response:
+        """This worker's own metrics (JSON), for a sibling answering `GET /metrics`."""
+        self.metrics.queued_calls = len(self.switchboard.queue)
+        return web.json_response(self.metrics.snapshot())
 
     # ------------------------------------------------------------------ calls
 
@@ -352,11 +392,22 @@ class MediaStreamServer:
         """Bind and serve; returns the bound port (useful with port 0)."""
         self._runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        self._site = web.TCPSite(
+            self._runner,
+            self.config.host,
+            self.config.port,
+            reuse_port=self.worker is not None or None,
+        )
         await self._site.start()
         server = self._site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        if self.worker is not None:  # siblings ask for this worker's metrics here
+            internal = web.Application()
+            internal.router.add_get("/worker/metrics", self._worker_snapshot)
+            self._internal_runner = web.AppRunner(internal, handle_signals=False)
+            await self._internal_runner.setup()
+            await web.UnixSite(self._internal_runner, self.worker.socket_path()).start()
         log.info("serving %s on %s:%s", self.agent.name, self.config.host, self.port)
         return self.port
 
@@ -383,6 +434,9 @@ class MediaStreamServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._internal_runner is not None:
+            await self._internal_runner.cleanup()
+            self._internal_runner = None
 
 
 def caller_context(number: str, info: Any) -> Any:
@@ -408,12 +462,26 @@ def open_crm_sink() -> Any:
     return CrmSink.from_settings()
 
 
-def run_server(config: ServerConfig, *, ready: Callable[[MediaStreamServer], None] | None = None):
-    """Serve until SIGTERM/SIGINT, then drain active calls (blocking; `workbench serve`)."""
+def run_server(config: ServerConfig, *, ready: Callable[[Any], None] | None = None):
+    """Serve until SIGTERM/SIGINT, then drain active calls (blocking; `workbench serve`).
+
+    With `config.workers > 1` this process supervises that many worker processes
+    (`workers.run_workers`); `ready` then receives an object with the bound `port`."""
     check_config(config)
+    if config.workers > 1:
+        from workbench.telephony.workers import run_workers
+
+        run_workers(config, ready=ready)
+        return
+    serve_in_this_process(config, ready=ready)
+
+
+def serve_in_this_process(
+    config: ServerConfig, *, ready: Callable[[Any], None] | None = None, worker: Any = None
+) -> None:
     crm = open_crm_sink() if config.crm else None
     try:
-        server = MediaStreamServer(config, crm_sink=crm)
+        server = MediaStreamServer(config, crm_sink=crm, worker=worker)
         asyncio.run(_serve(server, ready))
     finally:
         if crm is not None:

@@ -1,0 +1,145 @@
+"""`workbench serve --workers N`: several processes on one port, metrics summed, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import websocket
+
+from workbench.errors import ConfigError
+from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.metrics import ServerMetrics, render_merged
+from workbench.telephony.scripted import CallStep, run_steps, scenario_renderer
+from workbench.telephony.server_process import ServerProcess
+from workbench.telephony.workers import default_workers, parse_workers
+
+WORKERS = 2
+
+
+def test_workers_option_takes_a_number_or_auto():
+    assert parse_workers("3") == 3
+    assert parse_workers("auto") == default_workers() >= 1
+    with pytest.raises(ConfigError, match="--workers 0"):
+        parse_workers("0")
+    with pytest.raises(ConfigError, match="--workers many"):
+        parse_workers("many")
+
+
+def test_metrics_of_several_workers_add_up():
+    first, second = ServerMetrics(), ServerMetrics()
+    first.active_calls, second.active_calls = 2, 3
+    first.inc("workbench_calls_total", reason="caller_hung_up")
+    second.inc("workbench_calls_total", reason="caller_hung_up", amount=2)
+    second.inc("workbench_errors_total", cause="protocol_error")
+    first.observe("workbench_turn_latency_seconds", 0.35)
+    second.observe("workbench_turn_latency_seconds", 1.1)
+    snapshots = [json.loads(json.dumps(m.snapshot())) for m in (first, second)]  # as sent
+    lines = render_merged(snapshots, {"workbench_workers": 2}).splitlines()
+
+    assert "workbench_active_calls 5" in lines
+    assert "workbench_workers 2" in lines
+    assert 'workbench_calls_total{reason="caller_hung_up"} 3' in lines
+    assert 'workbench_errors_total{cause="protocol_error"} 1' in lines
+    assert 'workbench_turn_latency_seconds_bucket{le="0.4"} 1' in lines
+    assert 'workbench_turn_latency_seconds_bucket{le="+Inf"} 2' in lines
+    assert "workbench_turn_latency_seconds_sum 1.45" in lines
+    assert render_merged([first.snapshot()]) == first.render()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _metric(text: str, line_start: str) -> float:
+    values = [
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start)
+    ]
+    return sum(values)
+
+
+@pytest.fixture(scope="module")
+def workers_server(tmp_path_factory):
+    server = ServerProcess(
+        crm=False,
+        log_path=tmp_path_factory.mktemp("workers") / "serve.log",
+        extra=("--workers", str(WORKERS)),
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_calls_to_a_multi_worker_server_are_served_and_counted_across_workers(workers_server):
+    http = f"http://127.0.0.1:{workers_server.port}"
+    status, body = _get(http + "/healthz")
+    health = json.loads(body)
+    assert status == 200 and health["workers"] == WORKERS and health["workers_ready"] == WORKERS
+
+    line = scenario_renderer("espeak:en-us")("What are your opening hours?")
+    calls = 4  # the kernel spreads connections over the workers; every call must be counted
+    pacer = Pacer().start()
+    try:
+        for _ in range(calls):
+            client = MediaStreamClient(workers_server.url)
+            result = run_steps(client, [CallStep("say", text="hours", pcm=line)], pacer=pacer)
+            assert result.error == ""
+            assert len(client.results.turn_latencies_ms) == 1  # the agent answered
+            assert client.results.protocol_errors == []
+    finally:
+        pacer.stop()
+
+    def finished() -> float:
+        return _metric(_get(http + "/metrics")[1], "workbench_calls_total{")
+
+    deadline = time.monotonic() + 20
+    while finished() < calls and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = _get(http + "/metrics")[1]
+    assert _metric(text, "workbench_workers ") == WORKERS
+    assert _metric(text, "workbench_workers_reporting ") == WORKERS
+    assert _metric(text, "workbench_calls_total{") == calls
+    assert _metric(text, "workbench_turns_total ") >= calls
+    assert _metric(text, "workbench_turn_latency_seconds_count ") >= calls
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_sigterm_drains_every_worker_and_lets_active_calls_finish(tmp_path):
+    server = ServerProcess(crm=False, log_path=tmp_path / "serve.log", extra=("--workers", "2"))
+    server.start()
+    assert server.process is not None
+    client = MediaStreamClient(server.url)
+    client.connect()
+    pacer = Pacer([client]).start()
+    try:
+        assert client.wait_until(lambda: client.results.first_agent_audio_ms is not None, 30)
+        os.kill(server.process.pid, signal.SIGTERM)
+        refused = False
+        for _ in range(100):  # once draining, no worker takes a new call
+            try:
+                websocket.create_connection(server.url, timeout=5).close()
+            except (ConnectionError, websocket.WebSocketException):
+                refused = True
+                break
+            time.sleep(0.1)
+        assert refused
+        assert not client.closed.is_set()  # the active call goes on
+        assert server.process.poll() is None
+    finally:
+        pacer.stop()
+        client.hang_up()
+    assert server.process.wait(30) == 0
+    assert "draining 1 calls" in server.log_path.read_text()
+    server.process = None
