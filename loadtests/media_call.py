@@ -161,6 +161,9 @@ class MediaCall:
         self.pacer = pacer
         self.call_sid = new_sid("CA")
         self.stream_sid = new_sid("MZ")
+        self._media_head = (
+            b'{"event":"media","streamSid":"' + self.stream_sid.encode() + b'","media":{"payload":"'
+        )
         self.account_sid = new_sid("AC")
         self.parameters = {"caller": caller_number, "to": to_number}
         if token:
@@ -180,6 +183,10 @@ class MediaCall:
         self._out_speech_end: float = 0.0
         self._dtmf: deque[str] = deque()
         self._playout = bytearray()
+        # Agent audio received but not decoded yet (base64 of canonical `media` messages, in
+        # order after `_playout`): decoded at playout time, 20 ms per tick like everything
+        # else the pacer does, instead of all at once when a whole reply arrives.
+        self._undecoded: deque[bytes] = deque()
         self._queued = 0
         self._played = 0
         self._marks: deque[tuple[int, str]] = deque()
@@ -356,11 +363,11 @@ class MediaCall:
 
     def _play(self, now: float) -> None:
         state = self.state
-        echoes = self._echo_now
-        if echoes:
-            self._echo_now = []
+        echoes, self._echo_now = self._echo_now, []  # (a fresh list: each mark echoed once)
         while self._marks and self._marks[0][0] <= self._played:
             echoes.append(self._marks.popleft()[1])
+        if self._undecoded and len(self._playout) < FRAME_BYTES:
+            self._decode_some()
         if self._playout:
             chunk = bytes(self._playout[:FRAME_BYTES])
             del self._playout[:FRAME_BYTES]
@@ -392,7 +399,7 @@ class MediaCall:
             if last is not None and last > item.onset_ms:
                 item.last_agent_ms = last
             quiet_since = max(item.last_agent_ms or item.onset_ms, item.onset_ms)
-            if now + 20.0 - quiet_since >= STOP_GAP_MS and not self._playout:
+            if now + 20.0 - quiet_since >= STOP_GAP_MS and not self.has_audio:
                 item.stop_ms = quiet_since - item.onset_ms
                 self.changed.set()
         for name in echoes:
@@ -466,9 +473,22 @@ class MediaCall:
                     gevent.sleep(0)
 
     def _on_text(self, data: bytes) -> None:
-        # Fast path for the common message (agent audio), validated as strictly as
-        # `protocol.parse_message` would for the shape Twilio accepts; anything else goes
-        # through the full parser.
+        # Fastest path: agent audio in the canonical layout (the exact bytes `json.dumps`
+        # writes for Twilio's shape, with this call's streamSid): no JSON decode, and a
+        # payload without quotes or escapes is the whole string. Then the general fast path
+        # for agent audio, validated as strictly as `protocol.parse_message` would for the
+        # shape Twilio accepts; anything else goes through the full parser.
+        head = self._media_head
+        if data.startswith(head) and data.endswith(b'"}}'):
+            b64 = data[len(head) : -3]
+            if b'"' not in b64 and b"\\" not in b64:
+                if len(b64) % 4:
+                    self._flag("31951 media payload is not valid base64")
+                    return
+                self.state.media_received += 1
+                self._undecoded.append(b64)
+                self._queued += len(b64) // 4 * 3 - (b64[-2:].count(b"=") if b64 else 0)
+                return
         try:
             message = json.loads(data)
         except ValueError:
@@ -491,6 +511,7 @@ class MediaCall:
                 self._flag("31951 media payload is not valid base64")
                 return
             self.state.media_received += 1
+            self._decode_all()
             self._playout.extend(audio)
             self._queued += len(audio)
             return
@@ -509,6 +530,7 @@ class MediaCall:
             self._marks.append((self._queued, parsed.name))
         elif isinstance(parsed, p.Clear):
             self._playout.clear()
+            self._undecoded.clear()
             self._played = self._queued
             self._echo_now.extend(name for _, name in self._marks)
             self._marks.clear()
@@ -519,8 +541,32 @@ class MediaCall:
                 item.clear_ms = now
             self.changed.set()
         else:  # a media message in an unusual but valid key order
+            self._decode_all()
             self._playout.extend(parsed.payload)
             self._queued += len(parsed.payload)
+
+    @property
+    def has_audio(self) -> bool:
+        """Agent audio still to play (decoded or not)."""
+        return bool(self._playout or self._undecoded)
+
+    def _decode_some(self) -> None:
+        """Decode queued agent audio until a frame's worth is ready (or none is left)."""
+        while self._undecoded and len(self._playout) < FRAME_BYTES:
+            self._decode_one(self._undecoded.popleft())
+
+    def _decode_all(self) -> None:
+        while self._undecoded:
+            self._decode_one(self._undecoded.popleft())
+
+    def _decode_one(self, b64: bytes) -> None:
+        try:
+            audio = base64.b64decode(b64, validate=True)
+        except ValueError:
+            self._flag("31951 media payload is not valid base64")
+            # as much silence, so the marks queued after it keep their place
+            audio = b"\xff" * (len(b64) // 4 * 3 - b64[-2:].count(b"="))
+        self._playout.extend(audio)
 
     def _flag(self, error: str) -> None:
         self.state.protocol_errors.append(error)
@@ -543,7 +589,7 @@ class MediaCall:
     def agent_quiet(self) -> bool:
         """Nothing left to play and no audible agent audio for `REPLY_GAP_MS`."""
         last = self.state.last_audible_end_ms
-        return not self._playout and (last is None or self.now_ms() - last >= REPLY_GAP_MS)
+        return not self.has_audio and (last is None or self.now_ms() - last >= REPLY_GAP_MS)
 
     def agent_speaking(self) -> bool:
         last = self.state.last_audible_end_ms
@@ -661,7 +707,11 @@ class Pacer:
                     self.reset_health()
             behind = perf() - (self._t0 + self._n * FRAME_S)
             if behind > 0.2:  # far behind (machine stalled): skip ticks rather than burst
-                self._n += int(behind / FRAME_S)  # every call's clock skips the same ticks
+                skipped = int(behind / FRAME_S)  # every call's clock skips the same ticks
+                # Frames never sent are not hidden: each is recorded as late as the pacer was.
+                for _ in range(skipped * self._calls):
+                    self.health.lateness.add(behind * 1000.0)
+                self._n += skipped
 
     def _sample_cpu(self) -> None:
         wall, cpu = time.perf_counter(), time.process_time()

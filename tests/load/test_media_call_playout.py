@@ -1,0 +1,76 @@
+"""The synthetic caller's playout (loadtests/media_call.py), driven without a socket: agent
+audio is queued as it arrives and decoded as it plays, a mark is echoed once the audio before
+it has played, `clear` empties the buffer and echoes the marks still pending, and a bad
+payload is flagged when it comes up.
+
+Run in a child process: media_call imports gevent (kept out of the test process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from workbench.paths import REPO_ROOT
+
+SCRIPT = r"""
+import base64, json, sys
+sys.path.insert(0, "loadtests")
+import media_call
+
+call = media_call.MediaCall("ws://unused", media_call.Pacer())
+sid = call.stream_sid
+
+def media(audio):
+    payload = base64.b64encode(audio).decode()
+    return json.dumps({"event": "media", "streamSid": sid, "media": {"payload": payload}},
+                      separators=(",", ":")).encode()
+
+def mark(name):
+    return json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": name}}).encode()
+
+loud = bytes([0x10]) * 160  # μ-law: loud
+out = {}
+for _ in range(3):
+    call._on_text(media(loud))
+call._on_text(mark("first"))
+call._on_text(media(loud))
+call._on_text(mark("second"))
+out["queued_undecoded"] = len(call._undecoded)
+out["decoded_before_play"] = len(call._playout)
+echoed = []
+for n in range(3):
+    call._play(n * 20.0)
+    echoed.append(call.state.marks_echoed)
+call._play(60.0)  # the mark after the third frame is echoed on the next tick
+echoed.append(call.state.marks_echoed)
+out["echoed_per_tick"] = echoed
+out["heard_ms"] = call.state.first_agent_audio_ms
+call._on_text(json.dumps({"event": "clear", "streamSid": sid}).encode())
+out["audio_after_clear"] = call.has_audio
+call._play(80.0)
+out["echoed_after_clear"] = call.state.marks_echoed
+call._on_text(b'{"event":"media","streamSid":"' + sid.encode() + b'","media":{"payload":"!!!!"}}')
+call._play(100.0)
+out["errors"] = call.state.protocol_errors
+print(json.dumps(out))
+"""
+
+
+def test_agent_audio_plays_in_order_with_marks_clear_and_validation():
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["queued_undecoded"] == 4  # nothing decoded on arrival
+    assert out["decoded_before_play"] == 0
+    assert out["echoed_per_tick"] == [0, 0, 0, 1]  # "first" only after its three frames
+    assert out["heard_ms"] == 0.0  # the first frame is audible from its first sample
+    assert out["audio_after_clear"] is False
+    assert out["echoed_after_clear"] == 2  # "second" was dropped with its audio, and echoed
+    assert out["errors"] == ["31951 media payload is not valid base64"]
