@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 AUDIBLE = 300  # |sample| above this (about -40 dBFS) is audible speech
 BARGE_WINDOW_MS = 100.0  # caller speech this soon after audible agent audio is a barge-in
 STOP_GAP_MS = 400.0  # agent audio silent this long after a barge-in onset has stopped
+# Waiters (`wait_until`) are woken when a tick changes what they wait for, and otherwise every
+# this many ticks for predicates that only time makes true (the agent quiet for a while):
+# waking every script thread on every tick cost a load test more CPU than its calls.
+WAKE_EVERY_TICKS = 5
 
 
 def new_sid(prefix: str) -> str:
@@ -133,6 +137,7 @@ class MediaStreamClient:
         self._pending_marks: deque[tuple[int, str]] = deque()
         self._echo_now: list[str] = []
         self._receiver: threading.Thread | None = None
+        self._ticks_since_wake = 0
         self.connected = False
         self.closed = threading.Event()
         self.stopped = False
@@ -304,7 +309,7 @@ class MediaStreamClient:
         self.results.frames_sent += 1
         for digit in digits:
             self._send(p.Dtmf(self._next_seq(), self.stream_sid, digit))
-        self._play(now)
+        self._play(now, changed=finished_utterance or bool(digits))
 
     def _on_caller_speech_onset(self, onset_ms: float) -> None:
         audible_recently = (
@@ -315,7 +320,7 @@ class MediaStreamClient:
             self._barge_onset_ms = onset_ms
             self._barge_last_agent_ms = self._last_agent_audible_ms
 
-    def _play(self, now: float) -> None:
+    def _play(self, now: float, *, changed: bool = False) -> None:
         with self._state:
             # Marks whose audio finished playing by now (the frame of the previous tick ended
             # at this tick) are echoed before the next frame starts.
@@ -326,7 +331,11 @@ class MediaStreamClient:
             chunk = bytes(self._playout[:FRAME_BYTES])
             del self._playout[:FRAME_BYTES]
             self._played_bytes += len(chunk)
-            self._state.notify_all()
+        measured = (
+            self.results.first_agent_audio_ms,
+            len(self.results.turn_latencies_ms),
+            len(self.results.barge_in_stop_ms),
+        )
         pcm = ulaw_decode(chunk) if chunk else np.zeros(0, np.int16)
         if chunk:
             loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > AUDIBLE)
@@ -343,6 +352,22 @@ class MediaStreamClient:
                 if self._barge_onset_ms is not None:
                     self._barge_last_agent_ms = last
         self._check_barge_stop(now)
+        changed = (
+            changed
+            or bool(echoes)
+            or (bool(chunk) and not self._playout)  # the playout buffer just ran dry
+            or measured
+            != (
+                self.results.first_agent_audio_ms,
+                len(self.results.turn_latencies_ms),
+                len(self.results.barge_in_stop_ms),
+            )
+        )
+        self._ticks_since_wake += 1
+        if changed or self._ticks_since_wake >= WAKE_EVERY_TICKS:
+            self._ticks_since_wake = 0
+            with self._state:
+                self._state.notify_all()
         if self.record_audio:
             self.played_audio.append(chunk + SILENCE_FRAME[len(chunk) :])
         if self.on_agent_audio is not None:
@@ -435,7 +460,9 @@ class MediaStreamClient:
             return len(self._playout) / 8.0
 
     def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
-        """Wait (on the client's condition, woken every tick) until `predicate()` or timeout."""
+        """Wait (on the client's condition) until `predicate()` or timeout. Waiters are woken
+        by every message from the agent, by ticks that change what the caller sent or heard,
+        and at least every `WAKE_EVERY_TICKS` ticks."""
         deadline = time.monotonic() + timeout_s
         with self._state:
             while not predicate():
