@@ -352,6 +352,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 prefix = Path(tmp) / f"bench-{n}"
                 spawn = max(50, n // 2)
                 ramp_s = n / spawn
+                load_average = [round(x, 2) for x in os.getloadavg()]  # as `uptime` shows it
                 before = target.cpu_seconds()
                 started = time.perf_counter()
                 cmd = locust_command(
@@ -387,6 +388,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                             if before is not None and after is not None
                             else None
                         ),
+                        "load_average_before": load_average,
                         "calls_completed": report["calls"]["completed"],
                         "calls_failed": report["calls"]["failed"],
                         "valid_at_5ms": check["valid"],

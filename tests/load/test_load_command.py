@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,3 +51,26 @@ def test_the_summary_names_the_verdict_and_the_exact_percentiles():
     assert lines[0].startswith("target ws://a/media: VALID run; calls completed 0, failed 1")
     assert any("response_latency" in line and "p50    640.0" in line for line in lines)
     assert "  failed call: x ×1" in lines
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_bench_load_measures_the_generator_against_the_trivial_target(tmp_path: Path):
+    env = dict(os.environ, WORKBENCH_HOME=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "bench", "load", "--calls", "3", "--seconds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (step,) = json.loads(done.stdout)["curve"]
+    assert step["calls"] == 3
+    assert step["max_calls_seen"] == 3
+    assert step["lateness_ms"]["frames"] > 0  # every frame of the steady state, measured
+    assert set(step["lateness_ms"]) >= {"p50", "p90", "p99", "p99.9", "max"}
+    assert step["ramp_lateness_p99_ms"] is not None  # the ramp-up, reported apart
+    assert step["target_cpu_percent"] is not None
+    assert len(step["load_average_before"]) == 3
