@@ -79,7 +79,11 @@ class CallClock:
                 due = self.next_tick_s(time.perf_counter())
             self._deliver_until(due)
             for driver in list(self._drivers):
-                driver._run_due_ticks()
+                try:
+                    driver._run_due_ticks()
+                except Exception:  # (drivers handle their own failures; never stop the clock)
+                    log.exception("call clock: ticking %s failed", driver.session.call_id)
+                    self._unregister(driver)
             due += period
             behind_ms = (time.perf_counter() - due) * 1000.0
             if behind_ms > SKIP_AFTER_MS:  # each call catches up on its own ticks
@@ -99,7 +103,10 @@ class CallClock:
             self._deliver(*item)
 
     def _deliver(self, driver: RealTimeDriver, command: tuple[Any, ...]) -> None:
-        driver._command(command)
+        try:
+            driver._command(command)
+        except Exception:  # (drivers handle their own failures; never stop the clock)
+            log.exception("call clock: a command for %s failed", driver.session.call_id)
 
     def _register(self, driver: RealTimeDriver) -> None:
         self._drivers.append(driver)
