@@ -14,7 +14,10 @@ per-frame work removed:
 - ONE `Pacer` greenlet per process sends every call's frame each 20 ms; calls are spread over
   ten 2 ms slots (their phases differ, as real calls' do), so each slot's burst is short;
 - websocket-client (pure Python, cooperative under gevent) only opens the connection; frames
-  are written and parsed here, and one receive greenlet per call reads in bulk.
+  are written and parsed here, and one receive greenlet per call reads in bulk;
+- agent audio in the canonical layout is queued undecoded (no JSON) and decoded by the pacer
+  as it plays, a frame per tick: an agent that sends a whole 2.5 s reply at once would
+  otherwise put 125 decodes in front of every call's next send.
 
 Times are on each call's schedule (`t0 + n × 20 ms`): a frame sent at tick n carries the
 audio captured in [n·20 − 20, n·20) ms, and the agent frame played at tick n covers
