@@ -50,6 +50,11 @@ def test_metrics_of_several_workers_add_up():
     assert 'workbench_turn_latency_seconds_bucket{le="+Inf"} 2' in lines
     assert "workbench_turn_latency_seconds_sum 1.45" in lines
     assert render_merged([first.snapshot()]) == first.render()
+    by_worker = render_merged(
+        [{**first.snapshot(), "worker": 0}, {**second.snapshot(), "worker": 1}]
+    ).splitlines()
+    assert 'workbench_worker_active_calls{worker="0"} 2' in by_worker
+    assert 'workbench_worker_active_calls{worker="1"} 3' in by_worker
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -109,6 +114,9 @@ def test_calls_to_a_multi_worker_server_are_served_and_counted_across_workers(wo
     text = _get(http + "/metrics")[1]
     assert _metric(text, "workbench_workers ") == WORKERS
     assert _metric(text, "workbench_workers_reporting ") == WORKERS
+    assert _metric(text, "workbench_worker_active_calls{") == _metric(
+        text, "workbench_active_calls "
+    )
     assert _metric(text, "workbench_calls_total{") == calls
     assert _metric(text, "workbench_turns_total ") >= calls
     assert _metric(text, "workbench_turn_latency_seconds_count ") >= calls

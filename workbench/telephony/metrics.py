@@ -118,6 +118,7 @@ GAUGE_HELP = {
     "workbench_human_calls": "Calls connected to a human agent.",
     "workbench_workers": "Worker processes serving calls.",
     "workbench_workers_reporting": "Worker processes whose metrics this answer includes.",
+    "workbench_worker_active_calls": "Media-stream calls connected now, by worker process.",
 }
 
 
@@ -148,6 +149,15 @@ def render_merged(
     for name, value in gauges.items():
         help_text = GAUGE_HELP.get(name, name)
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {_number(value)}"]
+    per_worker = sorted(
+        (snap["worker"], snap["gauges"].get("workbench_active_calls", 0))
+        for snap in snapshots
+        if "worker" in snap
+    )
+    if per_worker:  # how the kernel has spread the calls
+        name = "workbench_worker_active_calls"
+        lines += [f"# HELP {name} {GAUGE_HELP[name]}", f"# TYPE {name} gauge"]
+        lines += [f'{name}{{worker="{index}"}} {_number(value)}' for index, value in per_worker]
     for name in sorted({key[0] for key in counters}):
         lines += [f"# HELP {name} {_COUNTER_HELP.get(name, name)}", f"# TYPE {name} counter"]
         for (metric, labels), value in sorted(counters.items()):

@@ -260,7 +260,7 @@ class MediaStreamServer:
             text = self.metrics.render()
         else:
             siblings = await self.worker.sibling_snapshots()
-            snapshots = [self.metrics.snapshot(), *siblings]
+            snapshots = [{**self.metrics.snapshot(), "worker": self.worker.index}, *siblings]
             text = render_merged(
                 snapshots,
                 {
@@ -276,7 +276,8 @@ class MediaStreamServer:
     async def _worker_snapshot(self, request: web.Request) -> web.Response:
         """This worker's own metrics (JSON), for a sibling answering `GET /metrics`."""
         self.metrics.queued_calls = len(self.switchboard.queue)
-        return web.json_response(self.metrics.snapshot())
+        index = self.worker.index if self.worker is not None else 0
+        return web.json_response({**self.metrics.snapshot(), "worker": index})
 
     # ------------------------------------------------------------------ calls
 
