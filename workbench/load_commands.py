@@ -240,6 +240,32 @@ def local_server(log_path: Path, *, timeout_s: float = SERVER_START_TIMEOUT_S) -
     return ServerProcess(log_path=log_path, timeout_s=timeout_s, extra=("--drain-timeout", "5"))
 
 
+def _org_of_local_target(stack: contextlib.ExitStack) -> tuple[str, str] | None:
+    """(URL, token) of the org the locally served demo agent writes to, for reconciliation.
+
+    A configured org (SF_INSTANCE_URL + SF_SESSION_ID) is used as is. Unconfigured, the server
+    writes to the embedded local org's database: a second server on the same database (no
+    seeding: the agent's server has done it) answers the queries, for as long as the run lasts.
+    An org reached by username/password has no token to hand Locust: not reconciled.
+    """
+    from workbench.crm.sink import CrmSettings, default_org_db_path
+
+    settings = CrmSettings.from_env()
+    if settings.instance_url and settings.session_id:
+        return settings.instance_url, settings.session_id
+    if settings.uses_real_org:
+        return None
+    from workbench.crm.org import LocalOrg
+
+    org = LocalOrg(
+        host="127.0.0.1",
+        db_path=settings.org_db_path or default_org_db_path(),
+        seed_demo_data=False,
+    ).start()
+    stack.callback(org.stop)
+    return org.instance_url, org.token
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("load")
     def load(
@@ -288,9 +314,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         local = target == LOCAL
         if local and org_url:
             raise ConfigError(
-                "--org-url: the local target writes to the configured org, whose address this "
-                "command does not know; start `workbench serve` yourself and load its ws:// URL "
-                "with --org-url to reconcile"
+                "--org-url: the local target writes to the configured org and is reconciled "
+                "against it by itself; --org-url is for a target you started yourself"
             )
         if not local:
             check_target(target)
@@ -326,7 +351,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 f"local: starting the demo agent (workbench serve) at {server.url} for "
                 f"this run, log {server.log_path}"
             )
-            with _sigterm_raises(), server:
+            with _sigterm_raises(), server, contextlib.ExitStack() as stack:
+                org = _org_of_local_target(stack)
+                if org is not None:
+                    typer.echo(f"local: reconciling VoiceCalls in the org at {org[0]}")
+                    extra += ["--org-url", org[0], "--org-token", org[1]]
                 code = run(server.url)
         else:
             code = run(target)
