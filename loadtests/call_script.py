@@ -9,7 +9,8 @@ measured through `report(name, value_ms, ok, cause)`:
 - `ttfa`: `start` → the greeting's first audible sample at the caller's ear;
 - `response_latency`: end of the caller's speech (or last key) → first audible agent sample
   played, per turn;
-- `barge_in_stop`: barge-in speech onset → end of the last agent audio heard after it;
+- `barge_in_stop`: barge-in speech onset (after a leading "Yeah,": of the words after it) →
+  end of the last agent audio heard after it;
 - `false_interruption`: the agent cleared its audio within 1.5 s of a backchannel (a failure);
 - `call`: completed (value = call duration) or failed with its cause.
 

@@ -49,6 +49,7 @@ import websocket
 
 from workbench.audio.codec import ulaw_decode, ulaw_encode
 from workbench.audio.frames import FRAME_BYTES, FRAME_SAMPLES, SILENCE_FRAME
+from workbench.engine.caller import interruption_onset_index
 from workbench.loadreport import GeneratorHealth
 from workbench.telephony import protocol as p
 
@@ -100,6 +101,9 @@ class Utterance:
     frames: tuple[str, ...]
     onset_ms: float  # first audible sample, from the utterance's start
     end_ms: float  # end of the last audible sample
+    # Where an interruption proper begins ("Yeah, | but…": after the acknowledgement's pause),
+    # from the utterance's start; a barge-in's stop latency counts from here, as in scenarios.
+    interruption_onset_ms: float | None = None
 
     @classmethod
     def from_pcm(cls, text: str, pcm8k: np.ndarray) -> Utterance:
@@ -111,7 +115,9 @@ class Utterance:
             base64.b64encode(ulaw[i : i + FRAME_BYTES]).decode("ascii")
             for i in range(0, len(ulaw), FRAME_BYTES)
         )
-        return cls(text, frames, span[0] / 8.0, span[1] / 8.0)
+        proper = interruption_onset_index(pcm, text)
+        interruption_onset = None if proper is None else max(proper / 8.0, span[0] / 8.0)
+        return cls(text, frames, span[0] / 8.0, span[1] / 8.0, interruption_onset)
 
     @property
     def duration_ms(self) -> float:
@@ -123,7 +129,7 @@ class Interjection:
     """A barge-in or backchannel as the caller measured it (times on the call's schedule)."""
 
     kind: str
-    onset_ms: float | None = None
+    onset_ms: float | None = None  # barge-ins: the interruption proper's onset
     last_agent_ms: float | None = None
     clear_ms: float | None = None
     stop_ms: float | None = None  # onset → end of the last agent audio heard after it
@@ -359,7 +365,11 @@ class MediaCall:
 
     def _on_caller_onset(self, onset: float) -> None:
         item = self.state.interjection
+        utterance = self._pending_utterance
         if item is not None and item.onset_ms is None:
+            if item.kind == "barge_in" and utterance is not None:
+                if utterance.interruption_onset_ms is not None:
+                    onset += utterance.interruption_onset_ms - utterance.onset_ms
             item.onset_ms = onset
             item.last_agent_ms = self.state.last_audible_end_ms
             self.changed.set()
