@@ -9,33 +9,9 @@ from __future__ import annotations
 import pytest
 
 from workbench.engine import events as ev
-from workbench.engine.caller import TalkOverGreetingCaller
-from workbench.engine.calls import run_call
-from workbench.engine.latency import FixedLatency
-from workbench.engine.session import SessionSettings
+from workbench.engine.judge_bench import talk_over
 
 pytestmark = pytest.mark.slow
-
-
-def talk_over(runtime, line: str, into_ms: float = 1500.0, mode: str = "judge"):
-    callers = []
-
-    def factory(stack):
-        tts = stack.caller_tts("piper:joe")
-        caller = TalkOverGreetingCaller(
-            line, lambda text: tts.render_pcm(text, 8000), into_ms=into_ms
-        )
-        callers.append(caller)
-        return caller
-
-    result = run_call(
-        runtime,
-        factory,
-        latency=FixedLatency(),
-        max_duration_ms=20000,
-        settings=SessionSettings(interruption=mode),
-    )
-    return result, callers[0]
 
 
 def kinds(result, cls):

@@ -17,7 +17,6 @@ from workbench.paths import REPO_ROOT
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 LOCUSTFILE = REPO_ROOT / "loadtests/locustfile.py"
-TRIVIAL_TARGET = REPO_ROOT / "loadtests/trivial_target.py"
 
 SCENARIOS = {
     "keys.yaml": """
@@ -55,20 +54,6 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, text in SCENARIOS.items():
         (folder / name).write_text(text.lstrip())
     return folder
-
-
-@pytest.fixture(scope="module")
-def target():
-    process = subprocess.Popen(
-        [sys.executable, str(TRIVIAL_TARGET), "--port", "0"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        line = process.stdout.readline().strip()
-        assert line.startswith("ready ws://127.0.0.1:"), line
-        yield line.split()[1]
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def run_locust(tmp: Path, host: str, scenarios: Path, *args: str) -> dict:
@@ -109,10 +94,20 @@ def locust_stats(tmp: Path) -> dict[str, dict[str, str]]:
 
 
 def test_calls_report_turns_latencies_and_interruptions_to_locust_and_the_exact_report(
-    tmp_path: Path, target: str, scenarios: Path
+    tmp_path: Path, trivial_target: str, scenarios: Path
 ):
     report = run_locust(
-        tmp_path, target, scenarios, "-u", "2", "-r", "2", "-t", "12s", "--stop-timeout", "20"
+        tmp_path,
+        trivial_target,
+        scenarios,
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "-t",
+        "12s",
+        "--stop-timeout",
+        "20",
     )
     metrics = report["metrics_ms"]
     for name in ("call_setup", "ttfa", "response_latency", "call"):
@@ -158,10 +153,12 @@ def test_unreachable_agent_fails_calls_with_their_cause(tmp_path: Path, scenario
     assert 1 <= int(locust_stats(tmp_path)["call"]["Failure Count"]) <= report["calls"]["failed"]
 
 
-def test_a_starved_generator_marks_the_run_invalid(tmp_path: Path, target: str, scenarios: Path):
+def test_a_starved_generator_marks_the_run_invalid(
+    tmp_path: Path, trivial_target: str, scenarios: Path
+):
     # 25 ms of busy CPU every 20 ms tick: the generator, not the agent, is the bottleneck.
     report = run_locust(
-        tmp_path, target, scenarios, "-u", "1", "-r", "1", "-t", "5s", "--burn-cpu-ms", "25"
+        tmp_path, trivial_target, scenarios, "-u", "1", "-r", "1", "-t", "5s", "--burn-cpu-ms", "25"
     )
     check = report["self_check"]
     assert report["valid"] is False
@@ -172,11 +169,11 @@ def test_a_starved_generator_marks_the_run_invalid(tmp_path: Path, target: str, 
 
 
 def test_two_worker_processes_merge_their_raw_samples_at_the_master(
-    tmp_path: Path, target: str, scenarios: Path
+    tmp_path: Path, trivial_target: str, scenarios: Path
 ):
     report = run_locust(
         tmp_path,
-        target,
+        trivial_target,
         scenarios,
         "--processes",
         "2",

@@ -7,11 +7,7 @@ Run in a child process: media_call imports gevent (kept out of the test process)
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from workbench.paths import REPO_ROOT
+from support.child import run_script
 
 SCRIPT = r"""
 import base64, json, sys
@@ -58,15 +54,7 @@ print(json.dumps(out))
 
 
 def test_agent_audio_plays_in_order_with_marks_clear_and_validation():
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_script(SCRIPT)
     assert out["queued_undecoded"] == 4  # nothing decoded on arrival
     assert out["decoded_before_play"] == 0
     assert out["echoed_per_tick"] == [0, 0, 0, 1]  # "first" only after its three frames

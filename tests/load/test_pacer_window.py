@@ -6,11 +6,7 @@ Run in a child process: media_call imports gevent (kept out of the test process)
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from workbench.paths import REPO_ROOT
+from support.child import run_script
 
 SCRIPT = """
 import json, sys, time
@@ -55,15 +51,7 @@ print(json.dumps({
 
 
 def test_the_measured_window_starts_after_settling_and_ends_when_the_test_stops():
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_script(SCRIPT)
     assert result["ramp_frames"] > 0
     assert result["ramp_kept"] >= result["ramp_frames"]  # reported apart, not lost
     assert result["in_window"] > 0  # frames after the (single) settling point

@@ -5,37 +5,19 @@ on a barge-in, mark echoes accepted, `stop` ends the call, unmasked client frame
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import websocket
 
 from workbench.audio.codec import ulaw_encode
-from workbench.paths import REPO_ROOT
 from workbench.telephony import protocol as p
 
 pytestmark = [pytest.mark.network]
 
-TRIVIAL_TARGET = REPO_ROOT / "loadtests/trivial_target.py"
 STREAM_SID = "MZ" + "0" * 32
 VOICED = ulaw_encode((6000 * np.sin(2 * np.pi * 200 * np.arange(160) / 8000)).astype(np.int16))
 QUIET = ulaw_encode(np.zeros(160, np.int16))
-
-
-@pytest.fixture(scope="module")
-def url():
-    process = subprocess.Popen(
-        [sys.executable, str(TRIVIAL_TARGET), "--port", "0"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        line = process.stdout.readline().strip()
-        assert line.startswith("ready ws://127.0.0.1:"), line
-        yield line.split()[1]
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 class Caller:
@@ -85,8 +67,8 @@ class Caller:
                 others.append(message["event"])
 
 
-def test_greets_replies_after_each_turn_clears_on_barge_in_and_ends_on_stop(url: str):
-    caller = Caller(url)
+def test_greets_replies_after_each_turn_clears_on_barge_in_and_ends_on_stop(trivial_target: str):
+    caller = Caller(trivial_target)
     assert caller.until_mark()[:2] == (50, "greeting")  # 1 s of audio, then its mark
     caller.send(p.Mark(caller.next_seq(), STREAM_SID, "greeting"))  # the echo is accepted
     caller.media(VOICED, 20)
@@ -105,8 +87,8 @@ def test_greets_replies_after_each_turn_clears_on_barge_in_and_ends_on_stop(url:
     caller.ws.close()
 
 
-def test_refuses_an_unmasked_client_frame(url: str):
-    caller = Caller(url)
+def test_refuses_an_unmasked_client_frame(trivial_target: str):
+    caller = Caller(trivial_target)
     caller.until_mark()
     text = p.encode_message(p.Dtmf(caller.next_seq(), STREAM_SID, "1")).encode()
     header = bytes([0x81, 126]) + len(text).to_bytes(2, "big")  # no mask bit, no key

@@ -5,11 +5,7 @@ Run in a child process: media_call imports gevent (kept out of the test process)
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from workbench.paths import REPO_ROOT
+from support.child import run_script
 
 SCRIPT = r"""
 import json, sys
@@ -34,15 +30,7 @@ print(json.dumps(out))
 
 
 def test_a_barge_in_that_opens_with_an_acknowledgement_is_timed_from_the_words_after_it():
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    onsets = json.loads(done.stdout)
+    onsets = run_script(SCRIPT)
     onset, proper = onsets["Yeah, but how much is it?"]
     assert onset == 40.0
     assert proper == 40.0 + 260.0 + 240.0  # "but" begins after the pause

@@ -43,6 +43,11 @@ def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z']+(?:-[a-z']+)?", text.lower())
 
 
+def content_words(words: list[str]) -> list[str]:
+    """The words that say what the caller wants: not acknowledgements, not function words."""
+    return [w for w in words if w not in BACKCHANNEL_TOKENS and w not in WEAK_WORDS]
+
+
 _OPENING_CLAUSE = re.compile(r"^\s*([^,;.!?\u2014\u2013]+)[,;.!?\u2014\u2013]+\s*(.*)$", re.S)
 
 
@@ -127,7 +132,7 @@ class InterruptionJudge:
             return Judgement(
                 "barge_in", f"{speech_ms:.0f} ms of speech: too long to be an acknowledgement"
             )
-        content = [w for w in words if w not in BACKCHANNEL_TOKENS and w not in WEAK_WORDS]
+        content = content_words(words)
         if len(content) >= 2:
             return Judgement("barge_in", f"content words {content[:3]}")
         stable = [w for w in content if self._seen.get(w, 0) >= self.stable_updates]
@@ -159,7 +164,7 @@ class InterruptionJudge:
         stops = [w for w in words if w in STOP_WORDS]
         if stops:
             return Judgement("barge_in", f"stop word {stops[0]!r}")
-        content = [w for w in words if w not in BACKCHANNEL_TOKENS and w not in WEAK_WORDS]
+        content = content_words(words)
         if content:
             return Judgement("barge_in", f"content words {content[:3]}")
         return Judgement("backchannel", f"only acknowledgement words ({' '.join(words)!r})")

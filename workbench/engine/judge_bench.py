@@ -21,6 +21,7 @@ from workbench.engine.caller import TalkOverGreetingCaller
 from workbench.engine.calls import CallRuntime, run_call
 from workbench.engine.latency import FixedLatency
 from workbench.engine.session import SessionSettings
+from workbench.engine.virtual import CallResult
 
 # What callers say while they listen. Some are hard on purpose ("makes sense" is all content
 # words; "uh-huh, right" is two acknowledgements in a row).
@@ -80,15 +81,27 @@ class JudgedLine:
     verdicts: str  # the Interruption events' kinds, in order
 
 
-def judge_line(
-    runtime: CallRuntime, text: str, label: str, voice: str, *, mode: str = "judge"
-) -> JudgedLine:
+def talk_over(
+    runtime: CallRuntime,
+    line: str,
+    voice: str = "piper:joe",
+    *,
+    mode: str = "judge",
+    into_ms: float = 1500.0,
+    hang_up_after_ms: float = 9000.0,
+    max_duration_ms: float = 20000.0,
+) -> tuple[CallResult, TalkOverGreetingCaller]:
+    """A call whose caller says `line` `into_ms` into the agent's greeting (virtual time, fixed
+    stage costs): the call and the caller, with what it measured."""
     callers: list[TalkOverGreetingCaller] = []
 
     def factory(stack: Any) -> TalkOverGreetingCaller:
         tts = stack.caller_tts(voice)
         caller = TalkOverGreetingCaller(
-            text, lambda line: tts.render_pcm(line, 8000), hang_up_after_ms=3500.0
+            line,
+            lambda text: tts.render_pcm(text, 8000),
+            into_ms=into_ms,
+            hang_up_after_ms=hang_up_after_ms,
         )
         callers.append(caller)
         return caller
@@ -97,10 +110,18 @@ def judge_line(
         runtime,
         factory,
         latency=FixedLatency(),
-        max_duration_ms=15000.0,
+        max_duration_ms=max_duration_ms,
         settings=SessionSettings(interruption=mode),
     )
-    caller = callers[0]
+    return result, callers[0]
+
+
+def judge_line(
+    runtime: CallRuntime, text: str, label: str, voice: str, *, mode: str = "judge"
+) -> JudgedLine:
+    result, caller = talk_over(
+        runtime, text, voice, mode=mode, hang_up_after_ms=3500.0, max_duration_ms=15000.0
+    )
     interruptions = [e for e in result.events if isinstance(e, ev.Interruption)]
     stopped = any(i.stopped_agent for i in interruptions)
     heard = " / ".join(i.text for i in interruptions)

@@ -394,9 +394,10 @@ class ScriptedCaller:
         if first_frame:
             assert activity.action is not None
             item.onset_ms = activity.action.onset_ms
-            proper = interruption_onset_index(activity.pcm, text)
-            if activity.kind == "barge_in" and proper is not None:
-                item.interruption_onset_ms = t_ms + proper * SAMPLE_MS
+            if activity.kind == "barge_in":
+                proper = interruption_onset_index(activity.pcm, text)
+                if proper is not None:
+                    item.interruption_onset_ms = t_ms + proper * SAMPLE_MS
             item.agent_audible_at_onset = (
                 self._last_audible_end is not None
                 and item.onset_ms is not None
