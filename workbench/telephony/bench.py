@@ -5,6 +5,13 @@ speech stack, so its CPU time and memory can be read from /proc (summed over the
 worker processes) without the callers' own work mixed in. Callers use `MediaStreamClient` on one shared `Pacer` with
 pre-rendered audio; each caller thread places call after call until the duration is over.
 
+Arrivals: by default every caller starts at once and says the same lines, so the calls talk in
+step, the worst case for a server whose per-frame speech work comes in bursts. `stagger_s`
+spreads the callers' first calls evenly over that many seconds (pick about one call's length),
+so their talk falls at unrelated moments, as real traffic does; each caller then keeps its
+offset, call after call. Only calls placed after the last caller's first call are measured
+then, so the light load of the ramp does not flatter the figures.
+
 Reports caller-side turn latency percentiles, barge-in stop latency (when barge-in calls are
 mixed in), errors, server CPU (cores used; per concurrent call) and memory (RSS; per call), and,
 in soak mode, the RSS slope over time.
@@ -94,12 +101,15 @@ def run_serve_bench(
     lines: tuple[str, ...] = DEFAULT_LINES,
     barge_in_every: int = 0,
     workers: int = 1,
+    stagger_s: float = 0.0,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Drive `calls` concurrent calls for `duration_s` (or `soak_minutes`) against a server
-    with `workers` processes, and summarise."""
+    """Drive `calls` concurrent calls for `duration_s` (or `soak_minutes`, after a ramp of
+    `stagger_s`) against a server with `workers` processes, and summarise."""
     if calls < 1:
         raise ConfigError("--calls must be at least 1")
+    if stagger_s < 0:
+        raise ConfigError("--stagger must be zero (calls in step) or a number of seconds")
     from workbench.telephony.scripted import scenario_renderer
 
     say = progress or (lambda text: None)
@@ -117,11 +127,16 @@ def run_serve_bench(
         state = BenchState()
         samples: list[ProcSample] = [baseline]
         pacer = Pacer().start()
-        deadline = time.monotonic() + run_s
+        started = time.monotonic()
+        deadline = started + stagger_s + run_s
         counter = iter(range(10**9))
 
+        offsets = caller_start_offsets(calls, stagger_s)
+
         def caller_loop(slot: int) -> None:
+            time.sleep(offsets[slot])
             while time.monotonic() < deadline:
+                placed_s = time.monotonic() - started
                 n = next(counter)
                 client = MediaStreamClient(server.url, caller_number=f"+1415555{slot:04d}")
                 barge = barge_in_every > 0 and n % barge_in_every == barge_in_every - 1
@@ -130,6 +145,7 @@ def run_serve_bench(
                 else:
                     outcome = run_steps(client, steps, pacer=pacer, wait_for_last_reply=False)
                     outcome = outcome.as_dict()
+                outcome["placed_s"] = placed_s
                 with state.lock:
                     state.results.append(outcome)
 
@@ -138,7 +154,8 @@ def run_serve_bench(
         ]
         for thread in threads:
             thread.start()
-        say(f"{calls} concurrent calls for {run_s:g} s…")
+        ramp = f" after a {stagger_s:g}-s ramp" if stagger_s else " in step"
+        say(f"{calls} concurrent calls for {run_s:g} s{ramp}…")
         while True:
             alive = [t for t in threads if t.is_alive()]
             if not alive:
@@ -150,9 +167,25 @@ def run_serve_bench(
         samples.append(final)
     finally:
         server.stop()
-    result = summarise(state.results, samples, baseline, final, calls, soak=soak_minutes > 0)
+    measured = placed_after_ramp(state.results, stagger_s)
+    result = summarise(measured, samples, baseline, final, calls, soak=soak_minutes > 0)
+    result["arrivals"] = {
+        "mode": "staggered" if stagger_s else "in step",
+        "stagger_s": stagger_s,
+        "ramp_calls_not_measured": len(state.results) - len(measured),
+    }
     result["server"]["workers"] = workers
     return result
+
+
+def caller_start_offsets(calls: int, stagger_s: float) -> list[float]:
+    """When each caller places its first call: evenly over the ramp (all at 0 when in step)."""
+    return [slot * stagger_s / calls for slot in range(calls)]
+
+
+def placed_after_ramp(results: list[dict[str, Any]], stagger_s: float) -> list[dict[str, Any]]:
+    """The calls placed once every caller is on the line: the steady load that is judged."""
+    return [r for r in results if r["placed_s"] >= stagger_s]
 
 
 def _barge_call(client: MediaStreamClient, pcm: np.ndarray, pacer: Pacer) -> dict[str, Any]:

@@ -133,6 +133,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         workers: Annotated[
             str, typer.Option(help="The server's worker processes: a number or 'auto' (per core).")
         ] = "auto",
+        stagger: Annotated[
+            float,
+            typer.Option(
+                help="Spread the callers' first calls over this many seconds (about one call's "
+                "length) so they talk at unrelated moments, as real calls do; only calls placed "
+                "after the ramp are measured. 0: all start and talk in step, the worst case."
+            ),
+        ] = 20.0,
     ) -> None:
         """N concurrent scripted calls over loopback; caller-side latency, server CPU and memory."""
         from workbench.telephony.bench import dumps, run_serve_bench
@@ -145,6 +153,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             agent=agent,
             barge_in_every=barge_in_every,
             workers=parse_workers(workers),
+            stagger_s=stagger,
             progress=lambda text: typer.echo(text, err=True),
         )
         typer.echo(dumps(result))
