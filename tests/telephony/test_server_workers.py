@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 import websocket
 
+from workbench.crm.org.client import local_salesforce
 from workbench.errors import ConfigError
 from workbench.telephony.client import MediaStreamClient, Pacer
 from workbench.telephony.metrics import ServerMetrics, render_merged
@@ -73,20 +74,35 @@ def _metric(text: str, line_start: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def workers_server(tmp_path_factory):
-    server = ServerProcess(
-        crm=False,
-        log_path=tmp_path_factory.mktemp("workers") / "serve.log",
-        extra=("--workers", str(WORKERS)),
-    )
-    server.start()
+def crm_org(tmp_path_factory):
+    from workbench.crm.org import LocalOrg
+
+    org = LocalOrg(host="127.0.0.1", db_path=tmp_path_factory.mktemp("org") / "org.sqlite")
+    yield org.start()
+    org.stop()
+
+
+@pytest.fixture(scope="module")
+def workers_server(tmp_path_factory, crm_org):
+    # Every worker writes its calls through one shared outbox (in its own home here) to the org.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKBENCH_HOME", str(tmp_path_factory.mktemp("home")))
+        env.setenv("SF_INSTANCE_URL", crm_org.instance_url)
+        env.setenv("SF_SESSION_ID", crm_org.token)
+        server = ServerProcess(
+            log_path=tmp_path_factory.mktemp("workers") / "serve.log",
+            extra=("--workers", str(WORKERS)),
+        )
+        server.start()
     yield server
     server.stop()
 
 
 @pytest.mark.network
 @pytest.mark.slow
-def test_calls_to_a_multi_worker_server_are_served_and_counted_across_workers(workers_server):
+def test_calls_to_a_multi_worker_server_are_served_counted_and_written_across_workers(
+    workers_server, crm_org
+):
     http = f"http://127.0.0.1:{workers_server.port}"
     status, body = _get(http + "/healthz")
     health = json.loads(body)
@@ -94,6 +110,7 @@ def test_calls_to_a_multi_worker_server_are_served_and_counted_across_workers(wo
 
     line = scenario_renderer("espeak:en-us")("What are your opening hours?")
     calls = 4  # the kernel spreads connections over the workers; every call must be counted
+    call_sids = []
     pacer = Pacer().start()
     try:
         for _ in range(calls):
@@ -102,6 +119,7 @@ def test_calls_to_a_multi_worker_server_are_served_and_counted_across_workers(wo
             assert result.error == ""
             assert len(client.results.turn_latencies_ms) == 1  # the agent answered
             assert client.results.protocol_errors == []
+            call_sids.append(client.call_sid)
     finally:
         pacer.stop()
 
@@ -120,6 +138,18 @@ def test_calls_to_a_multi_worker_server_are_served_and_counted_across_workers(wo
     assert _metric(text, "workbench_calls_total{") == calls
     assert _metric(text, "workbench_turns_total ") >= calls
     assert _metric(text, "workbench_turn_latency_seconds_count ") >= calls
+
+    # Each call's VoiceCall reaches the org, whichever worker served it (one shared outbox).
+    salesforce = local_salesforce(crm_org.instance_url, crm_org.token)
+
+    def written() -> list[str]:
+        rows = salesforce.query_all("SELECT Call_Id__c FROM VoiceCall")["records"]
+        return sorted(row["Call_Id__c"] for row in rows)
+
+    deadline = time.monotonic() + 30
+    while len(written()) < calls and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert written() == sorted(call_sids)
 
 
 @pytest.mark.network

@@ -27,7 +27,9 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
+import math
 import re
+import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -476,7 +478,10 @@ class CallSession:
         would add 60-100 ms to every endpoint. A frame far quieter than the utterance's loud
         frames (below `TAIL_RATIO` of their level) is treated as silence.
         """
-        rms = float(np.sqrt(np.mean(pcm.astype(np.float32) ** 2)))
+        # (plain dot product and `statistics.median`: this runs on every frame of every call,
+        # where numpy's general reductions cost ~10x more on 160 samples and 75 levels)
+        samples = pcm.astype(np.float32)
+        rms = math.sqrt(float(np.dot(samples, samples)) / max(1, len(samples)))
         # The line's noise floor: the median level of the last 1.5 s heard outside the
         # caller's utterances (while they listen, the line carries only its background: a
         # street, a fan, an office's babble). Babble has loud moments well above its median,
@@ -487,7 +492,7 @@ class CallSession:
         # measure it: nothing counts as speech before the floor is known.
         if len(self._recent_rms) < NOISE_FLOOR_MIN_FRAMES:
             return False
-        noise_floor = float(np.median(self._recent_rms))
+        noise_floor = statistics.median(self._recent_rms)
         if not self.vad.frame_is_speech(pcm):
             return False
         self._loud_rms = max(rms, self._loud_rms * 0.995)  # a slowly decaying peak
