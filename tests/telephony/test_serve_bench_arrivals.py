@@ -29,3 +29,25 @@ def test_calls_placed_during_the_ramp_are_not_judged():
 def test_a_negative_ramp_is_refused_before_any_server_starts():
     with pytest.raises(ConfigError, match="--stagger"):
         run_serve_bench(calls=2, duration_s=1.0, stagger_s=-1.0)
+
+
+def test_a_soak_reports_memory_growth_after_warm_up_and_over_its_second_half():
+    from workbench.telephony.bench import ProcSample, summarise
+
+    # Memory that climbs for five minutes (pools filling), then stays put for ten.
+    samples = [
+        ProcSample(t=60.0 * m, cpu_s=0.0, rss_mb=1000.0 + 20.0 * min(m, 5)) for m in range(16)
+    ]
+    call = {
+        "turn_latencies_ms": [300.0],
+        "barge_in_stop_ms": [],
+        "error": "",
+        "protocol_errors": [],
+    }
+    call |= {"closed_by_server": False, "completed": True, "first_agent_audio_ms": 40.0}
+    call |= {"late_sends": 0, "worst_lateness_ms": 0.0}
+
+    soak = summarise([call], samples, samples[0], samples[-1], 1, soak=True)["soak"]
+
+    assert soak["rss_slope_mb_per_min"] > 1.0  # the warm-up's climb is in the whole-run slope
+    assert soak["rss_slope_last_half_mb_per_min"] == 0.0  # flat once warm

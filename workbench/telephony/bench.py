@@ -271,6 +271,9 @@ def summarise(
             "minutes": round(float(t[-1]), 2),
             "rss_slope_mb_per_min": _slope(t[steady], rss[steady]),
             "rss_slope_with_warmup_mb_per_min": _slope(t, rss),
+            # Pools and caches fill until a worker has held its peak number of calls: the
+            # second half says whether memory still grows once that is past.
+            "rss_slope_last_half_mb_per_min": _slope(t[t >= t[-1] / 2], rss[t >= t[-1] / 2]),
             "rss_samples_mb": [round(float(v), 1) for v in rss[:: max(1, len(rss) // 20)]],
         }
     return out
