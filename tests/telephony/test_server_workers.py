@@ -181,3 +181,67 @@ def test_sigterm_drains_every_worker_and_lets_active_calls_finish(tmp_path):
     assert server.process.wait(30) == 0
     assert "draining 1 calls" in server.log_path.read_text()
     server.process = None
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_one_desk_sees_and_takes_the_calls_waiting_in_every_worker(workers_server):
+    from workbench.telephony.desk import AgentDeskClient
+
+    http = f"http://127.0.0.1:{workers_server.port}"
+    agent_url = f"ws://127.0.0.1:{workers_server.port}/agent"
+    ask_for_a_person = scenario_renderer("piper:joe")("I want to speak to a person.")
+    desk = AgentDeskClient(agent_url, name="Sam", skills=("*",))
+    supervisor = AgentDeskClient(agent_url, role="supervisor", name="Lee")
+    assert desk.connect()["queue"] == []
+    supervisor.connect()
+
+    def calls_per_worker() -> list[float]:
+        text = _get(http + "/metrics")[1]
+        return [
+            _metric(text, f'workbench_worker_active_calls{{worker="{i}"}}') for i in range(WORKERS)
+        ]
+
+    callers: list[MediaStreamClient] = []
+    pacer = Pacer().start()
+    try:
+        # Callers until every worker holds one (the kernel picks each call's worker).
+        while len(callers) < 2 or (min(calls_per_worker()) < 1 and len(callers) < 10):
+            client = MediaStreamClient(workers_server.url)
+            client.connect()
+            pacer.add(client)
+            callers.append(client)
+            time.sleep(0.3)
+        assert min(calls_per_worker()) >= 1
+        for client in callers:
+            assert client.wait_for_agent_quiet(500, 30)  # the greeting
+            client.send_audio(ask_for_a_person)
+        everyone = {client.call_sid for client in callers}
+
+        # The desk sees one queue holding every caller, whichever worker each waits in.
+        deadline = time.monotonic() + 60
+        waiting: set[str] = set()
+        while waiting != everyone and time.monotonic() < deadline:
+            waiting = {entry["callSid"] for entry in desk.list_queue()}
+            time.sleep(0.5)
+        assert waiting == everyone
+
+        # The best call first, then the rest by name; a supervisor listens in on the first.
+        first = desk.take()
+        assert first["callSid"] in everyone and first["context"]["transcript"]
+        supervisor.monitor(first["callSid"], "listen")
+        desk.hang_up()
+        assert desk.wait_for("ended", 10)["callSid"] == first["callSid"]
+        for call_sid in sorted(everyone - {first["callSid"]}):
+            assert desk.take(call_sid)["callSid"] == call_sid
+            desk.hang_up()
+            assert desk.wait_for("ended", 10)["callSid"] == call_sid
+        assert desk.list_queue() == []
+        for client in callers:
+            assert client.wait_until(client.closed.is_set, 10)  # the agent hung up on each
+    finally:
+        pacer.stop()
+        for client in callers:
+            client.hang_up()
+        desk.close()
+        supervisor.close()

@@ -25,8 +25,9 @@ speech work (VAD, resampling, the streaming recogniser) holds the GIL, so one pr
 a single core when many callers talk at once; workers use the others. Each worker also answers
 on a private Unix socket; `GET /metrics` on any worker sums the metrics of all of them
 (`workbench_workers_reporting` says how many answered) and `/healthz` reports the worker that
-answered. Queues of calls waiting for a human (`/agent`) are per worker: a desk sees the calls
-of the worker its socket landed on, so servers that hand calls to the desk run one worker.
+answered. A call waiting for a human waits in the worker that took it; a desk (`/agent`) that
+lands on any worker is relayed to every worker's queue (`desk_router.py`), so it sees and takes
+all waiting calls as with one process.
 """
 
 from __future__ import annotations
@@ -229,12 +230,28 @@ class MediaStreamServer:
         return ws
 
     async def _agent(self, request: web.Request) -> web.StreamResponse:
-        from workbench.telephony.handoff import AgentConnection
-
+        """A desk: served here, or with several workers relayed to all of them (one queue)."""
         ws = web.WebSocketResponse(max_msg_size=1_000_000, heartbeat=None)
         await ws.prepare(request)
-        await AgentConnection(self, ws).run()
+        if self.worker is not None and self.worker.count > 1:
+            from workbench.telephony.desk_router import DeskRouter
+
+            await DeskRouter(self, ws).run()
+        else:
+            await self._serve_agent(ws)
         return ws
+
+    async def _worker_agent(self, request: web.Request) -> web.StreamResponse:
+        """A desk relayed by a sibling's (or this worker's own) `DeskRouter`."""
+        ws = web.WebSocketResponse(max_msg_size=1_000_000, heartbeat=None)
+        await ws.prepare(request)
+        await self._serve_agent(ws)
+        return ws
+
+    async def _serve_agent(self, ws: web.WebSocketResponse) -> None:
+        from workbench.telephony.handoff import AgentConnection
+
+        await AgentConnection(self, ws).run()
 
     async def _healthz(self, request: web.Request) -> web.Response:
         body: dict[str, Any] = {
@@ -406,6 +423,7 @@ class MediaStreamServer:
         if self.worker is not None:  # siblings ask for this worker's metrics here
             internal = web.Application()
             internal.router.add_get("/worker/metrics", self._worker_snapshot)
+            internal.router.add_get("/agent", self._worker_agent)  # desks relayed by a sibling
             self._internal_runner = web.AppRunner(internal, handle_signals=False)
             await self._internal_runner.setup()
             await web.UnixSite(self._internal_runner, self.worker.socket_path()).start()
