@@ -36,7 +36,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             str,
             typer.Option(
                 help="Server processes sharing the port: a number, or 'auto' (one per core). "
-                "Human-agent queues (/agent) are per worker: use 1 with the desk."
+                "A desk on /agent sees every worker's waiting calls."
             ),
         ] = "1",
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each call.")] = False,
