@@ -245,3 +245,26 @@ def test_one_desk_sees_and_takes_the_calls_waiting_in_every_worker(workers_serve
             client.hang_up()
         desk.close()
         supervisor.close()
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_a_relayed_desk_gets_a_clear_error_for_garbage_and_carries_on(workers_server):
+    ws = websocket.create_connection(f"ws://127.0.0.1:{workers_server.port}/agent", timeout=10)
+    try:
+        replies = []
+        for garbage in ("{not json", "[1, 2]", json.dumps({"event": "list"})):
+            ws.send(garbage)
+            replies.append(json.loads(ws.recv()))
+        ws.send_binary(b"\x00\x01")
+        replies.append(json.loads(ws.recv()))
+        ws.send(json.dumps({"event": "hello", "role": "agent", "name": "Sam"}))
+        welcome = json.loads(ws.recv())
+    finally:
+        ws.close()
+
+    assert [r["event"] for r in replies] == ["error"] * 4  # one answer each, not one per worker
+    assert "bad message" in replies[0]["message"] and "bad message" in replies[1]["message"]
+    assert "hello" in replies[2]["message"]  # a list before saying hello
+    assert "JSON text" in replies[3]["message"]
+    assert welcome == {"event": "welcome", "queue": []}

@@ -72,6 +72,7 @@ class DeskRouter:
         self._welcomed = False
         self._monitor_pending: set[int] = set()
         self._monitor_refusal: dict[str, Any] | None = None
+        self._list_pending: set[int] = set()
         self._links: dict[int, aiohttp.ClientWebSocketResponse] = {}
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
 
@@ -138,6 +139,8 @@ class DeskRouter:
         if event == "monitor":
             self._monitor_pending = set(self._links)
             self._monitor_refusal = None
+        if event == "list":
+            self._list_pending = set(self._links)
         if event in BROADCAST:
             for link in self._links.values():
                 await link.send_str(text)
@@ -180,11 +183,17 @@ class DeskRouter:
         if event in ("welcome", "queue"):
             self.queues[index] = list(data.get("queue" if event == "welcome" else "calls") or [])
             merged = [entry for _, entry in merged_queue(self.queues)]
-            if self._welcomed:
+            if not self._welcomed:
+                if len(self.queues) == len(self._links):  # one welcome, once all have answered
+                    self._welcomed = True
+                    self.send({"event": "welcome", "queue": merged})
+            elif index in self._list_pending:  # one answer to a list, once all have answered
+                self._list_pending.discard(index)
+                if not self._list_pending:
+                    self.send({"event": "queue", "calls": merged})
+            elif self.holding is None and not self._list_pending:
+                # A queue change, told to idle desks (as one worker tells only its idle agents).
                 self.send({"event": "queue", "calls": merged})
-            elif len(self.queues) == len(self._links):  # one welcome, once every worker answered
-                self._welcomed = True
-                self.send({"event": "welcome", "queue": merged})
             return
         if index in self._monitor_pending and event in ("monitoring", "error"):
             self._monitor_pending.discard(index)
@@ -197,6 +206,7 @@ class DeskRouter:
                     self.send(self._monitor_refusal)
                 return
         if event == "error":
+            self._list_pending.discard(index)  # (a list before hello: refused, not answered)
             if index != (self.holding if self.holding is not None else self.worker.index):
                 return  # the same refusal from another worker
             if self._taking:  # the call was taken by someone else in the meantime
