@@ -115,7 +115,8 @@ class DeskRouter:
         # A worker going away (it stopped or drains) ends the desk's connection too.
         await asyncio.wait([receiving, *pumps], return_when=asyncio.FIRST_COMPLETED)
         receiving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        # (a worker that went away mid-send ends the relay the same way)
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError, aiohttp.ClientError):
             await receiving
 
     async def _receive_desk(self) -> None:
