@@ -58,6 +58,12 @@ def check_target(target: str) -> None:
         )
 
 
+def locust_option(name: str, value: str | None) -> str:
+    """One option for the locustfile, its value attached with "=": Locust's argparse would
+    read a separate value that starts with "-" (a generated token can) as another option."""
+    return f"{name}={value or ''}"
+
+
 def locust_command(
     target: str,
     *,
@@ -325,11 +331,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         )
         extra = list(locust_arg or [])
         if token:
-            extra += ["--token", token]
+            extra.append(locust_option("--token", token))
         if voice:
-            extra += ["--voice", voice]
+            extra.append(locust_option("--voice", voice))
         if org_url:
-            extra += ["--org-url", org_url, "--org-token", org_token or ""]
+            extra += [locust_option("--org-url", org_url), locust_option("--org-token", org_token)]
 
         def run(url: str) -> int:
             cmd = locust_command(
@@ -355,7 +361,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 org = _org_of_local_target(stack)
                 if org is not None:
                     typer.echo(f"local: reconciling VoiceCalls in the org at {org[0]}")
-                    extra += ["--org-url", org[0], "--org-token", org[1]]
+                    extra += [
+                        locust_option("--org-url", org[0]),
+                        locust_option("--org-token", org[1]),
+                    ]
                 code = run(server.url)
         else:
             code = run(target)

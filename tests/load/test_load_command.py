@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import ConfigError
-from workbench.load_commands import LOCUSTFILE, locust_command, summary_lines
+from workbench.load_commands import LOCUSTFILE, locust_command, locust_option, summary_lines
 from workbench.loadreport import Sample, build_report
 
 
@@ -23,7 +23,7 @@ def test_the_command_runs_the_locustfile_headless_in_another_python(tmp_path: Pa
         duration="5m",
         report_prefix=tmp_path / "r",
         processes=2,
-        extra=["--token", "t"],
+        extra=[locust_option("--token", "t")],
     )
     assert cmd[:5] == [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
     assert LOCUSTFILE.is_file()
@@ -31,7 +31,24 @@ def test_the_command_runs_the_locustfile_headless_in_another_python(tmp_path: Pa
     assert "--host ws://127.0.0.1:8080/media --headless" in joined
     assert "-u 20 -r 2 -t 5m --processes 2" in joined
     assert f"--exact-report {tmp_path / 'r'}" in joined
-    assert cmd[-2:] == ["--token", "t"]
+    assert cmd[-1] == "--token=t"
+
+
+def test_a_token_that_starts_with_a_dash_reaches_the_locustfile_whole():
+    import argparse
+
+    # The locustfile's options are argparse options (Locust's parser); a generated token
+    # (secrets.token_urlsafe) starts with "-" one time in 64.
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--org-url")
+    parser.add_argument("--org-token")
+    args = [locust_option("--org-url", "http://127.0.0.1:1"), locust_option("--org-token", "-x_9")]
+
+    parsed = parser.parse_args(args)
+
+    assert parsed.org_token == "-x_9" and parsed.org_url == "http://127.0.0.1:1"
+    with pytest.raises(SystemExit):  # what passing the value separately did
+        parser.parse_args(["--org-token", "-x_9"])
 
 
 def test_a_target_that_is_not_a_websocket_is_refused(tmp_path: Path):
