@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from workbench.telephony.handoff import BadDeskMessage, read_desk_message, skills_allow
+
 if TYPE_CHECKING:
     from workbench.telephony.server import MediaStreamServer
 
@@ -52,9 +54,8 @@ def merged_queue(queues: dict[int, list[dict[str, Any]]]) -> list[tuple[int, dic
 
 
 def can_serve(skills: frozenset[str], entry: dict[str, Any]) -> bool:
-    """`AgentConnection.can_serve` on a queue entry."""
-    wanted = {str(s).lower() for s in entry.get("skills") or []}
-    return not wanted or not skills or "*" in skills or bool(wanted & skills)
+    """`AgentConnection.can_serve` on a queue entry (a ticket as `describe()` lists it)."""
+    return skills_allow(skills, frozenset(str(s).lower() for s in entry.get("skills") or []))
 
 
 class DeskRouter:
@@ -104,9 +105,8 @@ class DeskRouter:
                 for pump in pumps:
                     pump.cancel()
                 await asyncio.gather(*pumps, return_exceptions=True)
-        self._out.put_nowait(None)
+        self._out.put_nowait(None)  # the writer closes the desk's socket
         await writer
-        await self.ws.close()
 
     # ------------------------------------------------------------------ desk → workers
 
@@ -121,15 +121,10 @@ class DeskRouter:
 
     async def _receive_desk(self) -> None:
         async for message in self.ws:
-            if message.type != WSMsgType.TEXT:
-                self.send({"event": "error", "message": "JSON text frames only"})
-                continue
             try:
-                data = json.loads(message.data)
-                if not isinstance(data, dict):
-                    raise ValueError("not an object")
-            except ValueError as error:
-                self.send({"event": "error", "message": f"bad message: {error}"})
+                data = read_desk_message(message)
+            except BadDeskMessage as error:
+                self.send({"event": "error", "message": str(error)})
                 continue
             await self._route(data, message.data)
 

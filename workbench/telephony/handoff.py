@@ -68,6 +68,30 @@ def new_leg_id() -> str:
     return "CA" + uuid.uuid4().hex
 
 
+def skills_allow(desk_skills: frozenset[str], call_skills: frozenset[str]) -> bool:
+    """May a desk with these skills take a call needing those? (no skills on either side: yes)"""
+    return (
+        not call_skills or not desk_skills or "*" in desk_skills or bool(call_skills & desk_skills)
+    )
+
+
+class BadDeskMessage(ValueError):
+    """A desk sent something that is not a JSON object in a text frame (said back to it)."""
+
+
+def read_desk_message(message: Any) -> dict[str, Any]:
+    """A desk's WebSocket message as a JSON object, or `BadDeskMessage` saying what is wrong."""
+    if message.type != WSMsgType.TEXT:
+        raise BadDeskMessage("JSON text frames only")
+    try:
+        data = json.loads(message.data)
+    except ValueError as error:
+        raise BadDeskMessage(f"bad message: {error}") from None
+    if not isinstance(data, dict):
+        raise BadDeskMessage("bad message: not an object")
+    return data
+
+
 @dataclass
 class HandoffTicket:
     """A call waiting for (or with) a human, and the context the human gets before speaking."""
@@ -572,12 +596,7 @@ class AgentConnection:
         self._close_task: asyncio.Future | None = None
 
     def can_serve(self, ticket: HandoffTicket) -> bool:
-        return (
-            not ticket.skills
-            or not self.skills
-            or "*" in self.skills
-            or (bool(ticket.skills & self.skills))
-        )
+        return skills_allow(self.skills, ticket.skills)
 
     def send(self, message: dict[str, Any]) -> None:
         if self._out.qsize() > AGENT_MAX_BACKLOG:
@@ -599,14 +618,10 @@ class AgentConnection:
         self.server.switchboard.people.add(self)
         try:
             async for message in self.ws:
-                if message.type != WSMsgType.TEXT:
-                    self.send({"event": "error", "message": "JSON text frames only"})
-                    continue
                 try:
-                    data = json.loads(message.data)
-                    if not isinstance(data, dict):
-                        raise ValueError("not an object")
-                    await self._handle(data)
+                    await self._handle(read_desk_message(message))
+                except BadDeskMessage as error:
+                    self.send({"event": "error", "message": str(error)})
                 except (ValueError, KeyError, TypeError, binascii.Error) as error:
                     self.send({"event": "error", "message": f"bad message: {error}"})
         finally:

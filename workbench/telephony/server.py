@@ -231,27 +231,20 @@ class MediaStreamServer:
 
     async def _agent(self, request: web.Request) -> web.StreamResponse:
         """A desk: served here, or with several workers relayed to all of them (one queue)."""
-        ws = web.WebSocketResponse(max_msg_size=1_000_000, heartbeat=None)
-        await ws.prepare(request)
-        if self.worker is not None and self.worker.count > 1:
-            from workbench.telephony.desk_router import DeskRouter
-
-            await DeskRouter(self, ws).run()
-        else:
-            await self._serve_agent(ws)
-        return ws
+        return await self._desk(request, relay=self.worker is not None and self.worker.count > 1)
 
     async def _worker_agent(self, request: web.Request) -> web.StreamResponse:
         """A desk relayed by a sibling's (or this worker's own) `DeskRouter`."""
-        ws = web.WebSocketResponse(max_msg_size=1_000_000, heartbeat=None)
-        await ws.prepare(request)
-        await self._serve_agent(ws)
-        return ws
+        return await self._desk(request, relay=False)
 
-    async def _serve_agent(self, ws: web.WebSocketResponse) -> None:
+    async def _desk(self, request: web.Request, *, relay: bool) -> web.StreamResponse:
+        from workbench.telephony.desk_router import DeskRouter
         from workbench.telephony.handoff import AgentConnection
 
-        await AgentConnection(self, ws).run()
+        ws = web.WebSocketResponse(max_msg_size=1_000_000, heartbeat=None)
+        await ws.prepare(request)
+        await (DeskRouter(self, ws) if relay else AgentConnection(self, ws)).run()
+        return ws
 
     async def _healthz(self, request: web.Request) -> web.Response:
         body: dict[str, Any] = {
