@@ -5,12 +5,12 @@ speech stack, so its CPU time and memory can be read from /proc (summed over the
 worker processes) without the callers' own work mixed in. Callers use `MediaStreamClient` on one shared `Pacer` with
 pre-rendered audio; each caller thread places call after call until the duration is over.
 
-Arrivals: by default every caller starts at once and says the same lines, so the calls talk in
-step, the worst case for a server whose per-frame speech work comes in bursts. `stagger_s`
-spreads the callers' first calls evenly over that many seconds (pick about one call's length),
-so their talk falls at unrelated moments, as real traffic does; each caller then keeps its
-offset, call after call. Only calls placed after the last caller's first call are measured
-then, so the light load of the ramp does not flatter the figures.
+Arrivals: `stagger_s` spreads the callers' first calls evenly over that many seconds (about one
+call's length; `workbench bench serve` uses 20 s), so their talk falls at unrelated moments, as
+real traffic does; each caller then keeps its offset, call after call. Only calls placed after
+the ramp are measured, so its light load does not flatter the figures. With 0 every caller
+starts at once and says the same lines, so the calls talk in step: the worst case for a server
+whose per-frame speech work comes in bursts.
 
 Reports caller-side turn latency percentiles, barge-in stop latency (when barge-in calls are
 mixed in), errors, server CPU (cores used; per concurrent call) and memory (RSS; per call), and,
