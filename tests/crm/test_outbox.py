@@ -45,6 +45,30 @@ def test_default_path_is_under_workbench_home(tmp_path, monkeypatch):
     box.close()
 
 
+def test_a_new_outbox_opens_while_another_process_is_still_writing_it(tmp_path):
+    import sqlite3
+    import threading
+
+    # Another process (here: another connection) mid-write on the new, not yet WAL database,
+    # as when the workers of `serve --workers 2` open one outbox at once. SQLite refuses the
+    # switch to WAL at once rather than waiting; opening must wait for the writer instead.
+    path = tmp_path / "outbox.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other_process (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO other_process VALUES (1)")
+    finishing = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
+    finishing.start()
+    try:
+        outbox = Outbox(path)
+    finally:
+        finishing.join()
+        writer.close()
+
+    assert outbox.status().counts["pending"] == 0
+    outbox.close()
+
+
 def test_enqueued_items_are_pending_and_survive_reopening(outbox, clock, tmp_path):
     outbox.enqueue("CA1", call_items())
     assert outbox.status().counts == {"pending": 2, "in_flight": 0, "delivered": 0, "dead": 0}

@@ -44,6 +44,7 @@ from workbench.paths import workbench_home
 log = logging.getLogger(__name__)
 
 STATES = ("pending", "in_flight", "delivered", "dead")
+BUSY_TIMEOUT_S = 30.0
 KINDS = ("upsert", "create", "event")
 
 _SCHEMA = """
@@ -180,6 +181,24 @@ def _process_alive(token: str | None) -> bool:
     return True
 
 
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """`PRAGMA journal_mode=WAL`, waiting out another process's write to a new outbox.
+
+    SQLite answers this pragma "database is locked" at once, without its busy timeout, while
+    another connection writes to a database still in rollback mode: two processes opening one
+    new outbox together (the workers of `workbench serve --workers N`) hit that.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Outbox:
     """The outbox database. Thread-safe: each thread gets its own SQLite connection."""
 
@@ -204,8 +223,8 @@ class Outbox:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            _switch_to_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
