@@ -69,17 +69,20 @@ def test_different_sentences_make_a_different_model(home):
     assert other.lm_path != one.lm_path
 
 
-def test_words_missing_from_the_dictionary_are_left_out_with_a_warning(home, caplog):
-    with caplog.at_level(logging.WARNING, logger="workbench.speech.stt_pocketsphinx"):
+def test_words_missing_from_the_dictionary_get_generated_pronunciations(home, caplog):
+    with caplog.at_level(logging.INFO, logger="workbench.speech.stt_pocketsphinx"):
         model = build_domain_model(["Book a demo with Zorbleflux please."])
-    assert "zorbleflux" in caplog.text
-    assert "zorbleflux" not in dictionary_words(model)
-    assert "zorbleflux" not in model.lm_path.read_text(encoding="utf-8")
-    assert {"book", "demo", "please"} <= dictionary_words(model)
+    assert "generated pronunciations: zorbleflux" in caplog.text
+    assert {"book", "demo", "please", "zorbleflux"} <= dictionary_words(model)
+    assert "zorbleflux" in model.lm_path.read_text(encoding="utf-8")
 
 
-def test_sentences_without_usable_words_are_a_config_error(home):
+def test_sentences_without_usable_words_are_a_config_error(home, monkeypatch):
+    from workbench.speech import pronounce
+
     with pytest.raises(ConfigError, match="no words"):
         build_domain_model(["...", "  "])
-    with pytest.raises(ConfigError, match="pronunciation dictionary"):
+    # espeak-ng unable to say anything: no word of these can be pronounced.
+    monkeypatch.setattr(pronounce, "_espeak_phonemes", lambda words: [None] * len(words))
+    with pytest.raises(ConfigError, match="pronunciation"):
         build_domain_model(["Zorbleflux Qwxyzzt"])
