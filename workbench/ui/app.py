@@ -2,7 +2,12 @@
 
 `run_gui()` is what `workbench gui` calls. `--smoke` runs offscreen: it waits for the agent,
 places one typed call to it (greeting, one caller line, the reply, hang-up, CRM write-back),
-prints one JSON object of measurements and exits 0 if all of that happened.
+prints one JSON object of measurements and exits 0 if all of that happened (offscreen, unless
+`QT_QPA_PLATFORM` names a platform: the tests also run it under a real X server).
+
+Before the QApplication exists, `platform_problem()` checks that the libraries Qt's desktop
+platform plugin (xcb, wayland) links against are installed: when they are not, `workbench gui`
+says in one line which Debian packages to install instead of aborting with Qt's message.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -55,6 +63,149 @@ def _qt_message(kind: Any, context: Any, message: str) -> None:
         QtMsgType.QtWarningMsg: logging.WARNING,
     }.get(kind, logging.ERROR)
     logging.getLogger("qt").log(level, "%s", message)
+
+
+# Qt's desktop platform plugins (in Qt's `platforms` plugin folder), by platform name.
+PLATFORM_PLUGINS = {"xcb": "libqxcb.so", "wayland": "libqwayland.so"}
+# Debian packages whose names do not follow the soname rule (`package_for_soname`).
+SONAME_PACKAGES = {
+    "libglib-2.0.so.0": "libglib2.0-0",
+    "libgthread-2.0.so.0": "libglib2.0-0",
+    "libgobject-2.0.so.0": "libglib2.0-0",
+    "libGLdispatch.so.0": "libglvnd0",
+    "libOpenGL.so.0": "libopengl0",
+}
+
+
+def package_for_soname(soname: str) -> str:
+    """The Debian package that ships a library: `libxcb-icccm.so.4` -> `libxcb-icccm4`.
+
+    Debian's rule (policy 8.1): the library's name, lower-cased, then its SONAME version,
+    with a dash between when the name ends in a digit (`libxkbcommon-x11.so.0` ->
+    `libxkbcommon-x11-0`); the few exceptions that matter to Qt are listed.
+    """
+    if soname in SONAME_PACKAGES:
+        return SONAME_PACKAGES[soname]
+    match = re.fullmatch(r"(.+?)\.so\.([0-9.]+)", soname)
+    if not match:
+        return soname
+    name, version = match.group(1).lower(), match.group(2)
+    return f"{name}-{version}" if name[-1].isdigit() else f"{name}{version}"
+
+
+def missing_libraries(plugin: Path) -> list[str]:
+    """The sonames `plugin` links against (directly or not) that the loader cannot find.
+
+    Asks `ldd` (about 15 ms); an empty list when there is no `ldd` or no such plugin, since
+    then Qt's own message is the best there is.
+    """
+    ldd = shutil.which("ldd")
+    if ldd is None or not plugin.is_file():
+        return []
+    try:
+        done = subprocess.run(
+            [ldd, str(plugin)], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return parse_ldd_missing(done.stdout)
+
+
+def parse_ldd_missing(ldd_output: str) -> list[str]:
+    """Sonames `ldd` reported as `=> not found`, each once, in order."""
+    missing: list[str] = []
+    for line in ldd_output.splitlines():
+        name, _, where = line.strip().partition("=>")
+        name = name.strip()
+        if where.strip() == "not found" and name not in missing:
+            missing.append(name)
+    return missing
+
+
+def platform_plugins_dir() -> Path:
+    """Where Qt looks for its platform plugins (`QT_QPA_PLATFORM_PLUGIN_PATH` first)."""
+    override = os.environ.get("QT_QPA_PLATFORM_PLUGIN_PATH")
+    if override:
+        return Path(override)
+    from PySide6.QtCore import QLibraryInfo
+
+    return Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
+
+
+def missing_platform_packages(platform: str, plugins_dir: Path | None = None) -> list[str]:
+    """The Debian packages Qt's `platform` plugin (xcb, wayland) needs and this machine lacks
+    (`ldd` follows the plugin's own Qt libraries too, e.g. libQt6XcbQpa.so.6)."""
+    plugin = (plugins_dir or platform_plugins_dir()) / PLATFORM_PLUGINS[platform]
+    packages: list[str] = []
+    for soname in missing_libraries(plugin):
+        package = package_for_soname(soname)
+        if package not in packages:
+            packages.append(package)
+    return packages
+
+
+def report_missing_platform_packages() -> None:
+    """For scripts/setup: one line per desktop platform plugin that cannot load here."""
+    try:
+        import PySide6.QtCore  # noqa: F401 (the plugins come with it)
+    except ImportError:
+        return
+    for platform in PLATFORM_PLUGINS:
+        missing = missing_platform_packages(platform)
+        if missing:
+            print(
+                f"setup: warning: Qt's {platform} platform plugin needs packages that are not "
+                f"installed: {' '.join(missing)} (the window cannot open on {platform} without)",
+                file=sys.stderr,
+            )
+
+
+def platforms_to_try(environ: dict[str, str] | None = None) -> list[str]:
+    """The desktop platforms Qt will try, in order, with a display to connect to.
+
+    An explicit `QT_QPA_PLATFORM` (`xcb`, `wayland;xcb`, `xcb:option`) decides; otherwise a
+    Wayland session tries Wayland first, and X11 (or XWayland) is the fallback. A platform
+    without a display (`DISPLAY`, `WAYLAND_DISPLAY`) is left out. Empty when the chosen
+    platform is none of these (offscreen, eglfs…): nothing to check then.
+    """
+    env = os.environ if environ is None else environ
+    displays = {"xcb": bool(env.get("DISPLAY")), "wayland": bool(env.get("WAYLAND_DISPLAY"))}
+    chosen = env.get("QT_QPA_PLATFORM", "")
+    if chosen:
+        names = [part.split(":", 1)[0].strip() for part in chosen.split(";") if part.strip()]
+        names = ["wayland" if n.startswith("wayland") else n for n in names]
+        if any(n not in displays for n in names):
+            return []
+    elif env.get("XDG_SESSION_TYPE") == "wayland" or (displays["wayland"] and not displays["xcb"]):
+        names = ["wayland", "xcb"]
+    else:
+        names = ["xcb"]
+    return [n for n in names if displays[n]]
+
+
+def platform_problem(environ: dict[str, str] | None = None, plugins_dir: Path | None = None) -> str:
+    """One line naming the Debian packages to install when no desktop platform Qt would try
+    can load here; "" when one can (or there is nothing to check)."""
+    platforms = platforms_to_try(environ)
+    if not platforms or sys.platform != "linux":
+        return ""
+    needed: list[str] = []
+    for platform in platforms:
+        missing = missing_platform_packages(platform, plugins_dir)
+        if not missing:
+            if platform != platforms[0]:
+                log.info("Qt's %s platform cannot load here; using %s", platforms[0], platform)
+            return ""
+        needed += [p for p in missing if p not in needed]
+    names = " and ".join(platforms)
+    plural = "s need" if len(platforms) > 1 else " needs"
+    listed = " ".join(needed)
+    return (
+        f"the desktop app cannot open a window: Qt's {names} platform plugin{plural} "
+        "libraries this machine lacks; "
+        f"install them with `sudo apt-get install {listed}` (./scripts/setup does), "
+        "or run `workbench demo` for the call in the terminal"
+    )
 
 
 def make_application(argv: list[str] | None = None):
@@ -105,7 +256,12 @@ def run_gui(*, agent_path: str | Path | None = None, smoke: bool = False) -> int
     """Open the window (blocking until it closes); the exit code of the app."""
     started = time.perf_counter()
     if smoke:
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    problem = platform_problem()
+    if problem:
+        from workbench.errors import ConfigError
+
+        raise ConfigError(problem)
     sys.excepthook = _excepthook
     app = make_application()
     from workbench.ui.main_window import MainWindow
@@ -247,11 +403,25 @@ class SmokeRun:
         QApplication.instance().quit()
 
     def report(self) -> dict[str, Any]:
+        from PySide6.QtWidgets import QApplication
+
         window = self.window
         summary = window.live.model.summary()
+        screen = window.screen()
+        available = screen.availableGeometry()
+        frame = window.frameGeometry()
         return {
             "ok": self.ok,
             "problem": self.problem,
+            "platform": QApplication.platformName(),
+            "window": [frame.x(), frame.y(), frame.width(), frame.height()],
+            "screen_available": [
+                available.x(),
+                available.y(),
+                available.width(),
+                available.height(),
+            ],
+            "window_within_screen": available.contains(frame),
             "startup_s": round(self.startup_s, 3),
             # The whole wait a person has: interpreter, CLI and imports included (Linux only).
             "window_shown_after_process_start_s": (

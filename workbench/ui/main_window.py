@@ -4,6 +4,12 @@ CRM, scenario, network, agent and load panels, all fed by one `EngineBridge`.
 The window owns the bridge and the `EngineHandle`; panels get what they need in their
 constructors and subscribe to the bridge themselves. Nothing here blocks: the engine's work
 runs on the handle's threads.
+
+Fitting the screen: the window opens on the screen's available area (up to `PREFERRED_SIZE`),
+or as the user last left it; every dock's panel sits in a scroll area, so a panel taller or
+wider than its dock scrolls instead of forcing the window past the screen, and the bottom
+panels are tabs of one dock area. The smallest window (`MINIMUM_SIZE`) fits a 1280×720 screen with
+a taskbar and a title bar, at 100 % scaling and on a 1920×1080 screen at 150 %.
 """
 
 from __future__ import annotations
@@ -11,9 +17,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Slot
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSplitter, QWidget
+from PySide6.QtCore import QPoint, QRect, QSettings, QSize, Qt, Slot
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QSplitter,
+    QWidget,
+)
 
 from workbench.engine import events as ev
 from workbench.paths import DEMO_AGENT_DIR, SCENARIOS_DIR, workbench_home
@@ -35,6 +49,19 @@ from workbench.ui.views.waterfall import WaterfallView
 log = logging.getLogger(__name__)
 
 SHORTCUTS = {"call": "Ctrl+Return", "hang_up": "Ctrl+E", "mute": "Ctrl+M"}
+
+# The window's size on a screen with room for it; a smaller screen gets its available area.
+PREFERRED_SIZE = QSize(1440, 900)
+# The smallest window: it fits 1280×720 (and 1366×768 at 125 % scaling: 1093×614) minus a
+# taskbar (up to 48 px) and a title bar (up to 40 px).
+MINIMUM_SIZE = QSize(900, 520)
+# A window manager's title bar and borders, not known before the window is first shown.
+FRAME_ALLOWANCE = QSize(16, 40)
+# Dock panels' least sizes (the rest of each panel scrolls): wide enough for the softphone's
+# controls and the inspector's turn list, tall enough for the bottom panels' buttons and a list.
+SIDE_DOCK_MIN_WIDTH = {"Softphone": 250, "Decision inspector": 220}
+BOTTOM_DOCK_MIN_HEIGHT = 130
+WATERFALL_MIN_HEIGHT = 190
 
 
 def settings_store() -> QSettings:
@@ -93,9 +120,15 @@ class MainWindow(QMainWindow):
         # The side docks run the full height; the bottom panels sit under the centre only.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        # The waterfall's one-line summary and legend wrap rather than widen the window.
+        for label in (self.waterfall.summary_label, self.waterfall.legend_label):
+            label.setWordWrap(True)
         centre = QSplitter(Qt.Orientation.Vertical)
         centre.addWidget(_titled("Live transcript", self.transcript))
         centre.addWidget(_titled("Latency waterfall", self.waterfall))
+        # On a short screen the waterfall keeps room for its rows; the transcript scrolls.
+        centre.widget(1).setMinimumHeight(WATERFALL_MIN_HEIGHT)
+        centre.setChildrenCollapsible(False)
         centre.setSizes([330, 300])
         self.setCentralWidget(centre)
         self.docks: dict[str, QDockWidget] = {}
@@ -136,13 +169,9 @@ class MainWindow(QMainWindow):
         self.bridge.status_note.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.bridge.call_finished.connect(self._on_call_finished)
         self.bridge.engine_event.connect(self._on_engine_event)
-        self.resize(1440, 900)
-        self.resizeDocks(
-            [self.docks["Softphone"], self.docks["Decision inspector"]],
-            [290, 400],
-            Qt.Orientation.Horizontal,
-        )
-        self.resizeDocks([self.docks["Scenarios"]], [250], Qt.Orientation.Vertical)
+        self.setMinimumSize(MINIMUM_SIZE)
+        self._docks_sized = False
+        self.fit_to_screen()
         self._restore_settings()
         if load_now:
             self.start_loading()
@@ -152,10 +181,62 @@ class MainWindow(QMainWindow):
         self.handle.load()
         self.scenarios.load_suite()
 
+    def fit_to_screen(self, available: QRect | None = None) -> None:
+        """Size the window to the screen's available area (up to `PREFERRED_SIZE`), centred
+        on it; `_restore_settings` then applies the user's own size, if any. The docks get
+        their share of it when the window is first shown (so a caller's own `resize` before
+        `show` counts), or at once when it is already on screen."""
+        if available is None:
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            available = screen.availableGeometry() if screen else QRect(QPoint(), PREFERRED_SIZE)
+        room = available.size() - FRAME_ALLOWANCE
+        size = room.boundedTo(PREFERRED_SIZE).expandedTo(MINIMUM_SIZE)
+        self.resize(size)
+        spare = available.size() - size - FRAME_ALLOWANCE
+        self.move(
+            available.x() + max(0, spare.width() // 2), available.y() + max(0, spare.height() // 2)
+        )
+        if self.isVisible():
+            self.size_docks(size)
+
+    def size_docks(self, size: QSize) -> None:
+        """The softphone as wide as its controls, the inspector a quarter of the window, the
+        bottom panels a third of its height (each within bounds)."""
+        phone = self.docks["Softphone"].widget().minimumWidth()
+        inspector = max(
+            self.docks["Decision inspector"].widget().minimumWidth(),
+            min(400, size.width() // 4),
+        )
+        bottom = max(BOTTOM_DOCK_MIN_HEIGHT + 40, min(250, size.height() * 3 // 10))
+        self.resizeDocks(
+            [self.docks["Softphone"], self.docks["Decision inspector"]],
+            [phone, inspector],
+            Qt.Orientation.Horizontal,
+        )
+        self.resizeDocks([self.docks["Scenarios"]], [bottom], Qt.Orientation.Vertical)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if not self._docks_sized:  # first shown, and no dock sizes of the user's to restore
+            self._docks_sized = True
+            self.size_docks(self.size())
+
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{title}")
-        dock.setWidget(widget)
+        # The panel scrolls when its dock is smaller than it (a laptop screen, a big font).
+        scroll = QScrollArea()
+        scroll.setObjectName(f"scroll-{title}")
+        scroll.setWidget(widget)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        if title in SIDE_DOCK_MIN_WIDTH:
+            # Side panels scroll up and down only: as wide as their controls need.
+            need = widget.minimumSizeHint().width() + _scrollbar_extent(widget)
+            scroll.setMinimumWidth(max(SIDE_DOCK_MIN_WIDTH[title], need))
+        else:
+            scroll.setMinimumHeight(BOTTOM_DOCK_MIN_HEIGHT)
+        dock.setWidget(scroll)
         dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -238,7 +319,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         state = s.value("window/state")
         if state is not None:
-            self.restoreState(state)
+            self._docks_sized = self.restoreState(state)
         number = s.value("softphone/number")
         if number:
             self.softphone.number_edit.setText(str(number))
@@ -282,6 +363,12 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.shutdown()
         super().closeEvent(event)
+
+
+def _scrollbar_extent(widget: QWidget) -> int:
+    from PySide6.QtWidgets import QStyle
+
+    return widget.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
 
 
 def _titled(title: str, widget: QWidget) -> QWidget:
