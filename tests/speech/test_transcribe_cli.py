@@ -45,7 +45,7 @@ def wav_files(tmp_path_factory) -> dict[str, Path]:
 
 
 def assert_result_shape(result: dict, duration_ms: float) -> None:
-    assert set(result) == {"text", "words", "final_after_end_ms", "confidence"}
+    assert {"text", "words", "final_after_end_ms", "confidence", "ear", "backend"} <= set(result)
     assert isinstance(result["text"], str)
     assert result["final_after_end_ms"] >= 0
     assert 0 <= result["confidence"] <= 1
@@ -58,13 +58,16 @@ def assert_result_shape(result: dict, duration_ms: float) -> None:
 @pytest.mark.parametrize("kind", ["ulaw8k", "pcm16k"])
 def test_run_transcribe_reads_any_supported_rate(wav_files, kind):
     path = wav_files[kind]
-    result = run_transcribe(path, lm_sentences=DOMAIN)
+    result = run_transcribe(path, lm_sentences=DOMAIN, ear="fast")
+    assert result["ear"] == "fast"
     assert word_error_rate(SENTENCE, result["text"]) <= MAX_WER, result["text"]
     assert_result_shape(result, 1000 * soundfile.info(str(path)).duration)
 
 
 def test_json_output_of_the_command(wav_files):
-    done = workbench("transcribe", wav_files["ulaw8k"], "--lm-sentences", DOMAIN, "--json")
+    done = workbench(
+        "transcribe", wav_files["ulaw8k"], "--lm-sentences", DOMAIN, "--ear", "fast", "--json"
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert word_error_rate(SENTENCE, result["text"]) <= MAX_WER, result["text"]
@@ -72,7 +75,7 @@ def test_json_output_of_the_command(wav_files):
 
 
 def test_plain_output_is_the_text(wav_files):
-    done = workbench("transcribe", wav_files["pcm16k"], "--lm-sentences", DOMAIN)
+    done = workbench("transcribe", wav_files["pcm16k"], "--lm-sentences", DOMAIN, "--ear", "fast")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("\n") == 1
     assert word_error_rate(SENTENCE, done.stdout) <= MAX_WER, done.stdout
@@ -80,8 +83,37 @@ def test_plain_output_is_the_text(wav_files):
 
 @pytest.mark.skipif(not (DEMO_AGENT_DIR / "agent.yaml").is_file(), reason="no demo agent yet")
 def test_an_agent_biases_recognition_with_its_own_sentences(wav_files):
-    result = run_transcribe(wav_files["pcm16k"], agent=DEMO_AGENT_DIR)
+    result = run_transcribe(wav_files["pcm16k"], agent=DEMO_AGENT_DIR, ear="fast")
     assert word_error_rate(SENTENCE, result["text"]) <= MAX_WER, result["text"]
+
+
+@pytest.fixture(scope="module")
+def piper_order(tmp_path_factory) -> Path:
+    """A caller giving a brand name and an order number, in piper's voice over the phone."""
+    path = tmp_path_factory.mktemp("accurate") / "order.wav"
+    tts = TelephoneTTS(load_synthesizer("piper:joe"))
+    write_wav(path, ulaw_decode(tts.render(ORDER_SENTENCE)), 8000, ulaw=True)
+    return path
+
+
+ORDER_SENTENCE = "I have a question about my Northwind Ops account, it's order 45712."
+
+
+def test_the_accurate_ear_is_the_default_and_reports_both_passes(piper_order):
+    """Whisper's words for the agent, the streaming pass's beside them, word times in the file."""
+    result = run_transcribe(piper_order, agent=DEMO_AGENT_DIR)
+    assert result["ear"] == "accurate" and result["backend"] is None
+    assert word_error_rate(ORDER_SENTENCE, result["text"]) <= 0.1, result["text"]
+    assert "northwind" in result["text"]
+    assert word_error_rate(ORDER_SENTENCE, result["streaming_text"]) < 1.0
+    assert_result_shape(result, 1000 * soundfile.info(str(piper_order)).duration)
+    assert result["words"][-1]["end_ms"] > result["words"][0]["start_ms"]
+
+
+def test_an_unknown_ear_is_one_error_line(piper_order):
+    done = workbench("transcribe", piper_order, "--ear", "sharp")
+    assert done.returncode == 2
+    assert "unknown ear 'sharp' (choose one of: fast, accurate)" in done.stderr
 
 
 def write_stereo(path: Path) -> Path:

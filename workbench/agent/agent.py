@@ -192,10 +192,17 @@ class Agent:
         if d.card_payment:
             sentences += PAYMENT_PHRASES
         sentences += [chunk.text for chunk in self.knowledge.chunks]
+        sentences += self.vocabulary()
+        return [s for s in sentences if "{" not in s]
+
+    def vocabulary(self) -> list[str]:
+        """The agent's own words, for both ears: its declared vocabulary (names and products
+        a caller may say), its company and the words of its pronunciation lexicon."""
+        terms = [*self.definition.vocabulary, self.definition.company]
         if self.lexicon_path:
             data = yaml.safe_load(self.lexicon_path.read_text(encoding="utf-8")) or {}
-            sentences += [str(word) for word in (data.get("words") or {})]
-        return [s for s in sentences if "{" not in s]
+            terms += [str(word) for word in (data.get("words") or {})]
+        return terms
 
     def understand(self, text: str, *, reference: datetime | None = None) -> Understanding:
         """Topic (calibrated confidence, "Unknown" below the threshold) and entities of `text`."""

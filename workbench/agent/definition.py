@@ -147,6 +147,12 @@ class AgentDefinition(_Strict):
     escalation: EscalationSpec = EscalationSpec()
     guardrails: GuardrailSpec = GuardrailSpec()
     card_payment: CardPaymentSpec | None = None  # keypad card payments (off when absent)
+    # How calls listen unless a scenario or a command says otherwise: "fast" (pocketsphinx
+    # alone) or "accurate" (a Whisper final pass); absent, each command uses its own default.
+    ear: Literal["fast", "accurate"] | None = None
+    # The agent's own words a caller may say and no dictionary knows: company, product and
+    # people names ("Zentrix", "Priya Raman"). Both ears are taught them.
+    vocabulary: list[str] = []
 
     @field_validator("voice")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from workbench.engine.session import CallSession, SessionSettings
 from workbench.engine.speech_stack import SpeechStack
 from workbench.engine.virtual import CallResult, LocalCallDriver
 from workbench.paths import DEMO_AGENT_DIR
+from workbench.speech.ears import resolve_ear
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,24 @@ class CallRuntime:
         return self.agent(key)
 
 
+def ear_settings(settings: SessionSettings, ear: str, latency: LatencyModel) -> SessionSettings:
+    """`settings` listening with `ear`. Under a latency profile that stands in for a vendor's
+    STT, the final pass is that vendor: it starts at the endpoint (as a vendor finalises) and
+    is charged the vendor's figure, while its words are still Whisper's."""
+    vendor = bool(getattr(latency, "stands_in_for_stt", False))
+    lane = (
+        f"STT final pass [{latency.name} stand-in; words by whisper tiny.en]"
+        if vendor
+        else "STT final pass (whisper tiny.en, local)"
+    )
+    return replace(
+        settings,
+        ear=ear,
+        speculative_final_pass=settings.speculative_final_pass and not vendor,
+        final_pass_lane=lane,
+    )
+
+
 def run_call(
     runtime: CallRuntime,
     caller_factory: Callable[[SpeechStack], Caller],
@@ -89,15 +108,21 @@ def run_call(
     max_duration_ms: float = 180_000.0,
     reference: Any = None,
     responder: Any = None,
+    ear: str | None = None,
+    default_ear: str = "fast",
 ) -> CallResult:
+    """One simulated call. The ear is `ear` (a flag or a scenario's choice), else the agent's
+    `ear:`, else `default_ear` (each face's own default)."""
     agent = runtime.agent(agent_path)
     stack = runtime.stack(agent, agent_voice)
     caller = caller_factory(stack)
+    chosen = resolve_ear(ear, getattr(agent.definition, "ear", None), default=default_ear)
+    latency = latency or MeasuredLatency()
     session = CallSession(
         call_id or call_id_for(agent.name, seed),
         agent,
         stack,
-        settings or SessionSettings(),
+        ear_settings(settings or SessionSettings(), chosen, latency),
         caller=caller_context,
         caller_number=caller.number,
         reference=reference,
@@ -107,7 +132,7 @@ def run_call(
         session,
         caller,
         network=network,
-        latency=latency or MeasuredLatency(),
+        latency=latency,
         seed=seed,
         on_event=on_event,
         realtime=realtime,

@@ -1,8 +1,9 @@
-"""Engine commands: `bench engine`, `bench judge`."""
+"""Engine commands: `bench engine`, `bench judge`, `bench ear`."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,4 +29,29 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from workbench.engine.judge_bench import DEFAULT_VOICES, run_judge_bench
 
         report = run_judge_bench(voice or DEFAULT_VOICES, mode=mode, quick=quick)
+        typer.echo(json.dumps(report, indent=2))
+
+    @bench.command("ear")
+    def bench_ear(
+        quick: Annotated[bool, typer.Option(help="A few sentences, one voice, one call.")] = False,
+        sentences: Annotated[
+            Path | None,
+            typer.Option(help="Caller sentences to hear (default: the held-out set)."),
+        ] = None,
+        agent: Annotated[
+            Path | None, typer.Option(help="Agent whose vocabulary both ears learn.")
+        ] = None,
+    ) -> None:
+        """WER of each ear per voice and network, the final pass's cost, turn latency per ear."""
+        import logging
+
+        from workbench.engine.ear_bench import HELDOUT_SENTENCES, run_ear_bench
+        from workbench.paths import DEMO_AGENT_DIR
+
+        logging.getLogger("workbench.engine.ear_bench").setLevel(logging.INFO)
+        report = run_ear_bench(
+            quick=quick,
+            sentences_path=sentences or HELDOUT_SENTENCES,
+            agent_dir=agent or DEMO_AGENT_DIR,
+        )
         typer.echo(json.dumps(report, indent=2))

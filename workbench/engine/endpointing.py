@@ -72,6 +72,10 @@ class SilenceEndpointer:
         self.silence_ms = silence_ms
         self.setting = f"silence {silence_ms:.0f} ms"
 
+    def wait_ms(self, partial_text: str) -> float:
+        """The silence after which the turn would end, given the words so far."""
+        return self.silence_ms
+
     def decide(self, silence_ms: float, partial_text: str) -> EndpointDecision | None:
         if silence_ms + 1e-9 < self.silence_ms:
             return None
@@ -102,6 +106,10 @@ class SemanticEndpointer:
         self.setting = (
             f"semantic {complete_ms:.0f}/{short_answer_ms:.0f}/{unsure_ms:.0f}/{max_wait_ms:.0f} ms"
         )
+
+    def wait_ms(self, partial_text: str) -> float:
+        """The silence after which the turn would end, given the words so far."""
+        return self.waits[judge_completeness(partial_text)]
 
     def decide(self, silence_ms: float, partial_text: str) -> EndpointDecision | None:
         verdict = judge_completeness(partial_text)

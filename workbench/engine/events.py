@@ -55,14 +55,27 @@ class PartialTranscript(Event):
 
 @dataclass(frozen=True)
 class FinalTranscript(Event):
-    """The recogniser's final result for a caller utterance.
+    """The words the agent understands for a caller utterance.
 
-    Parameters: `text`, `confidence` (0..1), `words` (tuples of word, start_ms, end_ms).
+    Parameters: `text`, `confidence` (0..1), `words` (tuples of word, start_ms, end_ms; the
+    accurate ear's words carry no times: 0, 0), `ear` ("fast" or "accurate"),
+    `streaming_text` (the streaming recogniser's last hypothesis; with the accurate ear it
+    shows what the fast ear alone would have heard).
     """
 
     text: str = ""
     confidence: float = 0.0
     words: tuple[tuple[str, float, float], ...] = ()
+    ear: str = "fast"
+    streaming_text: str = ""
+
+
+@dataclass(frozen=True)
+class FinalPassDiscarded(Event):
+    """The accurate ear dropped a final pass it had started early in a pause: `reason`
+    (the caller went on, so its words would have missed the rest). Another pass follows."""
+
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,6 +233,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     CallerSpeechEnded,
     PartialTranscript,
     FinalTranscript,
+    FinalPassDiscarded,
     EndpointDecided,
     TopicDecided,
     KnowledgeRetrieved,

@@ -44,6 +44,7 @@ from workbench.engine import events as ev
 from workbench.engine.endpointing import make_endpointer
 from workbench.engine.interruption import InterruptionJudge
 from workbench.engine.trace import Span
+from workbench.speech.ears import reconcile
 from workbench.speech.stt import Transcript
 from workbench.speech.vad import VadSpeechEnd, VadSpeechStart
 
@@ -82,9 +83,22 @@ class SessionSettings:
     # Speech that starts this soon after an acknowledgement ("Yeah, … but what about") is the
     # caller taking the turn: judged an interruption as soon as it is speech.
     follow_on_ms: float = 600.0
+    # The ear: "fast" (the streaming recogniser's words) or "accurate" (a final pass over the
+    # utterance's audio gives the words the agent understands; see `_start_final_pass`).
+    ear: str = "fast"
+    # The accurate ear starts its pass early in a silence, `final_pass_lead_ms` before the
+    # endpointer would end the turn on the words so far (and not before `final_pass_after_ms`
+    # of silence), so the endpointer's wait hides part of the pass; a caller who goes on
+    # discards it. (Starting at every 60 ms pause discarded ~4 passes per utterance.)
+    # Off when a latency profile stands in for a vendor: a vendor finalises after the endpoint.
+    speculative_final_pass: bool = True
+    final_pass_after_ms: float = 60.0
+    final_pass_lead_ms: float = 100.0
+    final_pass_lane: str = "STT final pass (whisper tiny.en, local)"
 
     def describe(self) -> dict[str, Any]:
         return {
+            "ear": self.ear,
             "endpointing": self.endpointing,
             "silence_ms": self.silence_ms,
             "filler_after_ms": self.filler_after_ms,
@@ -99,7 +113,7 @@ class StageWork:
     """Work the session wants done: `run()` is called by the driver, its result delivered back."""
 
     work_id: int
-    stage: str  # stt_final | classify | retrieve | respond | tts_sentence
+    stage: str  # stt_final | stt_pass | stt_close | classify | retrieve | respond | tts_sentence
     turn: int
     run: Callable[[], Any]
     tokens: int = 0  # words in a reply, for latency profiles with a token rate
@@ -137,6 +151,19 @@ class TurnRecord:
 
 
 Output = ev.Event | StageWork
+
+
+@dataclass
+class _FinalPass:
+    """The accurate ear's pass over the current utterance's audio (one at a time)."""
+
+    work_id: int
+    samples: int  # the utterance audio it covers (16 kHz)
+    audio: list[np.ndarray]  # what it hears: any carried utterance, then this one's so far
+    carried: bool  # it hears an earlier utterance again (its reply was withdrawn)
+    done: bool = False
+    result: Transcript | None = None  # None when done: the pass failed
+    awaited: tuple[float, int] | None = None  # (endpoint time, turn) once the turn waits for it
 
 
 @dataclass
@@ -190,6 +217,16 @@ class CallSession:
             aggressiveness=self.settings.vad_aggressiveness, start_ms=self.settings.vad_start_ms
         )
         self.recognizer = speech.acquire_recognizer()
+        # The accurate ear's final pass (None: the fast ear, whose words are the recogniser's).
+        self.final_pass = speech.final_pass() if self.settings.ear == "accurate" else None
+        self._audio: list[np.ndarray] = []  # the utterance's 16 kHz audio, for the final pass
+        self._audio_samples = 0
+        self._speech_samples = 0  # of the utterance's audio, up to its last speech frame
+        self._carry_audio: list[np.ndarray] = []  # an utterance to hear again with the next
+        self._pass: _FinalPass | None = None
+        self._heard_audio: list[np.ndarray] = []  # the audio of the words last answered
+        self._words_include_carry = False  # the final pass heard the carried utterance too
+        self._streaming_text: Transcript | None = None  # the recogniser's, if the pass fails
         self.tts = speech.agent_tts
         self.endpointer = make_endpointer(self.settings.endpointing, self.settings.silence_ms)
         self._upsampler = StreamingResampler(8000, 16000)
@@ -305,6 +342,8 @@ class CallSession:
                 self._speech_ms += FRAME_MS
                 self._last_speech_end = frame_end
             partial = self.recognizer.feed(pcm16k)
+            if self.final_pass is not None:
+                out += self._final_pass_frame(frame_end, pcm16k, is_speech_frame)
             if partial is not None and partial != self._partial:
                 self._partial = partial
                 out.append(ev.PartialTranscript(self.call_id, frame_end, text=partial))
@@ -348,6 +387,108 @@ class CallSession:
         handler = getattr(self, f"_on_{work.stage}_done")
         return handler(t_ms, work, result)
 
+    # ------------------------------------------------------------------ the accurate ear
+
+    def _final_pass_frame(self, t_ms: float, pcm16k: np.ndarray, speech: bool) -> list[Output]:
+        """Keep the utterance's audio; start the pass early in a silence, drop it if the
+        caller goes on (its words would miss the rest)."""
+        self._audio.append(pcm16k)
+        self._audio_samples += len(pcm16k)
+        if speech:
+            self._speech_samples = self._audio_samples
+        current = self._pass
+        if speech and current is not None and current.awaited is None:
+            self._discard_final_pass(t_ms, "the caller went on")
+            return [ev.FinalPassDiscarded(self.call_id, t_ms, reason="the caller went on")]
+        if (
+            not speech
+            and current is None
+            and self.settings.speculative_final_pass
+            and self._last_speech_end is not None
+            and self._speech_ms >= self.settings.min_utterance_ms
+            and t_ms - self._last_speech_end >= self._final_pass_start_ms()
+        ):
+            return self._start_final_pass()
+        return []
+
+    def _final_pass_start_ms(self) -> float:
+        """How far into a silence the speculative final pass starts."""
+        expected = self.endpointer.wait_ms(self._partial) - self.settings.final_pass_lead_ms
+        return max(self.settings.final_pass_after_ms, expected)
+
+    def _start_final_pass(self) -> list[Output]:
+        """Run the final pass over the utterance's audio so far (and any carried before it)."""
+        chunks = self._carry_audio + self._audio
+        audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+        final_pass = self.final_pass
+        assert final_pass is not None
+        work = self._work("stt_pass", self.current_turn, lambda: final_pass.transcribe(audio))
+        self._pass = _FinalPass(
+            work.work_id, self._audio_samples, chunks, carried=bool(self._carry_audio)
+        )
+        return [work]
+
+    def _discard_final_pass(self, t_ms: float, why: str) -> None:
+        if self._pass is None:
+            return
+        self._cancelled.add(self._pass.work_id)
+        record = self.turns.get(self.current_turn)
+        if record is not None:
+            record.notes.append(f"final pass discarded at {t_ms:.0f} ms: {why}")
+        self._pass = None
+
+    def _await_final_pass(self, t_ms: float, turn: int) -> list[Output]:
+        """The endpoint is decided: the turn's words are the final pass's, when it is done."""
+        out: list[Output] = []
+        stale = self._pass is not None and (
+            self._pass.samples < self._speech_samples
+            or self._pass.carried != bool(self._carry_audio)
+        )
+        if stale:
+            self._discard_final_pass(t_ms, "it missed part of the speech")
+        if self._pass is None:
+            out += self._start_final_pass()
+        assert self._pass is not None
+        self._pass.awaited = (t_ms, turn)
+        return out  # the words are ready once the pass and the streaming close are done
+
+
+    def _on_stt_pass_done(self, t_ms: float, work: StageWork, transcript: Any) -> list[Output]:
+        final = self._pass
+        if final is None or final.work_id != work.work_id:
+            return []
+        final.result = transcript
+        final.done = True
+        if final.awaited is None or self._stt_busy:
+            return []  # the endpoint is not decided, or the streaming ear not closed, yet
+        return self._final_words_ready(t_ms)
+
+    def _final_words_ready(self, t_ms: float) -> list[Output]:
+        final, self._pass = self._pass, None
+        assert final is not None and final.awaited is not None
+        endpoint_at, turn = final.awaited
+        self._carry_audio = []
+        self._heard_audio = final.audio  # heard again if the caller turns out to go on
+        self._words_include_carry = final.carried
+        transcript = final.result
+        streaming = self._streaming_text
+        if transcript is None:  # the pass failed: the streaming recogniser's words will do
+            transcript = streaming
+        elif not final.carried:  # (the streaming pass heard the latest utterance only)
+            transcript = reconcile(transcript, streaming)
+        work = StageWork(0, "stt_pass", turn, lambda: None)
+        return self._on_caller_words(max(t_ms, endpoint_at), work, transcript)
+
+    def _on_stt_close_done(self, t_ms: float, work: StageWork, transcript: Any) -> list[Output]:
+        """The streaming recogniser has closed the utterance (the accurate ear does not wait
+        for it: its words are the final pass's); it may take the next utterance now."""
+        self._stt_busy = False
+        self._streaming_text = transcript
+        final = self._pass
+        if final is not None and final.done and final.awaited is not None:
+            return self._final_words_ready(t_ms)
+        return []
+
     def on_stage_failed(self, t_ms: float, work_id: int, error: BaseException) -> list[Output]:
         work = self._pending.pop(work_id, None)
         if work is None or self.ended:
@@ -359,6 +500,10 @@ class CallSession:
         record.notes.append(f"{work.stage} failed: {message}")
         if work.stage == "stt_final":
             out += self._on_stt_final_done(t_ms, work, None)
+        elif work.stage == "stt_close":
+            out += self._on_stt_close_done(t_ms, work, None)
+        elif work.stage == "stt_pass":
+            out += self._on_stt_pass_done(t_ms, work, None)
         elif work.stage in ("classify", "retrieve"):
             # Answer without what failed: () is "known to be missing", unlike None ("pending").
             setattr(self, "_understanding" if work.stage == "classify" else "_chunks", ())
@@ -506,7 +651,12 @@ class CallSession:
         self._partial = ""
         self._overlap = None
         out: list[Output] = []
-        if self.state == "thinking" and self.current_turn > 0 and self._carry_text is None:
+        awaiting_words = self._pass is not None and self._pass.awaited is not None
+        if (
+            self.state == "thinking"
+            and self.current_turn > 0
+            and (self._carry_text is None or awaiting_words)
+        ):
             out += self._continue_previous_turn(started_at, "the caller went on before the reply")
         if self.state == "speaking" and self.settings.barge_in:
             started_speaking = self.turns[self.current_turn].first_frame_sent_at or started_at
@@ -519,6 +669,12 @@ class CallSession:
         self.recognizer.begin_utterance()
         for chunk in self._preroll:
             self.recognizer.feed(chunk)
+        if self.final_pass is not None:
+            if self._pass is not None and self._pass.awaited is not None:
+                self._carry_audio = self._carry_audio + self._audio  # not heard yet: hear again
+            self._discard_final_pass(started_at, "a new utterance began")
+            self._audio = list(self._preroll)
+            self._audio_samples = self._speech_samples = sum(len(c) for c in self._audio)
         self._preroll.clear()
         return [*out, ev.CallerSpeechStarted(self.call_id, started_at)]
 
@@ -527,6 +683,7 @@ class CallSession:
         self._deferred_start = None
         if self._speech_ms < self.settings.min_utterance_ms:
             self.recognizer.end_utterance()  # noise: discard
+            self._discard_final_pass(t_ms, "the utterance was noise")
             return []
         out: list[Output] = [
             ev.EndpointDecided(
@@ -546,11 +703,10 @@ class CallSession:
             # Spoken over the agent and not judged an interruption yet: let the final
             # transcript decide, while the agent keeps talking.
             self._overlap.speech_ended_at = self._last_speech_end
-            self._stt_busy = True
-            out.append(self._work("stt_final", self.current_turn, self.recognizer.end_utterance))
-            return out
+            return out + self._finish_recognising(t_ms, self.current_turn)
         if self.state in ("thinking", "speaking"):
             # A turn is still in progress: finish recognising now, answer after it.
+            self._discard_final_pass(t_ms, "queued behind the turn in progress")
             transcript = self.recognizer.end_utterance()
             self._queued_utterances.append((t_ms, transcript.text))
             return out
@@ -559,12 +715,24 @@ class CallSession:
         self.turns[turn] = TurnRecord(turn=turn, endpoint_at=t_ms, endpoint_label=decision.label)
         self.state = "thinking"
         self._filler_played = False
+        return out + self._finish_recognising(t_ms, turn)
+
+    def _finish_recognising(self, t_ms: float, turn: int) -> list[Output]:
+        """The endpoint is decided: close the streaming recogniser's utterance; the fast ear
+        answers with its words, the accurate ear with its final pass's."""
         self._stt_busy = True
-        out.append(self._work("stt_final", turn, self.recognizer.end_utterance))
-        return out
+        if self.final_pass is None:
+            return [self._work("stt_final", turn, self.recognizer.end_utterance)]
+        self._streaming_text = None
+        close = self._work("stt_close", turn, self.recognizer.end_utterance)
+        return [close, *self._await_final_pass(t_ms, turn)]
 
     def _on_stt_final_done(self, t_ms: float, work: StageWork, transcript: Any) -> list[Output]:
         self._stt_busy = False
+        return self._on_caller_words(t_ms, work, transcript)
+
+    def _on_caller_words(self, t_ms: float, work: StageWork, transcript: Any) -> list[Output]:
+        """The caller's utterance is recognised (by either ear): judge an overlap, or answer."""
         overlap, self._overlap = self._overlap, None
         if overlap is not None:
             text = transcript.text if transcript is not None else ""
@@ -576,17 +744,24 @@ class CallSession:
                 return self._false_interruption(t_ms, work, text, judgement)
         return self._answer_transcript(t_ms, work.turn, transcript)
 
+    def _stt_lane(self) -> str:
+        """The waterfall lane from the endpoint to the words the agent understands."""
+        return self.settings.final_pass_lane if self.final_pass is not None else "STT finalisation"
+
     def _answer_transcript(self, t_ms: float, turn: int, transcript: Any) -> list[Output]:
         """A caller utterance of `turn` is recognised: understand it (and then answer it)."""
         work = StageWork(0, "stt_final", turn, lambda: None)
         record = self.turns[work.turn]
-        record.checkpoints.append(("STT finalisation", "stage", t_ms))
+        record.checkpoints.append((self._stt_lane(), "stage", t_ms))
         text = transcript.text if transcript is not None else ""
         if self._carry_text:
-            # The previous turn was not over: answer everything the caller said at once.
+            # The previous turn was not over: answer everything the caller said at once (the
+            # accurate ear heard both utterances' audio in one pass: its words are whole).
             record.notes.append(f"continues the previous utterance {self._carry_text!r}")
-            text = f"{self._carry_text} {text}".strip()
+            if not self._words_include_carry:
+                text = f"{self._carry_text} {text}".strip()
         self._carry_text = None
+        self._words_include_carry = False
         record.caller_text = text
         out: list[Output] = []
         if transcript is not None:
@@ -597,6 +772,8 @@ class CallSession:
                     text=text,
                     confidence=transcript.confidence,
                     words=tuple((w.word, w.start_ms, w.end_ms) for w in transcript.words),
+                    ear=self.settings.ear,
+                    streaming_text=self._partial,
                 )
             )
         if not text.strip():
@@ -810,6 +987,15 @@ class CallSession:
         reply (its pending stages, the conversation changes) and answer both utterances as one."""
         turn = self.current_turn
         record = self.turns.get(turn)
+        final = self._pass
+        if final is not None and final.awaited is not None and final.awaited[1] == turn:
+            # Its words are not heard yet: hear both utterances together in the next pass.
+            self._carry_audio = self._carry_audio + self._audio
+            self._discard_final_pass(t_ms, why)
+            if record is not None:
+                record.notes.append(f"turn dropped before its words: {why}")
+            self.state = "listening"
+            return []
         if record is None or record.first_frame_sent_at is not None or not record.caller_text:
             return []
         for work_id, work in self._pending.items():
@@ -822,7 +1008,7 @@ class CallSession:
         if self._snapshot is not None and self._snapshot[0] == turn:
             self._restore_snapshot(record, why)
         else:
-            self._carry_text = record.caller_text
+            self._carry(record)
             record.notes.append(f"reply dropped: {why}")
         self.state = "listening"
         return []
@@ -831,10 +1017,16 @@ class CallSession:
         assert self._snapshot is not None
         self.conversation = self._snapshot[1]
         self._snapshot = None
-        self._carry_text = record.caller_text
+        self._carry(record)
         if self.transcript and self.transcript[-1] == ("caller", record.caller_text):
             self.transcript.pop()  # it is said again, merged, with the next utterance
         record.notes.append(f"reply withdrawn: {why}")
+
+    def _carry(self, record: TurnRecord) -> None:
+        """Answer the turn's words together with the caller's next utterance."""
+        self._carry_text = record.caller_text
+        if self.final_pass is not None:
+            self._carry_audio = list(self._heard_audio)  # the pass hears both together
 
     def _text_heard(self) -> tuple[str, int, float, str]:
         """The agent's words the caller has heard in the current reply, where it was cut, and
@@ -961,7 +1153,7 @@ class CallSession:
         self.turns[turn] = TurnRecord(turn=turn, endpoint_at=t_ms, endpoint_label="barge-in")
         self.state = "thinking"
         self._filler_played = False
-        return out + self._on_stt_final_done(
+        return out + self._on_caller_words(
             t_ms, StageWork(0, "stt_final", turn, lambda: None), transcript
         )
 
@@ -971,7 +1163,7 @@ class CallSession:
         """The agent stopped for what turned out to be an acknowledgement: resume."""
         self.false_interruptions += 1
         record = self.turns[work.turn]
-        record.checkpoints.append(("STT finalisation", "stage", t_ms))
+        record.checkpoints.append((self._stt_lane(), "stage", t_ms))
         record.notes.append(
             f"false interruption: {judgement.reason}; resuming ({self.settings.resume_policy})"
         )

@@ -4,6 +4,11 @@ Loading them is slow (a pocketsphinx decoder with a domain language model takes 
 second; piper loads its network), so a `SpeechStack` is built once per agent and process and
 handed to every call. Recognisers keep per-utterance state, so each concurrent call borrows
 its own from a small pool.
+
+Two ears listen through it (`EARS`): the *fast* ear is the streaming recogniser alone; the
+*accurate* ear adds a final pass (Whisper tiny.en, `final_pass()`, loaded on first use and
+shared by every call) whose words the agent understands. Both are taught the agent's own
+vocabulary.
 """
 
 from __future__ import annotations
@@ -24,8 +29,6 @@ from workbench.speech.vad import VoiceActivityDetector
 log = logging.getLogger(__name__)
 
 LEAD_IN_MS = 5  # of the voice's leading silence kept, so the first sound is not clipped
-
-
 class SpeechStack:
     """Recognisers, VAD settings and the agent's telephone voice for one agent."""
 
@@ -49,6 +52,8 @@ class SpeechStack:
         if lexicon_path:
             lexicon = lexicon.extend(Lexicon.load(lexicon_path))
         self.lexicon = lexicon
+        # How the agent's own words are said (its lexicon), for the recogniser's dictionary.
+        self.spoken_forms = {w: say for w, say in lexicon.words.items() if "<" not in say}
         self.agent_voice = agent_voice or agent.voice
         self.agent_tts = TelephoneTTS(load_synthesizer(self.agent_voice), lexicon, self.cache)
         self._caller_voices: dict[str, TelephoneTTS] = {}
@@ -56,6 +61,22 @@ class SpeechStack:
         # Load the models now so the first call does not pay for them.
         self.agent_tts.synthesizer.sample_rate  # noqa: B018 (piper loads its network lazily)
         self.release_recognizer(self.acquire_recognizer())
+        self._final_pass: Any = None
+        self._final_pass_lock = threading.Lock()
+
+    def vocabulary(self) -> list[str]:
+        """The agent's own words (names, products, lexicon) that bias the final pass."""
+        vocabulary = getattr(self.agent, "vocabulary", None)
+        return list(vocabulary()) if vocabulary is not None else []
+
+    def final_pass(self) -> Any:
+        """The accurate ear's final pass for this agent (loaded once, shared by all calls)."""
+        with self._final_pass_lock:
+            if self._final_pass is None:
+                from workbench.speech.stt_whisper import WhisperFinalPass
+
+                self._final_pass = WhisperFinalPass(self.vocabulary())
+            return self._final_pass
 
     def first_pieces(self, sentence: str) -> list[str]:
         """A reply's first sentence cut at its first clause (and a long clause once more before
@@ -91,7 +112,12 @@ class SpeechStack:
             if self._pool:
                 recognizer = self._pool.pop()
         if recognizer is None:
-            recognizer = load_recognizer(self.stt_backend, domain_sentences=self._domain_sentences)
+            recognizer = load_recognizer(
+                self.stt_backend,
+                domain_sentences=self._domain_sentences,
+                spoken_forms=self.spoken_forms,
+                vocabulary=self.vocabulary(),
+            )
         reset = getattr(recognizer, "reset_adaptation", None)
         if reset is not None:
             reset()

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from workbench.speech.ears import EAR_HELP, check_ear
+
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command()
@@ -44,6 +46,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         no_crm: Annotated[
             bool, typer.Option("--no-crm", help="Skip `crm` expectations (reported as skipped).")
         ] = False,
+        ear: Annotated[str | None, typer.Option("--ear", help=EAR_HELP)] = None,
     ) -> None:
         """Run scenarios in virtual time; print verdicts with evidence; exit 1 if any fails."""
         from rich.console import Console
@@ -60,6 +63,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         if endpointing is not None:
             make_endpointer(endpointing)  # reject an unknown mode before any work
+        if ear is not None:
+            check_ear(ear)
         if profile is not None:
             load_profile(profile)
         if realtime and jobs > 1:
@@ -84,7 +89,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             scenarios,
             jobs=jobs,
             options=RunOptions(
-                realtime=realtime, profile=profile, endpointing=endpointing, check_crm=not no_crm
+                realtime=realtime,
+                profile=profile,
+                endpointing=endpointing,
+                check_crm=not no_crm,
+                ear=ear,
             ),
             on_result=on_result,
         )

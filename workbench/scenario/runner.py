@@ -45,6 +45,7 @@ class ScenarioResult:
     wall_s: float = 0.0
     endpointing: str = ""  # what the call really used (options may override the file)
     latency_profile: str = ""
+    ear: str = ""
 
     @property
     def passed(self) -> bool:
@@ -61,6 +62,10 @@ class RunOptions:
     profile: str | None = None  # overrides the scenarios' latency profile
     endpointing: str | None = None  # overrides the scenarios' endpointing
     check_crm: bool = True
+    ear: str | None = None  # overrides the scenarios' (and agents') ear
+
+
+DEFAULT_EAR = "accurate"  # scenarios are where a designer listens
 
 
 def settings_for(scenario: Scenario, options: RunOptions) -> SessionSettings:
@@ -78,9 +83,11 @@ def run_scenario(
     endpointing: str | None = None,
     on_event: Callable[[ev.Event], None] | None = None,
     crm_check: CrmCheckFn | None = None,
+    ear: str | None = None,
 ) -> ScenarioResult:
-    """Place the scenario's call and judge it. `crm_check` None: `crm` expectations skip."""
-    options = RunOptions(realtime=realtime, profile=profile, endpointing=endpointing)
+    """Place the scenario's call and judge it. `crm_check` None: `crm` expectations skip.
+    The ear: `ear` (a flag), else the scenario's, else its agent's, else `DEFAULT_EAR`."""
+    options = RunOptions(realtime=realtime, profile=profile, endpointing=endpointing, ear=ear)
     callers: list[ScriptedCaller] = []
 
     def factory(stack: Any) -> ScriptedCaller:
@@ -92,6 +99,14 @@ def run_scenario(
     settings = settings_for(scenario, options)
     profile_name = options.profile or scenario.latency_profile
     used = {"endpointing": settings.endpointing, "latency_profile": profile_name}
+    ears: list[str] = []
+
+    def note_ear(event: ev.Event) -> None:
+        if isinstance(event, ev.CallStarted):
+            ears.append(str(event.settings.get("ear", "")))
+        if on_event is not None:
+            on_event(event)
+
     started = time.perf_counter()
     try:
         call = run_call(
@@ -104,7 +119,9 @@ def run_scenario(
             seed=scenario.seed,
             call_id=call_id_for(scenario.name, scenario.seed),
             realtime=options.realtime,
-            on_event=on_event,
+            on_event=note_ear,
+            ear=options.ear or scenario.ear,
+            default_ear=DEFAULT_EAR,
         )
     except Exception as error:  # one broken scenario must not stop a suite
         log.exception("scenario %s could not run", scenario.name)
@@ -120,7 +137,13 @@ def run_scenario(
     caller_log = callers[0].log
     outcomes = evaluate(scenario, call, caller_log, crm_check=crm_check)
     return ScenarioResult(
-        scenario, call, caller_log, outcomes, wall_s=time.perf_counter() - started, **used
+        scenario,
+        call,
+        caller_log,
+        outcomes,
+        wall_s=time.perf_counter() - started,
+        ear=ears[0] if ears else "",
+        **used,
     )
 
 
@@ -156,6 +179,7 @@ def _run_in_process(scenario: Scenario, options: RunOptions) -> ScenarioResult:
         profile=options.profile,
         endpointing=options.endpointing,
         crm_check=crm if options.check_crm else None,
+        ear=options.ear,
     )
 
 

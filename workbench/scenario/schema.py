@@ -21,6 +21,8 @@ network: clean                         # a preset (clean, wifi, lte, poor, satel
 noise: {sound: babble, snr_db: 15}     # background noise mixed into everything the caller sends:
 #                                        pink | brown | babble (bundled) or a WAV path
 endpointing: semantic                  # semantic | silence
+ear: accurate                          # fast | accurate (overrides the agent's `ear:`; a
+#                                        command's --ear overrides this; default: accurate)
 silence_ms: 500                        # the silence mode's wait
 latency_profile: measured              # measured | fixed | a bundled profile | a path
 seed: 7
@@ -452,6 +454,7 @@ class Scenario(_Strict):
     network: Network = "clean"
     noise: NoiseSpec | None = None
     endpointing: Literal["semantic", "silence"] = "semantic"
+    ear: Literal["fast", "accurate"] | None = None
     silence_ms: float = Field(default=500.0, gt=0)
     latency_profile: str = "measured"
     seed: int = 0

@@ -48,13 +48,24 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "--lm-sentences", help="Plain text, one sentence a line: build a domain LM."
             ),
         ] = None,
-        backend: Annotated[str, typer.Option(help="pocketsphinx or whisper.")] = "pocketsphinx",
+        ear: Annotated[
+            str,
+            typer.Option(
+                help="fast (pocketsphinx streaming) or accurate (plus a Whisper tiny.en final pass)."
+            ),
+        ] = "accurate",
+        backend: Annotated[
+            str | None,
+            typer.Option(help="One recogniser alone instead of an ear: pocketsphinx or whisper."),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
         """Recognise speech in a WAV file, streaming it in 20 ms frames."""
         from workbench.speech.transcribe_cli import run_transcribe
 
-        result = run_transcribe(audio, agent=agent, lm_sentences=lm_sentences, backend=backend)
+        result = run_transcribe(
+            audio, agent=agent, lm_sentences=lm_sentences, backend=backend, ear=ear
+        )
         if as_json:
             typer.echo(json.dumps(result))
         else:

@@ -12,7 +12,7 @@ only (see offline-stack.md §4).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -59,12 +59,17 @@ class StreamingRecognizer(Protocol):
 
 
 def load_recognizer(
-    backend: str = "pocketsphinx", *, domain_sentences: Sequence[str] | None = None
+    backend: str = "pocketsphinx",
+    *,
+    domain_sentences: Sequence[str] | None = None,
+    spoken_forms: Mapping[str, str] | None = None,
+    vocabulary: Sequence[str] = (),
 ) -> StreamingRecognizer:
     """A ready recogniser. With `domain_sentences`, recognition is biased to their vocabulary.
 
-    pocketsphinx builds (or reuses from the cache) a domain language model from the sentences,
-    else uses its general English model; whisper uses the sentences as a decoding prompt.
+    pocketsphinx builds (or reuses from the cache) a domain language model from the sentences
+    (words its dictionary lacks are pronounced as `spoken_forms` says, else by rule), else
+    uses its general English model; whisper is biased by `vocabulary` (names, products).
     The recogniser expects telephone-band audio upsampled to 16 kHz (what calls carry); for
     wideband audio call `set_input_band(recognizer, "wideband")`. An unknown backend raises
     `ConfigError`.
@@ -72,11 +77,13 @@ def load_recognizer(
     if backend == "pocketsphinx":
         from workbench.speech.stt_pocketsphinx import PocketsphinxRecognizer
 
-        return PocketsphinxRecognizer(domain_sentences=domain_sentences)
+        return PocketsphinxRecognizer(
+            domain_sentences=domain_sentences, spoken_forms=spoken_forms
+        )
     if backend == "whisper":
         from workbench.speech.stt_whisper import WhisperRecognizer
 
-        return WhisperRecognizer(domain_sentences=domain_sentences)
+        return WhisperRecognizer(vocabulary=vocabulary)
     raise ConfigError(f"unknown STT backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
 
 

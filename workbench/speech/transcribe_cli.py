@@ -5,6 +5,11 @@ same streaming resampler the live path uses and fed frame by frame, as a call wo
 Like a call, where the line is quiet before and after the caller speaks, the recogniser hears
 300 ms of silence before and after the file (speech that starts at the file's first sample
 otherwise tends to lose its first word); word times are given relative to the file.
+
+It listens with an ear (`ears.py`): `accurate` by default (pocketsphinx streaming, then a
+Whisper final pass over the whole file), or `fast`; `--backend` names one recogniser alone
+instead. With `--agent`, both passes learn the agent's vocabulary: its domain language model,
+its lexicon's spoken forms and its names.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +25,7 @@ import numpy as np
 from workbench.audio.frames import FRAME_MS, STT_SAMPLE_RATE
 from workbench.audio.wav import read_wav
 from workbench.errors import ConfigError, InputFileError
+from workbench.speech.ears import TwoPassRecognizer, check_ear, load_ear
 from workbench.speech.stt import BACKENDS, load_recognizer, set_input_band
 
 logger = logging.getLogger(__name__)
@@ -53,16 +60,34 @@ def read_sentences(path: Path) -> list[str]:
     return sentences
 
 
-def agent_domain_sentences(agent_dir: Path) -> list[str]:
-    """The domain sentences of the agent in `agent_dir` (ConfigError if agents are not built)."""
+@dataclass(frozen=True)
+class AgentWords:
+    """What an agent teaches the ears: LM sentences, how its words are said, its names."""
+
+    sentences: list[str]
+    spoken_forms: dict[str, str]
+    vocabulary: list[str]
+
+
+def agent_words(agent_dir: Path) -> AgentWords:
+    """The words of the agent in `agent_dir` (ConfigError if agents are not built)."""
     if importlib.util.find_spec("workbench.agent.agent") is None:
         raise ConfigError("agents are not available yet")
     from workbench import agent as agent_package
+    from workbench.speech.lexicon import Lexicon
 
     load_agent = getattr(agent_package, "load_agent", None)
     if load_agent is None:
         raise ConfigError("agents are not available yet")
-    return list(load_agent(agent_dir).domain_sentences())
+    agent = load_agent(agent_dir)
+    lexicon = Lexicon.load(agent.lexicon_path) if agent.lexicon_path else Lexicon({})
+    spoken = {word: say for word, say in lexicon.words.items() if "<" not in say}
+    return AgentWords(list(agent.domain_sentences()), spoken, list(agent.vocabulary()))
+
+
+def agent_domain_sentences(agent_dir: Path) -> list[str]:
+    """The domain sentences of the agent in `agent_dir`."""
+    return agent_words(agent_dir).sentences
 
 
 def run_transcribe(
@@ -70,27 +95,44 @@ def run_transcribe(
     *,
     agent: Path | None = None,
     lm_sentences: Path | None = None,
-    backend: str = "pocketsphinx",
+    backend: str | None = None,
+    ear: str = "accurate",
 ) -> dict:
     """Transcribe one WAV file; returns text, words with times, final delay and confidence.
 
     `final_after_end_ms` is the wall time from feeding the last frame to having the final
     transcript (what a caller would wait for after the recogniser hears the end of speech).
     """
-    if backend not in BACKENDS:
+    if backend is not None and backend not in BACKENDS:
         raise ConfigError(f"unknown STT backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
+    check_ear(ear)
     if agent is not None and lm_sentences is not None:
         raise ConfigError("give either --agent or --lm-sentences, not both")
     audio = read_wav(audio_path)  # the file is checked before the slow model load
-    sentences: list[str] | None = None
+    words_of = AgentWords([], {}, [])
     if lm_sentences is not None:
-        sentences = read_sentences(Path(lm_sentences))
+        words_of = AgentWords(read_sentences(Path(lm_sentences)), {}, [])
     elif agent is not None:
-        sentences = agent_domain_sentences(Path(agent))
+        words_of = agent_words(Path(agent))
+    sentences = words_of.sentences or None
 
     from workbench.audio.resample import StreamingResampler  # slow import: after the checks
 
-    recognizer = load_recognizer(backend, domain_sentences=sentences)
+    if backend is not None:
+        recognizer = load_recognizer(
+            backend,
+            domain_sentences=sentences,
+            spoken_forms=words_of.spoken_forms,
+            vocabulary=words_of.vocabulary,
+        )
+    else:
+        recognizer = load_ear(
+            ear,
+            domain_sentences=sentences,
+            spoken_forms=words_of.spoken_forms,
+            vocabulary=words_of.vocabulary,
+            word_times=True,
+        )
     # Below 16 kHz the file holds no energy above half its rate: telephone-band speech.
     set_input_band(recognizer, "telephone" if audio.sample_rate < 16000 else "wideband")
     frame = round(audio.sample_rate * FRAME_MS / 1000)  # 11.025/22.05 kHz: within 0.03 ms
@@ -120,9 +162,14 @@ def run_transcribe(
         }
         for word in transcript.words
     ]
-    return {
+    result = {
         "text": transcript.text,
         "words": words,
         "final_after_end_ms": round(final_after_end_ms, 2),
         "confidence": round(transcript.confidence, 4),
+        "ear": ear if backend is None else None,
+        "backend": backend,
     }
+    if isinstance(recognizer, TwoPassRecognizer):
+        result["streaming_text"] = recognizer.streaming_text
+    return result

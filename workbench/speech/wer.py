@@ -2,10 +2,15 @@
 
 Both the reference and the hypothesis go through `normalize_words` before alignment:
 
-1. Lowercase; "&" becomes "and", "%" becomes "percent".
+1. Lowercase; "&" becomes "and", "%" becomes "percent", "@" becomes "at" and a dot inside a
+   word becomes "dot" ("example.com" → "example dot com": what a caller says).
 2. Punctuation is removed, except an apostrophe inside a word ("don't", "o'clock"); hyphens and
    slashes separate words ("e-mail" → "e mail").
-3. Numbers become digit tokens, one digit per word, whichever way they were written:
+3. Hesitations ("um", "uh", "er", "hmm") are dropped: recognisers differ in writing them, and
+   they carry nothing a caller means (the usual practice, e.g. Whisper's English normaliser).
+4. A run of spelled letters is one word: "j a m e s", "J-A-M-E-S" and "james" compare equal
+   (a caller spelling a name means the name).
+5. Numbers become digit tokens, one digit per word, whichever way they were written:
    - numerals lose grouping commas and are split into digits: "4,111" and "4111" → 4 1 1 1;
    - a run of digit words is read digit by digit: "four one one one" → 4 1 1 1 ("oh" counts as
      zero only inside such a run);
@@ -63,6 +68,8 @@ _NUMBER_WORDS = set(DIGIT_WORDS) | set(TEEN_WORDS) | set(TENS_WORDS) | set(SCALE
 _DIGIT_NAMES = list(DIGIT_WORDS)  # index → word
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
+_DOT_IN_WORD = re.compile(r"(?<=[a-z0-9])\.(?=[a-z])")
+HESITATIONS = frozenset({"um", "umm", "uh", "uhm", "er", "erm", "hmm", "mm", "ah"})
 
 
 @dataclass(frozen=True)
@@ -86,10 +93,29 @@ class WerResult:
 
 
 def _tokens(text: str) -> list[str]:
-    text = text.lower().replace("&", " and ").replace("%", " percent ")
-    text = text.replace("’", "'")
+    text = text.lower().replace("&", " and ").replace("%", " percent ").replace("@", " at ")
+    text = _DOT_IN_WORD.sub(" dot ", text.replace("’", "'"))
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # grouping commas: 4,111 → 4111
-    return _TOKEN.findall(text)
+    tokens = [t for t in _TOKEN.findall(text) if t not in HESITATIONS]
+    return _join_spelled(tokens)
+
+
+def _join_spelled(tokens: list[str]) -> list[str]:
+    """Runs of two or more single letters become one word (but "a" and "i" alone are words)."""
+    out: list[str] = []
+    run: list[str] = []
+    for token in [*tokens, ""]:
+        if len(token) == 1 and token.isalpha():
+            run.append(token)
+            continue
+        if len(run) >= 2 and set(run) - {"a", "i"}:
+            out.append("".join(run))
+        else:
+            out.extend(run)
+        run = []
+        if token:
+            out.append(token)
+    return out
 
 
 def _cardinal(words: Sequence[str]) -> str:

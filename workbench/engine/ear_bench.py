@@ -1,0 +1,267 @@
+"""`workbench bench ear`: how well each ear hears callers, what it costs, and turn latency.
+
+Fidelity is measured on speech nobody tuned for: `assets/speech/heldout_ear.txt`, caller
+sentences written before any tuning and kept out of every model, example and lexicon
+(`tests/speech/test_heldout_ear.py` checks). The old `wer_sentences.txt` (written with the
+domain LM's sentences) is reported beside it.
+
+- `wer`: per ear (fast, accurate) × voice (piper at its own rate and faster, each espeak
+  caller voice) × condition (clean; impaired = 3 % loss and 40 ms jitter through `NetworkLeg`
+  and the jitter buffer), through the telephone path a call uses (TTS → μ-law frames → decode
+  → 8 → 16 kHz → VAD and recognisers), both ears biased to the agent's vocabulary.
+- `cost_per_utterance_ms`: the accurate ear's final pass (Whisper over the whole utterance),
+  and the fast ear's final (pocketsphinx closing the utterance), wall time after the last
+  frame (the caller would wait for it if nothing ran early).
+- `turn_latency_ms`: caller-perceived turn latency of calls to the agent in virtual time
+  (`measured` profile: every stage's real compute), semantic endpointing, clean network,
+  piper caller saying held-out sentences, per ear — with the final-pass lane apart and the
+  passes started early and discarded because the caller went on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.paths import ASSETS_DIR, DEMO_AGENT_DIR
+from workbench.speech.bench import (
+    IMPAIRED,
+    WER_SENTENCES,
+    _SttTimes,
+    impair_frames,
+    load_sentences,
+    padded_frames,
+    recognise_frames,
+)
+from workbench.speech.ears import EARS, load_ear
+from workbench.speech.wer import corpus_wer, word_error_rate
+
+log = logging.getLogger(__name__)
+
+HELDOUT_SENTENCES = ASSETS_DIR / "speech" / "heldout_ear.txt"
+# (voice, speaking rate in words a minute; None = the voice's own)
+VOICES: tuple[tuple[str, int | None], ...] = (
+    ("piper:joe", None),
+    ("piper:joe", 200),
+    ("espeak:en-us+klatt3", None),
+    ("espeak:en-us+klatt4", None),
+    ("espeak:en-us+klatt", None),
+    ("espeak:en-us", None),
+)
+TARGETS = {
+    "accurate_wer_heldout_clean": {
+        "piper:joe": 0.06,
+        "espeak:en-us+klatt3": 0.30,
+        "espeak:en-us+klatt4": 0.30,
+        "espeak:en-us+klatt": 0.30,
+    },
+    "accurate_turn_latency_p50_ms": 600.0,
+    "accurate_turn_latency_p95_ms": 900.0,
+}
+LATENCY_CALLS = 4
+LATENCY_LINES = 6  # held-out sentences a latency call says (fewer if the agent ends it)
+_MARKUP = re.compile(r"</?(?:digits|spell)>", re.IGNORECASE)
+
+
+def voice_name(voice: str, rate: int | None) -> str:
+    return voice if rate is None else f"{voice} ({rate} wpm)"
+
+
+def reference_text(sentence: str) -> str:
+    """What the caller said, as words: the sentence without its TTS reading-mode tags."""
+    return _MARKUP.sub("", sentence)
+
+
+def _summary(values: Sequence[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    array = np.asarray(values, dtype=np.float64)
+    return {
+        "n": int(array.size),
+        "p50": round(float(np.percentile(array, 50)), 1),
+        "p95": round(float(np.percentile(array, 95)), 1),
+        "max": round(float(array.max()), 1),
+    }
+
+
+def _render(voice: str, rate: int | None, sentences: Sequence[str]) -> list[bytes]:
+    from workbench.speech.tts import TelephoneTTS, load_synthesizer
+
+    tts = TelephoneTTS(load_synthesizer(voice, rate_wpm=rate))
+    return [tts.render(sentence) for sentence in sentences]
+
+
+def _wer_grid(
+    sentences: Sequence[str],
+    voices: Sequence[tuple[str, int | None]],
+    conditions: Sequence[str],
+    ears: dict[str, Any],
+    costs: dict[str, _SttTimes] | None,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """WER per voice × condition × ear; `costs` collects the final delays (clean only)."""
+    references = [reference_text(s) for s in sentences]
+    grid: dict[str, Any] = {}
+    for voice, rate in voices:
+        name = voice_name(voice, rate)
+        progress(f"synthesising {len(sentences)} sentences with {name}")
+        clean = [padded_frames(ulaw) for ulaw in _render(voice, rate, sentences)]
+        audio = {"clean": clean}
+        if "impaired" in conditions:
+            audio["impaired"] = [impair_frames(f, seed=i) or f for i, f in enumerate(clean)]
+        per_voice: dict[str, Any] = {}
+        for condition in conditions:
+            per_ear: dict[str, Any] = {}
+            for ear, recognizer in ears.items():
+                reset = getattr(recognizer, "reset_adaptation", None)
+                if reset is not None:
+                    reset()  # each voice and condition is a new caller: a new call
+                progress(f"recognising {name} {condition} with the {ear} ear")
+                times = costs[ear] if costs is not None and condition == "clean" else None
+                pairs = [
+                    (reference, recognise_frames(frames, recognizer, stt_times=times))
+                    for reference, frames in zip(references, audio[condition], strict=True)
+                ]
+                worst = sorted(pairs, key=lambda p: -word_error_rate(*p))[:3]
+                per_ear[ear] = {
+                    "wer": round(corpus_wer(pairs), 4),
+                    "worst": [{"reference": r, "heard": h} for r, h in worst],
+                }
+            per_voice[condition] = per_ear
+        grid[name] = per_voice
+    return grid
+
+
+def _turn_latency(
+    ear: str, lines: Sequence[str], calls: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """Caller-perceived turn latency of calls in virtual time with `ear` (measured costs)."""
+    from workbench.engine import events as ev
+    from workbench.engine.calls import CallRuntime, run_call, say_lines_caller
+    from workbench.engine.latency import MeasuredLatency
+    from workbench.engine.session import SessionSettings
+
+    runtime = CallRuntime()
+    totals: list[float] = []
+    lanes: list[float] = []
+    discarded = 0
+    finals = 0
+    per_call = max(1, len(lines) // calls)
+    for index in range(calls):
+        said = list(lines[index * per_call : (index + 1) * per_call])
+        if not said:
+            break
+        progress(f"{ear} ear: call {index + 1} of {calls} ({len(said)} lines)")
+        events: list[Any] = []
+        result = run_call(
+            runtime,
+            say_lines_caller(said),
+            settings=SessionSettings(endpointing="semantic"),
+            latency=MeasuredLatency(),
+            seed=index,
+            ear=ear,
+            on_event=events.append,
+        )
+        discarded += sum(isinstance(e, ev.FinalPassDiscarded) for e in events)
+        finals += sum(isinstance(e, ev.FinalTranscript) for e in events)
+        for timeline in result.timelines:
+            if timeline.turn == 0 or timeline.notes and "no caller speech" in timeline.notes[0]:
+                continue
+            totals.append(timeline.total_ms)
+            lane = timeline.lane("STT")
+            if lane is not None:
+                lanes.append(lane.duration_ms)
+    return {
+        "turns": _summary(totals),
+        "stt_lane_ms": _summary(lanes),
+        "final_transcripts": finals,
+        "passes_discarded": discarded,
+    }
+
+
+def run_ear_bench(
+    *,
+    quick: bool = False,
+    sentences_path: Path = HELDOUT_SENTENCES,
+    agent_dir: Path = DEMO_AGENT_DIR,
+    progress: Callable[[str], None] = log.info,
+) -> dict[str, Any]:
+    """Run the ear benchmark and return one JSON-able dict (see the module docstring)."""
+    from workbench.speech.transcribe_cli import agent_words
+
+    started = time.perf_counter()
+    machine = {
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+    }
+    heldout = load_sentences(sentences_path)
+    old = load_sentences(WER_SENTENCES)
+    voices = VOICES[:1] if quick else VOICES
+    conditions = ("clean",) if quick else ("clean", "impaired")
+    if quick:
+        heldout, old = heldout[:4], old[:3]
+    words = agent_words(agent_dir)
+    progress("loading both ears")
+    ears = {
+        ear: load_ear(
+            ear,
+            domain_sentences=words.sentences,
+            spoken_forms=words.spoken_forms,
+            vocabulary=words.vocabulary,
+        )
+        for ear in EARS
+    }
+    costs = {ear: _SttTimes() for ear in EARS}
+    wer = {
+        "heldout": _wer_grid(heldout, voices, conditions, ears, costs, progress),
+        "old_sentences": _wer_grid(old, voices, ("clean",), ears, None, progress),
+    }
+    latency_lines = [reference_text(s) for s in heldout][: LATENCY_CALLS * LATENCY_LINES]
+    calls = 1 if quick else LATENCY_CALLS
+    latency = {ear: _turn_latency(ear, latency_lines, calls, progress) for ear in EARS}
+
+    checks: dict[str, bool] = {}
+    for voice, limit in TARGETS["accurate_wer_heldout_clean"].items():  # type: ignore[union-attr]
+        if voice in wer["heldout"]:
+            measured = wer["heldout"][voice]["clean"]["accurate"]["wer"]
+            checks[f"accurate_wer_heldout_{voice}_le_{limit:g}"] = measured <= limit
+    turns = latency["accurate"]["turns"]
+    if turns["n"]:
+        checks["accurate_turn_p50_le_600ms"] = turns["p50"] <= 600.0
+        checks["accurate_turn_p95_le_900ms"] = turns["p95"] <= 900.0
+    machine["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    return {
+        "benchmark": "ear",
+        "quick": quick,
+        "machine": machine,
+        "agent": str(agent_dir),
+        "sentences": {"heldout": len(heldout), "old": len(old)},
+        "impairment": dict(IMPAIRED, seed="sentence index"),
+        "wer": wer,
+        "cost_per_utterance_ms": {
+            ear: {
+                "final_after_end": costs[ear].summary()["final_after_end_ms"],
+                "what": "Whisper final pass over the utterance"
+                if ear == "accurate"
+                else "pocketsphinx closing the utterance",
+            }
+            for ear in EARS
+        },
+        "turn_latency_ms": latency,
+        "targets": TARGETS,
+        "checks": checks,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+        "statistics": "p50/p95 by numpy's linear interpolation",
+    }
+
