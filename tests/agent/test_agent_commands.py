@@ -77,7 +77,7 @@ def test_chat_takes_keypad_keys_and_silence(env: dict[str, str]) -> None:
 
 def test_bench_agent_prints_json(env: dict[str, str]) -> None:
     result = CliRunner().invoke(
-        app, ["bench", "agent", "--repeat", "20", "--agent", str(DEMO_AGENT_DIR)]
+        app, ["bench", "agent", "--no-speech", "--repeat", "20", "--agent", str(DEMO_AGENT_DIR)]
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

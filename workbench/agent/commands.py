@@ -100,8 +100,27 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def bench_agent(
         agent: Path = AGENT_OPTION,
         repeat: int = typer.Option(200, help="Utterance passes for the per-call timings."),
+        speech: bool = typer.Option(
+            True,
+            "--speech/--no-speech",
+            help="Also speak the held-out utterances (piper, telephone path) and classify what "
+            "each ear heard.",
+        ),
+        quick: bool = typer.Option(
+            False, "--quick", help="Speech part: one held-out utterance per topic."
+        ),
     ) -> None:
-        """Agent load time, per-utterance understanding/retrieval cost and topic accuracy (JSON)."""
+        """Agent load time, per-utterance understanding/retrieval cost and topic accuracy, from
+        text and from what each ear heard (JSON)."""
+        import logging
+
         from workbench.agent.bench import run_agent_benchmark
 
-        print(json.dumps(run_agent_benchmark(agent, repeat), indent=2))
+        report = run_agent_benchmark(agent, repeat)
+        if speech:
+            # In the engine: it needs both the agent and the speech stack.
+            from workbench.engine.topic_speech_bench import run_topic_speech_bench
+
+            logging.getLogger("workbench.engine.topic_speech_bench").setLevel(logging.INFO)
+            report["speech"] = run_topic_speech_bench(agent, quick=quick)
+        print(json.dumps(report, indent=2))
