@@ -62,6 +62,21 @@ class FakeRecognizer:
         return Transcript(self.text, tuple(Word(w, 0.0, 0.0) for w in self.text.split()), 0.9)
 
 
+class FakeFinalPass:
+    """The accurate ear's final pass: hears `text` in any audio, and remembers what it was
+    given (samples per call), so tests can tell which audio a transcript came from."""
+
+    name = "fake final pass"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.heard_samples: list[int] = []
+
+    def transcribe(self, pcm16k: np.ndarray, *, word_times: bool = False) -> Transcript:
+        self.heard_samples.append(len(pcm16k))
+        return Transcript(self.text, tuple(Word(w, 0.0, 0.0) for w in self.text.split()), 0.9)
+
+
 class FakeTTS:
     """Each sentence is 100 ms of tone per word."""
 
@@ -75,6 +90,13 @@ class FakeSpeechStack:
     agent_tts: FakeTTS = field(default_factory=FakeTTS)
 
     vad_stop_frames: int = 1
+    final_text: str = "what are your opening hours on saturday"
+    fake_final_pass: FakeFinalPass | None = None
+
+    def final_pass(self) -> FakeFinalPass:
+        if self.fake_final_pass is None:
+            self.fake_final_pass = FakeFinalPass(self.final_text)
+        return self.fake_final_pass
 
     def new_vad(self, **_: object) -> FakeVad:
         return FakeVad(self.vad_stop_frames)

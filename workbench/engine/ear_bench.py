@@ -16,6 +16,10 @@ domain LM's sentences) is reported beside it.
   (`measured` profile: every stage's real compute), semantic endpointing, clean network,
   piper caller saying held-out sentences, per ear — with the final-pass lane apart and the
   passes started early and discarded because the caller went on.
+- `call_clock`: `CLOCK_CALLS` live calls on one `CallClock` (the real-time driver `serve`
+  uses), callers talking at staggered moments, per ear: how late the clock's 20 ms ticks
+  ran (worst, and ticks over 20 ms late). The final pass runs on stage threads; CTranslate2
+  releases the GIL while it computes, so it must not hold the clock up.
 """
 
 from __future__ import annotations
@@ -188,6 +192,72 @@ def _turn_latency(
     }
 
 
+CLOCK_CALLS = 4
+CLOCK_SECONDS = 20.0
+
+
+def _call_clock(ear: str, lines: Sequence[str], seconds: float) -> dict[str, Any]:
+    """Live calls with `ear` on one call clock, fed on the wall clock; the clock's lateness."""
+    import threading
+
+    from workbench.audio.frames import SILENCE_FRAME, iter_frames
+    from workbench.engine import events as ev
+    from workbench.engine.calls import CallRuntime, ear_settings
+    from workbench.engine.latency import MeasuredLatency
+    from workbench.engine.realtime import CallClock, RealTimeDriver
+    from workbench.engine.session import CallSession, SessionSettings
+
+    runtime = CallRuntime()
+    agent = runtime.agent(None)
+    stack = runtime.stack(agent)
+    tts = stack.caller_tts("piper:joe")
+    said = [tts.render(line) for line in lines]
+    gap = [SILENCE_FRAME] * 100  # 2 s between lines: the agent answers in between
+    clock = CallClock("ear-bench-clock")
+    drivers: list[RealTimeDriver] = []
+    feeds: list[list[bytes]] = []
+    finals: list[int] = [0]
+
+    def count(event: Any) -> None:
+        if isinstance(event, ev.FinalTranscript):
+            finals[0] += 1
+
+    for index in range(CLOCK_CALLS):
+        settings = ear_settings(SessionSettings(), ear, MeasuredLatency())
+        session = CallSession(f"CA-ear-bench-{ear}-{index}", agent, stack, settings)
+        drivers.append(
+            RealTimeDriver(
+                session, send_frame=lambda frame: None, on_event=count, clock=clock, workers=3
+            )
+        )
+        # Staggered: each caller starts its lines at its own moment, as calls do.
+        frames = [SILENCE_FRAME] * (25 + 40 * index)
+        for ulaw in said[index:] + said[:index]:
+            frames += list(iter_frames(ulaw)) + gap
+        feeds.append(frames)
+    for driver in drivers:
+        driver.start()
+    ticks = int(seconds * 1000 / 20)
+    started = time.perf_counter()
+    for tick in range(ticks):  # the callers' side: a frame every 20 ms for each call
+        for driver, frames in zip(drivers, feeds, strict=True):
+            driver.push_caller_frame(frames[tick % len(frames)])
+        delay = started + (tick + 1) * 0.02 - time.perf_counter()
+        if delay > 0:
+            threading.Event().wait(delay)
+    for driver in drivers:
+        driver.hang_up()
+    for driver in drivers:
+        driver.join(timeout=10)
+    return {
+        "calls": CLOCK_CALLS,
+        "seconds": seconds,
+        "final_transcripts": finals[0],
+        "worst_tick_lateness_ms": round(max(d.worst_lateness_ms for d in drivers), 1),
+        "ticks_over_20ms_late": sum(d.late_ticks for d in drivers),
+    }
+
+
 def run_ear_bench(
     *,
     quick: bool = False,
@@ -230,6 +300,11 @@ def run_ear_bench(
     latency_lines = [reference_text(s) for s in heldout][: LATENCY_CALLS * LATENCY_LINES]
     calls = 1 if quick else LATENCY_CALLS
     latency = {ear: _turn_latency(ear, latency_lines, calls, progress) for ear in EARS}
+    clock_lines = [reference_text(s) for s in load_sentences(WER_SENTENCES)[:8]]
+    clock: dict[str, Any] = {}
+    for ear in EARS:
+        progress(f"{CLOCK_CALLS} live calls on one call clock with the {ear} ear")
+        clock[ear] = _call_clock(ear, clock_lines, 4.0 if quick else CLOCK_SECONDS)
 
     checks: dict[str, bool] = {}
     for voice, limit in TARGETS["accurate_wer_heldout_clean"].items():  # type: ignore[union-attr]
@@ -240,6 +315,9 @@ def run_ear_bench(
     if turns["n"]:
         checks["accurate_turn_p50_le_600ms"] = turns["p50"] <= 600.0
         checks["accurate_turn_p95_le_900ms"] = turns["p95"] <= 900.0
+    checks["accurate_call_clock_no_tick_over_20ms_late"] = (
+        clock["accurate"]["ticks_over_20ms_late"] == 0
+    )
     machine["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     return {
         "benchmark": "ear",
@@ -259,9 +337,9 @@ def run_ear_bench(
             for ear in EARS
         },
         "turn_latency_ms": latency,
+        "call_clock": clock,
         "targets": TARGETS,
         "checks": checks,
         "elapsed_s": round(time.perf_counter() - started, 1),
         "statistics": "p50/p95 by numpy's linear interpolation",
     }
-

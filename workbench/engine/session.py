@@ -452,7 +452,6 @@ class CallSession:
         self._pass.awaited = (t_ms, turn)
         return out  # the words are ready once the pass and the streaming close are done
 
-
     def _on_stt_pass_done(self, t_ms: float, work: StageWork, transcript: Any) -> list[Output]:
         final = self._pass
         if final is None or final.work_id != work.work_id:

@@ -29,6 +29,8 @@ from workbench.speech.vad import VoiceActivityDetector
 log = logging.getLogger(__name__)
 
 LEAD_IN_MS = 5  # of the voice's leading silence kept, so the first sound is not clipped
+
+
 class SpeechStack:
     """Recognisers, VAD settings and the agent's telephone voice for one agent."""
 

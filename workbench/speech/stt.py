@@ -77,9 +77,7 @@ def load_recognizer(
     if backend == "pocketsphinx":
         from workbench.speech.stt_pocketsphinx import PocketsphinxRecognizer
 
-        return PocketsphinxRecognizer(
-            domain_sentences=domain_sentences, spoken_forms=spoken_forms
-        )
+        return PocketsphinxRecognizer(domain_sentences=domain_sentences, spoken_forms=spoken_forms)
     if backend == "whisper":
         from workbench.speech.stt_whisper import WhisperRecognizer
 

@@ -1,0 +1,155 @@
+"""The accurate ear in the call session: a final pass over the utterance's audio gives the
+words, started early in the pause, discarded when the caller goes on, waited for at the
+endpoint, and drawn as its own waterfall lane.
+
+Speech models are fakes (tests/support/fakes.py): `FakeFinalPass` hears a fixed sentence and
+remembers how much audio each pass was given.
+"""
+
+from __future__ import annotations
+
+from support.fakes import FakeAgent, FakeSpeechStack, tone_frame
+
+from workbench.audio.frames import SILENCE_FRAME
+from workbench.engine import events as ev
+from workbench.engine.session import CallSession, SessionSettings, StageWork
+
+LANE = "STT final pass (whisper tiny.en, local)"
+
+
+def accurate_session(**settings: object) -> tuple[CallSession, FakeSpeechStack]:
+    stack = FakeSpeechStack()
+    session = CallSession(
+        "CA-accurate", FakeAgent(), stack, SessionSettings(ear="accurate", **settings)
+    )
+    return session, stack
+
+
+def works(outputs: list, stage: str) -> list[StageWork]:
+    return [o for o in outputs if isinstance(o, StageWork) and o.stage == stage]
+
+
+def of(outputs: list, kind: type) -> list:
+    return [o for o in outputs if isinstance(o, kind)]
+
+
+def finish(session: CallSession, t: float, work: StageWork) -> list:
+    return session.on_stage_done(t, work.work_id, work.run())
+
+
+def greet(session: CallSession) -> float:
+    respond = works(session.start(0.0), "respond")[0]
+    tts = works(finish(session, 1.0, respond), "tts_sentence")[0]
+    finish(session, 2.0, tts)
+    t = 20.0
+    while session.state == "speaking" or t <= 400.0:
+        session.on_caller_frame(t, SILENCE_FRAME)
+        session.pull_agent_frame(t)
+        t += 20.0
+    return t
+
+
+def frames(session: CallSession, t: float, pattern: list[tuple[bool, int]]) -> tuple[list, float]:
+    """Feed runs of (speech?, frame count); returns every output and the time after."""
+    out: list = []
+    for speech, count in pattern:
+        for _ in range(count):
+            out += session.on_caller_frame(t, tone_frame() if speech else SILENCE_FRAME)
+            t += 20.0
+    return out, t
+
+
+def test_the_fast_ear_never_runs_a_final_pass():
+    stack = FakeSpeechStack()
+    session = CallSession("CA-fast", FakeAgent(), stack, SessionSettings(ear="fast"))
+    t = greet(session)
+    out, _ = frames(session, t, [(True, 30), (False, 40)])
+    assert not works(out, "stt_pass") and works(out, "stt_final")
+    assert stack.fake_final_pass is None
+
+
+def test_the_pass_starts_in_the_pause_before_the_endpoint_and_its_words_are_answered():
+    session, stack = accurate_session()
+    t = greet(session)
+    out, t = frames(session, t, [(True, 30), (False, 3)])
+    (final_pass,) = works(out, "stt_pass")  # started ~60 ms into the pause
+    assert not of(out, ev.EndpointDecided)
+    result = finish(session, t, final_pass)  # done during the endpointer's wait
+    assert result == []
+    out, t = frames(session, t, [(False, 20)])
+    assert of(out, ev.EndpointDecided)
+    (close,) = works(out, "stt_close")  # the streaming recogniser closes its utterance
+    after = finish(session, t, close)
+    (final,) = of(after, ev.FinalTranscript)
+    assert final.text == "what are your opening hours on saturday" and final.ear == "accurate"
+    assert final.streaming_text  # what the streaming pass alone heard, for the inspector
+    assert {w.stage for w in after if isinstance(w, StageWork)} == {"classify", "retrieve"}
+    lanes = [name for name, _, _ in session.turns[1].checkpoints]
+    assert lanes[0] == LANE
+
+
+def test_a_speculative_pass_is_discarded_when_the_caller_resumes_and_a_new_one_hears_it_all():
+    session, stack = accurate_session()
+    t = greet(session)
+    out, t = frames(session, t, [(True, 30), (False, 4)])
+    (early,) = works(out, "stt_pass")
+    out, t = frames(session, t, [(True, 25)])  # "… and do you take Delta Dental?"
+    (discarded,) = of(out, ev.FinalPassDiscarded)
+    assert discarded.reason == "the caller went on"
+    assert finish(session, t, early) == []  # its late result is ignored
+    out, t = frames(session, t, [(False, 25)])
+    (again,) = works(out, "stt_pass")
+    close = works(out, "stt_close")[0]
+    finish(session, t, close)
+    after = finish(session, t + 200.0, again)
+    assert of(after, ev.FinalTranscript)
+    early_samples, final_samples = stack.fake_final_pass.heard_samples
+    assert final_samples > early_samples + 25 * 320  # the second pass heard the rest too
+
+
+def test_the_turn_waits_for_a_late_pass_and_the_lane_ends_when_its_words_arrive():
+    session, _ = accurate_session()
+    t = greet(session)
+    out, t = frames(session, t, [(True, 30), (False, 12)])
+    (final_pass,) = works(out, "stt_pass")
+    (decided,) = of(out, ev.EndpointDecided)
+    close = works(out, "stt_close")[0]
+    assert finish(session, decided.t_ms + 5.0, close) == []  # still waiting for the pass
+    after = finish(session, decided.t_ms + 300.0, final_pass)
+    assert of(after, ev.FinalTranscript)[0].t_ms == decided.t_ms + 300.0
+    (lane,) = [c for c in session.turns[1].checkpoints if c[0] == LANE]
+    assert lane[2] == decided.t_ms + 300.0
+
+
+def test_a_vendor_profile_starts_the_pass_at_the_endpoint_not_before():
+    session, _ = accurate_session(speculative_final_pass=False)
+    t = greet(session)
+    out, t = frames(session, t, [(True, 30), (False, 4)])
+    assert not works(out, "stt_pass")
+    out, t = frames(session, t, [(False, 20)])
+    (decided,) = of(out, ev.EndpointDecided)
+    assert works(out, "stt_pass") and works(out, "stt_close")
+
+
+def test_a_failed_pass_falls_back_to_the_streaming_words():
+    session, _ = accurate_session()
+    t = greet(session)
+    out, t = frames(session, t, [(True, 30), (False, 25)])
+    final_pass = works(out, "stt_pass")[0]
+    finish(session, t, works(out, "stt_close")[0])
+    after = session.on_stage_failed(t + 10.0, final_pass.work_id, RuntimeError("boom"))
+    (final,) = of(after, ev.FinalTranscript)
+    assert final.text == "what are your opening hours"  # FakeRecognizer's words
+
+
+def test_the_words_wait_for_the_streaming_pass_to_close_as_well():
+    """Its digits and its fallback words come from the streaming pass's closed utterance."""
+    session, _ = accurate_session()
+    t = greet(session)
+    out, t = frames(session, t, [(True, 30), (False, 12)])
+    (final_pass,) = works(out, "stt_pass")
+    (decided,) = of(out, ev.EndpointDecided)
+    close = works(out, "stt_close")[0]
+    assert finish(session, decided.t_ms + 100.0, final_pass) == []
+    after = finish(session, decided.t_ms + 120.0, close)
+    assert of(after, ev.FinalTranscript)[0].t_ms == decided.t_ms + 120.0
