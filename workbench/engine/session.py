@@ -30,6 +30,7 @@ import logging
 import math
 import re
 import statistics
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,6 +164,7 @@ class _FinalPass:
     carried: bool  # it hears an earlier utterance again (its reply was withdrawn)
     done: bool = False
     result: Transcript | None = None  # None when done: the pass failed
+    dropped: threading.Event = field(default_factory=threading.Event)  # tells a queued run
     awaited: tuple[float, int] | None = None  # (endpoint time, turn) once the turn waits for it
 
 
@@ -422,16 +424,25 @@ class CallSession:
         audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
         final_pass = self.final_pass
         assert final_pass is not None
-        work = self._work("stt_pass", self.current_turn, lambda: final_pass.transcribe(audio))
+        dropped = threading.Event()
+
+        def run() -> Transcript | None:
+            # A pass discarded before a worker reached it is not run at all (live calls
+            # queue their passes; running stale ones starved the wanted ones).
+            return None if dropped.is_set() else final_pass.transcribe(audio)
+
+        work = self._work("stt_pass", self.current_turn, run)
         self._pass = _FinalPass(
             work.work_id, self._audio_samples, chunks, carried=bool(self._carry_audio)
         )
+        self._pass.dropped = dropped
         return [work]
 
     def _discard_final_pass(self, t_ms: float, why: str) -> None:
         if self._pass is None:
             return
         self._cancelled.add(self._pass.work_id)
+        self._pass.dropped.set()
         record = self.turns.get(self.current_turn)
         if record is not None:
             record.notes.append(f"final pass discarded at {t_ms:.0f} ms: {why}")
