@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from workbench.speech.ears import EAR_HELP, check_ear
+
 DEMO_CALLER = "+14155550101"  # Dana Whitfield, Contoso (VIP) in the local org's demo data
 DEMO_LINES = [
     "What are your opening hours?",
@@ -50,6 +52,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         chrome_trace: Annotated[
             Path | None, typer.Option("--chrome-trace", help="Write a Chrome/Perfetto trace.")
         ] = None,
+        ear: Annotated[
+            str | None, typer.Option("--ear", help=EAR_HELP + " Default: accurate.")
+        ] = None,
     ) -> None:
         """A scripted caller phones the demo agent; prints the transcript, waterfalls and CRM records."""
         from datetime import UTC, datetime
@@ -65,6 +70,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from workbench.engine.trace import write_chrome_trace
 
         console = Console()
+        if ear is not None:
+            check_ear(ear)
         make_endpointer(endpointing)
         conditions = NetworkConditions.preset(network)
         runtime = CallRuntime()
@@ -89,12 +96,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     network=conditions,
                     realtime=realtime,
                     caller_context=caller,
+                    ear=ear,
+                    default_ear="accurate",
                 )
             if caller is not None:
                 console.print(
                     f"CRM: caller {DEMO_CALLER} is {caller.name} ({caller.account}, VIP: {caller.vip})"
                 )
-            print_call(console, result, title="demo call")
+            print_call(console, result, title=f"demo call · {heard_with(result)} ear")
             if sink is not None:
                 from workbench.crm.from_call import call_events, record_from_result
 
@@ -120,3 +129,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         finally:
             if sink is not None:
                 sink.close()
+
+
+def heard_with(result) -> str:
+    """The ear the call listened with, as its `CallStarted` settings say (not as asked)."""
+    from workbench.engine import events as ev
+
+    started = next((e for e in result.events if isinstance(e, ev.CallStarted)), None)
+    return str(started.settings.get("ear", "?")) if started is not None else "?"

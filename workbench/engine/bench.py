@@ -19,6 +19,7 @@ import statistics
 import time
 from typing import Any
 
+from workbench.engine import events as ev
 from workbench.engine.calls import CallRuntime, run_call, say_lines_caller
 from workbench.engine.session import SessionSettings
 from workbench.engine.trace import percentile
@@ -65,7 +66,10 @@ class _Stopwatch:
             self.total += time.perf_counter() - start
 
 
-def _instrumented_run(runtime: CallRuntime, lines: list[str]) -> dict[str, Any]:
+DEFAULT_EAR = "fast"  # the engine's own overhead, without the final pass's compute
+
+
+def _instrumented_run(runtime: CallRuntime, lines: list[str], ear: str | None) -> dict[str, Any]:
     """One call with the per-frame path timed, split into model time and the rest."""
     timers: dict[str, _Stopwatch] = {}
     state: dict[str, Any] = {}
@@ -91,6 +95,8 @@ def _instrumented_run(runtime: CallRuntime, lines: list[str]) -> dict[str, Any]:
         say_lines_caller(lines),
         settings=SessionSettings(endpointing="semantic"),
         on_driver=on_driver,
+        ear=ear,
+        default_ear=DEFAULT_EAR,
     )
     frames = result.duration_ms / 20.0 + 1
     models = sum(timers[k].total for k in ("vad_process", "vad_frame", "stt_feed", "resample"))
@@ -114,7 +120,9 @@ def _stage_seconds(result: Any) -> float:
     return total
 
 
-def _latencies(runtime: CallRuntime, mode: str, questions: list[str]) -> list[float]:
+def _latencies(
+    runtime: CallRuntime, mode: str, questions: list[str], ear: str | None
+) -> list[float]:
     totals = []
     for seed, question in enumerate(questions):
         result = run_call(
@@ -122,6 +130,8 @@ def _latencies(runtime: CallRuntime, mode: str, questions: list[str]) -> list[fl
             say_lines_caller([question]),
             settings=SessionSettings(endpointing=mode),
             seed=seed,
+            ear=ear,
+            default_ear=DEFAULT_EAR,
         )
         totals += [t.total_ms for t in result.timelines if t.turn > 0][:1]
     return totals
@@ -139,7 +149,14 @@ def _summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def run_engine_bench(*, quick: bool = False) -> dict[str, Any]:
+def heard_with(result: Any) -> str:
+    """The ear a call listened with, as its `CallStarted` settings say."""
+    started = next((e for e in result.events if isinstance(e, ev.CallStarted)), None)
+    return str(started.settings.get("ear", "?")) if started is not None else "?"
+
+
+def run_engine_bench(*, quick: bool = False, ear: str | None = None) -> dict[str, Any]:
+    """`ear`: a flag's choice; None: the agent's `ear:`, else fast."""
     started = time.perf_counter()
     runtime = CallRuntime(tts_cache=False)
     agent = runtime.agent()
@@ -148,11 +165,13 @@ def run_engine_bench(*, quick: bool = False) -> dict[str, Any]:
     for line in {*LONG_CALL_LINES, *LATENCY_QUESTIONS}:
         stack.caller_tts("piper:joe").render_pcm(line, 8000)
 
-    long_call = _instrumented_run(runtime, LONG_CALL_LINES if not quick else LONG_CALL_LINES[:3])
+    long_call = _instrumented_run(
+        runtime, LONG_CALL_LINES if not quick else LONG_CALL_LINES[:3], ear
+    )
     call = long_call["result"]
     questions = LATENCY_QUESTIONS[:4] if quick else LATENCY_QUESTIONS
-    semantic = _latencies(runtime, "semantic", questions)
-    silence = _latencies(runtime, "silence", questions)
+    semantic = _latencies(runtime, "semantic", questions, ear)
+    silence = _latencies(runtime, "silence", questions, ear)
     return {
         "machine": {
             "cpus": os.cpu_count(),
@@ -162,6 +181,7 @@ def run_engine_bench(*, quick: bool = False) -> dict[str, Any]:
         "agent": agent.name,
         "agent_voice": stack.agent_voice,
         "caller_voice": "piper:joe",
+        "ear": heard_with(call),
         "overhead_per_frame_us": {
             "session_excluding_models": round(long_call["session_overhead_us"], 1),
             "whole_tick_with_network_simulation_excluding_models": round(

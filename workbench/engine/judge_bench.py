@@ -22,6 +22,7 @@ from workbench.engine.calls import CallRuntime, run_call
 from workbench.engine.latency import FixedLatency
 from workbench.engine.session import SessionSettings
 from workbench.engine.virtual import CallResult
+from workbench.speech.ears import resolve_ear
 
 # What callers say while they listen. Some are hard on purpose ("makes sense" is all content
 # words; "uh-huh, right" is two acknowledgements in a row).
@@ -67,6 +68,7 @@ INTERRUPTIONS: tuple[str, ...] = (
 )
 
 DEFAULT_VOICES = ("piper:joe", "espeak:en-us+klatt3")
+DEFAULT_EAR = "fast"  # what the bench has always measured; `--ear accurate` to compare
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,11 @@ def talk_over(
     into_ms: float = 1500.0,
     hang_up_after_ms: float = 9000.0,
     max_duration_ms: float = 20000.0,
+    ear: str | None = None,
 ) -> tuple[CallResult, TalkOverGreetingCaller]:
     """A call whose caller says `line` `into_ms` into the agent's greeting (virtual time, fixed
-    stage costs): the call and the caller, with what it measured."""
+    stage costs): the call and the caller, with what it measured. `ear`: a flag's choice;
+    None: the agent's `ear:`, else fast."""
     callers: list[TalkOverGreetingCaller] = []
 
     def factory(stack: Any) -> TalkOverGreetingCaller:
@@ -112,15 +116,29 @@ def talk_over(
         latency=FixedLatency(),
         max_duration_ms=max_duration_ms,
         settings=SessionSettings(interruption=mode),
+        ear=ear,
+        default_ear=DEFAULT_EAR,
     )
     return result, callers[0]
 
 
 def judge_line(
-    runtime: CallRuntime, text: str, label: str, voice: str, *, mode: str = "judge"
+    runtime: CallRuntime,
+    text: str,
+    label: str,
+    voice: str,
+    *,
+    mode: str = "judge",
+    ear: str | None = None,
 ) -> JudgedLine:
     result, caller = talk_over(
-        runtime, text, voice, mode=mode, hang_up_after_ms=3500.0, max_duration_ms=15000.0
+        runtime,
+        text,
+        voice,
+        mode=mode,
+        hang_up_after_ms=3500.0,
+        max_duration_ms=15000.0,
+        ear=ear,
     )
     interruptions = [e for e in result.events if isinstance(e, ev.Interruption)]
     stopped = any(i.stopped_agent for i in interruptions)
@@ -162,20 +180,25 @@ def summarise(lines: Sequence[JudgedLine]) -> dict[str, Any]:
 
 
 def run_judge_bench(
-    voices: Sequence[str] = DEFAULT_VOICES, *, mode: str = "judge", quick: bool = False
+    voices: Sequence[str] = DEFAULT_VOICES,
+    *,
+    mode: str = "judge",
+    quick: bool = False,
+    ear: str | None = None,
 ) -> dict[str, Any]:
     runtime = CallRuntime()
     started = time.perf_counter()
     backchannels = BACKCHANNELS[::3] if quick else BACKCHANNELS
     interruptions = INTERRUPTIONS[::3] if quick else INTERRUPTIONS
     lines = [
-        judge_line(runtime, text, label, voice, mode=mode)
+        judge_line(runtime, text, label, voice, mode=mode, ear=ear)
         for voice in voices
         for label, texts in (("backchannel", backchannels), ("interruption", interruptions))
         for text in texts
     ]
     report = summarise(lines)
     report["mode"] = mode
+    report["ear"] = resolve_ear(ear, runtime.agent().definition.ear, default=DEFAULT_EAR)
     report["voices"] = list(voices)
     report["by_voice"] = {
         voice: {

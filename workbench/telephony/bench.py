@@ -102,10 +102,12 @@ def run_serve_bench(
     barge_in_every: int = 0,
     workers: int = 1,
     stagger_s: float = 0.0,
+    ear: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Drive `calls` concurrent calls for `duration_s` (or `soak_minutes`, after a ramp of
-    `stagger_s`) against a server with `workers` processes, and summarise."""
+    `stagger_s`) against a server with `workers` processes listening with `ear` (None: the
+    server's default), and summarise."""
     if calls < 1:
         raise ConfigError("--calls must be at least 1")
     if stagger_s < 0:
@@ -116,12 +118,14 @@ def run_serve_bench(
     render = scenario_renderer(voice)
     steps = [CallStep("say", text=line, pcm=render(line)) for line in lines]
     barge_pcm = render(BARGE_LINE)
-    server = ServerProcess(agent=agent, crm=False, extra=("--workers", str(workers)))
+    extra = ("--workers", str(workers), *(("--ear", ear) if ear else ()))
+    server = ServerProcess(agent=agent, crm=False, extra=extra)
     say("starting the server…")
     server.start()
     assert server.process is not None
     pid = server.process.pid
     try:
+        served_ear = server_ear(server.port)
         baseline = sample_process(pid)
         run_s = soak_minutes * 60.0 if soak_minutes > 0 else duration_s
         state = BenchState()
@@ -175,7 +179,16 @@ def run_serve_bench(
         "ramp_calls_not_measured": len(state.results) - len(measured),
     }
     result["server"]["workers"] = workers
+    result["ear"] = served_ear
     return result
+
+
+def server_ear(port: int) -> str:
+    """The ear the server says its calls listen with (`GET /healthz`)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5.0) as response:
+        return str(json.loads(response.read()).get("ear", "?"))
 
 
 def caller_start_offsets(calls: int, stagger_s: float) -> list[float]:

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from workbench.speech.ears import EAR_HELP, check_ear
+
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command()
@@ -40,11 +42,16 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             ),
         ] = "1",
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each call.")] = False,
+        ear: Annotated[
+            str | None, typer.Option("--ear", help=EAR_HELP + " Default: fast (capacity).")
+        ] = None,
     ) -> None:
         """Serve the agent over Twilio Media Streams (POST /twiml, WS /media, WS /agent, /metrics)."""
         from workbench.telephony.server import ServerConfig, run_server
         from workbench.telephony.workers import parse_workers
 
+        if ear is not None:
+            check_ear(ear)
         if verbose:
             logging.getLogger("workbench").setLevel(logging.INFO)
         config = ServerConfig(
@@ -56,13 +63,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             public_url=public_url,
             drain_timeout_s=drain_timeout,
             workers=parse_workers(workers),
+            ear=ear,
         )
 
         def ready(server: object) -> None:
             bound = getattr(server, "port", port)
             processes = f" ({config.workers} workers)" if config.workers > 1 else ""
             typer.echo(
-                f"serving on http://{host}:{bound}{processes} — TwiML POST /twiml, media "
+                f"serving on http://{host}:{bound}{processes}, {getattr(server, 'ear', '?')} ear"
+                " — TwiML POST /twiml, media "
                 f"ws://{host}:{bound}/media, agents ws …/agent, GET /healthz /metrics "
                 "(Ctrl-C drains and stops)"
             )
@@ -141,11 +150,16 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "after the ramp are measured. 0: all start and talk in step, the worst case."
             ),
         ] = 20.0,
+        ear: Annotated[
+            str | None, typer.Option("--ear", help=EAR_HELP + " Default: fast, as serve's.")
+        ] = None,
     ) -> None:
         """N concurrent scripted calls over loopback; caller-side latency, server CPU and memory."""
         from workbench.telephony.bench import dumps, run_serve_bench
         from workbench.telephony.workers import parse_workers
 
+        if ear is not None:
+            check_ear(ear)
         result = run_serve_bench(
             calls=calls,
             duration_s=duration,
@@ -154,6 +168,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             barge_in_every=barge_in_every,
             workers=parse_workers(workers),
             stagger_s=stagger,
+            ear=ear,
             progress=lambda text: typer.echo(text, err=True),
         )
         typer.echo(dumps(result))

@@ -51,6 +51,7 @@ from aiohttp import web
 
 from workbench.engine import events as ev
 from workbench.errors import ConfigError
+from workbench.speech.ears import resolve_ear
 from workbench.telephony.call_bridge import FAULT_REASONS, CallSummary, MediaCall
 from workbench.telephony.metrics import ServerMetrics
 from workbench.telephony.protocol import MAX_MESSAGE_CHARS
@@ -59,6 +60,10 @@ log = logging.getLogger(__name__)
 
 AUTHORIZED = web.RequestKey("authorized", bool)  # the request carried the right token
 HUMAN_VOICE = "espeak:en-us+f3"  # how a typed reply from the desk sounds to the caller
+DEFAULT_EAR = "fast"  # a server is sized for capacity; `--ear accurate` for fidelity
+# Stage threads per call. The accurate ear's final pass (150-350 ms, more under load) gets
+# a thread of its own so it never queues understanding, replies or TTS behind it.
+STAGE_WORKERS = {"fast": 2, "accurate": 3}
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class ServerConfig:
     endpointing: str = "semantic"
     keep_finished: int = 200  # summaries of finished calls kept for inspection
     workers: int = 1  # processes serving calls (`workers.py`); 1: this process alone
+    ear: str | None = None  # `--ear`; None: the agent's `ear:`, else fast (capacity)
 
     @property
     def token_required(self) -> bool:
@@ -125,6 +131,11 @@ class MediaStreamServer:
         self.runtime = runtime or CallRuntime()
         self.agent = self.runtime.agent(config.agent_path)
         self.stack = self.runtime.stack(self.agent)
+        self.ear = resolve_ear(
+            config.ear, getattr(self.agent.definition, "ear", None), default=DEFAULT_EAR
+        )
+        if self.ear == "accurate":
+            self.stack.final_pass()  # load Whisper now, not on the event loop in the first call
         self.crm = crm_sink
         self.on_event = on_event
         self.metrics = ServerMetrics()
@@ -250,6 +261,7 @@ class MediaStreamServer:
         body: dict[str, Any] = {
             "status": "draining" if self.draining else "ok",
             "agent": self.agent.name,
+            "ear": self.ear,
             "active_calls": len(self.connections),
             "queued_calls": len(self.switchboard.queue),
         }
@@ -313,14 +325,17 @@ class MediaStreamServer:
         self.metrics.inc("workbench_calls_total", reason=call.end_reason or "unknown")
 
     def new_session(self, call: MediaCall) -> tuple[Any, Any]:
+        from workbench.engine.calls import ear_settings
+        from workbench.engine.latency import MeasuredLatency
         from workbench.engine.realtime import RealTimeDriver
         from workbench.engine.session import CallSession, SessionSettings
 
+        settings = SessionSettings(endpointing=self.config.endpointing)
         session = CallSession(
             call.call_sid,
             self.agent,
             self.stack,
-            SessionSettings(endpointing=self.config.endpointing),
+            ear_settings(settings, self.ear, MeasuredLatency()),
             caller=caller_context(call.caller_number, call.caller_info),
             caller_number=call.caller_number,
         )
@@ -329,6 +344,7 @@ class MediaStreamServer:
             send_frame=call.frame_from_driver,
             on_event=call.event_from_driver,
             max_duration_ms=self.config.max_call_s * 1000.0,
+            workers=STAGE_WORKERS[self.ear],
         )
         return session, driver
 

@@ -112,6 +112,7 @@ class ServingInfo:
 
     port: int
     workers: int
+    ear: str  # the ear the workers' calls listen with, as the workers report it
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -157,10 +158,10 @@ def run_workers(config: Any, *, ready: Callable[[Any], None] | None = None) -> N
     try:
         for process in processes:
             process.start()
-        _wait_started(processes, started, count, lambda: stopping)
+        ears = _wait_started(processes, started, count, lambda: stopping)
         reserved.close()
         if not stopping and ready is not None:
-            ready(ServingInfo(port=port, workers=count))
+            ready(ServingInfo(port=port, workers=count, ear=ears[0]))  # (one config: one ear)
         failed = None
         while not stopping and failed is None:
             multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0.5)
@@ -186,15 +187,16 @@ def run_workers(config: Any, *, ready: Callable[[Any], None] | None = None) -> N
 
 def _wait_started(
     processes: list[Any], started: Any, count: int, stopping: Callable[[], bool]
-) -> None:
+) -> list[str]:
+    """The ears of the workers that started (each sends `(index, ear)` once serving)."""
     import queue
 
     deadline = time.monotonic() + START_TIMEOUT_S
-    ready = 0
-    while ready < count and not stopping():
+    ears: list[str] = []
+    while len(ears) < count and not stopping():
         try:
-            started.get(timeout=0.5)
-            ready += 1
+            _, ear = started.get(timeout=0.5)
+            ears.append(ear)
             continue
         except queue.Empty:
             pass
@@ -206,6 +208,7 @@ def _wait_started(
             )
         if time.monotonic() > deadline:
             raise WorkbenchError(f"the workers did not start within {START_TIMEOUT_S:g} s")
+    return ears
 
 
 def _stop_all(processes: list[Any], timeout_s: float) -> None:
@@ -234,4 +237,6 @@ def _worker_main(config: Any, slot: WorkerSlot, started: Any, level: int) -> Non
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("workbench").setLevel(level)
-    serve_in_this_process(config, ready=lambda server: started.put(slot.index), worker=slot)
+    serve_in_this_process(
+        config, ready=lambda server: started.put((slot.index, server.ear)), worker=slot
+    )

@@ -252,8 +252,11 @@ def apply_theme(app: Any) -> None:
             widget.setBackground(pg.getConfigOption("background"))
 
 
-def run_gui(*, agent_path: str | Path | None = None, smoke: bool = False) -> int:
-    """Open the window (blocking until it closes); the exit code of the app."""
+def run_gui(
+    *, agent_path: str | Path | None = None, smoke: bool = False, ear: str | None = None
+) -> int:
+    """Open the window (blocking until it closes); the exit code of the app. `ear`: the
+    softphone's ear to start with (None: the agent's `ear:`, else accurate)."""
     started = time.perf_counter()
     if smoke:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -269,7 +272,7 @@ def run_gui(*, agent_path: str | Path | None = None, smoke: bool = False) -> int
 
     # The agent loads on threads whose imports would compete for the GIL with the first
     # paint: start them once the window is on screen.
-    window = MainWindow(agent_path=agent_path, load_now=False)
+    window = MainWindow(agent_path=agent_path, load_now=False, ear=ear)
     window.bridge.runtime_ready.connect(_freeze_loaded_objects)
     window.show()
     app.processEvents()

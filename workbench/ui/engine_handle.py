@@ -41,6 +41,11 @@ class CallOptions:
     number: str = "+14155550199"
     caller_voice: str = "piper:joe"  # the engine's DEFAULT_CALLER_VOICE
     target_url: str | None = None  # a deployed agent's WebSocket URL; None = the local agent
+    ear: str | None = None  # how the local agent listens; None: the agent's `ear:`, else accurate
+
+
+# Where a designer listens, the accurate ear unless the agent or the call panel says otherwise.
+DEFAULT_EAR = "accurate"
 
 
 def telephony_client_available() -> bool:
@@ -193,6 +198,18 @@ class EngineHandle:
             self._caller.on_hold = on_hold
             self._post(msg.CallStateChanged(msg.ON_HOLD if on_hold else msg.CONNECTED))
 
+    def prepare_ear(self, ear: str) -> None:
+        """Load what `ear` needs (Whisper for the accurate ear: 1-2 s) on the engine thread,
+        where it shares the loaded stack safely, before the next call rather than in it."""
+        if ear == "accurate":
+            self._engine.submit(self._load_final_pass)
+
+    def _load_final_pass(self) -> None:
+        try:
+            self.runtime.stack(self.runtime.agent(self.agent_path)).final_pass()
+        except Exception as error:  # noqa: BLE001 (the call that needs it reports it)
+            log.warning("loading the accurate ear failed: %s", error)
+
     def set_network(self, conditions: NetworkConditions) -> None:
         """Applied to the caller's leg from the next 20 ms frame, and to later calls."""
         self._network = conditions
@@ -221,9 +238,11 @@ class EngineHandle:
         """Check an edited agent.yaml without saving it; posts `AgentValidated`."""
         return self._speech.submit(self._validate_agent, text, Path(definition_path))
 
-    def run_scripted_call(self, lines: list[str], *, realtime: bool = False) -> Future:
+    def run_scripted_call(
+        self, lines: list[str], *, realtime: bool = False, ear: str | None = None
+    ) -> Future:
         """A demo call that says `lines` (virtual time by default), with CRM write-back."""
-        return self._engine.submit(self._run_scripted_call, lines, realtime)
+        return self._engine.submit(self._run_scripted_call, lines, realtime, ear)
 
     # engine thread ----------------------------------------------------------------------
     def _load(self) -> None:
@@ -238,7 +257,14 @@ class EngineHandle:
             agent = self.runtime.agent(self.agent_path)
             self.runtime.stack(agent)
             self.agent_name = agent.name
-            self._post(msg.RuntimeReady(agent.name, str(agent.directory), tuple(self.voices)))
+            self._post(
+                msg.RuntimeReady(
+                    agent.name,
+                    str(agent.directory),
+                    tuple(self.voices),
+                    ear=getattr(agent.definition, "ear", None) or "",
+                )
+            )
         except WorkbenchError as error:
             self._post(msg.RuntimeReady(error=str(error)))
         except Exception as error:  # shown in the window instead of killing the engine thread
@@ -276,6 +302,8 @@ class EngineHandle:
                 realtime=True,
                 on_event=self._on_event,
                 on_driver=self._keep_driver,
+                ear=options.ear,
+                default_ear=DEFAULT_EAR,
             )
         except Exception as error:
             log.exception("call failed")
@@ -339,7 +367,7 @@ class EngineHandle:
         self._post(msg.RemoteProgress(ending, client.now_ms()))
         self._post(msg.CallStateChanged(msg.ENDED, client.results.close_reason))
 
-    def _run_scripted_call(self, lines: list[str], realtime: bool) -> None:
+    def _run_scripted_call(self, lines: list[str], realtime: bool, ear: str | None) -> None:
         from workbench.engine.calls import call_id_for, run_call, say_lines_caller
 
         self._post(msg.CallStateChanged(msg.RINGING, "scripted caller"))
@@ -352,6 +380,8 @@ class EngineHandle:
                 network=self._network,
                 realtime=realtime,
                 on_event=self._on_event,
+                ear=ear,
+                default_ear=DEFAULT_EAR,
             )
         except Exception as error:
             log.exception("scripted call failed")

@@ -80,10 +80,12 @@ class MainWindow(QMainWindow):
         devices: AudioDevices | None = None,
         settings: QSettings | None = None,
         load_now: bool = True,
+        ear: str | None = None,
     ) -> None:
         """`load_now=False`: the caller calls `start_loading()` itself (the agent, the CRM and
         the scenario suite load on threads), e.g. once the window is on screen, so their
-        imports and parsing do not compete with the first paint for the GIL."""
+        imports and parsing do not compete with the first paint for the GIL. `ear`: the
+        softphone's ear to start with (`--ear`; None: the agent's, else accurate)."""
         super().__init__()
         self.setWindowTitle("Voice Agent Workbench")
         self.settings = settings or settings_store()
@@ -102,7 +104,7 @@ class MainWindow(QMainWindow):
         )
         self.devices = devices if devices is not None else probe_devices()
         self.live = LiveCall(self.bridge, self)
-        self.softphone = SoftphonePanel(self.bridge, self.handle, self.devices, voices)
+        self.softphone = SoftphonePanel(self.bridge, self.handle, self.devices, voices, ear=ear)
         self.transcript = TranscriptView(self.bridge)
         budget = float(self.settings.value("latency/budget_ms", 1200.0))
         self.waterfall = WaterfallView(self.bridge, budget_ms=budget)

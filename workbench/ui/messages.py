@@ -26,6 +26,7 @@ class RuntimeReady:
     agent_path: str = ""
     voices: tuple[str, ...] = ()  # the caller voices on offer
     error: str = ""
+    ear: str = ""  # the agent's own `ear:` ("" when it leaves the choice to the face)
 
 
 @dataclass(frozen=True)

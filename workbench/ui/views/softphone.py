@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -21,12 +21,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.speech.ears import EARS
 from workbench.ui import messages as msg
 from workbench.ui.audio_io import AudioDevices
 from workbench.ui.bridge import EngineBridge
-from workbench.ui.engine_handle import CallOptions, EngineHandle, telephony_client_available
+from workbench.ui.engine_handle import (
+    DEFAULT_EAR,
+    CallOptions,
+    EngineHandle,
+    telephony_client_available,
+)
 
 KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#")
+EAR_TIPS = {
+    "accurate": "pocketsphinx streams (partials, endpointing, interruptions); a Whisper tiny.en "
+    "final pass over each utterance gives the words the agent understands",
+    "fast": "pocketsphinx streaming alone: cheap, as `workbench serve` listens by default; "
+    "mishears more",
+}
 
 STATE_COLOURS = {
     msg.IDLE: "#6b7280",
@@ -51,7 +63,10 @@ class SoftphonePanel(QWidget):
         devices: AudioDevices,
         voices: list[str],
         parent: QWidget | None = None,
+        *,
+        ear: str | None = None,
     ) -> None:
+        """`ear`: the `--ear` the app was started with (None: the agent's, else accurate)."""
         super().__init__(parent)
         self.bridge = bridge
         self.handle = handle
@@ -59,6 +74,7 @@ class SoftphonePanel(QWidget):
         self.state = msg.IDLE
         self.ready = False
         self.calls_waiting = 0
+        self._ear_from_flag = ear is not None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -86,8 +102,17 @@ class SoftphonePanel(QWidget):
         self.number_edit.setToolTip("The caller's number (the CRM looks the caller up by it)")
         target_layout.addWidget(self.local_radio)
         target_layout.addWidget(self.remote_radio)
+        # How the local agent listens on the next call (a deployed agent's server decides its own).
+        self.ear_combo = QComboBox()
+        for name in EARS[::-1]:  # accurate first: where a designer listens
+            self.ear_combo.addItem(name)
+            tip_role = Qt.ItemDataRole.ToolTipRole
+            self.ear_combo.setItemData(self.ear_combo.count() - 1, EAR_TIPS[name], tip_role)
+        self.ear_combo.setCurrentText(ear or DEFAULT_EAR)
+        self.ear_combo.setToolTip("How the local agent hears the caller on the next call")
         target_form.addRow("URL", self.url_edit)
         target_form.addRow("From", self.number_edit)
+        target_form.addRow("Ear", self.ear_combo)
         target_layout.addLayout(target_form)
         target_layout.addWidget(self.remote_note)
         layout.addWidget(target_box)
@@ -179,6 +204,7 @@ class SoftphonePanel(QWidget):
         self.say_edit.returnPressed.connect(self._on_say)
         self.wav_button.clicked.connect(self._on_wav)
         self.remote_radio.toggled.connect(self._update_controls)
+        self.ear_combo.currentTextChanged.connect(self._on_ear)
         bridge.call_state_changed.connect(self._on_call_state)
         bridge.levels.connect(self._on_levels)
         bridge.runtime_ready.connect(self._on_runtime_ready)
@@ -202,8 +228,14 @@ class SoftphonePanel(QWidget):
                 number=self.number_edit.text().strip() or "+14155550199",
                 caller_voice=self.voice_combo.currentText(),
                 target_url=url,
+                ear=self.ear,
             )
         )
+
+    @property
+    def ear(self) -> str:
+        """The ear the next local call listens with."""
+        return self.ear_combo.currentText()
 
     @Slot()
     def hang_up(self) -> None:
@@ -238,7 +270,11 @@ class SoftphonePanel(QWidget):
             self.voice_combo.addItems(list(ready.voices))
             if current in ready.voices:
                 self.voice_combo.setCurrentText(current)
+        if ready.ear and not self._ear_from_flag:
+            with QSignalBlocker(self.ear_combo):  # (prepared just below)
+                self.ear_combo.setCurrentText(ready.ear)  # the agent's own choice, unless --ear
         if self.ready:
+            self.handle.prepare_ear(self.ear)
             self._on_call_state(msg.IDLE, f"ready: {ready.agent_name}")
         else:
             self._on_call_state(msg.IDLE, "the agent failed to load")
@@ -257,6 +293,11 @@ class SoftphonePanel(QWidget):
             self.hold_button.setChecked(False)
         self._update_controls()
         self.state_changed.emit(state)
+
+    @Slot(str)
+    def _on_ear(self, ear: str) -> None:
+        if self.ready:
+            self.handle.prepare_ear(ear)
 
     @Slot(float, float)
     def _on_levels(self, mic_db: float, speaker_db: float) -> None:
@@ -330,6 +371,8 @@ class SoftphonePanel(QWidget):
         self.say_edit.setEnabled(speaking)
         self.wav_button.setEnabled(speaking)
         self.voice_combo.setEnabled(not busy)
+        # A call listens with one ear throughout; a deployed agent's server chooses its own.
+        self.ear_combo.setEnabled(not busy and not self.remote_radio.isChecked())
 
 
 def _meter() -> QProgressBar:

@@ -34,6 +34,7 @@ class Entry:
     turn: int = -1
     heard: bool = False  # agent: the first audible sample reached the caller
     cut_at: str | None = None  # agent: the words heard before a barge-in stopped it
+    streaming_text: str = ""  # caller, accurate ear: the streaming pass's words, when they differ
 
 
 class TranscriptView(QWidget):
@@ -78,7 +79,10 @@ class TranscriptView(QWidget):
         elif isinstance(event, ev.FinalTranscript):
             self.partial = ""
             if event.text:
-                self.entries.append(Entry("caller", event.text, event.t_ms))
+                entry = Entry("caller", event.text, event.t_ms)
+                if event.ear == "accurate" and event.streaming_text != event.text:
+                    entry.streaming_text = event.streaming_text
+                self.entries.append(entry)
         elif isinstance(event, ev.ResponseStarted):
             text = display_text(" ".join(event.sentences))
             if text:
@@ -161,10 +165,11 @@ def _clock(t_ms: float) -> str:
 def _entry_html(entry: Entry) -> str:
     stamp = f"<span style='color:#9ca3af; font-family:monospace'>{_clock(entry.t_ms)}</span>"
     if entry.kind == "caller":
-        return (
-            f"<p style='margin:4px 0'>{stamp} <b style='color:#2563eb'>Caller</b> "
-            f"{html.escape(entry.text)}</p>"
-        )
+        text = html.escape(entry.text)
+        if entry.streaming_text:  # what the fast ear alone would have understood, on hover
+            tip = html.escape(f"streaming pass heard: {entry.streaming_text}", quote=True)
+            text = f'<span title="{tip}">{text}</span>'
+        return f"<p style='margin:4px 0'>{stamp} <b style='color:#2563eb'>Caller</b> {text}</p>"
     if entry.kind == "agent":
         if entry.cut_at is not None:
             heard = html.escape(entry.cut_at)
