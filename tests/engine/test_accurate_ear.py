@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from support.fakes import FakeAgent, FakeSpeechStack, tone_frame
 
+from workbench.agent import Reply
 from workbench.audio.frames import SILENCE_FRAME
 from workbench.engine import events as ev
 from workbench.engine.session import CallSession, SessionSettings, StageWork
@@ -156,3 +157,34 @@ def test_the_words_wait_for_the_streaming_pass_to_close_as_well():
     assert finish(session, decided.t_ms + 100.0, final_pass) == []
     after = finish(session, decided.t_ms + 120.0, close)
     assert of(after, ev.FinalTranscript)[0].t_ms == decided.t_ms + 120.0
+
+
+def test_an_acknowledgement_over_the_agent_is_settled_by_the_streaming_words_at_once():
+    """The judge needs no final pass to hear "mm-hmm": waiting for one left an acknowledgement
+    unsettled when the caller's "but…" began, and the follow-on cue was lost."""
+
+    class LongGreeting(FakeAgent):
+        def greet(self, conversation):
+            return Reply(sentences=(" ".join(["welcome"] * 30),), plan="greeting")  # 3 s
+
+    stack = FakeSpeechStack(heard_text="mm-hmm")
+    session = CallSession("CA-ack", LongGreeting(), stack, SessionSettings(ear="accurate"))
+    respond = works(session.start(0.0), "respond")[0]
+    tts = works(finish(session, 1.0, respond), "tts_sentence")[0]
+    finish(session, 2.0, tts)
+    out: list = []
+    t = 20.0
+    for i in range(120):  # the greeting plays; the caller says "mm-hmm" over it
+        speech = 25 <= i < 33
+        out += session.on_caller_frame(t, tone_frame() if speech else SILENCE_FRAME)
+        session.pull_agent_frame(t)
+        t += 20.0
+        if works(out, "stt_close"):
+            break
+    assert session.state == "speaking"
+    (close,) = works(out, "stt_close")
+    (final_pass,) = [w for w in works(out, "stt_pass")][-1:]
+    settled = finish(session, t, close)
+    (interruption,) = of(settled, ev.Interruption)
+    assert interruption.kind == "backchannel" and not interruption.stopped_agent
+    assert final_pass.run() is None  # the pass was dropped, never run

@@ -490,12 +490,27 @@ class CallSession:
         return self._on_caller_words(max(t_ms, endpoint_at), work, transcript)
 
     def _on_stt_close_done(self, t_ms: float, work: StageWork, transcript: Any) -> list[Output]:
-        """The streaming recogniser has closed the utterance (the accurate ear does not wait
-        for it: its words are the final pass's); it may take the next utterance now."""
+        """The streaming recogniser has closed the utterance; it may take the next utterance
+        now, and the turn's words may be ready."""
         self._stt_busy = False
         self._streaming_text = transcript
         final = self._pass
-        if final is not None and final.done and final.awaited is not None:
+        if final is None or final.awaited is None:
+            return []
+        if self._overlap is not None and transcript is not None:
+            # Said over the agent: the interruption judge decides on the streaming words (as
+            # on its partials), at once. An acknowledgement needs no final pass; waiting for
+            # one left "Yeah, | but…" unsettled when "but" began, and the judge lost the cue.
+            verdict = self.judge.judge_final(
+                transcript.text, self._speech_ms, transcript.confidence
+            ).verdict
+            if verdict in ("backchannel", "noise"):
+                turn = final.awaited[1]
+                self._discard_final_pass(t_ms, f"a {verdict}: the streaming words decided")
+                return self._on_caller_words(
+                    t_ms, StageWork(0, "stt_close", turn, _none), transcript
+                )
+        if final.done:
             return self._final_words_ready(t_ms)
         return []
 
@@ -1242,6 +1257,10 @@ class CallSession:
         work = StageWork(next(self._work_ids), stage, turn, run, tokens)
         self._pending[work.work_id] = work
         return work
+
+
+def _none() -> None:
+    return None
 
 
 def _fallback_reply(agent: Any) -> Any:

@@ -65,7 +65,7 @@ PROMPT_MAX_TOKENS = 80  # the vocabulary prompt (Whisper's whole prompt holds ~2
 NO_SPEECH_THRESHOLD = 0.6  # faster-whisper's defaults for "this was not speech"
 LOW_LOGPROB = -1.0
 MODEL_NAME = "whisper tiny.en"
-FINAL_PASS_NICE = 10  # the final pass's threads yield the CPU to the call clock
+FINAL_PASS_NICE = 5  # the final pass yields the CPU to the call clock (see `load_model`)
 
 
 @functools.cache
@@ -88,8 +88,9 @@ def load_model() -> Any:
     def load() -> None:
         # CTranslate2 computes on threads it creates now (and their OpenMP teams, later),
         # which inherit this thread's priority: below the call clock's, so a final pass
-        # running beside live calls takes only the CPU they leave (on 2 cores, at equal
-        # priority, four calls' ticks ran up to 0.8 s late while passes ran).
+        # running beside live calls yields the CPU to their 20 ms ticks (on 2 cores, at equal
+        # priority, four calls' ticks ran up to 0.8 s late while passes ran). Not far below:
+        # at nice 10 other busy programs starved the passes (several seconds each).
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FINAL_PASS_NICE)
         except (OSError, AttributeError):
