@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import re
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,6 +41,7 @@ from workbench.speech.bench import (
     _SttTimes,
     impair_frames,
     load_sentences,
+    machine_info,
     padded_frames,
     recognise_frames,
 )
@@ -269,12 +268,7 @@ def run_ear_bench(
     from workbench.speech.transcribe_cli import agent_words
 
     started = time.perf_counter()
-    machine = {
-        "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
-    }
+    machine = machine_info()
     heldout = load_sentences(sentences_path)
     old = load_sentences(WER_SENTENCES)
     voices = VOICES[:1] if quick else VOICES

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from workbench.speech.bench import padded_frames, recognise_frames
+from workbench.speech.bench import machine_info, padded_frames, recognise_frames
 from workbench.speech.ears import EARS, TwoPassRecognizer
 from workbench.speech.wer import corpus_wer
 
@@ -86,12 +84,7 @@ def run_topic_speech_bench(
     from workbench.agent import load_agent
 
     started = time.perf_counter()
-    machine = {
-        "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
-    }
+    machine = machine_info()
     if heldout is None:
         heldout = load_heldout(agent_dir)
     per_topic = QUICK_PER_TOPIC if quick else None

@@ -247,16 +247,21 @@ def _progress(message: str) -> None:
     logger.info(message)
 
 
-def run_speech_bench(*, quick: bool, progress: Callable[[str], None] = _progress) -> dict:
-    """Run the speech benchmark and return one JSON-able dict (see the module docstring)."""
-    started = time.perf_counter()
-    # Other work on the machine inflates every timing here: the load average says how much.
-    machine: dict[str, object] = {
+def machine_info() -> dict[str, object]:
+    """The machine a benchmark ran on, and how busy it was when it started."""
+    return {
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "load_average_1m_at_start": round(os.getloadavg()[0], 2),
     }
+
+
+def run_speech_bench(*, quick: bool, progress: Callable[[str], None] = _progress) -> dict:
+    """Run the speech benchmark and return one JSON-able dict (see the module docstring)."""
+    started = time.perf_counter()
+    # Other work on the machine inflates every timing here: the load average says how much.
+    machine = machine_info()
     sentences = load_sentences(WER_SENTENCES)
     if quick:
         sentences = sentences[:QUICK_SENTENCES]
