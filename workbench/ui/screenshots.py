@@ -1,8 +1,10 @@
 """`workbench screenshots DIR`: each panel as a PNG after a scripted demo call (offscreen).
 
-The demo places a scripted call (virtual time) over a Wi-Fi-like caller leg, writes it to the
-CRM, runs the scenario suite, and leaves a deliberate mistake in the agent editor (unsaved) so
-the inline validation shows; then it grabs the window and every panel with `QWidget.grab()`.
+The demo places a scripted call (virtual time) over a Wi-Fi-like caller leg with the call
+panel's ear (accurate unless `--ear`), writes it to the CRM, runs the scenario suite, runs a short
+real load test from the Load panel (`workbench load local`: the demo agent served on loopback,
+Locust calling it), and leaves a deliberate mistake in the agent editor (unsaved) so the inline
+validation shows; then it grabs the window and every panel with `QWidget.grab()`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ DEMO_LINES = [  # an opening-hours question, then the book-demo scenario's conve
     "No thank you goodbye.",
 ]
 WINDOW_SIZE = (1500, 940)
+# The Load panel's run: bounded, and long enough for turns to complete after Locust has
+# pre-rendered the suite's audio (~15 s of its run time), so the latency chart has points.
+LOAD_USERS = 2
+LOAD_DURATION_S = 45
+LOAD_PICTURE_SIZE = (1300, 520)  # its charts need more room than a bottom tab gives them
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -41,7 +48,10 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         time.sleep(0.01)
 
 
-def render_screenshots(out_dir: Path, *, agent_path: Path | None = None) -> list[Path]:
+def render_screenshots(
+    out_dir: Path, *, agent_path: Path | None = None, ear: str | None = None
+) -> list[Path]:
+    """`ear`: the call panel's ear for the demo call (None: the agent's, else accurate)."""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     import tempfile
 
@@ -56,7 +66,7 @@ def render_screenshots(out_dir: Path, *, agent_path: Path | None = None) -> list
     # Fresh settings: the pictures must not depend on how this machine's user left the window.
     settings_dir = tempfile.mkdtemp(prefix="workbench-screenshots-")
     settings = QSettings(str(Path(settings_dir) / "gui.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(agent_path=agent_path, settings=settings)
+    window = MainWindow(agent_path=agent_path, settings=settings, ear=ear)
     window.resize(*WINDOW_SIZE)
     window.show()
     states: list[str] = []
@@ -65,12 +75,13 @@ def render_screenshots(out_dir: Path, *, agent_path: Path | None = None) -> list
         wait_until(lambda: window.softphone.ready, 180, "the agent to load")
         window.softphone.voice_combo.setCurrentText("piper:joe")
         window.network.preset_combo.setCurrentText("wifi")
-        window.handle.run_scripted_call(DEMO_LINES)
+        window.handle.run_scripted_call(DEMO_LINES, ear=window.softphone.ear)
         wait_until(lambda: msg.ENDED in states, 180, "the demo call and its CRM write-back")
         wait_until(lambda: window.scenarios.suite_loaded, 30, "the scenario suite")
         window.scenarios.run_all()
         total = window.scenarios.tree.topLevelItemCount()
         wait_until(lambda: len(window.scenarios.results) >= total, 300, "the scenario runs")
+        _run_load(window)
         window.scenarios.tree.setCurrentItem(window.scenarios.tree.topLevelItem(0))
         first = min((t for t in window.waterfall.timelines if t > 0), default=0)
         window.waterfall.select_turn(first)
@@ -83,6 +94,26 @@ def render_screenshots(out_dir: Path, *, agent_path: Path | None = None) -> list
     finally:
         window.close()
         app.processEvents()
+
+
+def _run_load(window) -> None:
+    """A real, bounded load run from the Load panel, as a person would start it."""
+    panel = window.load_panel
+    if not panel.available:
+        raise WorkbenchError("screenshots: this build has no `workbench load` for the Load panel")
+    window.docks["Load"].raise_()  # (shown: the panel builds its charts)
+    panel.users.setValue(LOAD_USERS)
+    panel.spawn_rate.setValue(LOAD_USERS)
+    panel.duration.setValue(LOAD_DURATION_S)
+    panel.start()
+    wait_until(lambda: panel.process is None, LOAD_DURATION_S + 120, "the load run")
+    if "[exit code 0]" not in panel.log.toPlainText():
+        raise WorkbenchError(
+            "screenshots: the load run failed:\n" + panel.log.toPlainText()[-2000:]
+        )
+    bar = panel.log.verticalScrollBar()
+    bar.setValue(bar.maximum())  # the run's summary, not its start
+    window.docks["Scenarios"].raise_()
 
 
 def _break_agent_yaml(window) -> None:
@@ -119,9 +150,13 @@ def _grab_all(window, out_dir: Path) -> list[Path]:
         ("CRM", "crm"),
         ("Network", "network"),
         ("Agent", "agent"),
-        ("Load", "load"),
         ("Agent desk", "desk"),
     ):
         window.docks[title].raise_()
         save(window.docks[title], name)
+    load = window.docks["Load"]
+    load.setFloating(True)
+    load.resize(*LOAD_PICTURE_SIZE)
+    save(load, "load")
+    load.setFloating(False)
     return written
