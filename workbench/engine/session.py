@@ -798,7 +798,13 @@ class CallSession:
                     confidence=transcript.confidence,
                     words=tuple((w.word, w.start_ms, w.end_ms) for w in transcript.words),
                     ear=self.settings.ear,
-                    streaming_text=self._partial,
+                    # What the streaming pass heard of this utterance: its closed transcript
+                    # (the accurate ear waits for it), else its last partial.
+                    streaming_text=(
+                        self._streaming_text.text
+                        if self.final_pass is not None and self._streaming_text is not None
+                        else self._partial
+                    ),
                 )
             )
         if not text.strip():
