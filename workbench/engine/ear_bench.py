@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -72,7 +71,6 @@ TARGETS = {
 }
 LATENCY_CALLS = 4
 LATENCY_LINES = 6  # held-out sentences a latency call says (fewer if the agent ends it)
-_MARKUP = re.compile(r"</?(?:digits|spell)>", re.IGNORECASE)
 
 
 def voice_name(voice: str, rate: int | None) -> str:
@@ -81,7 +79,9 @@ def voice_name(voice: str, rate: int | None) -> str:
 
 def reference_text(sentence: str) -> str:
     """What the caller said, as words: the sentence without its TTS reading-mode tags."""
-    return _MARKUP.sub("", sentence)
+    from workbench.engine.session import display_text
+
+    return display_text(sentence)
 
 
 def _summary(values: Sequence[float]) -> dict[str, float | int | None]:

@@ -433,9 +433,12 @@ class CallSession:
 
         work = self._work("stt_pass", self.current_turn, run)
         self._pass = _FinalPass(
-            work.work_id, self._audio_samples, chunks, carried=bool(self._carry_audio)
+            work.work_id,
+            self._audio_samples,
+            chunks,
+            carried=bool(self._carry_audio),
+            dropped=dropped,
         )
-        self._pass.dropped = dropped
         return [work]
 
     def _discard_final_pass(self, t_ms: float, why: str) -> None:

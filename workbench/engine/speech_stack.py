@@ -55,7 +55,7 @@ class SpeechStack:
             lexicon = lexicon.extend(Lexicon.load(lexicon_path))
         self.lexicon = lexicon
         # How the agent's own words are said (its lexicon), for the recogniser's dictionary.
-        self.spoken_forms = {w: say for w, say in lexicon.words.items() if "<" not in say}
+        self.spoken_forms = lexicon.spoken_forms()
         self.agent_voice = agent_voice or agent.voice
         self.agent_tts = TelephoneTTS(load_synthesizer(self.agent_voice), lexicon, self.cache)
         self._caller_voices: dict[str, TelephoneTTS] = {}

@@ -71,6 +71,11 @@ class Lexicon:
             raise InputFileError(f"{path}{where}: not valid YAML ({problem})") from None
         return _LexiconParser(str(path)).parse(root)
 
+    def spoken_forms(self) -> dict[str, str]:
+        """Written word → how it is said, for the recogniser's dictionary (entries using
+        reading-mode markup are left out: they are not words)."""
+        return {word: say for word, say in self.words.items() if "<" not in say}
+
     @classmethod
     def default(cls) -> Lexicon:
         """The lexicon shipped in assets/voices/default_lexicon.yaml."""

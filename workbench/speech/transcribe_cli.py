@@ -81,8 +81,9 @@ def agent_words(agent_dir: Path) -> AgentWords:
         raise ConfigError("agents are not available yet")
     agent = load_agent(agent_dir)
     lexicon = Lexicon.load(agent.lexicon_path) if agent.lexicon_path else Lexicon({})
-    spoken = {word: say for word, say in lexicon.words.items() if "<" not in say}
-    return AgentWords(list(agent.domain_sentences()), spoken, list(agent.vocabulary()))
+    return AgentWords(
+        list(agent.domain_sentences()), lexicon.spoken_forms(), list(agent.vocabulary())
+    )
 
 
 def agent_domain_sentences(agent_dir: Path) -> list[str]:
