@@ -3,6 +3,8 @@ and its header says which ear it heard the caller with."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -10,7 +12,7 @@ from workbench.cli import app, main
 
 pytestmark = pytest.mark.slow
 
-FINAL_PASS_LANE = "STT final pass (whisper tiny.en"  # (rich may wrap the rest of the name)
+FINAL_PASS_LANE = "STT final pass (whisper base"  # (rich may wrap the rest of the name)
 
 
 def demo(*args: str) -> str:
@@ -19,10 +21,12 @@ def demo(*args: str) -> str:
     return result.output
 
 
-def test_the_demo_listens_with_the_accurate_ear_by_default():
-    output = demo()
+def test_the_demo_listens_with_the_accurate_ear_by_default(tmp_path):
+    output = demo("--json", str(tmp_path / "call.json"))
     assert "demo call · accurate ear" in output
-    assert FINAL_PASS_LANE in output  # its own lane in the waterfalls
+    call = json.loads((tmp_path / "call.json").read_text())
+    finals = [e for e in call["events"] if e["event"] == "FinalTranscript"]
+    assert finals and all(final["ear"] == "accurate" for final in finals)
 
 
 def test_the_demo_listens_with_the_fast_ear_when_asked():

@@ -16,7 +16,7 @@ from workbench.audio.frames import SILENCE_FRAME
 from workbench.engine import events as ev
 from workbench.engine.session import CallSession, SessionSettings, StageWork
 
-LANE = "STT final pass (whisper tiny.en, local)"
+LANE = "STT final pass (whisper base, local)"
 
 
 def accurate_session(**settings: object) -> tuple[CallSession, FakeSpeechStack]:
@@ -188,3 +188,14 @@ def test_an_acknowledgement_over_the_agent_is_settled_by_the_streaming_words_at_
     (interruption,) = of(settled, ev.Interruption)
     assert interruption.kind == "backchannel" and not interruption.stopped_agent
     assert final_pass.run() is None  # the pass was dropped, never run
+
+
+def test_the_pass_hears_the_caller_in_the_context_of_what_the_agent_just_said():
+    """Whisper reads its prompt as the text before the audio: the agent's last sentences
+    (its read-back of a name, its question) help it write the caller's answer."""
+    session, stack = accurate_session()
+    t = greet(session)
+    out, t = frames(session, t, [(True, 30), (False, 3)])
+    finish(session, t, works(out, "stt_pass")[0])
+    greeting = " ".join(text for who, text in session.transcript if who == "agent")
+    assert greeting and stack.fake_final_pass.contexts == [greeting]

@@ -18,7 +18,7 @@ from workbench.speech.transcribe_cli import agent_words
 
 pytestmark = pytest.mark.slow
 
-LOCAL_LANE = "STT final pass (whisper tiny.en, local)"
+LOCAL_LANE = "STT final pass (whisper base, local)"
 
 
 def agent_copy(tmp_path: Path, **changes: object) -> Path:

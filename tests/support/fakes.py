@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -71,9 +72,15 @@ class FakeFinalPass:
     def __init__(self, text: str) -> None:
         self.text = text
         self.heard_samples: list[int] = []
+        self.contexts: list[str] = []  # what the agent had just said, per pass
 
-    def transcribe(self, pcm16k: np.ndarray, *, word_times: bool = False) -> Transcript:
+    def transcribe(
+        self, pcm16k: np.ndarray, *, word_times: bool = False, skip: Any = None, context: str = ""
+    ) -> Transcript | None:
+        if skip is not None and skip():
+            return None
         self.heard_samples.append(len(pcm16k))
+        self.contexts.append(context)
         return Transcript(self.text, tuple(Word(w, 0.0, 0.0) for w in self.text.split()), 0.9)
 
 

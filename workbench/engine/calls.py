@@ -22,7 +22,7 @@ from workbench.engine.session import CallSession, SessionSettings
 from workbench.engine.speech_stack import SpeechStack
 from workbench.engine.virtual import CallResult, LocalCallDriver
 from workbench.paths import DEMO_AGENT_DIR
-from workbench.speech.ears import resolve_ear
+from workbench.speech.ears import FINAL_PASS_LANE, resolve_ear, vendor_final_pass_lane
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,7 @@ def ear_settings(settings: SessionSettings, ear: str, latency: LatencyModel) -> 
     STT, the final pass is that vendor: it starts at the endpoint (as a vendor finalises) and
     is charged the vendor's figure, while its words are still Whisper's."""
     vendor = bool(getattr(latency, "stands_in_for_stt", False))
-    lane = (
-        f"STT final pass [{latency.name} stand-in; words by whisper tiny.en]"
-        if vendor
-        else "STT final pass (whisper tiny.en, local)"
-    )
+    lane = vendor_final_pass_lane(latency.name) if vendor else FINAL_PASS_LANE
     return replace(
         settings,
         ear=ear,

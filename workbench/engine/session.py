@@ -45,7 +45,7 @@ from workbench.engine import events as ev
 from workbench.engine.endpointing import make_endpointer
 from workbench.engine.interruption import InterruptionJudge
 from workbench.engine.trace import Span
-from workbench.speech.ears import reconcile
+from workbench.speech.ears import FINAL_PASS_LANE, reconcile
 from workbench.speech.stt import Transcript
 from workbench.speech.vad import VadSpeechEnd, VadSpeechStart
 
@@ -55,6 +55,7 @@ TAIL_RATIO = 0.1  # a speech frame quieter than this share of the recent peak is
 NOISE_MARGIN = 4.5  # speech must stand this far (13 dB) above the line's noise floor (median)
 NOISE_WINDOW_FRAMES = 75  # 1.5 s of frame levels behind the noise floor
 NOISE_FLOOR_MIN_FRAMES = 10  # the floor is trusted after 200 ms of line audio
+CONTEXT_SENTENCES = 3  # of the agent's, the context its final pass hears the caller in
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class SessionSettings:
     speculative_final_pass: bool = True
     final_pass_after_ms: float = 60.0
     final_pass_lead_ms: float = 100.0
-    final_pass_lane: str = "STT final pass (whisper tiny.en, local)"
+    final_pass_lane: str = FINAL_PASS_LANE
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -425,11 +426,14 @@ class CallSession:
         final_pass = self.final_pass
         assert final_pass is not None
         dropped = threading.Event()
+        context = self._heard_context()
 
         def run() -> Transcript | None:
-            # A pass discarded before a worker reached it is not run at all (live calls
-            # queue their passes; running stale ones starved the wanted ones).
-            return None if dropped.is_set() else final_pass.transcribe(audio)
+            # A pass discarded before its turn came is not run at all (live calls queue
+            # their passes; running stale ones starved the wanted ones).
+            if dropped.is_set():
+                return None
+            return final_pass.transcribe(audio, skip=dropped.is_set, context=context)
 
         work = self._work("stt_pass", self.current_turn, run)
         self._pass = _FinalPass(
@@ -440,6 +444,12 @@ class CallSession:
             dropped=dropped,
         )
         return [work]
+
+    def _heard_context(self) -> str:
+        """What the caller last heard the agent say (its last `CONTEXT_SENTENCES` sentences),
+        the context the final pass hears the caller's answer in."""
+        said = [text for who, text in self.transcript if who == "agent"]
+        return " ".join(said[-CONTEXT_SENTENCES:])
 
     def _discard_final_pass(self, t_ms: float, why: str) -> None:
         if self._pass is None:

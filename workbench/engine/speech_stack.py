@@ -6,8 +6,9 @@ handed to every call. Recognisers keep per-utterance state, so each concurrent c
 its own from a small pool.
 
 Two ears listen through it (`EARS`): the *fast* ear is the streaming recogniser alone; the
-*accurate* ear adds a final pass (Whisper tiny.en, `final_pass()`, loaded on first use and
-shared by every call) whose words the agent understands. Both are taught the agent's own
+*accurate* ear adds a final pass (Whisper base, `final_pass()`, in a worker process started
+on first use and shared by every call: `speech/final_pass_process.py`) whose words the agent
+understands. Both are taught the agent's own
 vocabulary.
 """
 
@@ -75,9 +76,9 @@ class SpeechStack:
         """The accurate ear's final pass for this agent (loaded once, shared by all calls)."""
         with self._final_pass_lock:
             if self._final_pass is None:
-                from workbench.speech.stt_whisper import WhisperFinalPass
+                from workbench.speech.final_pass_process import ProcessFinalPass
 
-                self._final_pass = WhisperFinalPass(self.vocabulary())
+                self._final_pass = ProcessFinalPass(self.vocabulary())
             return self._final_pass
 
     def first_pieces(self, sentence: str) -> list[str]:

@@ -51,7 +51,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ear: Annotated[
             str,
             typer.Option(
-                help="fast (pocketsphinx streaming) or accurate (plus a Whisper tiny.en final pass)."
+                help="fast (pocketsphinx streaming) or accurate (plus a Whisper base final pass)."
             ),
         ] = "accurate",
         backend: Annotated[

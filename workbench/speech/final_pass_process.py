@@ -1,0 +1,200 @@
+"""The accurate ear's final pass in a process of its own, shared by every call of a process.
+
+Why a process: in threads, Whisper's pass shares the interpreter with the call clock. Its
+feature extraction and decoding loop hold the GIL in between CTranslate2's native work, so
+with four live calls the clock's 20 ms ticks ran up to 34 ms late while passes ran
+(BENCHMARKS.md, "The ear"). In its own process the pass holds no lock the calls need, and it
+runs below the calls' priority (`stt_whisper.FINAL_PASS_NICE`) so the clock keeps its core.
+
+One worker process serves every call and agent of the parent, one pass at a time (one
+Whisper replica computed one pass at a time in threads too): a request carries the agent's
+vocabulary, and the worker keeps one `WhisperFinalPass` per vocabulary. A request whose
+`skip` says it is no longer wanted when its turn comes is not sent at all (a live call
+queues its passes, and a discarded one must not delay the wanted ones).
+
+The worker is started with `spawn` (a fresh interpreter: no copy of the parent's threads or
+locks), loads the model before it says it is ready, and ends with its parent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import ConfigError
+from workbench.speech.stt import Transcript, Word
+from workbench.speech.stt_whisper import DEFAULT_MODEL, FINAL_PASS_NICE
+
+logger = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 120.0  # loading the model takes ~1-3 s; a busy machine may take longer
+
+
+def _serve(conn: Any, model: str) -> None:
+    """The worker: load the model, then answer (vocabulary, audio, word_times) requests."""
+    try:
+        os.nice(FINAL_PASS_NICE)
+    except OSError:
+        pass
+    from workbench.speech.stt_whisper import WhisperFinalPass, load_model
+
+    try:
+        load_model(model)
+    except ConfigError as error:
+        conn.send(("config-error", str(error)))
+        return
+    except Exception as error:  # reported to the parent, which raises it there
+        conn.send(("error", f"{type(error).__name__}: {error}"))
+        return
+    conn.send(("ready", os.getpid()))
+    passes: dict[tuple[str, ...], WhisperFinalPass] = {}
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:  # the parent is gone
+            return
+        if request is None:
+            return
+        vocabulary, pcm, word_times, context = request
+        try:
+            final_pass = passes.get(vocabulary)
+            if final_pass is None:
+                final_pass = passes[vocabulary] = WhisperFinalPass(vocabulary, model=model)
+            audio = np.frombuffer(pcm, dtype=np.int16)
+            result = final_pass.transcribe(audio, word_times=word_times, context=context)
+            words = [(w.word, w.start_ms, w.end_ms) for w in result.words]
+            conn.send(("ok", result.text, words, result.confidence))
+        except Exception as error:
+            conn.send(("error", f"{type(error).__name__}: {error}"))
+
+
+class _Worker:
+    """The parent's handle on one worker process (started on first use, restarted once if
+    it dies)."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self._lock = threading.Lock()  # one request at a time: send, then receive its answer
+        self._conn: Any = None
+        self._process: Any = None
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        process = context.Process(
+            target=_serve, args=(child, self.model), name="whisper-final-pass", daemon=True
+        )
+        process.start()
+        child.close()
+        if not parent.poll(READY_TIMEOUT_S):
+            process.kill()
+            raise RuntimeError(f"the final-pass worker did not load in {READY_TIMEOUT_S:.0f} s")
+        try:
+            status, detail = parent.recv()
+        except EOFError:
+            raise RuntimeError("the final-pass worker ended while loading its model") from None
+        if status == "config-error":
+            raise ConfigError(detail)
+        if status != "ready":
+            raise RuntimeError(f"the final-pass worker failed to load: {detail}")
+        logger.info("final-pass worker %s ready (Whisper %s)", detail, self.model)
+        self._conn, self._process = parent, process
+
+    def ensure_started(self) -> None:
+        with self._lock:
+            if self._conn is None:
+                self._start()
+
+    def request(
+        self,
+        vocabulary: tuple[str, ...],
+        pcm: bytes,
+        word_times: bool,
+        context: str,
+        skip: Callable[[], bool],
+    ) -> tuple[Any, ...] | None:
+        with self._lock:
+            if skip():
+                return None
+            for attempt in (1, 2):
+                if self._conn is None:
+                    self._start()
+                try:
+                    self._conn.send((vocabulary, pcm, word_times, context))
+                    return tuple(self._conn.recv())
+                except (EOFError, OSError, BrokenPipeError):
+                    logger.warning("the final-pass worker died (attempt %d); restarting", attempt)
+                    self._conn = None
+            raise RuntimeError("the final-pass worker keeps dying")
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.send(None)
+                except (OSError, BrokenPipeError):
+                    pass
+                self._conn.close()
+                self._conn = None
+            if self._process is not None:
+                self._process.join(timeout=2)
+                if self._process.is_alive():
+                    self._process.kill()
+                self._process = None
+
+
+_workers: dict[str, _Worker] = {}
+_workers_lock = threading.Lock()
+
+
+def shared_worker(model: str = DEFAULT_MODEL) -> _Worker:
+    """The process's one worker for `model`, started (and its model loaded) on return."""
+    with _workers_lock:
+        worker = _workers.get(model)
+        if worker is None:
+            worker = _workers[model] = _Worker(model)
+    worker.ensure_started()
+    return worker
+
+
+@atexit.register
+def _stop_workers() -> None:
+    for worker in list(_workers.values()):
+        worker.stop()
+
+
+class ProcessFinalPass:
+    """`WhisperFinalPass`'s interface, computed by the shared worker process."""
+
+    def __init__(self, vocabulary: Sequence[str] = (), *, model: str = DEFAULT_MODEL) -> None:
+        self.name = f"whisper {model}"
+        self.vocabulary = tuple(str(term) for term in vocabulary)
+        self._worker = shared_worker(model)
+
+    def transcribe(
+        self,
+        pcm16k: np.ndarray,
+        *,
+        word_times: bool = False,
+        skip: Callable[[], bool] | None = None,
+        context: str = "",
+    ) -> Transcript | None:
+        """The utterance's transcript (`context`: what the agent just said); None when
+        `skip()` says, as its turn comes, that it is no longer wanted."""
+        pcm = np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
+        answer = self._worker.request(
+            self.vocabulary, pcm, word_times, context, skip or (lambda: False)
+        )
+        if answer is None:
+            return None
+        if answer[0] != "ok":
+            raise RuntimeError(f"the final pass failed in its worker: {answer[1]}")
+        _, text, words, confidence = answer
+        return Transcript(text, tuple(Word(w, s, e) for w, s, e in words), confidence)
