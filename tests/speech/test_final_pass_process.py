@@ -42,6 +42,7 @@ def test_every_call_and_agent_shares_one_worker_process(sentence_pcm16k):
     first, second = ProcessFinalPass(VOCABULARY), ProcessFinalPass(("Brightsmile",))
     assert first._worker is second._worker
     assert first._worker._process.pid != os.getpid()
+    assert first._worker._process.poll() is None  # alive
     assert second.transcribe(sentence_pcm16k[:8000]) is not None
 
 
@@ -52,10 +53,11 @@ def test_a_pass_no_longer_wanted_when_its_turn_comes_is_not_run(sentence_pcm16k)
 def test_a_dead_worker_is_replaced_and_the_pass_still_answers(sentence_pcm16k):
     final_pass = ProcessFinalPass(VOCABULARY)
     worker = final_pass._worker
-    worker._process.kill()
-    worker._process.join()
+    dead = worker._process
+    dead.kill()
+    dead.wait()
     assert "northwind" in final_pass.transcribe(sentence_pcm16k).text
-    assert worker._process.is_alive()
+    assert worker._process is not dead and worker._process.poll() is None
 
 
 def test_a_worker_that_cannot_load_its_model_says_why(monkeypatch):

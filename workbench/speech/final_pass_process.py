@@ -12,18 +12,23 @@ vocabulary, and the worker keeps one `WhisperFinalPass` per vocabulary. A reques
 `skip` says it is no longer wanted when its turn comes is not sent at all (a live call
 queues its passes, and a discarded one must not delay the wanted ones).
 
-The worker is started with `spawn` (a fresh interpreter: no copy of the parent's threads or
-locks), loads the model before it says it is ready, and ends with its parent.
+The worker is a fresh interpreter (`python -m workbench.speech.final_pass_process`: no copy
+of the parent's threads or locks, and unlike multiprocessing's `spawn` it never re-imports
+the parent's main script, which a script without a `__main__` guard would run again). It
+talks over two pipes of its own (its stdout stays free for library chatter), loads the model
+before it says it is ready, and ends when its parent does (its request pipe closes).
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -37,8 +42,9 @@ logger = logging.getLogger(__name__)
 READY_TIMEOUT_S = 120.0  # loading the model takes ~1-3 s; a busy machine may take longer
 
 
-def _serve(conn: Any, model: str) -> None:
-    """The worker: load the model, then answer (vocabulary, audio, word_times) requests."""
+def _serve(requests: Connection, conn: Connection, model: str) -> None:
+    """The worker: load the model, then answer (vocabulary, audio, word_times, context)
+    requests from `requests` on `conn`."""
     try:
         os.nice(FINAL_PASS_NICE)
     except OSError:
@@ -57,7 +63,7 @@ def _serve(conn: Any, model: str) -> None:
     passes: dict[tuple[str, ...], WhisperFinalPass] = {}
     while True:
         try:
-            request = conn.recv()
+            request = requests.recv()
         except EOFError:  # the parent is gone
             return
         if request is None:
@@ -82,22 +88,28 @@ class _Worker:
     def __init__(self, model: str) -> None:
         self.model = model
         self._lock = threading.Lock()  # one request at a time: send, then receive its answer
-        self._conn: Any = None
-        self._process: Any = None
+        self._send: Connection | None = None
+        self._conn: Connection | None = None  # the answers
+        self._process: subprocess.Popen[bytes] | None = None
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_serve, args=(child, self.model), name="whisper-final-pass", daemon=True
+        request_read, request_write = os.pipe()
+        answer_read, answer_write = os.pipe()
+        command = [sys.executable, "-m", __name__, str(request_read), str(answer_write)]
+        process = subprocess.Popen(
+            [*command, self.model],
+            pass_fds=(request_read, answer_write),
+            stdin=subprocess.DEVNULL,
         )
-        process.start()
-        child.close()
-        if not parent.poll(READY_TIMEOUT_S):
+        os.close(request_read)
+        os.close(answer_write)
+        send = Connection(request_write, readable=False)
+        answers = Connection(answer_read, writable=False)
+        if not answers.poll(READY_TIMEOUT_S):
             process.kill()
             raise RuntimeError(f"the final-pass worker did not load in {READY_TIMEOUT_S:.0f} s")
         try:
-            status, detail = parent.recv()
+            status, detail = answers.recv()
         except EOFError:
             raise RuntimeError("the final-pass worker ended while loading its model") from None
         if status == "config-error":
@@ -105,7 +117,7 @@ class _Worker:
         if status != "ready":
             raise RuntimeError(f"the final-pass worker failed to load: {detail}")
         logger.info("final-pass worker %s ready (Whisper %s)", detail, self.model)
-        self._conn, self._process = parent, process
+        self._send, self._conn, self._process = send, answers, process
 
     def ensure_started(self) -> None:
         with self._lock:
@@ -124,30 +136,38 @@ class _Worker:
             if skip():
                 return None
             for attempt in (1, 2):
-                if self._conn is None:
+                if self._conn is None or self._send is None:
                     self._start()
+                assert self._conn is not None and self._send is not None
                 try:
-                    self._conn.send((vocabulary, pcm, word_times, context))
+                    self._send.send((vocabulary, pcm, word_times, context))
                     return tuple(self._conn.recv())
-                except (EOFError, OSError, BrokenPipeError):
+                except (EOFError, OSError):
                     logger.warning("the final-pass worker died (attempt %d); restarting", attempt)
-                    self._conn = None
+                    self._close()
             raise RuntimeError("the final-pass worker keeps dying")
+
+    def _close(self) -> None:
+        for conn in (self._send, self._conn):
+            if conn is not None:
+                conn.close()
+        self._send = self._conn = None
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
 
     def stop(self) -> None:
         with self._lock:
-            if self._conn is not None:
+            if self._send is not None:
                 try:
-                    self._conn.send(None)
-                except (OSError, BrokenPipeError):
+                    self._send.send(None)
+                except OSError:
                     pass
-                self._conn.close()
-                self._conn = None
-            if self._process is not None:
-                self._process.join(timeout=2)
-                if self._process.is_alive():
-                    self._process.kill()
-                self._process = None
+            self._close()
 
 
 _workers: dict[str, _Worker] = {}
@@ -198,3 +218,11 @@ class ProcessFinalPass:
             raise RuntimeError(f"the final pass failed in its worker: {answer[1]}")
         _, text, words, confidence = answer
         return Transcript(text, tuple(Word(w, s, e) for w, s, e in words), confidence)
+
+
+if __name__ == "__main__":  # the worker: python -m workbench.speech.final_pass_process R W MODEL
+    _serve(
+        Connection(int(sys.argv[1]), writable=False),
+        Connection(int(sys.argv[2]), readable=False),
+        sys.argv[3],
+    )
