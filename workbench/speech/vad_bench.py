@@ -46,7 +46,7 @@ DETECT_AFTER_END_MS = 300.0
 
 # name -> (factory from a config, the grid of configs tried on the tuning split)
 Factory = Callable[..., Any]
-DETECTORS: dict[str, tuple[Factory, list[dict[str, float]]]] = {
+DETECTORS: dict[str, tuple[Factory, list[dict[str, Any]]]] = {
     "webrtcvad": (
         lambda **c: VoiceActivityDetector(**c),
         [{"aggressiveness": a, "start_ms": s} for a in (1, 2, 3) for s in (40, 60, 80, 100)],
@@ -61,7 +61,7 @@ DETECTORS: dict[str, tuple[Factory, list[dict[str, float]]]] = {
     "silero": (
         lambda **c: SileroVoiceDetector(**c),
         [
-            {"threshold": t, "start_ms": s}
+            {"threshold": t, "start_ms": s, "noise_margin": None}
             for t, s in itertools.product((0.3, 0.4, 0.5, 0.6, 0.7, 0.8), (32, 64, 96))
         ],
     ),
@@ -205,6 +205,37 @@ def tune(name: str, clips: Sequence[LabelledClip]) -> tuple[dict[str, float], di
     return best[1], {**best[2], "grid": table}
 
 
+def frame_cost(
+    configs: dict[str, dict[str, float]], clips: Sequence[LabelledClip], rounds: int = 5
+) -> dict[str, Any]:
+    """µs per 20 ms frame of each detector, measured side by side: the detectors take turns
+    on the same clips, round after round, and each one's median round is reported (a busy
+    machine slows every round alike, so the ratios hold where the absolute figures do not)."""
+    per_round: dict[str, list[float]] = {name: [] for name in configs}
+    frames = sum(len(clip.pcm) // FRAME for clip in clips)
+    for _ in range(rounds):
+        for name, config in configs.items():
+            factory, _ = DETECTORS[name]
+            detectors = [factory(**config) for _ in clips]  # (loading is not per frame)
+            started = time.perf_counter()
+            for detector, clip in zip(detectors, clips, strict=True):
+                pcm = clip.pcm
+                for index in range(len(pcm) // FRAME):
+                    detector.process(pcm[index * FRAME : (index + 1) * FRAME], index * FRAME_MS)
+            per_round[name].append((time.perf_counter() - started) * 1e6 / frames)
+    medians = {name: round(float(np.median(v)), 1) for name, v in per_round.items()}
+    cheapest = min(medians.values())
+    return {
+        "frames_per_round": frames,
+        "rounds": rounds,
+        "us_per_frame_median": medians,
+        "relative_to_cheapest": {n: round(v / cheapest, 1) for n, v in medians.items()},
+        "share_of_frame_pct": {
+            n: round(100 * v / (FRAME_MS * 1000), 2) for n, v in medians.items()
+        },
+    }
+
+
 def run_vad_bench(
     *,
     quick: bool = False,
@@ -237,6 +268,12 @@ def run_vad_bench(
             if r.missed
         ]
         report["detectors"][name] = {"config": config, "tune": tuned, "heldout": heldout}
+    progress("cost per frame, side by side")
+    report["cost"] = frame_cost(
+        {name: entry["config"] for name, entry in report["detectors"].items()},
+        heldout_clips[:: max(1, len(heldout_clips) // 12)],
+        rounds=3 if quick else 5,
+    )
     name, config = SHIPPED
     if name in detectors:
         factory, _ = DETECTORS[name]
