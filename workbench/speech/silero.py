@@ -104,11 +104,14 @@ class SileroVoiceDetector:
 
     The defaults are the ones `bench vad` chose on its tuning split for barge-in (fewest
     false and early fires and misses, then the lowest p90 onset; Silero's own default
-    threshold is 0.5). `noise_margin`: an energy gate for a start (None: no gate). Silero hears the voices in office babble as
-    speech (they are), at any level; the caller is the voice that stands above the room. With
-    a margin, a window can begin a run only if its RMS is at least `noise_margin` times the
-    line's floor: the median level of the last 1.5 s of windows heard outside speech (nothing
-    starts before 200 ms of floor is measured). A run once begun is not gated.
+    threshold is 0.5).
+
+    `noise_margin`: an energy gate for a start (None: no gate). Silero hears the voices in
+    office babble as speech (they are), at any level; the caller is the voice that stands
+    above the room. With a margin, a window can begin a run only if its RMS is at least
+    `noise_margin` times the line's floor: the median level of the last 1.5 s of windows heard
+    outside speech (nothing starts before 200 ms of floor is measured). A run once begun is
+    not gated.
     """
 
     def __init__(
