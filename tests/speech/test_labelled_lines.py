@@ -61,7 +61,7 @@ def test_nothing_is_audible_before_the_onset_of_a_clean_line(clips):
 
 def test_a_background_sits_at_its_labelled_snr_below_the_speech_level():
     condition = ll.Condition("babble", 10.0)
-    pcm, onset, _ = ll._mix(None, condition, seed=3)
+    pcm, onset, _ = ll.mix(None, condition, seed=3)
     assert onset is None
     lead = pcm[int(0.4 * 8000) : int(1.0 * 8000)].astype(float)  # past the fade-in
     snr = 20 * np.log10(ll.SPEECH_RMS / np.sqrt(np.mean(lead**2)))
@@ -72,7 +72,7 @@ def test_a_transient_ends_well_before_the_voice_begins():
     speech = np.zeros(4000)
     speech[1000:3000] = 3000.0
     for seed in range(5):
-        pcm, onset, _ = ll._mix(speech, ll.Condition(transient="cough"), seed=seed)
+        pcm, onset, _ = ll.mix(speech, ll.Condition(transient="cough"), seed=seed)
         loud = np.flatnonzero(np.abs(pcm[: int(onset * 8)].astype(int)) > ll.AUDIBLE)
         assert loud.size, "the cough is in the lead-in"
         assert onset - loud[-1] / 8 >= 200.0

@@ -189,7 +189,7 @@ class NoisyLineCaller:
             self._noise = make(30.0, seed).astype(np.float64) * gain
         self._transient: np.ndarray | None = None
         if condition.transient:
-            low, high = ll._TRANSIENT_PEAK[condition.transient]
+            low, high = ll.TRANSIENT_PEAK[condition.transient]
             peak = speech_rms * np.random.default_rng(seed).uniform(low, high)
             self._transient = nonspeech.TRANSIENTS[condition.transient](seed) * peak
         self._gap_ms = gap_ms
@@ -250,7 +250,7 @@ def judge_noisy_line(
         def render(line: str) -> np.ndarray:
             if not line:
                 return np.zeros(160, dtype=np.int16)
-            return np.round(ll._normalised(tts.render_pcm(line, 8000))).astype(np.int16)
+            return np.round(ll.normalised_speech(tts.render_pcm(line, 8000))).astype(np.int16)
 
         inner = TalkOverGreetingCaller(text, render, into_ms=1500.0, hang_up_after_ms=3500.0)
         caller = NoisyLineCaller(
@@ -305,10 +305,10 @@ def noisy_line_specs(
             label = "backchannel" if line.label == "acknowledgement" else "interruption"
             rate = ll.RATES_WPM[(text_index + voice_index) % len(ll.RATES_WPM)]
             condition = ll.speech_conditions(split, text_index, voice_index)
-            seed = ll._seed(split, "judge", text_index, voice_index)
+            seed = ll.seed_of(split, "judge", text_index, voice_index)
             specs.append((label, line.text, voice, rate, condition, seed))
     for index, condition in enumerate(conditions):
-        specs.append(("noise", "", None, None, condition, ll._seed(split, "judge-noise", index)))
+        specs.append(("noise", "", None, None, condition, ll.seed_of(split, "judge-noise", index)))
     return specs
 
 

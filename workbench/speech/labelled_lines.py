@@ -40,7 +40,7 @@ LEAD_MS = 1000.0  # line audio before anything happens (detectors measure the fl
 TAIL_MS = 600.0
 FADE_IN_MS = 300.0  # backgrounds fade in, so a clip does not open with a step
 # Transient peaks relative to SPEECH_RMS (speech peaks at ~3-4x its RMS).
-_TRANSIENT_PEAK = {"cough": (2.0, 4.0), "breath": (0.3, 0.6), "door": (2.0, 4.0)}
+TRANSIENT_PEAK = {"cough": (2.0, 4.0), "breath": (0.3, 0.6), "door": (2.0, 4.0)}
 _SPLIT_SEED = {"tune": 1000, "heldout": 2000}
 
 
@@ -101,7 +101,8 @@ def load_texts(path=LINES_ASSET) -> list[LabelledText]:
     return texts
 
 
-def _seed(*parts: object) -> int:
+def seed_of(*parts: object) -> int:
+    """A stable seed from names and numbers (Python's hash() changes between processes)."""
     return zlib.crc32("|".join(map(str, parts)).encode())
 
 
@@ -109,7 +110,7 @@ def speech_conditions(split: str, text_index: int, voice_index: int) -> Conditio
     """The background and transient of a split's clip of text `text_index` in voice
     `voice_index`: each voice meets every background, transient and rate (the rate is
     `(text_index + voice_index) % 3`), in an order that differs between the splits."""
-    rng = np.random.default_rng(_seed(split, "speech", text_index, voice_index))
+    rng = np.random.default_rng(seed_of(split, "speech", text_index, voice_index))
     background = ("clean", "babble", "line")[(text_index + 2 * voice_index) % 3]
     snr = None if background == "clean" else float(rng.choice(SNRS_DB))
     offset = 0 if split == "tune" else 2
@@ -139,8 +140,8 @@ def _active_rms(pcm: np.ndarray) -> float:
     return float(np.sqrt(np.mean(loud**2))) if len(loud) else 0.0
 
 
-def _normalised(pcm: np.ndarray) -> np.ndarray:
-    """Speech scaled so its voiced blocks have SPEECH_RMS (two passes: the 'voiced' test
+def normalised_speech(pcm: np.ndarray) -> np.ndarray:
+    """Speech (float) scaled so its voiced blocks have SPEECH_RMS (two passes: the 'voiced' test
     depends on the level)."""
     audio = pcm.astype(np.float64)
     for _ in range(2):
@@ -150,13 +151,16 @@ def _normalised(pcm: np.ndarray) -> np.ndarray:
     return audio
 
 
-def _mix(
+def mix(
     speech: np.ndarray | None, condition: Condition, seed: int
 ) -> tuple[np.ndarray, float | None, float | None]:
+    """A clip: the lead-in (with the transient ending >= 250 ms before the voice), the speech
+    (or 1.5 s of nothing), the tail, the background under all of it; int16, with the voice's
+    onset and end in ms (None without speech)."""
     rng = np.random.default_rng(seed)
     transient = None
     if condition.transient:
-        low, high = _TRANSIENT_PEAK[condition.transient]
+        low, high = TRANSIENT_PEAK[condition.transient]
         transient = nonspeech.TRANSIENTS[condition.transient](seed) * (
             SPEECH_RMS * rng.uniform(low, high)
         )
@@ -226,9 +230,9 @@ def labelled_clips(
         for voice_index, voice in enumerate(voices):
             rate = RATES_WPM[(text_index + voice_index) % len(RATES_WPM)]
             condition = speech_conditions(split, text_index, voice_index)
-            seed = _seed(split, index, _SPLIT_SEED[split])
-            speech = _normalised(voices_.render(voice, rate, line.text))
-            pcm, onset, end = _mix(speech, condition, seed)
+            seed = seed_of(split, index, _SPLIT_SEED[split])
+            speech = normalised_speech(voices_.render(voice, rate, line.text))
+            pcm, onset, end = mix(speech, condition, seed)
             yield LabelledClip(
                 f"{split}-{index:03d}", split, line.label, line.text, voice, rate,
                 condition, pcm, onset, end,
@@ -240,8 +244,8 @@ def labelled_clips(
     if quick:
         conditions = conditions[::3]
     for noise_index, condition in enumerate(conditions):
-        seed = _seed(split, "noise", noise_index, _SPLIT_SEED[split])
-        pcm, _, _ = _mix(None, condition, seed)
+        seed = seed_of(split, "noise", noise_index, _SPLIT_SEED[split])
+        pcm, _, _ = mix(None, condition, seed)
         yield LabelledClip(
             f"{split}-noise-{noise_index:02d}", split, "noise", "", None, None,
             condition, pcm, None, None,
