@@ -114,3 +114,28 @@ def test_rejects_frames_webrtcvad_cannot_take_and_bad_settings():
         VoiceActivityDetector(aggressiveness=4)
     with pytest.raises(ConfigError, match="sample rate"):
         VoiceActivityDetector(sample_rate=11025)
+
+
+# ---------------------------------------------------------------- the noise-gated detector
+
+
+def test_the_noise_gate_keeps_steady_room_noise_out_but_lets_a_louder_voice_in():
+    from workbench.speech.vad import NoiseGatedVoiceActivityDetector
+
+    rng = np.random.default_rng(0)
+    # A hum-and-hiss floor webrtcvad itself calls speech, then a voice-like burst 20 dB up.
+    t = np.arange(8000 * 3) / 8000
+    floor = 300 * np.sin(2 * np.pi * 180 * t) + 100 * rng.standard_normal(len(t))
+    burst = np.zeros(len(t))
+    burst[16000:20000] = (
+        3000
+        * np.sin(2 * np.pi * 220 * t[16000:20000])
+        * np.sin(2 * np.pi * 3 * t[16000:20000]) ** 2
+    )
+    pcm = np.clip(floor + burst, -32768, 32767).astype(np.int16)
+    plain = [e for _, e in run(VoiceActivityDetector(), pcm) if isinstance(e, VadSpeechStart)]
+    gated = [
+        e for _, e in run(NoiseGatedVoiceActivityDetector(), pcm) if isinstance(e, VadSpeechStart)
+    ]
+    assert plain and plain[0].t_ms < 1900  # webrtcvad alone fires on the floor
+    assert len(gated) == 1 and 2000 <= gated[0].t_ms <= 2200  # the gate waits for the voice

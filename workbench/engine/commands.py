@@ -33,13 +33,22 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         mode: Annotated[str, typer.Option(help="Interruption mode: judge or pause.")] = "judge",
         quick: Annotated[bool, typer.Option(help="A third of the lines.")] = False,
         ear: Annotated[str | None, typer.Option("--ear", help=EAR_HELP + " Default: fast.")] = None,
+        noisy: Annotated[
+            str | None,
+            typer.Option(
+                help="Labelled lines over babble, line noise, coughs, breaths and doors, "
+                "and noise alone: tune or heldout (the half never tuned on)."
+            ),
+        ] = None,
     ) -> None:
         """The interruption judge on labelled lines spoken over the agent: accuracy, stop latency."""
         from workbench.engine.judge_bench import DEFAULT_VOICES, run_judge_bench
 
         if ear is not None:
             check_ear(ear)
-        report = run_judge_bench(voice or DEFAULT_VOICES, mode=mode, quick=quick, ear=ear)
+        report = run_judge_bench(
+            voice or DEFAULT_VOICES, mode=mode, quick=quick, ear=ear, noisy=noisy
+        )
         typer.echo(json.dumps(report, indent=2))
 
     @bench.command("ear")

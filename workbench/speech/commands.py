@@ -1,4 +1,4 @@
-"""Speech commands: `say`, `transcribe`, `bench speech`."""
+"""Speech commands: `say`, `transcribe`, `bench speech`, `bench vad`."""
 
 from __future__ import annotations
 
@@ -79,3 +79,28 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from workbench.speech.bench import run_speech_bench
 
         typer.echo(json.dumps(run_speech_bench(quick=quick), indent=2))
+
+    @bench.command("vad")
+    def bench_vad(
+        quick: Annotated[bool, typer.Option(help="A third of the clips (a smoke run).")] = False,
+        detector: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="Detector (repeatable): webrtcvad, webrtcvad+energy, silero, silero+energy."
+            ),
+        ] = None,
+    ) -> None:
+        """Voice-onset detectors for barge-in on labelled noisy lines: onset latency, false fires."""
+        from workbench.errors import ConfigError
+        from workbench.speech.vad_bench import DETECTORS, run_vad_bench
+
+        chosen = detector or list(DETECTORS)
+        unknown = [name for name in chosen if name not in DETECTORS]
+        if unknown:
+            raise ConfigError(
+                f"unknown detector {unknown[0]!r}: expected one of {', '.join(DETECTORS)}"
+            )
+        report = run_vad_bench(
+            quick=quick, detectors=chosen, progress=lambda m: typer.echo(m, err=True)
+        )
+        typer.echo(json.dumps(report, indent=2))

@@ -18,6 +18,9 @@ floor does not apply and webrtcvad's hangover shows in the end time.
 
 from __future__ import annotations
 
+import math
+import statistics
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,3 +130,49 @@ class VoiceActivityDetector:
                 self._silence_ms = 0.0
                 return VadSpeechEnd(self._last_speech_end_ms)
         return None
+
+
+class NoiseGatedVoiceActivityDetector(VoiceActivityDetector):
+    """webrtcvad with an energy gate against the line's noise floor: the call session's gate
+    (engine/session.py `_is_speech_frame`) as a detector of its own, so benches can compare it.
+
+    A frame is speech only if webrtcvad says so and its RMS stands `noise_margin` (default 4.5,
+    13 dB) above the floor: the median frame level of the last `floor_frames` frames (1.5 s)
+    heard outside speech. Nothing is speech until `min_floor_frames` (200 ms) have measured it.
+    """
+
+    def __init__(
+        self,
+        aggressiveness: int = 2,
+        start_ms: float = 60,
+        stop_ms: float = 200,
+        sample_rate: int = 8000,
+        min_rms: float = 40.0,
+        *,
+        noise_margin: float = 4.5,
+        floor_frames: int = 75,
+        min_floor_frames: int = 10,
+    ) -> None:
+        self.noise_margin = float(noise_margin)
+        self.floor_frames = floor_frames
+        self.min_floor_frames = min_floor_frames
+        super().__init__(aggressiveness, start_ms, stop_ms, sample_rate, min_rms)
+
+    def reset(self) -> None:
+        super().reset()
+        self._levels: deque[float] = deque(maxlen=self.floor_frames)
+
+    def frame_is_speech(self, frame_pcm: np.ndarray) -> bool:
+        if len(self._levels) < self.min_floor_frames or not super().frame_is_speech(frame_pcm):
+            return False
+        return _rms(frame_pcm) >= self.noise_margin * statistics.median(self._levels)
+
+    def process(self, frame_pcm: np.ndarray, t_ms: float) -> VadSpeechStart | VadSpeechEnd | None:
+        if not self.is_speech:
+            self._levels.append(_rms(frame_pcm))
+        return super().process(frame_pcm, t_ms)
+
+
+def _rms(frame_pcm: np.ndarray) -> float:
+    samples = np.asarray(frame_pcm, dtype=np.float32)
+    return math.sqrt(float(np.dot(samples, samples)) / max(1, len(samples)))
