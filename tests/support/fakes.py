@@ -108,6 +108,9 @@ class FakeSpeechStack:
     def new_vad(self, **_: object) -> FakeVad:
         return FakeVad(self.vad_stop_frames)
 
+    def new_onset_detector(self) -> FakeVad:
+        return FakeVad(self.vad_stop_frames)
+
     def acquire_recognizer(self) -> FakeRecognizer:
         return FakeRecognizer(self.heard_text)
 

@@ -77,11 +77,11 @@ class SessionSettings:
     continuation_ms: float = 1000.0
     resume_policy: str = "continue"  # after a false interruption: "continue" | "rephrase"
     # "judge": keep talking until the words show a real interruption (no false stops for
-    # acknowledgements, slower stops); "pause": go quiet as soon as the caller speaks, then
-    # resume if it was only an acknowledgement (fast stops; acknowledgements cause pauses,
-    # counted as false interruptions).
+    # acknowledgements, slower stops); "pause": go quiet as soon as a voice detector made for
+    # it (Silero, `speech/silero.py`) confirms the caller's voice, then resume if it was only
+    # an acknowledgement (fast stops; acknowledgements cause pauses, counted as false
+    # interruptions). webrtcvad alone paused for coughs and babble: BENCHMARKS.md, "Voice onset".
     interruption: str = "judge"
-    pause_after_ms: float = 100.0  # "pause" mode: caller speech before the agent goes quiet
     # Speech that starts this soon after an acknowledgement ("Yeah, … but what about") is the
     # caller taking the turn: judged an interruption as soon as it is speech.
     follow_on_ms: float = 600.0
@@ -219,6 +219,9 @@ class CallSession:
         self.vad = speech.new_vad(
             aggressiveness=self.settings.vad_aggressiveness, start_ms=self.settings.vad_start_ms
         )
+        # "pause" mode's voice onset detector (None in "judge" mode: its words decide)
+        pausing = self.settings.interruption == "pause" and self.settings.barge_in
+        self._onset = speech.new_onset_detector() if pausing else None
         self.recognizer = speech.acquire_recognizer()
         # The accurate ear's final pass (None: the fast ear, whose words are the recogniser's).
         self.final_pass = speech.final_pass() if self.settings.ear == "accurate" else None
@@ -318,6 +321,8 @@ class CallSession:
         pcm16k = self._upsampler.process(pcm)
         # The frame is whole when it reaches us, so it covers the 20 ms that end now.
         vad_event = self.vad.process(pcm, t_ms - FRAME_MS)
+        if self._onset is not None:  # (every frame: its noise floor must know the line)
+            self._onset.process(pcm, t_ms - FRAME_MS)
         frame_end = t_ms
         is_speech_frame = self._is_speech_frame(pcm)
         if isinstance(vad_event, VadSpeechStart) and not self._in_utterance and is_speech_frame:
@@ -352,11 +357,7 @@ class CallSession:
                 out.append(ev.PartialTranscript(self.call_id, frame_end, text=partial))
             overlap = self._overlap
             if overlap is not None and not overlap.stopped_agent and self.state == "speaking":
-                if (
-                    self.settings.interruption == "pause"
-                    and overlap.paused_at is None
-                    and self._speech_ms >= self.settings.pause_after_ms
-                ):
+                if self._onset is not None and overlap.paused_at is None and self._onset.is_speech:
                     overlap.paused_at = frame_end  # go quiet now, decide what it was later
                 judgement = self.judge.judge(
                     self._partial,

@@ -29,6 +29,9 @@ from workbench.speech.vad import VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
+# Silero's own default, not `bench vad`'s stricter 0.7: a pause is taken back cheaply (the
+# reply resumes), a late pause is not; piper's "Wait, …" peaked at 0.69 on a clean line.
+PAUSE_THRESHOLD = 0.5
 LEAD_IN_MS = 5  # of the voice's leading silence kept, so the first sound is not clipped
 
 
@@ -107,6 +110,12 @@ class SpeechStack:
 
     def new_vad(self, *, aggressiveness: int = 2, start_ms: float = 60.0) -> VoiceActivityDetector:
         return VoiceActivityDetector(aggressiveness=aggressiveness, start_ms=start_ms, stop_ms=200)
+
+    def new_onset_detector(self) -> Any:
+        """A detector of the caller's voice (not their room) for pausing the agent: Silero."""
+        from workbench.speech.silero import SileroVoiceDetector
+
+        return SileroVoiceDetector(threshold=PAUSE_THRESHOLD)
 
     def acquire_recognizer(self) -> Any:
         """A recogniser for one call, its adaptation reset so every call starts alike."""
