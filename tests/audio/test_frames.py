@@ -90,3 +90,14 @@ def test_comfort_noise_is_quiet_seeded_and_not_silent() -> None:
     assert -66 < rms_dbfs < -54  # μ-law quantisation blurs −60 dBFS a little
     louder = ulaw_decode(comfort_noise_frame(np.random.default_rng(3), level_dbfs=-30))
     assert np.abs(louder).mean() > 10 * np.abs(pcm).mean()
+
+
+def test_a_cut_word_starts_at_the_last_gap_between_words():
+    from workbench.audio.codec import ulaw_encode
+    from workbench.audio.frames import word_start
+
+    loud = ulaw_encode(np.full(160, 8000, dtype=np.int16))
+    gap = ulaw_encode(np.full(160, 50, dtype=np.int16))
+    assert word_start([loud, loud, gap, loud, loud, gap, loud, loud]) == 5
+    assert word_start([loud, loud, loud]) == 0  # one word: from its start
+    assert word_start([]) == 0

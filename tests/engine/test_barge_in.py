@@ -59,6 +59,9 @@ def test_pause_mode_goes_quiet_fast_and_resumes_after_an_acknowledgement(runtime
     assert false_stop.kind == "backchannel" and false_stop.stopped_agent
     agent_lines = [text for speaker, text in acknowledged.transcript if speaker == "agent"]
     assert "How can I help you today?" in agent_lines  # it carried on where it paused
+    # ... from the start of the word the pause cut, or at the next sentence: nothing lost
+    (resumed,) = kinds(acknowledged, ev.AgentResumed)
+    assert resumed.turn == 0 and resumed.paused_ms > 0 and resumed.rewound_ms < 1000
 
 
 def test_a_cut_between_sentences_does_not_repeat_the_sentence_heard_in_full(runtime):

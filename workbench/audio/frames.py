@@ -72,3 +72,19 @@ def iter_frames(ulaw: bytes) -> Iterator[bytes]:
     for i in range(0, len(ulaw), FRAME_BYTES):
         frame = ulaw[i : i + FRAME_BYTES]
         yield frame + SILENCE_BYTE * (FRAME_BYTES - len(frame))
+
+
+WORD_GAP_RATIO = 0.1  # a frame this far below the speech's peak is a gap between words
+
+
+def word_start(frames: list[bytes]) -> int:
+    """Where the last word of `frames` (μ-law speech, cut mid-sentence) begins: the index of
+    the last quiet frame (a gap between words), or 0 when the speech has no gap (one word)."""
+    levels = [float(np.sqrt(np.mean(ulaw_decode(f).astype(np.float64) ** 2))) for f in frames]
+    if not levels:
+        return 0
+    quiet = WORD_GAP_RATIO * max(levels)
+    for index in range(len(levels) - 1, -1, -1):
+        if levels[index] <= quiet:
+            return index
+    return 0

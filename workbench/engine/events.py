@@ -176,6 +176,21 @@ class Interruption(Event):
 
 
 @dataclass(frozen=True)
+class AgentResumed(Event):
+    """The agent, paused for caller speech that was only an acknowledgement or noise, goes on.
+
+    Parameters: `turn` (the reply resumed), `paused_ms` (how long it was quiet),
+    `rewound_ms` (audio played again: back to the start of the word the pause cut; 0 when the
+    pause fell between sentences), `text` (the sentence it resumes in).
+    """
+
+    turn: int = 0
+    paused_ms: float = 0.0
+    rewound_ms: float = 0.0
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class DtmfReceived(Event):
     """A keypad digit; `digit` is "*" when captured securely (never the real digit)."""
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from workbench.audio.codec import ulaw_decode
-from workbench.audio.frames import FRAME_MS, iter_frames
+from workbench.audio.frames import FRAME_MS, iter_frames, word_start
 from workbench.audio.resample import StreamingResampler
 from workbench.engine import events as ev
 from workbench.engine.endpointing import make_endpointer
@@ -282,6 +282,7 @@ class CallSession:
         self._overlap: _Overlap | None = None  # the caller's utterance began while the agent spoke
         self._acknowledgement_end: float | None = None  # the last one said over the agent
         self._sent: tuple[int, int, float] | None = None  # (turn, sentence, progress) last sent
+        self._piece_sent: list[AgentFrame] = []  # the sentence (or clause) in progress, so far
         self._heard: tuple[int, int, float] | None = None  # ... last heard, from the transport
         self._cancelled: set[int] = set()  # work ids whose results are no longer wanted
         self._interrupted: tuple[tuple[str, ...], int] | None = None  # sentences, cut index
@@ -595,6 +596,9 @@ class CallSession:
             return None, out  # paused while the caller speaks ("pause" interruption mode)
         frame = self._outgoing.popleft()
         if frame.kind == "speech":
+            if self._sent is None or self._sent[:2] != (frame.turn, frame.sentence_index):
+                self._piece_sent = []
+            self._piece_sent.append(frame)
             self._sent = (frame.turn, frame.sentence_index, frame.progress)
         turn_record = self.turns[frame.turn]
         if turn_record.first_frame_sent_at is None:
@@ -1144,6 +1148,27 @@ class CallSession:
             ),
         ]
 
+    def _rewind_to_word_start(self) -> tuple[float, str]:
+        """After a pause, go back to the start of the word the pause cut (the last quiet
+        frame between words in the sentence so far), so the caller hears it whole, once.
+        Returns the audio played again (ms) and the sentence it resumes in."""
+        outgoing = self._outgoing
+        if not outgoing or outgoing[0].kind != "speech":
+            return 0.0, ""
+        upcoming = outgoing[0]
+        frames = self._piece_sent
+        cut = frames and (frames[-1].turn, frames[-1].sentence_index) == (
+            upcoming.turn,
+            upcoming.sentence_index,
+        )
+        if not cut:  # the pause fell between sentences
+            return 0.0, display_text(upcoming.text)
+        start = word_start([frame.payload for frame in frames])
+        again = frames[start:]
+        outgoing.extendleft(reversed(again))
+        del frames[start:]
+        return float(FRAME_MS * len(again)), display_text(upcoming.text)
+
     def _settle_overlap(
         self, t_ms: float, work: StageWork, transcript: Any, overlap: _Overlap, judgement: Any
     ) -> list[Output]:
@@ -1158,6 +1183,8 @@ class CallSession:
             record.notes.append(
                 f"false interruption: paused {t_ms - overlap.paused_at:.0f} ms for {text!r}"
             )
+            rewound_ms, sentence = self._rewind_to_word_start()
+            record.notes.append(f"resumed {rewound_ms:.0f} ms back in {sentence!r}")
             return [
                 ev.Interruption(
                     self.call_id,
@@ -1166,7 +1193,15 @@ class CallSession:
                     text=text,
                     stopped_agent=True,
                     false_interruption=True,
-                )
+                ),
+                ev.AgentResumed(
+                    self.call_id,
+                    t_ms,
+                    turn=overlap.agent_turn,
+                    paused_ms=t_ms - overlap.paused_at,
+                    rewound_ms=rewound_ms,
+                    text=sentence,
+                ),
             ]
         if judgement.verdict in ("backchannel", "noise"):
             record = self.turns[overlap.agent_turn]
