@@ -199,3 +199,19 @@ def test_the_pass_hears_the_caller_in_the_context_of_what_the_agent_just_said():
     finish(session, t, works(out, "stt_pass")[0])
     greeting = " ".join(text for who, text in session.transcript if who == "agent")
     assert greeting and stack.fake_final_pass.contexts == [greeting]
+
+
+def test_the_pass_s_words_judge_the_end_of_a_turn_the_streaming_words_left_unfinished():
+    """pocketsphinx's "…opening hours on the" would hold the turn open 900 ms; the pass, started
+    300 ms into the pause, hears "…on saturday" (complete), so the turn ends when it is done."""
+    stack = FakeSpeechStack(heard_text="what are your opening hours on the")
+    session = CallSession("CA-accurate", FakeAgent(), stack, SessionSettings(ear="accurate"))
+    t = greet(session)
+    out, t = frames(session, t, [(True, 60), (False, 14)])  # 280 ms of pause: no pass yet
+    assert not works(out, "stt_pass")
+    out, t = frames(session, t, [(False, 2)])
+    (final_pass,) = works(out, "stt_pass")
+    finish(session, t, final_pass)  # done at ~320 ms of silence
+    out, t = frames(session, t, [(False, 1)])
+    (decided,) = of(out, ev.EndpointDecided)
+    assert decided.silence_ms < 400 and "sound complete" in decided.reason

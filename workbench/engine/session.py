@@ -96,6 +96,11 @@ class SessionSettings:
     speculative_final_pass: bool = True
     final_pass_after_ms: float = 60.0
     final_pass_lead_ms: float = 100.0
+    # ... and no later than this into a pause: its words then judge the turn's end in place
+    # of the streaming words (pocketsphinx's "…opening hours on the" kept the turn open for
+    # 900 ms where Whisper heard "…on Saturday", complete; and Whisper's trailing "and" keeps
+    # open a turn pocketsphinx heard as finished).
+    final_pass_latest_ms: float = 300.0
     final_pass_lane: str = FINAL_PASS_LANE
 
     def describe(self) -> dict[str, Any]:
@@ -371,7 +376,7 @@ class CallSession:
                 out.append(ev.CallerSpeechEnded(self.call_id, vad_event.t_ms))
             if not is_speech_frame and self._last_speech_end is not None:
                 silence = frame_end - self._last_speech_end
-                decision = self.endpointer.decide(silence, self._partial)
+                decision = self.endpointer.decide(silence, self._endpoint_words())
                 if decision is not None:
                     out += self._end_utterance(frame_end, decision)
         else:
@@ -419,7 +424,22 @@ class CallSession:
     def _final_pass_start_ms(self) -> float:
         """How far into a silence the speculative final pass starts."""
         expected = self.endpointer.wait_ms(self._partial) - self.settings.final_pass_lead_ms
+        expected = min(expected, self.settings.final_pass_latest_ms)
         return max(self.settings.final_pass_after_ms, expected)
+
+    def _endpoint_words(self) -> str:
+        """The words the endpointer judges: the final pass's once it has heard all the speech
+        so far (they are the better words), else the streaming partial."""
+        final = self._pass
+        if (
+            final is not None
+            and final.done
+            and final.result is not None
+            and not final.carried
+            and final.samples >= self._speech_samples
+        ):
+            return final.result.text
+        return self._partial
 
     def _start_final_pass(self) -> list[Output]:
         """Run the final pass over the utterance's audio so far (and any carried before it)."""
