@@ -1,20 +1,41 @@
-"""`pytest <folder of scenarios>` collects each scenario file as a test item."""
+"""`pytest <folder of scenarios>` collects each scenario file as a test item, with no conftest:
+the package registers the plugin through its `pytest11` entry point."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
-CONFTEST = "from workbench.scenario.pytest_plugin import pytest_collect_file  # noqa: F401\n"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def installed_entry_points(root: Path) -> Path:
+    """A site directory where the package's declared entry points are installed, as pip does
+    (a dist-info with entry_points.txt): pytest finds plugins through exactly this metadata."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    site = root / "site"
+    info = site / "workbench_entry_points-0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: workbench-entry-points\nVersion: 0\n")
+    lines = []
+    for group, entries in project["entry-points"].items():
+        lines.append(f"[{group}]")
+        lines += [f"{name} = {target}" for name, target in entries.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return site
 
 
 def make_suite(root: Path) -> Path:
     folder = root / "suite"
     folder.mkdir()
-    (folder / "conftest.py").write_text(CONFTEST)
+    (folder / "notes.yaml").write_text("not: a scenario\n")  # other YAML is left alone
+    agent = folder / "my-agent"
+    shutil.copytree(ROOT / "assets" / "agents" / "northwind", agent)  # an agent's files neither
     (folder / "hours.yaml").write_text(
         "name: hours\ntags: [smoke]\nsteps:\n  - say: What are your opening hours?\n"
     )
@@ -36,7 +57,12 @@ def make_suite(root: Path) -> Path:
 
 
 def pytest_in(folder: Path, *args: str, home: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, WORKBENCH_HOME=str(home))
+    site = installed_entry_points(home.parent / "entry")
+    env = dict(
+        os.environ,
+        WORKBENCH_HOME=str(home),
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(site)]),
+    )
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, str(folder)],
         cwd=folder.parent,

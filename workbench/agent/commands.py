@@ -96,6 +96,19 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             if show_plan:
                 console.print(f"[dim]  plan: {escape(reply.plan)}[/]")
 
+    @app.command()
+    def voices() -> None:
+        """List the voices an agent (`voice:`) or a scripted caller (`caller: voice:`) can use."""
+        from workbench.speech.tts import DEFAULT_VOICE, list_voices
+        from workbench.speech.tts_espeak import espeak_variants
+
+        for name in list_voices():
+            print(name + ("  (default caller voice)" if name == DEFAULT_VOICE else ""))
+        print(
+            "any espeak voice with a variant also works, 'espeak:<voice>+<variant>'; variants: "
+            + ", ".join(espeak_variants())
+        )
+
     @bench.command("agent")
     def bench_agent(
         agent: Path = AGENT_OPTION,

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.errors import InputFileError
-from workbench.yamlfile import format_location, node_position
+from workbench.yamlfile import read_yaml, validation_problems
 
 ENTITY_TYPES = (
     "person_name",
@@ -196,33 +196,18 @@ class AgentDefinition(_Strict):
 
 
 def load_definition(path: Path) -> AgentDefinition:
-    """Parse and validate `agent.yaml`; any problem raises `InputFileError` (file:line: field: why)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputFileError(f"{path}: cannot read agent definition ({error.strerror})") from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(error, "problem", None) or str(error)
-        raise InputFileError(f"{where}: invalid YAML: {problem}") from None
+    """Parse and validate `agent.yaml`; any problem raises `InputFileError`, one line per
+    problem: `file:line:column: field: why` (with "did you mean" for a misspelt field)."""
+    return load_definition_and_tree(path)[0]
+
+
+def load_definition_and_tree(path: Path) -> tuple[AgentDefinition, yaml.Node | None]:
+    """The definition and its YAML node tree (for positions of later checks)."""
+    data, root = read_yaml(path, "agent definition")
     if not isinstance(data, dict):
-        raise InputFileError(f"{path}:1: the agent definition must be a mapping of fields")
+        raise InputFileError(f"{path}:1:1: the agent definition must be a mapping of fields")
     try:
-        return AgentDefinition.model_validate(data)
+        return AgentDefinition.model_validate(data), root
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            loc = tuple(item["loc"])
-            message = item["msg"]
-            if item["type"] == "extra_forbidden":
-                message = "unknown field"
-            elif item["type"] == "missing":
-                message = "required field is missing"
-            problems.append(
-                f"{path}:{node_position(root, loc)[0]}: {format_location(loc)}: {message}"
-            )
-        raise InputFileError("; ".join(problems)) from None
+        problems = validation_problems(path, root, error, AgentDefinition)
+        raise InputFileError("\n".join(problems)) from None
