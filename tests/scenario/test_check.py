@@ -98,8 +98,9 @@ def test_an_expected_slot_the_agent_lacks_is_named(tmp_path):
     scenario = SCENARIO + "expect: {entities: {nam: Dana}}\n"
     found = problems(tmp_path, scenario=scenario)
     assert len(found) == 1
-    assert ":6:21: expect.entities.nam: no slot or entity type 'nam' (did you mean 'name'?)" in (
-        found[0]
+    assert (
+        ":6:21: expect.entities.nam: no slot or entity type 'nam' (did you mean 'name'?)"
+        in (found[0])
     )
 
 
@@ -152,13 +153,17 @@ def test_a_missing_knowledge_file_is_named(tmp_path):
 def test_unknown_voices_are_named_for_agent_and_caller(tmp_path):
     scenario = SCENARIO.replace("agent: ../agent\n", "agent: ../agent\ncaller: {voice: piper:jo}\n")
     found = problems(
-        tmp_path, agent=AGENT.replace("voice: espeak:en-us", "voice: espeak:en-uss"), scenario=scenario
+        tmp_path,
+        agent=AGENT.replace("voice: espeak:en-us", "voice: espeak:en-uss"),
+        scenario=scenario,
     )
-    assert "agent.yaml:4:1: voice: unknown voice 'espeak:en-uss' (did you mean 'espeak:en-us'?)" in (
-        found[0]
+    assert (
+        "agent.yaml:4:1: voice: unknown voice 'espeak:en-uss' (did you mean 'espeak:en-us'?)"
+        in (found[0])
     )
-    assert "hours.yaml:3:10: caller.voice: unknown voice 'piper:jo' (did you mean 'piper:joe'?)" in (
-        found[1]
+    assert (
+        "hours.yaml:3:10: caller.voice: unknown voice 'piper:jo' (did you mean 'piper:joe'?)"
+        in (found[1])
     )
 
 
@@ -207,7 +212,9 @@ def test_check_command_says_ok_for_a_clean_suite(tmp_path):
 
 @pytest.mark.slow
 def test_run_checks_first_and_never_shows_a_traceback(tmp_path):
-    make(tmp_path, agent=textwrap.dedent(AGENT).replace("    knowledge: [hours]", "   knowledge: x"))
+    make(
+        tmp_path, agent=textwrap.dedent(AGENT).replace("    knowledge: [hours]", "   knowledge: x")
+    )
     done = workbench("run", str(tmp_path / "scenarios"), "--ear", "fast", home=tmp_path)
     assert done.returncode == 2
     assert "agent.yaml:9:4: invalid YAML: this line is indented differently" in done.stderr

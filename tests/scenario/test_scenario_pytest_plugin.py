@@ -21,7 +21,9 @@ def installed_entry_points(root: Path) -> Path:
     site = root / "site"
     info = site / "workbench_entry_points-0.dist-info"
     info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: workbench-entry-points\nVersion: 0\n")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: workbench-entry-points\nVersion: 0\n"
+    )
     lines = []
     for group, entries in project["entry-points"].items():
         lines.append(f"[{group}]")

@@ -77,7 +77,10 @@ def _name_problems(
     explicit = "topics" in definition.escalation.model_fields_set  # the default may not apply
     for index, name in enumerate(definition.escalation.topics if explicit else ()):
         if name not in topics:
-            at(("escalation", "topics", index), f"no topic named {name!r}{did_you_mean(name, topics)}")
+            at(
+                ("escalation", "topics", index),
+                f"no topic named {name!r}{did_you_mean(name, topics)}",
+            )
     for field in ("lexicon", "orders"):
         name = getattr(definition, field)
         if name and not (directory / name).is_file():

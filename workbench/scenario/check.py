@@ -156,4 +156,3 @@ def require_valid(paths: Sequence[Path]) -> list[Scenario]:
             + f"\n{count} problem{'s' if count != 1 else ''} found; nothing was run"
         )
     return result.scenarios
-

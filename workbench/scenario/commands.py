@@ -75,12 +75,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from workbench.engine.endpointing import make_endpointer
         from workbench.engine.latency import load_profile
         from workbench.errors import ConfigError
+        from workbench.scenario.check import require_valid
         from workbench.scenario.report_text import (
             print_failed_transcript,
             print_result_line,
             print_summary,
         )
-        from workbench.scenario.check import require_valid
         from workbench.scenario.runner import RunOptions, run_suite
 
         if endpointing is not None:

@@ -545,7 +545,9 @@ def _why(item: dict[str, Any]) -> str:
     kind = item["type"]
     if kind == "extra_forbidden":
         names = field_names_at(Scenario, tuple(item["loc"]))
-        return "unknown field" + (did_you_mean(str(item["loc"][-1]), names) or " (check the spelling)")
+        return "unknown field" + (
+            did_you_mean(str(item["loc"][-1]), names) or " (check the spelling)"
+        )
     if kind == "missing":
         return "required field is missing"
     if kind == "bad_step":
