@@ -55,6 +55,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from rich.markup import escape
 
         from workbench.agent import load_agent
+        from workbench.agent.speakable import shown_text
 
         console = Console(highlight=False)
         loaded = load_agent(agent)
@@ -87,7 +88,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             else:
                 understanding, reply = loaded.respond(conversation, text)
                 info = f"topic {understanding.topic} ({understanding.confidence:.2f})"
-            console.print(f"[bold]{escape(loaded.name)}:[/] {escape(' '.join(reply.sentences))}")
+            said = " ".join(shown_text(sentence) for sentence in reply.sentences)
+            console.print(f"[bold]{escape(loaded.name)}:[/] {escape(said)}")
             if reply.routing:
                 info += f", routing {reply.routing}"
             if reply.actions:
