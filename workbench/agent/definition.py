@@ -174,7 +174,8 @@ class ActionStep(_Strict):
         given = [kind for kind in ACTION_STEP_KINDS if getattr(self, kind) is not None]
         if len(given) != 1:
             raise ValueError(
-                "an action step has exactly one of: " + ", ".join(ACTION_STEP_KINDS)
+                "an action step has exactly one of: "
+                + ", ".join(ACTION_STEP_KINDS)
                 + (f" (this one has {', '.join(given)})" if given else "")
             )
         return self

@@ -67,7 +67,7 @@ from workbench.agent.entities import (
 )
 from workbench.agent.knowledge import KnowledgeChunk, KnowledgeIndex
 from workbench.agent.orders import OrderBook
-from workbench.agent.slot_values import DATE_TYPES, clearly_answered, find_name, slot_value
+from workbench.agent.slot_values import clearly_answered, find_name, slot_value
 from workbench.agent.speakable import (
     FIRST,
     GOODBYES,
@@ -155,6 +155,10 @@ def wants_card_payment(text: str) -> bool:
 
 
 _Values = Values
+_DAY_TYPES = ("date", "datetime", "time")
+_ORDINAL_PICK = re.compile(
+    r"\bthe (?:first|second|last|earlier|later|other)(?: one| time)?\b(?! of)"
+)
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
 
 
@@ -497,7 +501,8 @@ class FlowResponder:
         if fill_from_utterance:
             # Callers often say more than was asked ("my app crashes, this is Dana"): a value is
             # kept when its type makes plain which slot it answers, never for every empty slot.
-            date_slots = sum(1 for s in topic.slots if s.entity in DATE_TYPES)
+            # A date of birth is never a day to book: only the other date slots compete.
+            date_slots = sum(1 for s in topic.slots if s.entity in _DAY_TYPES)
             for slot in topic.slots:
                 if slot.name not in conv.captured:
                     value = self._fill(slot, text, u, conv.reference, asked=False, first=first)
@@ -526,7 +531,11 @@ class FlowResponder:
         conv.confirming = slot.name
         conv.pending_slot = None
         value = spoken_value(slot, conv.captured[slot.name])
-        turn.say(render(slot.read_back, self._values(conv, self.topics[conv.topic or ""]) | {"value": value}))
+        turn.say(
+            render(
+                slot.read_back, self._values(conv, self.topics[conv.topic or ""]) | {"value": value}
+            )
+        )
         turn.note(f"read back {slot.name} ({slot.confirm})")
 
     # --- filling slots ----------------------------------------------------------------------
@@ -925,7 +934,9 @@ class FlowResponder:
             return spec.prompt
         if conv.confirming and conv.topic in self.topics:
             slot = self._slot(conv.topic, conv.confirming)
-            return render(slot.read_back, {"value": spoken_value(slot, conv.captured.get(slot.name, ""))})
+            return render(
+                slot.read_back, {"value": spoken_value(slot, conv.captured.get(slot.name, ""))}
+            )
         if conv.pending_slot and conv.topic in self.topics:
             return self._slot(conv.topic, conv.pending_slot).prompt
         if stage == "offer":
@@ -1190,7 +1201,10 @@ class FlowResponder:
             if name in ("card_last4", "payment_token"):
                 continue
             values[name] = value
-            values[f"{name}_spoken"] = speak_datetime(value) if _ISO_TIME.match(value) else value
+            values[f"{name}_spoken"] = value
+            if _ISO_TIME.match(value):  # a time picked from a schedule
+                values[f"{name}_spoken"] = speak_datetime(value)
+                values[f"{name}_date"], values[f"{name}_time"] = value[:10], value[11:]
         for slot in topic.slots:
             if slot.name in conv.captured:
                 values[f"{slot.name}_spoken"] = spoken_value(slot, conv.captured[slot.name])
@@ -1305,6 +1319,9 @@ class FlowResponder:
         assert offer is not None
         schedule = self.definition.schedules[offer.schedule]
         wanted = conv.captured.get(offer.day_slot) if offer.day_slot else None
+        if conv.wanted_time:  # "do you have anything at two?"
+            day = (wanted or conv.reference.date().isoformat())[:10]
+            wanted = f"{day}T{conv.wanted_time}"
         times = free_times(schedule, conv.reference, wanted, offer.count)
         if not times:
             turn.say("I'm sorry, I have no free times to offer.")
@@ -1316,13 +1333,19 @@ class FlowResponder:
         conv.action_step -= 1  # this step again once the caller picks
         spoken = [speak_datetime(t) for t in times]
         values |= {f"time{i + 1}": text for i, text in enumerate(spoken)}
-        values["times"] = spoken[0] if len(spoken) == 1 else ", ".join(spoken[:-1]) + ", or " + spoken[-1]
-        turn.actions.append(Action("offer_times", {"schedule": offer.schedule, "wanted": wanted}, {"times": times}))
+        values["times"] = (
+            spoken[0] if len(spoken) == 1 else ", ".join(spoken[:-1]) + ", or " + spoken[-1]
+        )
+        turn.actions.append(
+            Action("offer_times", {"schedule": offer.schedule, "wanted": wanted}, {"times": times})
+        )
         turn.say(*(render(t, values) for t in offer.say))
         turn.note(f"offered {', '.join(times)}")
         return True
 
     def _on_time_choice(self, conv: Conversation, text: str, turn: _Turn) -> None:
+        """The caller's answer to offered times: a pick (by its time, "the first", "yes"), or
+        another day or time (offered afresh), or "no" (the next free times)."""
         topic = self.topics[conv.topic or ""]
         step = self.definition.actions[topic.action][conv.action_step]
         offer = step.offer_times
@@ -1331,25 +1354,44 @@ class FlowResponder:
         when = next(
             (e for e in extract_entities(text, conv.reference) if e.type == "datetime"), None
         )
+        if _ORDINAL_PICK.search(text.lower()):
+            when = None  # "the second one" picks an offered time; it is not the 2nd of a month
+        said_day = bool(when) and (
+            when.value[:10] != conv.reference.date().isoformat()  # type: ignore[union-attr]
+            or bool(re.search(r"\b(?:today|tonight)\b", text.lower()))
+        )
+        said_time = bool(when) and "T" in when.value  # type: ignore[union-attr]
         choice = None
-        if when and "T" in when.value:
-            choice = next((t for t in conv.offered if t[11:16] == when.value[11:16]), None)
-        if choice is None and words & SECOND and len(conv.offered) > 1:
+        if said_time and not said_day:
+            choice = next((t for t in conv.offered if t[11:16] == when.value[11:16]), None)  # type: ignore[union-attr]
+        elif not when and words & SECOND and len(conv.offered) > 1:
             choice = conv.offered[1]
-        elif choice is None and (words & FIRST or answer_kind(text) == "yes"):
+        elif not when and (words & FIRST or answer_kind(text) == "yes"):
             choice = conv.offered[0]
         if choice is None:
             if answer_kind(text) == "no" or when:
-                if when and offer.day_slot:
-                    conv.captured[offer.day_slot] = when.value
+                if said_day and offer.day_slot:
+                    conv.captured[offer.day_slot] = when.value[:10]  # type: ignore[union-attr]
+                if said_time:
+                    conv.wanted_time = when.value[11:16]  # type: ignore[union-attr]
+                elif not when and conv.offered:  # "no": the times after those offered
+                    last = conv.offered[-1]
+                    if offer.day_slot:
+                        conv.captured[offer.day_slot] = last[:10]
+                    conv.wanted_time = f"{int(last[11:13]) + 1:02d}:{last[14:16]}"
                 turn.note("caller wants another time")
                 conv.stage = None
                 self._run_action(conv, topic, turn)
                 return
-            turn.say("Which would you prefer: " + " or ".join(speak_datetime(t) for t in conv.offered) + "?")
+            turn.say(
+                "Which would you prefer: "
+                + " or ".join(speak_datetime(t) for t in conv.offered)
+                + "?"
+            )
             turn.note("no time choice heard")
             return
         conv.stage = None
+        conv.wanted_time = None
         conv.captured[offer.into] = choice
         conv.action_step += 1
         turn.note(f"{offer.into} = {choice}")

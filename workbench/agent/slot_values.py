@@ -86,7 +86,7 @@ def slot_value(slot: SlotSpec, text: str, reference: datetime, *, asked: bool) -
     if entity == "yes_no":
         return answer_kind(text) if asked else None
     if entity == "choice":
-        return find_choice(corrected, slot.choices) if asked else None
+        return find_choice(corrected, slot.choices)
     if entity == "person_name":
         return find_name(corrected, asked=asked)
     return None
@@ -225,8 +225,11 @@ def _name_words(words: list[str]) -> list[str]:
 def clearly_answered(slot: SlotSpec, text: str, value: str, date_slots: int) -> bool:
     """Whether a value found in an utterance that did not answer this slot's question belongs
     to it: its type is unmistakable (an email, an identifier of the slot's pattern, a name
-    introduced as one), or it is the topic's only date and is the right kind of date."""
-    if slot.entity in ("email", "phone", "order_number", "address", "card_number", "identifier"):
+    introduced as one, one of a choice's own words), or it is the topic's only day or time
+    (a date of birth never counts as one) and is the right kind of date."""
+    if slot.entity in (
+        "email", "phone", "order_number", "address", "card_number", "identifier", "choice"
+    ):  # fmt: skip
         return True
     if slot.entity == "person_name":
         return True  # find_name only takes an introduced name when not asked

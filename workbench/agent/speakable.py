@@ -135,10 +135,10 @@ def spoken_value(slot: SlotSpec, value: str) -> str:
     if slot.entity == "datetime":
         return speak_datetime(value)
     if slot.entity in ("date", "date_of_birth"):
-        day = date.fromisoformat(value)
+        day = date.fromisoformat(value[:10])
         if slot.entity == "date_of_birth" or slot.when == "past":
             return f"{day:%B} {day.day}, {day.year}"
-        return speak_datetime(value)
+        return speak_datetime(value[:10])
     if slot.entity == "time":
         return speak_datetime(f"2000-01-01T{value}").split(" at ", 1)[1]
     if slot.entity == "money":
