@@ -78,7 +78,8 @@ SLOT_PHRASES["date_of_birth"] = [
     )
 ] + [
     "my date of birth is", "i was born on", "march third two thousand", "born in nineteen",
-    "two thousand and five", "two thousand twelve",
+    "two thousand and five", "two thousand twelve", "the twelfth of march two thousand fifteen",
+    "two thousand ten", "two thousand eighteen", "two thousand twenty",
 ]  # fmt: skip
 ANSWER_PHRASES = [
     "yes", "no", "yes please", "no thanks", "that's right", "that's correct", "correct",

@@ -123,6 +123,11 @@ _TYPED = {
 }  # fmt: skip
 
 
+def _kind(slot: SlotSpec) -> str:
+    """Slot types that read the same words: all dates and times are one kind."""
+    return "date" if slot.entity in _DAY_TYPES or slot.entity == "date_of_birth" else slot.entity
+
+
 def _strip_yes_no(text: str) -> str:
     """'no, it's the tenth of may' -> 'it's the tenth of may' (a correction to a read-back)."""
     return re.sub(r"^\W*(?:(?:yes|yeah|no|nope|sorry|it's|it is)\b\W*)+", "", text, flags=re.I)
@@ -442,7 +447,7 @@ class FlowResponder:
             conv.pending_slot = None
             conv.failed_turns = 0
             turn.note(f"{slot.name} captured: {value}")
-            self._advance(conv, text, u, chunks, turn, fill_from_utterance=True)
+            self._advance(conv, text, u, chunks, turn, fill_from_utterance=True, answered=slot)
         elif confident and u.topic != conv.topic and self._is_informational(u.topic):
             # A question in the middle ("are you open saturdays?"): answered, then back.
             spec = self.topics[u.topic]
@@ -495,8 +500,11 @@ class FlowResponder:
         *,
         fill_from_utterance: bool,
         first: bool = False,
+        answered: SlotSpec | None = None,
     ) -> None:
-        """Fill, confirm or ask for the next slot; run the action when all are confirmed."""
+        """Fill, confirm or ask for the next slot; run the action when all are confirmed.
+        `answered`: the slot the utterance just answered; its words fill no other slot of the
+        same kind (a date of birth is not also the day to book)."""
         topic = self.topics[conv.topic or ""]
         if fill_from_utterance:
             # Callers often say more than was asked ("my app crashes, this is Dana"): a value is
@@ -504,6 +512,8 @@ class FlowResponder:
             # A date of birth is never a day to book: only the other date slots compete.
             date_slots = sum(1 for s in topic.slots if s.entity in _DAY_TYPES)
             for slot in topic.slots:
+                if answered and _kind(slot) == _kind(answered):
+                    continue
                 if slot.name not in conv.captured:
                     value = self._fill(slot, text, u, conv.reference, asked=False, first=first)
                     if value and (
@@ -1351,6 +1361,10 @@ class FlowResponder:
         offer = step.offer_times
         assert offer is not None
         words = set(WORDS.findall(text.lower()))
+        if words & GOODBYES and words <= GOODBYES | THANKS | {"ok", "okay", "it"}:
+            conv.action = None
+            self._goodbye(conv, turn)  # nothing booked: the caller left before picking
+            return
         when = next(
             (e for e in extract_entities(text, conv.reference) if e.type == "datetime"), None
         )

@@ -31,8 +31,7 @@ from datetime import date, datetime
 
 from workbench.agent.definition import SlotSpec
 from workbench.agent.entities import (
-    _DATE_DAY_MONTH,
-    _DATE_MONTH_DAY,
+    _MONTH_RE,
     _TIME,
     NOT_NAMES,
     _month_index,
@@ -45,8 +44,11 @@ from workbench.agent.entities import (
 from workbench.agent.speakable import NAME_FILLERS, WORDS, answer_kind
 
 DATE_TYPES = ("date", "date_of_birth", "datetime", "time")
+_DAY_OF_MONTH = re.compile(rf"\b(?:the )?(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({_MONTH_RE})\b")
+_MONTH_DAY = re.compile(rf"\b({_MONTH_RE}) (?:the )?(\d{{1,2}})(?:st|nd|rd|th)?\b(?! thousand)")
+_MONTH_DAY_YEAR = re.compile(rf"\b({_MONTH_RE}) (?:the )?(\d{{1,2}})(19\d\d|20\d\d)\b")
 _SLASHED = re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})\b")
-_YEAR_AFTER = re.compile(r"^,? ?(?:of |in )?(1[89]\d\d|20\d\d)\b")
+_YEAR_AFTER = re.compile(r"^,? ?(?:of |in )?(1[89]\d\d|20\d\d|2 thousand(?: and)?(?: \d{1,2})?)\b")
 _MONEY = re.compile(
     r"(?:\$ ?(\d+)(?:\.(\d{1,2}))?)|(?:\b(\d+)(?:\.(\d{1,2}))? (?:dollars?|bucks|usd)"
     r"(?: and (\d{1,2}) cents?)?)|(?:\b(\d{1,2}) cents?\b)"
@@ -101,17 +103,20 @@ def find_date(text: str, reference: datetime, when: str, *, need_year: bool) -> 
         year += 1900 if year < 100 and year > reference.year % 100 else 2000 if year < 100 else 0
         return _iso(year, month, day)
     norm = normalise(text).text
-    for pattern in (_DATE_MONTH_DAY, _DATE_DAY_MONTH):
+    merged = _MONTH_DAY_YEAR.search(norm)  # "may 9 1972" comes out of normalise as "may 91972"
+    if merged:
+        return _iso(int(merged.group(3)), _month_index(merged.group(1)), int(merged.group(2)))
+    for pattern in (_DAY_OF_MONTH, _MONTH_DAY):
         m = pattern.search(norm)
         if not m:
             continue
-        if pattern is _DATE_MONTH_DAY:
+        if pattern is _MONTH_DAY:
             month, day = _month_index(m.group(1)), int(m.group(2))
         else:
             month, day = _month_index(m.group(2)), int(m.group(1))
         year_match = _YEAR_AFTER.search(norm[m.end() :].lstrip())
         if year_match:
-            return _iso(int(year_match.group(1)), month, day)
+            return _iso(_year(year_match.group(1)), month, day)
         if need_year:
             return None
         return _without_year(month, day, reference.date(), when)
@@ -124,6 +129,14 @@ def find_date(text: str, reference: datetime, when: str, *, need_year: bool) -> 
     if when == "past" and value > reference.date().isoformat():
         return None  # "next tuesday" is not a past date
     return value
+
+
+def _year(text: str) -> int:
+    """'1972' -> 1972; '2 thousand and 5' ("two thousand and five") -> 2005."""
+    if text.startswith("2 thousand"):
+        rest = re.findall(r"\d+", text[len("2 thousand") :])
+        return 2000 + (int(rest[0]) if rest else 0)
+    return int(text)
 
 
 def _iso(year: int, month: int, day: int) -> str | None:
@@ -180,14 +193,19 @@ def find_money(text: str) -> str | None:
 
 
 def find_choice(text: str, choices: list[str]) -> str | None:
-    """The choice named in `text` (whole words, case-insensitive); the longest wins."""
+    """The choice named in `text` (whole words, case-insensitive, "filling" also as "fill"
+    since recognisers split words); the longest wins."""
     lowered = " ".join(WORDS.findall(text.lower()))
-    named = [
-        choice
-        for choice in choices
-        if re.search(rf"\b{re.escape(' '.join(WORDS.findall(choice.lower())))}\b", lowered)
-    ]
-    return max(named, key=len) if named else None
+
+    def named(choice: str) -> bool:
+        words = " ".join(WORDS.findall(choice.lower()))
+        stem = re.sub(r"(?:ing|s)$", "", words) if len(words) >= 6 else words
+        if re.search(rf"\b(?:{re.escape(words)}|{re.escape(stem)})\b", lowered):
+            return True
+        return words.replace(" ", "") in lowered.replace(" ", "")  # "check up", "checkup"
+
+    found = [choice for choice in choices if named(choice)]
+    return max(found, key=len) if found else None
 
 
 def find_name(text: str, *, asked: bool) -> str | None:
