@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -16,6 +17,29 @@ AGENT_OPTION = typer.Option(
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
+    new = typer.Typer(
+        help="Start something new from a working example.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+    )
+    app.add_typer(new, name="new")
+
+    @new.command("agent")
+    def new_agent_command(
+        directory: Annotated[Path, typer.Argument(help="The folder to create (new or empty).")],
+        company: Annotated[
+            str, typer.Option(help="The business the agent answers for.")
+        ] = "Acme Services",
+    ) -> None:
+        """Create a small working agent: three topics, a knowledge file, a lexicon and three
+        scenarios that pass with `workbench run DIR/scenarios`."""
+        from workbench.agent.scaffold import new_agent
+
+        written = new_agent(directory, company)
+        for path in written:
+            print(f"wrote {path}")
+        print(f"next: workbench check {directory} && workbench run {directory / 'scenarios'}")
+
     @app.command()
     def classify(agent: Path = AGENT_OPTION) -> None:
         """Classify utterances read from stdin, one per line; print one JSON object per line."""
