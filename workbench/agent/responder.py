@@ -1187,7 +1187,7 @@ class FlowResponder:
 
     def _finish(self, conv: Conversation, turn: _Turn) -> Reply:
         sentences = tuple(redact_cards(s) for s in turn.sentences)
-        if sentences and not any(n.startswith("repeat") for n in turn.notes):
+        if sentences and not any(n.startswith(("repeat", "hold on")) for n in turn.notes):
             conv.last_reply = sentences
         conv.history.append(("agent", " ".join(sentences)))
         log.debug("reply [%s]: %s", turn.topic, "; ".join(turn.notes))

@@ -58,6 +58,7 @@ _FOR_NAME = re.compile(
     r"\b(?:it's|it is|its|that's|that is|this is|appointment is|booking is|booked|"
     r"appointment|booking)\s+for\s+((?:[a-z][a-z'-]*\s?){1,3})"
 )
+_INTRODUCED = re.compile(r"\b(?:this is|my name is|my name's)\s+((?:[a-z][a-z'-]*\s?){1,3})")
 _THIS_IS = re.compile(r"\b(?:this is|it's|it is|my name is|i'm|i am)\s+((?:[a-z][a-z'-]*\s?){1,3})")
 
 
@@ -212,17 +213,17 @@ def find_name(text: str, *, asked: bool) -> str | None:
     """A person's name: "it's for Maria Lopez", "this is Dana", "my name is ..."; when asked,
     also a bare "Maria Lopez"."""
     lowered = " ".join(re.findall(r"[a-z'-]+", text.lower()))
-    for pattern in (_FOR_NAME, _THIS_IS) if asked else (_FOR_NAME,):
+    for pattern in (_FOR_NAME, _THIS_IS) if asked else (_FOR_NAME, _INTRODUCED):
         m = pattern.search(lowered)
         if m:
             words = _name_words(m.group(1).split())
             if words:
                 return title_name(" ".join(words))
+    if not asked:
+        return None
     entity = next((e for e in extract_entities(text) if e.type == "person_name"), None)
     if entity:
         return entity.value
-    if not asked:
-        return None
     words = [w for w in lowered.split()]
     while words and words[0] in NAME_FILLERS:
         words = words[1:]
