@@ -83,3 +83,24 @@ def test_bench_agent_prints_json(env: dict[str, str]) -> None:
     report = json.loads(result.output)
     assert report["heldout_accuracy"] >= 0.95
     assert set(report["understand_ms"]) == {"p50", "p95"}
+
+
+def test_voices_lists_the_voices_agents_and_callers_can_use() -> None:
+    result = CliRunner().invoke(app, ["voices"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert "piper:joe" in lines and "espeak:en-us+klatt3  (default caller voice)" in lines
+
+
+def test_say_help_points_at_the_voices_command() -> None:
+    result = CliRunner().invoke(app, ["say", "--help"])
+    assert "workbench voices" in " ".join(result.output.split())
+    assert "list_voices" not in result.output
+
+
+def test_chat_shows_a_spelled_read_back_as_letters(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        app, ["chat"], input="I'd like to book a demo\nThis is Dana Lee\nbye\n"
+    )
+    output = " ".join(result.output.split())
+    assert "spelled D-A-N-A L-E-E" in output and "<spell>" not in output
