@@ -220,3 +220,34 @@ def test_run_checks_first_and_never_shows_a_traceback(tmp_path):
     assert "agent.yaml:9:4: invalid YAML: this line is indented differently" in done.stderr
     assert "nothing was run" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+ACTION_AGENT = AGENT.replace(
+    '    answer: ["Thanks {name}."]\n',
+    '    action: save\n    answer: ["Thanks {name}."]\n'
+    "actions:\n  save:\n    - crm:\n        object: Task\n"
+    '        fields: {Subject: "Booking for {name}", ActivityDate: "{day}"}\n',
+)
+
+
+def test_a_crm_field_the_org_lacks_is_named_with_a_suggestion(tmp_path):
+    assert problems(tmp_path, agent=ACTION_AGENT) == [
+        f"{tmp_path / 'agent' / 'agent.yaml'}:23:49: actions.save[0].crm.fields.ActivityDate: "
+        "{day} names no value in '{day}'"
+    ]
+    found = problems(tmp_path / "b", agent=ACTION_AGENT.replace("Subject:", "Subjet:"))
+    assert any(
+        "actions.save[0].crm.fields.Subjet: Task.Subjet: no such field (did you mean 'Subject'?)"
+        in line
+        for line in found
+    )
+
+
+def test_a_template_value_no_slot_provides_is_named(tmp_path):
+    found = problems(
+        tmp_path, agent=AGENT.replace('answer: ["Thanks {name}."]', 'answer: ["Thanks {nmae}."]')
+    )
+    assert found == [
+        f"{tmp_path / 'agent' / 'agent.yaml'}:17:5: topics[1].answer: {{nmae}} names no value "
+        "(did you mean 'name'?) in 'Thanks {nmae}.'"
+    ]

@@ -8,6 +8,8 @@ card payments name, the lexicon and order-book files, and the voice. Each proble
 
 from __future__ import annotations
 
+import re
+import string
 from pathlib import Path
 from typing import Any
 
@@ -88,4 +90,63 @@ def _name_problems(
     problem = voice_problem(definition.voice)
     if problem:
         at(("voice",), problem)
+    for loc, template, known in _templates(definition):
+        for name in template_names(template):
+            if name not in known:
+                at(loc, f"{{{name}}} names no value{did_you_mean(name, known)} in {template!r}")
     return [text for _, _, text in sorted(found)]
+
+
+_ALWAYS = {"company", "caller", "call", "caller_name"}
+
+
+def template_names(template: str) -> list[str]:
+    """The value names a template uses: '{name} on {when_spoken}' -> ['name', 'when_spoken']."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return []
+    return [re.split(r"[.\[]", field)[0] for _, field, _, _ in parsed if field]
+
+
+def _templates(d: AgentDefinition):
+    """(location, template, the names it may use) for declared actions and the answers of
+    topics that use them or answer from knowledge (built-in kinds bring values of their own)."""
+    slots = {slot.name for topic in d.topics for slot in topic.slots}
+    picked = {
+        step.offer_times.into for steps in d.actions.values() for step in steps if step.offer_times
+    }
+    saved = {step.webhook.save_as for steps in d.actions.values() for step in steps if step.webhook}
+    values = set(_ALWAYS) | saved
+    for name in slots | picked:
+        values |= {name, f"{name}_spoken"}
+    for name in picked:
+        values |= {f"{name}_date", f"{name}_time"}
+    offer_values = values | {"times", "time1", "time2", "time3", "time4"}
+    for name, steps in d.actions.items():
+        for index, step in enumerate(steps):
+            where = ("actions", name, index, step.kind)
+            if step.say:
+                yield from ((where, t, values) for t in step.say)
+            if step.crm:
+                for field, value in step.crm.fields.items():
+                    if isinstance(value, str):
+                        yield (*[(*where, "fields", field)], value, values)
+            if step.offer_times:
+                yield from ((where, t, offer_values) for t in step.offer_times.say)
+            if step.handoff:
+                yield from ((where, t, values) for t in step.handoff.say)
+            if step.end_call:
+                yield from ((where, t, values) for t in step.end_call.say)
+            if step.webhook:
+                yield from ((where, t, values) for t in step.webhook.on_failure)
+    for index, topic in enumerate(d.topics):
+        if topic.action in d.actions or topic.action == "answer":
+            for template in topic.answer:
+                yield ("topics", index, "answer"), template, values | {"knowledge"}
+        for s_index, slot in enumerate(topic.slots):
+            yield (
+                ("topics", index, "slots", s_index, "read_back"),
+                slot.read_back,
+                values | {"value"},
+            )

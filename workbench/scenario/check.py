@@ -56,9 +56,12 @@ def check_paths(paths: Sequence[Path]) -> CheckResult:
     def agent(directory: Path) -> tuple[AgentDefinition | None, list[str]]:
         directory = directory.resolve()
         if directory not in agents:
-            agents[directory] = agent_problems(directory)
+            definition, problems = agent_problems(directory)
+            if definition is not None:
+                problems += crm_field_problems(directory / "agent.yaml", definition)
+            agents[directory] = definition, problems
             result.agents.append(directory)
-            result.problems += agents[directory][1]
+            result.problems += problems
         return agents[directory]
 
     scenario_paths: list[Path] = []
@@ -144,6 +147,31 @@ def scenario_name_problems(path: Path, scenario: Scenario, agent: AgentDefinitio
         if problem:
             at(("caller", "voice"), problem)
     return [text for _, _, text in sorted(set(found))]
+
+
+def crm_field_problems(path: Path, definition: AgentDefinition) -> list[str]:
+    """Every field a `crm` step writes exists on its object in the org and can be written."""
+    from workbench.crm.org.schema import OBJECTS
+
+    _, root = read_yaml(path, "agent definition")
+    problems = []
+    for name, steps in definition.actions.items():
+        for index, step in enumerate(steps):
+            if step.crm is None:
+                continue
+            obj = OBJECTS[step.crm.object]
+            writable = [f.name for f in obj.fields if f.createable]
+            for field_name in step.crm.fields:
+                found = obj.field(field_name)
+                if found is None or not found.createable:
+                    loc = ("actions", name, index, "crm", "fields", field_name)
+                    line, column = node_position(root, loc)
+                    why = "no such field" if found is None else "cannot be written"
+                    problems.append(
+                        f"{path}:{line}:{column}: {format_location(loc)}: {step.crm.object}."
+                        f"{field_name}: {why}{did_you_mean(field_name, writable)}"
+                    )
+    return problems
 
 
 def require_valid(paths: Sequence[Path]) -> list[Scenario]:
