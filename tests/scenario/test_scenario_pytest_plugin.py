@@ -98,3 +98,16 @@ def test_an_invalid_scenario_fails_with_its_validation_problem(tmp_path):
     assert run.returncode == 1
     assert f"{folder / 'broken.yaml'}:4:5: steps[0].expct: unknown field" in run.stdout
     assert "Traceback" not in run.stdout
+
+
+def test_a_scenario_naming_a_topic_its_agent_lacks_fails_with_the_check(tmp_path):
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    (folder / "typo.yaml").write_text(
+        "name: typo\nsteps:\n  - say: What are your opening hours?\n"
+        "    expect: {topic: OpeningHour}\n"
+    )
+    run = pytest_in(folder, "-q", home=tmp_path / "home")
+    assert run.returncode == 1
+    assert "the agent has no topic 'OpeningHour' (did you mean 'OpeningHours'?)" in run.stdout
+    assert "Traceback" not in run.stdout

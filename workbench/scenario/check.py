@@ -174,13 +174,14 @@ def crm_field_problems(path: Path, definition: AgentDefinition) -> list[str]:
     return problems
 
 
-def require_valid(paths: Sequence[Path]) -> list[Scenario]:
-    """The scenarios under `paths`, or `InputFileError` listing every problem (for `run`)."""
+def require_valid(paths: Sequence[Path], after: str = "; nothing was run") -> list[Scenario]:
+    """The scenarios under `paths`, or `InputFileError` listing every problem (for `run` and
+    the pytest plugin)."""
     result = check_paths(paths)
     if result.problems:
         count = len(result.problems)
         raise InputFileError(
             "\n".join(result.problems)
-            + f"\n{count} problem{'s' if count != 1 else ''} found; nothing was run"
+            + f"\n{count} problem{'s' if count != 1 else ''} found{after}"
         )
     return result.scenarios

@@ -51,10 +51,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class ScenarioFile(pytest.File):
     def collect(self):
-        from workbench.scenario.schema import load_scenario
+        from workbench.scenario.check import require_valid
 
         try:
-            scenario = load_scenario(self.path)
+            # The checks of `workbench check`: the file, its agent and the names it uses.
+            (scenario,) = require_valid([self.path], after="")
         except InputFileError as error:
             yield ScenarioItem.from_parent(
                 self, name=self.path.stem, scenario=None, problem=str(error)
