@@ -275,3 +275,17 @@ def test_undeclared_names_are_errors_with_suggestions(tmp_path):
         "actions.book[0].offer_times.schedule: no schedule 'chair' (did you mean 'chairs'?)"
         in (lines[1])
     )
+
+
+def test_yeah_answers_a_yes_no_slot_rather_than_acknowledging(tmp_path):
+    text = AGENT.replace(
+        "      - name: day\n",
+        "      - name: new_patient\n        type: yes_no\n        prompt: Is this your first visit?\n"
+        "        confirm: none\n      - name: day\n",
+    )
+    agent = make_agent(tmp_path, "http://127.0.0.1:9/none", text)
+    conv, replies = talk(
+        agent, "I need an appointment", "this is Dana Lee", "yes", "May 9 1972", "yes", "yeah"
+    )
+    assert said(replies[4]) == "Is this your first visit?"
+    assert conv.captured["new_patient"] == "yes" and said(replies[5]) == "Which day?"

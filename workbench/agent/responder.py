@@ -1455,7 +1455,15 @@ class FlowResponder:
         act = conversation_act(text)
         if act is None:
             return False
-        asking_yes_no = conv.confirming or conv.stage not in (None, "anything_else")
+        asking_yes_no = (
+            conv.confirming
+            or conv.stage not in (None, "anything_else")
+            or (
+                conv.pending_slot
+                and conv.topic in self.topics
+                and self._slot(conv.topic, conv.pending_slot).entity == "yes_no"
+            )
+        )
         acts = self.definition.acts
         if act == "repeat":
             turn.say(*acts.repeat, *conv.last_reply)
