@@ -289,3 +289,14 @@ def test_yeah_answers_a_yes_no_slot_rather_than_acknowledging(tmp_path):
     )
     assert said(replies[4]) == "Is this your first visit?"
     assert conv.captured["new_patient"] == "yes" and said(replies[5]) == "Which day?"
+
+
+def test_a_date_of_birth_said_in_two_goes_is_put_together(tmp_path):
+    agent = make_agent(tmp_path, "http://127.0.0.1:9/none")
+    conv, replies = talk(
+        agent, "I need an appointment", "this is Dana Lee", "yes", "the ninth of May",
+        "nineteen seventy two",
+    )  # fmt: skip
+    assert said(replies[3]) == "And the year?"
+    assert said(replies[4]) == "Born May 9, 1972. Correct?"
+    assert conv.captured["birth_date"] == "1972-05-09"

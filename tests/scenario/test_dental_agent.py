@@ -45,4 +45,4 @@ def test_its_suite_passes():
         timeout=1800,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert ", 0 failed of 12 scenarios" in done.stdout
+    assert ", 0 failed of 13 scenarios" in done.stdout

@@ -69,6 +69,7 @@ class Conversation:
     action: str | None = None
     action_step: int = 0
     results: dict[str, dict] = field(default_factory=dict)  # webhook replies, by `save_as`
+    partial_date: str | None = None  # "05-09": a date of birth's day and month, year to come
     wanted_time: str | None = None  # "HH:MM": offer times from then on ("later, at three")
     last_reply: tuple[str, ...] = ()  # what the agent said last (for "say that again")
 

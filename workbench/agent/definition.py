@@ -216,6 +216,7 @@ class ActsSpec(_Strict):
     hold_on: list[str] = ["Sure, take your time."]
     repeat: list[str] = ["Sure."]  # said before the last reply is repeated
     back_to_question: str = "Now, back to my question."  # after a digression
+    ask_year: str = "And the year?"  # a date of birth given without its year
 
 
 class TopicSpec(_Strict):

@@ -67,7 +67,7 @@ from workbench.agent.entities import (
 )
 from workbench.agent.knowledge import KnowledgeChunk, KnowledgeIndex
 from workbench.agent.orders import OrderBook
-from workbench.agent.slot_values import clearly_answered, find_name, slot_value
+from workbench.agent.slot_values import clearly_answered, date_in_parts, find_name, slot_value
 from workbench.agent.speakable import (
     FIRST,
     GOODBYES,
@@ -442,7 +442,15 @@ class FlowResponder:
         assert conv.topic and conv.pending_slot
         slot = self._slot(conv.topic, conv.pending_slot)
         value = self._fill(slot, text, u, conv.reference, asked=True)
+        if value is None and slot.entity == "date_of_birth":
+            # Said in two goes: "the ninth of May" ... "nineteen seventy two".
+            value, conv.partial_date = date_in_parts(text, conv.partial_date, conv.reference)
+            if value is None and conv.partial_date:
+                turn.say(self.definition.acts.ask_year)
+                turn.note(f"{slot.name}: day and month {conv.partial_date}; asking for the year")
+                return
         if value:
+            conv.partial_date = None
             conv.captured[slot.name] = value
             conv.pending_slot = None
             conv.failed_turns = 0

@@ -132,6 +132,36 @@ def find_date(text: str, reference: datetime, when: str, *, need_year: bool) -> 
     return value
 
 
+_BARE_YEAR = re.compile(
+    r"^\W*(?:in |it's |it was )?(1[89]\d\d|20\d\d|2 thousand(?: and)?(?: \d{1,2})?)\W*$"
+)
+
+
+def date_in_parts(
+    text: str, partial: str | None, reference: datetime
+) -> tuple[str | None, str | None]:
+    """A date of birth said in two answers: (the date, None) once the year follows the day and
+    month, or (None, "MM-DD") while the year is still to come, or (None, None)."""
+    norm = normalise(corrected_text(text)).text
+    year = _BARE_YEAR.match(norm)
+    if partial and year:
+        month, day = (int(part) for part in partial.split("-"))
+        value = _iso(_year(year.group(1)), month, day)
+        if value and value < reference.date().isoformat():
+            return value, None
+        return None, None
+    for pattern in (_DAY_OF_MONTH, _MONTH_DAY):
+        m = pattern.search(norm)
+        if m:
+            if pattern is _MONTH_DAY:
+                month, day = _month_index(m.group(1)), int(m.group(2))
+            else:
+                month, day = _month_index(m.group(2)), int(m.group(1))
+            if _iso(2000, month, day):  # a real day of that month (leap years allowed)
+                return None, f"{month:02d}-{day:02d}"
+    return None, partial
+
+
 def _year(text: str) -> int:
     """'1972' -> 1972; '2 thousand and 5' ("two thousand and five") -> 2005."""
     if text.startswith("2 thousand"):
