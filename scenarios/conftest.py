@@ -1,3 +1,10 @@
-"""`pytest scenarios/` collects every scenario file here as a test (see the plugin's docstring)."""
+"""Only for a checkout whose install predates the plugin's entry point (`pip install -e .`
+registers it): load the scenario plugin unless the package already did."""
 
-from workbench.scenario.pytest_plugin import pytest_collect_file  # noqa: F401
+PLUGIN = "workbench.scenario.pytest_plugin"
+
+
+def pytest_configure(config):
+    manager = config.pluginmanager
+    if not (manager.has_plugin("workbench-scenarios") or manager.has_plugin(PLUGIN)):
+        manager.import_plugin(PLUGIN)

@@ -6,6 +6,9 @@ one clear line per problem that points at the place, never a traceback.
 
 from __future__ import annotations
 
+import difflib
+import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,10 +56,54 @@ def node_position(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int, in
     return position
 
 
-def _message(item: dict[str, Any]) -> str:
+def close_match(word: str, choices: Iterable[str]) -> str | None:
+    """The choice `word` was probably meant to be ("exmaples" -> "examples"), or None."""
+    choices = list(choices)
+    lowered = {choice.lower(): choice for choice in choices}
+    found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[found[0]] if found else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'examples'?)' when a choice is close to `word`, else ''."""
+    match = close_match(word, choices)
+    return f" (did you mean {match!r}?)" if match else ""
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, list, dict, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found += _models_in(arg)
+    return found
+
+
+def field_names_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names allowed at `loc` (the location of an unknown key, key included)."""
+    models = [model]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        matching = [m for m in models if part in m.model_fields]
+        if not matching:
+            # a union member's label: a step kind ('pause' for pause_ms) narrows the members
+            tagged = [m for m in models if any(f.startswith(str(part)) for f in m.model_fields)]
+            models = tagged or models
+            continue
+        inner = [i for m in matching for i in _models_in(m.model_fields[part].annotation)]
+        models = inner or matching  # a field holding no model is the kind's own key: a label
+    return sorted({name for m in models for name in m.model_fields if name != "source"})
+
+
+def _message(item: dict[str, Any], model: type[BaseModel] | None = None) -> str:
     kind = item["type"]
     if kind == "extra_forbidden":
-        return "unknown field (check the spelling)"
+        hint = ""
+        if model is not None and item["loc"]:
+            hint = did_you_mean(str(item["loc"][-1]), field_names_at(model, tuple(item["loc"])))
+        return "unknown field" + (hint or " (check the spelling)")
     if kind == "missing":
         return "required field is missing"
     message = item["msg"]
@@ -79,18 +126,55 @@ def read_yaml(path: str | Path, what: str) -> tuple[Any, yaml.Node | None]:
     try:
         return yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise InputFileError(f"{where}: invalid YAML: {problem}") from None
+        raise InputFileError(yaml_problem(path, error)) from None
 
 
-def validation_problems(path: Path, root: yaml.Node | None, error: ValidationError) -> list[str]:
+def yaml_problem(path: Path, error: yaml.YAMLError) -> str:
+    """A YAML syntax error in plain words, at file:line:column of the line to fix."""
+    mark = getattr(error, "problem_mark", None)
+    context_mark = getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    opened = f"line {context_mark.line + 1}" if context_mark else "above"
+    plain = problem
+    if problem.startswith("expected <block end>"):
+        plain = (
+            "this line is indented differently from the lines above it; entries of one list or "
+            f"mapping must start in the same column (the block begins on {opened})"
+        )
+    elif problem == "mapping values are not allowed here":
+        plain = (
+            "unexpected ':'; either this line is indented further than the one above it, or a "
+            "value holds ': ' and must be put in quotes"
+        )
+    elif "'\\t'" in problem:
+        plain = "a tab character; YAML indents with spaces only"
+    elif problem == "could not find expected ':'" and context_mark is not None:
+        mark = context_mark  # the line without its colon, not the next one
+        plain = "this line is not 'key: value' (a missing ':'?) or is indented wrongly"
+    elif problem == "found unexpected end of stream" and context_mark is not None:
+        mark = context_mark
+        plain = "a quote opened here is never closed"
+    elif problem.startswith("expected ',' or ']'") or problem.startswith("expected ',' or '}'"):
+        closer = "]" if "]" in problem else "}"
+        plain = f"a list or mapping opened on {opened} is not closed: a missing '{closer}' or ','"
+    elif problem.startswith("found undefined alias"):
+        plain = problem + " ('*' starts an alias: put the value in quotes)"
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    return f"{where}: invalid YAML: {plain}"
+
+
+def validation_problems(
+    path: Path,
+    root: yaml.Node | None,
+    error: ValidationError,
+    model: type[BaseModel] | None = None,
+) -> list[str]:
     problems = []
     for item in error.errors():
         loc = tuple(part for part in item["loc"] if not str(part).startswith("function-"))
         line, column = node_position(root, loc)
-        problems.append(f"{path}:{line}:{column}: {format_location(loc)}: {_message(item)}")
+        message = _message(item, model)
+        problems.append(f"{path}:{line}:{column}: {format_location(loc)}: {message}")
     return problems
 
 
@@ -103,4 +187,4 @@ def load_model(path: str | Path, model: type[ModelT], what: str) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise InputFileError("\n".join(validation_problems(path, root, error))) from None
+        raise InputFileError("\n".join(validation_problems(path, root, error, model))) from None

@@ -44,7 +44,7 @@ def test_classify_prints_one_json_object_per_line(env: dict[str, str]) -> None:
     ]
 
 
-def test_classify_with_a_broken_agent_is_one_error_line(
+def test_classify_with_a_broken_agent_is_one_error_line_per_problem(
     env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "agent.yaml").write_text("name: x\ncolour: blue\n", encoding="utf-8")
@@ -52,7 +52,7 @@ def test_classify_with_a_broken_agent_is_one_error_line(
         main(["classify", "--agent", str(tmp_path)])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "agent.yaml:2: colour: unknown field" in err
+    assert err.startswith("error: ") and "agent.yaml:2:1: colour: unknown field" in err
     assert "Traceback" not in err
 
 
@@ -71,7 +71,7 @@ def test_chat_takes_keypad_keys_and_silence(env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["chat"], input=lines)
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())  # rich wraps long lines
-    assert "card ending in <digits>1111</digits>" in output
+    assert "card ending in 1111" in output and "<digits>" not in output
     assert "actions take_payment" in output and "Are you still there?" in output
 
 
@@ -83,3 +83,24 @@ def test_bench_agent_prints_json(env: dict[str, str]) -> None:
     report = json.loads(result.output)
     assert report["heldout_accuracy"] >= 0.95
     assert set(report["understand_ms"]) == {"p50", "p95"}
+
+
+def test_voices_lists_the_voices_agents_and_callers_can_use() -> None:
+    result = CliRunner().invoke(app, ["voices"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert "piper:joe" in lines and "espeak:en-us+klatt3  (default caller voice)" in lines
+
+
+def test_say_help_points_at_the_voices_command() -> None:
+    result = CliRunner().invoke(app, ["say", "--help"])
+    assert "workbench voices" in " ".join(result.output.split())
+    assert "list_voices" not in result.output
+
+
+def test_chat_shows_a_spelled_read_back_as_letters(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        app, ["chat"], input="I'd like to book a demo\nThis is Dana Lee\nbye\n"
+    )
+    output = " ".join(result.output.split())
+    assert "spelled D-A-N-A L-E-E" in output and "<spell>" not in output

@@ -72,24 +72,24 @@ def test_a_minimal_agent_loads(tmp_path: Path) -> None:
 def test_an_unknown_key_names_file_line_and_field(tmp_path: Path) -> None:
     text = MINIMAL.replace("    routing: human\n", "    routing: human\n    colour: blue\n")
     message = load_error(tmp_path, text)
-    assert f"{tmp_path / 'agent.yaml'}:14: topics[1].colour: unknown field" in message
+    assert f"{tmp_path / 'agent.yaml'}:14:5: topics[1].colour: unknown field" in message
 
 
 def test_a_missing_field_names_the_mapping_that_lacks_it(tmp_path: Path) -> None:
     message = load_error(tmp_path, MINIMAL.replace("voice: espeak:en-us\n", ""))
-    assert "agent.yaml:1: voice: required field is missing" in message
+    assert "agent.yaml:1:1: voice: required field is missing" in message
 
 
 def test_a_wrong_type_names_its_line(tmp_path: Path) -> None:
     text = MINIMAL.replace("    routing: human\n", "    routing: human\n    slots: 42\n")
     message = load_error(tmp_path, text)
-    assert "agent.yaml:14: topics[1].slots:" in message
+    assert "agent.yaml:14:5: topics[1].slots:" in message
     assert "list" in message
 
 
 def test_a_bad_enum_value_lists_the_allowed_ones(tmp_path: Path) -> None:
     message = load_error(tmp_path, MINIMAL.replace("routing: human", "routing: robot"))
-    assert "agent.yaml:13: topics[1].routing:" in message and "'workflow'" in message
+    assert "agent.yaml:13:5: topics[1].routing:" in message and "'workflow'" in message
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:

@@ -191,7 +191,8 @@ def test_change_address_captures_and_confirms_the_address(agent: Agent) -> None:
         "yes",
     )
     assert "742 Evergreen Terrace, Springfield" in said(r[4])
-    assert r[5].actions[0].kind == "change_address"
+    assert r[5].actions[0].kind == "crm"  # the declared action update_address
+    assert r[5].actions[0].params["object"] == "Task"
     assert (
         conv.intended_crm_actions[0]["fields"]["Description"]
         == "New address for Dana Lee: 742 Evergreen Terrace, Springfield"

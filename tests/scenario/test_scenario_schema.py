@@ -92,7 +92,7 @@ def test_an_unknown_key_is_an_error_at_its_line_and_column(tmp_path):
         """,
     )
     assert lines == [
-        f"{tmp_path / 's.yaml'}:4:5: steps[0].expct: unknown field (check the spelling)"
+        f"{tmp_path / 's.yaml'}:4:5: steps[0].expct: unknown field (did you mean 'expect'?)"
     ]
 
 
@@ -187,7 +187,7 @@ def test_step_arguments_and_values_are_checked(tmp_path):
     assert 's.yaml:5:5: steps[1].dtmf: quote the digits (e.g. "1234#")' in text
     assert "s.yaml:7:5: steps[2].at_ms: expected greater than or equal to 0" in text
     assert "s.yaml:9:14: steps[3].expect.routed_to: expected 'ai_resolved', 'human' or" in text
-    assert "s.yaml:11:21: expect.turn_latency_ms.p99: unknown field (check the spelling)" in text
+    assert "s.yaml:11:21: expect.turn_latency_ms.p99: unknown field (did you mean 'p95'?)" in text
     assert len(lines) == 6
 
 

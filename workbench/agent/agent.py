@@ -47,7 +47,40 @@ SLOT_PHRASES: dict[str, list[str]] = {  # more are added by name/email/digit_phr
     ],
     "phone": ["my number is", "you can reach me at", "area code"],
     "text": ["it's not working", "i get an error", "it keeps crashing", "since this morning"],
+    "time": [
+        "at nine am", "at ten thirty", "at two pm", "at three thirty pm", "around noon",
+        "in the morning", "in the afternoon", "half past two",
+    ],
+    "yes_no": ["yes", "no", "yes I do", "no I don't"],
+    "money": ["fifty dollars", "one hundred dollars", "twenty five dollars and fifty cents"],
+    "number": ["one", "two", "three", "just one", "two of us", "three people"],
+    "identifier": ["my member id is", "it's a b c", "the number is"],
 }  # fmt: skip
+SLOT_PHRASES["date"] = SLOT_PHRASES["datetime"] + [
+    "the ninth of may",
+    "december the third",
+    "january fifteenth",
+    "on the twentieth",
+]
+# Dates of birth: day, month and year as callers say them ("the ninth of May nineteen
+# seventy two"): without them the recogniser hears no year at all.
+SLOT_PHRASES["date_of_birth"] = [
+    f"{day} of {month} nineteen {decade}"
+    for day, month, decade in zip(
+        ["the first", "the ninth", "the twelfth", "the twentieth", "the third", "the fifteenth",
+         "the twenty first", "the thirtieth", "the seventh", "the second", "the eleventh",
+         "the sixth"],
+        ["january", "february", "march", "april", "may", "june", "july", "august",
+         "september", "october", "november", "december"],
+        ["seventy two", "eighty five", "sixty one", "ninety", "fifty eight", "seventy nine",
+         "eighty", "ninety nine", "sixty six", "seventy", "eighty eight", "ninety three"],
+        strict=True,
+    )
+] + [
+    "my date of birth is", "i was born on", "march third two thousand", "born in nineteen",
+    "two thousand and five", "two thousand twelve", "the twelfth of march two thousand fifteen",
+    "two thousand ten", "two thousand eighteen", "two thousand twenty",
+]  # fmt: skip
 ANSWER_PHRASES = [
     "yes", "no", "yes please", "no thanks", "that's right", "that's correct", "correct",
     "that's wrong", "no that's all", "no thank you bye", "goodbye", "thank you",
@@ -179,10 +212,14 @@ class Agent:
             sentences += name_phrases()
         if "email" in entities:
             sentences += email_phrases()
-        if entities & {"order_number", "phone", "card_number"}:
+        if entities & {"order_number", "phone", "card_number", "identifier", "number"}:
             sentences += digit_phrases()
         if self.orders:
             sentences += [f"order number {number}" for number in self.orders.numbers()]
+        for topic in d.topics:  # the values a choice slot offers, as callers say them
+            for slot in topic.slots:
+                sentences += [f"{choice}" for choice in slot.choices]
+                sentences += [f"a {choice} please" for choice in slot.choices]
         sentences += ANSWER_PHRASES
         sentences += ACKNOWLEDGEMENT_PHRASES * ACKNOWLEDGEMENT_WEIGHT
         sentences += CORRECTION_PHRASES

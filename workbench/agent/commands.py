@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -16,6 +17,29 @@ AGENT_OPTION = typer.Option(
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
+    new = typer.Typer(
+        help="Start something new from a working example.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+    )
+    app.add_typer(new, name="new")
+
+    @new.command("agent")
+    def new_agent_command(
+        directory: Annotated[Path, typer.Argument(help="The folder to create (new or empty).")],
+        company: Annotated[
+            str, typer.Option(help="The business the agent answers for.")
+        ] = "Acme Services",
+    ) -> None:
+        """Create a small working agent: three topics, a knowledge file, a lexicon and three
+        scenarios that pass with `workbench run DIR/scenarios`."""
+        from workbench.agent.scaffold import new_agent
+
+        written = new_agent(directory, company)
+        for path in written:
+            print(f"wrote {path}")
+        print(f"next: workbench check {directory} && workbench run {directory / 'scenarios'}")
+
     @app.command()
     def classify(agent: Path = AGENT_OPTION) -> None:
         """Classify utterances read from stdin, one per line; print one JSON object per line."""
@@ -55,6 +79,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from rich.markup import escape
 
         from workbench.agent import load_agent
+        from workbench.agent.speakable import shown_text
 
         console = Console(highlight=False)
         loaded = load_agent(agent)
@@ -87,7 +112,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             else:
                 understanding, reply = loaded.respond(conversation, text)
                 info = f"topic {understanding.topic} ({understanding.confidence:.2f})"
-            console.print(f"[bold]{escape(loaded.name)}:[/] {escape(' '.join(reply.sentences))}")
+            said = " ".join(shown_text(sentence) for sentence in reply.sentences)
+            console.print(f"[bold]{escape(loaded.name)}:[/] {escape(said)}")
             if reply.routing:
                 info += f", routing {reply.routing}"
             if reply.actions:
@@ -95,6 +121,19 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             console.print(f"[dim]  {escape(info)}[/]")
             if show_plan:
                 console.print(f"[dim]  plan: {escape(reply.plan)}[/]")
+
+    @app.command()
+    def voices() -> None:
+        """List the voices an agent (`voice:`) or a scripted caller (`caller: voice:`) can use."""
+        from workbench.speech.tts import DEFAULT_VOICE, list_voices
+        from workbench.speech.tts_espeak import espeak_variants
+
+        for name in list_voices():
+            print(name + ("  (default caller voice)" if name == DEFAULT_VOICE else ""))
+        print(
+            "any espeak voice with a variant also works, 'espeak:<voice>+<variant>'; variants: "
+            + ", ".join(espeak_variants())
+        )
 
     @bench.command("agent")
     def bench_agent(

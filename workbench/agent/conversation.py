@@ -64,6 +64,14 @@ class Conversation:
     question_topics: dict[str, str] = field(default_factory=dict)
     pending_questions: list[str] = field(default_factory=list)
     resume_stage: str | None = None  # the stage to go back to when an offered person is declined
+    # A declared action under way: its name and the index of the step to run next (an
+    # `offer_times` step waits for the caller's pick with stage "offer_times").
+    action: str | None = None
+    action_step: int = 0
+    results: dict[str, dict] = field(default_factory=dict)  # webhook replies, by `save_as`
+    partial_date: str | None = None  # "05-09": a date of birth's day and month, year to come
+    wanted_time: str | None = None  # "HH:MM": offer times from then on ("later, at three")
+    last_reply: tuple[str, ...] = ()  # what the agent said last (for "say that again")
 
     def start_topic(self, topic: str) -> None:
         """Switch to a new topic: its slots start empty (values already captured are kept)."""

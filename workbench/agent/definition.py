@@ -8,6 +8,7 @@ like `agent.yaml:41: topics[2].slots[0].confirm: Input should be 'spell', 'digit
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -15,13 +16,27 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.errors import InputFileError
-from workbench.yamlfile import format_location, node_position
+from workbench.yamlfile import (
+    did_you_mean,
+    format_location,
+    node_position,
+    read_yaml,
+    validation_problems,
+)
 
 ENTITY_TYPES = (
     "person_name",
     "email",
     "phone",
     "datetime",
+    "date",  # a calendar day; `when:` future (default), past or any picks the year if unsaid
+    "date_of_birth",  # a past day, the year required
+    "time",
+    "number",
+    "identifier",  # letters and digits matching the slot's `pattern` (a member id, a policy)
+    "money",
+    "yes_no",
+    "choice",  # one of the slot's `choices`
     "order_number",
     "card_number",
     "address",
@@ -50,13 +65,158 @@ class _Strict(BaseModel):
 
 
 class SlotSpec(_Strict):
-    """Something to capture in a topic, and how to confirm it with the caller."""
+    """Something to capture in a topic, and how to confirm it with the caller.
 
-    name: str
+    `prompt` asks for it, `reprompt` asks again when the answer held no value, `read_back`
+    confirms it (`{value}` is the value as spoken: spelled, digit by digit or plain, by
+    `confirm`). `type` is accepted as another name for `entity`.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     entity: Literal[ENTITY_TYPES]  # type: ignore[valid-type]
     prompt: str
     confirm: Literal["spell", "digits", "plain", "none"] = "plain"
     reprompt: str | None = None
+    read_back: str = "I have {value}. Is that right?"
+    when: Literal["future", "past", "any"] = "future"  # date: which year an unsaid year means
+    pattern: str | None = None  # identifier: a regular expression over the upper-case value
+    choices: list[str] = []  # choice: the values a caller can pick
+
+    @model_validator(mode="before")
+    @classmethod
+    def _type_alias(cls, data: object) -> object:
+        if isinstance(data, dict) and "type" in data and "entity" not in data:
+            data = {("entity" if k == "type" else k): v for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _type_settings(self) -> SlotSpec:
+        if self.entity == "choice" and not self.choices:
+            raise ValueError(f"slot {self.name!r}: a choice slot needs `choices`")
+        if self.entity == "identifier":
+            if not self.pattern:
+                raise ValueError(f"slot {self.name!r}: an identifier slot needs a `pattern`")
+            try:
+                re.compile(self.pattern)
+            except re.error as error:
+                raise ValueError(f"slot {self.name!r}: bad pattern: {error}") from None
+        if "{value}" not in self.read_back and self.confirm != "none":
+            raise ValueError(f"slot {self.name!r}: read_back must contain {{value}}")
+        return self
+
+
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+CRM_OBJECTS = ("Case", "Lead", "Task")  # the records a call writes (see assets/crm/mapping.yaml)
+_CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class CrmWrite(_Strict):
+    """Write a record to the CRM after the call: field values are templates over the slots,
+    the caller and the call (`{name}`, `{caller.phone}`, `{call.date}`)."""
+
+    object: Literal[CRM_OBJECTS]  # type: ignore[valid-type]
+    fields: dict[str, str | int | float | bool]
+
+
+class WebhookCall(_Strict):
+    """POST the captured slots as JSON to `url`; the JSON reply is kept as `{save_as.field}`."""
+
+    url: str = Field(pattern=r"^https?://")
+    timeout_s: float = Field(default=3.0, gt=0, le=30)
+    retries: int = Field(default=1, ge=0, le=5)
+    save_as: str = Field(default="webhook", pattern=r"^[a-z][a-z0-9_]*$")
+    on_failure: list[str] = ["I'm sorry, our booking system isn't answering right now."]
+    # What happens when every attempt failed: carry on (say on_failure, then the next steps) or
+    # hand the caller to a person (say on_failure, then the agent's escalation).
+    then: Literal["continue", "handoff"] = "handoff"
+
+
+class OfferTimes(_Strict):
+    """Offer free times from a schedule; the caller's pick is captured as slot `into`."""
+
+    schedule: str
+    day_slot: str | None = None  # a date or datetime slot holding the day the caller wants
+    into: str = Field(default="appointment", pattern=r"^[a-z][a-z0-9_]*$")
+    count: int = Field(default=2, ge=1, le=4)
+    say: list[str] = ["I can offer {times}. Which would you prefer?"]
+
+
+class Handoff(_Strict):
+    """Transfer the caller to a person: the queue, the skills needed and the priority."""
+
+    queue: str
+    skills: list[str] = []
+    priority: Literal["low", "normal", "high"] = "normal"
+    reason: str = "handed off by the agent"
+    say: list[str] = ["Let me connect you with a colleague."]
+
+
+class EndCall(_Strict):
+    say: list[str] = []
+    routing: Literal["ai_resolved", "human", "workflow"] = "ai_resolved"
+
+
+ACTION_STEP_KINDS = ("say", "crm", "webhook", "offer_times", "handoff", "end_call")
+
+
+class ActionStep(_Strict):
+    """One step of a declared action: exactly one of its keys."""
+
+    say: list[str] | None = None
+    crm: CrmWrite | None = None
+    webhook: WebhookCall | None = None
+    offer_times: OfferTimes | None = None
+    handoff: Handoff | None = None
+    end_call: EndCall | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ActionStep:
+        given = [kind for kind in ACTION_STEP_KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "an action step has exactly one of: "
+                + ", ".join(ACTION_STEP_KINDS)
+                + (f" (this one has {', '.join(given)})" if given else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in ACTION_STEP_KINDS if getattr(self, kind) is not None)
+
+
+class ScheduleSpec(_Strict):
+    """Opening hours and bookings, for `offer_times`."""
+
+    days: list[Literal[WEEKDAY_NAMES]] = list(WEEKDAY_NAMES[:5])  # type: ignore[valid-type]
+    open: str = Field(default="09:00", pattern=_CLOCK)
+    close: str = Field(default="17:00", pattern=_CLOCK)
+    slot_minutes: int = Field(default=30, ge=5, le=480)
+    # Taken times: "2026-12-08T09:00" (once) or "tuesday 09:00" (every week).
+    booked: list[str] = []
+    earliest_days: int = Field(default=1, ge=0, le=60)  # 1: from tomorrow on
+
+    @field_validator("booked")
+    @classmethod
+    def _booked_times(cls, values: list[str]) -> list[str]:
+        weekly = re.compile(rf"^({'|'.join(WEEKDAY_NAMES)}) ([01]\d|2[0-3]):[0-5]\d$")
+        once = re.compile(r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d$")
+        for value in values:
+            if not (weekly.match(value.lower()) or once.match(value)):
+                raise ValueError(
+                    f"booked time {value!r}: write '2026-12-08T09:00' or 'tuesday 09:00'"
+                )
+        return values
+
+
+class ActsSpec(_Strict):
+    """Wording of the built-in conversation acts, understood apart from the topics."""
+
+    thanks: list[str] = ["You're welcome."]
+    hold_on: list[str] = ["Sure, take your time."]
+    repeat: list[str] = ["Sure."]  # said before the last reply is repeated
+    back_to_question: str = "Now, back to my question."  # after a digression
+    ask_year: str = "And the year?"  # a date of birth given without its year
 
 
 class TopicSpec(_Strict):
@@ -66,7 +226,8 @@ class TopicSpec(_Strict):
     description: str = ""
     examples: list[str] = Field(min_length=5)
     slots: list[SlotSpec] = []
-    action: Literal[ACTION_KINDS] = "answer"  # type: ignore[valid-type]
+    # A built-in kind (ACTION_KINDS) or the name of an action declared under `actions:`.
+    action: str = "answer"
     knowledge: list[str] = []  # preferred knowledge files (stems) for the answer
     answer: list[str] = []  # templates said when the topic is done
     templates: dict[str, list[str]] = {}
@@ -147,6 +308,9 @@ class AgentDefinition(_Strict):
     escalation: EscalationSpec = EscalationSpec()
     guardrails: GuardrailSpec = GuardrailSpec()
     card_payment: CardPaymentSpec | None = None  # keypad card payments (off when absent)
+    actions: dict[str, list[ActionStep]] = {}  # declared actions, by name
+    schedules: dict[str, ScheduleSpec] = {}
+    acts: ActsSpec = ActsSpec()
     # How calls listen unless a scenario or a command says otherwise: "fast" (pocketsphinx
     # alone) or "accurate" (a Whisper final pass); absent, each command uses its own default.
     ear: Literal["fast", "accurate"] | None = None
@@ -173,6 +337,9 @@ class AgentDefinition(_Strict):
                     "'Unknown' is the built-in fallback; list its examples under understanding.unknown_examples"
                 )
             seen.add(topic.name)
+            names = [slot.name for slot in topic.slots]
+            if len(set(names)) != len(names):
+                raise ValueError(f"topic {topic.name!r}: two slots have the same name")
             for kind in ACTION_TEMPLATES.get(topic.action, ()):
                 if kind not in topic.templates:
                     raise ValueError(
@@ -196,33 +363,58 @@ class AgentDefinition(_Strict):
 
 
 def load_definition(path: Path) -> AgentDefinition:
-    """Parse and validate `agent.yaml`; any problem raises `InputFileError` (file:line: field: why)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputFileError(f"{path}: cannot read agent definition ({error.strerror})") from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(error, "problem", None) or str(error)
-        raise InputFileError(f"{where}: invalid YAML: {problem}") from None
+    """Parse and validate `agent.yaml`; any problem raises `InputFileError`, one line per
+    problem: `file:line:column: field: why` (with "did you mean" for a misspelt field)."""
+    return load_definition_and_tree(path)[0]
+
+
+def load_definition_and_tree(path: Path) -> tuple[AgentDefinition, yaml.Node | None]:
+    """The definition and its YAML node tree (for positions of later checks)."""
+    data, root = read_yaml(path, "agent definition")
     if not isinstance(data, dict):
-        raise InputFileError(f"{path}:1: the agent definition must be a mapping of fields")
+        raise InputFileError(f"{path}:1:1: the agent definition must be a mapping of fields")
     try:
-        return AgentDefinition.model_validate(data)
+        definition = AgentDefinition.model_validate(data)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            loc = tuple(item["loc"])
-            message = item["msg"]
-            if item["type"] == "extra_forbidden":
-                message = "unknown field"
-            elif item["type"] == "missing":
-                message = "required field is missing"
-            problems.append(
-                f"{path}:{node_position(root, loc)[0]}: {format_location(loc)}: {message}"
+        problems = validation_problems(path, root, error, AgentDefinition)
+        raise InputFileError("\n".join(problems)) from None
+    problems = reference_problems(path, definition, root)
+    if problems:
+        raise InputFileError("\n".join(problems))
+    return definition, root
+
+
+def reference_problems(path: Path, d: AgentDefinition, root: yaml.Node | None) -> list[str]:
+    """Names inside the definition that must exist: topics' actions, actions' schedules and
+    slots (`file:line:column: field: why`, with a suggestion)."""
+    problems: list[str] = []
+
+    def at(loc: tuple, why: str) -> None:
+        line, column = node_position(root, loc)
+        problems.append(f"{path}:{line}:{column}: {format_location(loc)}: {why}")
+
+    for index, topic in enumerate(d.topics):
+        if topic.action not in ACTION_KINDS and topic.action not in d.actions:
+            at(
+                ("topics", index, "action"),
+                f"no action {topic.action!r}{did_you_mean(topic.action, [*d.actions, *ACTION_KINDS])}"
+                f"; declare it under actions:, or use a built-in kind: {', '.join(ACTION_KINDS)}",
             )
-        raise InputFileError("; ".join(problems)) from None
+    slots = {slot.name for topic in d.topics for slot in topic.slots}
+    for name, steps in d.actions.items():
+        for index, step in enumerate(steps):
+            offer = step.offer_times
+            if offer is None:
+                continue
+            if offer.schedule not in d.schedules:
+                at(
+                    ("actions", name, index, "offer_times", "schedule"),
+                    f"no schedule {offer.schedule!r}{did_you_mean(offer.schedule, d.schedules)}"
+                    f" (declared schedules: {', '.join(d.schedules) or 'none'})",
+                )
+            if offer.day_slot and offer.day_slot not in slots:
+                at(
+                    ("actions", name, index, "offer_times", "day_slot"),
+                    f"no slot {offer.day_slot!r}{did_you_mean(offer.day_slot, slots)}",
+                )
+    return problems

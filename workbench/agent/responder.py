@@ -40,8 +40,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from workbench.agent.actions import (
+    Fields,
+    Values,
+    WebhookFailed,
+    free_times,
+    post_webhook,
+    render,
+)
 from workbench.agent.conversation import Conversation
-from workbench.agent.definition import UNKNOWN_TOPIC, AgentDefinition, SlotSpec, TopicSpec
+from workbench.agent.definition import (
+    ACTION_KINDS,
+    UNKNOWN_TOPIC,
+    ActionStep,
+    AgentDefinition,
+    SlotSpec,
+    TopicSpec,
+)
 from workbench.agent.entities import (
     NOT_NAMES,
     corrected_text,
@@ -52,6 +67,7 @@ from workbench.agent.entities import (
 )
 from workbench.agent.knowledge import KnowledgeChunk, KnowledgeIndex
 from workbench.agent.orders import OrderBook
+from workbench.agent.slot_values import clearly_answered, date_in_parts, find_name, slot_value
 from workbench.agent.speakable import (
     FIRST,
     GOODBYES,
@@ -63,6 +79,7 @@ from workbench.agent.speakable import (
     WORDS,
     YES,
     answer_kind,
+    conversation_act,
     redact_cards,
     speak_datetime,
     split_sentences,
@@ -100,6 +117,22 @@ class Reply:
     topic: str = UNKNOWN_TOPIC
 
 
+# Slot types read by `slot_values` (the older ones by the entities and the rules below).
+_TYPED = {
+    "date", "date_of_birth", "time", "number", "identifier", "money", "yes_no", "choice",
+}  # fmt: skip
+
+
+def _kind(slot: SlotSpec) -> str:
+    """Slot types that read the same words: all dates and times are one kind."""
+    return "date" if slot.entity in _DAY_TYPES or slot.entity == "date_of_birth" else slot.entity
+
+
+def _strip_yes_no(text: str) -> str:
+    """'no, it's the tenth of may' -> 'it's the tenth of may' (a correction to a read-back)."""
+    return re.sub(r"^\W*(?:(?:yes|yeah|no|nope|sorry|it's|it is)\b\W*)+", "", text, flags=re.I)
+
+
 @dataclass(frozen=True)
 class SubQuestion:
     """One question of a multi-question turn, understood on its own."""
@@ -126,11 +159,12 @@ def wants_card_payment(text: str) -> bool:
     return bool(_PAY.search(lowered) and _CARD.search(lowered) and not _NOT_PAYING.search(lowered))
 
 
-class _Values(dict):
-    """Template values; a missing one renders visibly instead of raising."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+_Values = Values
+_DAY_TYPES = ("date", "datetime", "time")
+_ORDINAL_PICK = re.compile(
+    r"\bthe (?:first|second|last|earlier|later|other)(?: one| time)?\b(?! of)"
+)
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
 
 
 @dataclass
@@ -292,8 +326,15 @@ class FlowResponder:
         if angry:
             self._escalate(conv, turn, f"caller upset (said '{angry}')")
             return
+        if self._conversation_act(conv, text, turn):
+            return
         confident = u.topic != UNKNOWN_TOPIC and u.confidence >= self.threshold
-        if u.topic in esc.topics and confident and answer_kind(text) is None:
+        if (
+            u.topic in esc.topics
+            and confident
+            and answer_kind(text) is None
+            and not self._answers_pending_slot(conv, text, u)
+        ):
             self._escalate(conv, turn, "caller asked for a person")
             return
         if conv.stage == "pending_offer" and self._on_pending_offer(conv, text, confident, turn):
@@ -304,6 +345,8 @@ class FlowResponder:
             self._on_confirmation(conv, text, u, chunks, turn)
         elif conv.stage == "offer":
             self._on_demo_choice(conv, text, u, turn)
+        elif conv.stage == "offer_times":
+            self._on_time_choice(conv, text, turn)
         elif conv.stage == "retention":
             self._on_retention(conv, text, turn)
         elif conv.stage == "offer_human":
@@ -399,12 +442,33 @@ class FlowResponder:
         assert conv.topic and conv.pending_slot
         slot = self._slot(conv.topic, conv.pending_slot)
         value = self._fill(slot, text, u, conv.reference, asked=True)
+        if value is None and slot.entity == "date_of_birth":
+            # Said in two goes: "the ninth of May" ... "nineteen seventy two".
+            value, conv.partial_date = date_in_parts(text, conv.partial_date, conv.reference)
+            if value is None and conv.partial_date:
+                turn.say(self.definition.acts.ask_year)
+                turn.note(f"{slot.name}: day and month {conv.partial_date}; asking for the year")
+                return
         if value:
+            conv.partial_date = None
             conv.captured[slot.name] = value
             conv.pending_slot = None
             conv.failed_turns = 0
             turn.note(f"{slot.name} captured: {value}")
-            self._advance(conv, text, u, chunks, turn, fill_from_utterance=True)
+            self._advance(conv, text, u, chunks, turn, fill_from_utterance=True, answered=slot)
+        elif confident and u.topic != conv.topic and self._is_informational(u.topic):
+            # A question in the middle ("are you open saturdays?"): answered, then back.
+            spec = self.topics[u.topic]
+            chunk = self._pick_chunk(spec, text, chunks)
+            if chunk is not None:
+                values = self._values(conv, spec)
+                values["knowledge"] = chunk.text
+                turn.say(*(render(t, values) for t in spec.answer or ["{knowledge}"]))
+                turn.actions.append(
+                    Action("answer", {"source": chunk.source, "heading": chunk.heading})
+                )
+            turn.say(self.definition.acts.back_to_question, slot.prompt)
+            turn.note(f"digression: answered {u.topic}, back to asking for {slot.name}")
         elif confident and u.topic != conv.topic and u.confidence >= 0.6:
             turn.note(f"caller changed the subject from {conv.topic}")
             self._start(conv, u.topic, text, u, chunks, turn)
@@ -444,15 +508,25 @@ class FlowResponder:
         *,
         fill_from_utterance: bool,
         first: bool = False,
+        answered: SlotSpec | None = None,
     ) -> None:
-        """Fill, confirm or ask for the next slot; run the action when all are confirmed."""
+        """Fill, confirm or ask for the next slot; run the action when all are confirmed.
+        `answered`: the slot the utterance just answered; its words fill no other slot of the
+        same kind (a date of birth is not also the day to book)."""
         topic = self.topics[conv.topic or ""]
         if fill_from_utterance:
-            # Callers often say more than was asked ("my app crashes, this is Dana"): keep it all.
+            # Callers often say more than was asked ("my app crashes, this is Dana"): a value is
+            # kept when its type makes plain which slot it answers, never for every empty slot.
+            # A date of birth is never a day to book: only the other date slots compete.
+            date_slots = sum(1 for s in topic.slots if s.entity in _DAY_TYPES)
             for slot in topic.slots:
+                if answered and _kind(slot) == _kind(answered):
+                    continue
                 if slot.name not in conv.captured:
                     value = self._fill(slot, text, u, conv.reference, asked=False, first=first)
-                    if value:
+                    if value and (
+                        slot.entity == "text" or clearly_answered(slot, text, value, date_slots)
+                    ):
                         conv.captured[slot.name] = value
                         turn.note(f"{slot.name} captured from the utterance: {value}")
         for slot in topic.slots:
@@ -475,7 +549,11 @@ class FlowResponder:
         conv.confirming = slot.name
         conv.pending_slot = None
         value = spoken_value(slot, conv.captured[slot.name])
-        turn.say(f"I have {value}. Is that right?")
+        turn.say(
+            render(
+                slot.read_back, self._values(conv, self.topics[conv.topic or ""]) | {"value": value}
+            )
+        )
         turn.note(f"read back {slot.name} ({slot.confirm})")
 
     # --- filling slots ----------------------------------------------------------------------
@@ -492,6 +570,13 @@ class FlowResponder:
         strip_yes_no: bool = False,
     ) -> str | None:
         """The slot's value in this utterance, if there is one."""
+        if slot.entity in _TYPED:
+            text = _strip_yes_no(text) if strip_yes_no else text
+            return slot_value(slot, text, reference, asked=asked)
+        if slot.entity == "person_name":
+            introduced = find_name(text, asked=False)  # "it's for Maria Lopez", "this is Dana"
+            if introduced and not strip_yes_no:
+                return introduced
         if slot.entity == "datetime":
             # Resolve against the call's own reference date, whatever the understanding used.
             entity = next(
@@ -540,7 +625,9 @@ class FlowResponder:
     ) -> None:
         values = self._values(conv, topic)
         kind = topic.action
-        if kind == "escalate":
+        if kind not in ACTION_KINDS:
+            self._run_action(conv, topic, turn)
+        elif kind == "escalate":
             self._escalate(conv, turn, "caller asked for a person")
         elif kind == "answer":
             chunk = self._pick_chunk(topic, text, chunks)
@@ -865,7 +952,9 @@ class FlowResponder:
             return spec.prompt
         if conv.confirming and conv.topic in self.topics:
             slot = self._slot(conv.topic, conv.confirming)
-            return f"I have {spoken_value(slot, conv.captured.get(slot.name, ''))}. Is that right?"
+            return render(
+                slot.read_back, {"value": spoken_value(slot, conv.captured.get(slot.name, ""))}
+            )
         if conv.pending_slot and conv.topic in self.topics:
             return self._slot(conv.topic, conv.pending_slot).prompt
         if stage == "offer":
@@ -1106,6 +1195,8 @@ class FlowResponder:
 
     def _finish(self, conv: Conversation, turn: _Turn) -> Reply:
         sentences = tuple(redact_cards(s) for s in turn.sentences)
+        if sentences and not any(n.startswith(("repeat", "hold on")) for n in turn.notes):
+            conv.last_reply = sentences
         conv.history.append(("agent", " ".join(sentences)))
         log.debug("reply [%s]: %s", turn.topic, "; ".join(turn.notes))
         return Reply(
@@ -1121,15 +1212,294 @@ class FlowResponder:
         return next(s for s in self.topics[topic].slots if s.name == name)
 
     def _values(self, conv: Conversation, topic: TopicSpec) -> _Values:
+        """Template values: the topic's slots (`{x}` and `{x_spoken}`), times picked from a
+        schedule, webhook replies (`{save_as.field}`), `{caller.phone}`, `{call.date}`."""
         values = _Values(company=self.definition.company)
+        for name, value in conv.captured.items():
+            if name in ("card_last4", "payment_token"):
+                continue
+            values[name] = value
+            values[f"{name}_spoken"] = value
+            if _ISO_TIME.match(value):  # a time picked from a schedule
+                values[f"{name}_spoken"] = speak_datetime(value)
+                values[f"{name}_date"], values[f"{name}_time"] = value[:10], value[11:]
         for slot in topic.slots:
             if slot.name in conv.captured:
-                values[slot.name] = conv.captured[slot.name]
                 values[f"{slot.name}_spoken"] = spoken_value(slot, conv.captured[slot.name])
         values["caller_name"] = conv.captured.get("name", "").split(" ")[0] or (
             conv.caller.name if conv.caller and conv.caller.name else ""
         )
+        caller = conv.caller
+        values["caller"] = Fields(
+            "caller",
+            {
+                "phone": caller.phone if caller else "",
+                "name": (caller.name if caller else None) or conv.captured.get("name", ""),
+                "account": caller.account if caller else "",
+            },
+        )
+        values["call"] = Fields(
+            "call",
+            {
+                "date": conv.reference.date().isoformat(),
+                "time": conv.reference.strftime("%H:%M"),
+                "topic": conv.topic or "",
+                "transcript": conv.transcript(),
+            },
+        )
+        for name, reply in conv.results.items():
+            values[name] = Fields(name, reply)
         return values
+
+    # --- declared actions (`actions:` in the definition) -----------------------------------
+
+    def _run_action(self, conv: Conversation, topic: TopicSpec, turn: _Turn) -> None:
+        """Run the steps of the topic's declared action from `conv.action_step` on; an
+        `offer_times` step waits for the caller's pick, a handoff or end_call ends the call."""
+        steps: list[ActionStep] = self.definition.actions[topic.action]
+        if conv.action != topic.action:
+            conv.action, conv.action_step = topic.action, 0
+        while conv.action_step < len(steps):
+            step = steps[conv.action_step]
+            conv.action_step += 1
+            values = self._values(conv, topic)
+            kind = step.kind
+            if kind == "say":
+                turn.say(*(render(t, values) for t in step.say or []))
+            elif kind == "crm":
+                assert step.crm is not None
+                fields = {
+                    name: render(value, values) if isinstance(value, str) else value
+                    for name, value in step.crm.fields.items()
+                }
+                conv.intend(step.crm.object, **fields)
+                turn.actions.append(Action("crm", {"object": step.crm.object, "fields": fields}))
+                turn.note(f"{step.crm.object} to write: {fields}")
+            elif kind == "webhook":
+                if not self._call_webhook(conv, topic, step, values, turn):
+                    return
+            elif kind == "offer_times":
+                if self._offer_times(conv, topic, step, values, turn):
+                    return  # waiting for the caller's pick
+            elif kind == "handoff":
+                assert step.handoff is not None
+                self._handoff(conv, turn, step.handoff, values)
+                return
+            elif kind == "end_call":
+                assert step.end_call is not None
+                turn.say(*(render(t, values) for t in step.end_call.say))
+                conv.action = None
+                conv.outcome = step.end_call.routing
+                turn.routing = step.end_call.routing
+                turn.end_call = True
+                conv.ended = True
+                turn.note("action ends the call")
+                return
+        conv.action = None
+        conv.action_step = 0
+        self._complete(conv, topic, self._values(conv, topic), turn)
+
+    def _call_webhook(
+        self, conv: Conversation, topic: TopicSpec, step: ActionStep, values: dict, turn: _Turn
+    ) -> bool:
+        """POST the slots; True to go on with the action's next step."""
+        call = step.webhook
+        assert call is not None
+        payload = {
+            "action": topic.action,
+            "topic": topic.name,
+            "slots": {
+                k: v for k, v in conv.captured.items() if k not in ("card_last4", "payment_token")
+            },
+            "caller": {"phone": conv.caller.phone if conv.caller else None},
+            "call": {"date": conv.reference.date().isoformat()},
+        }
+        try:
+            reply = post_webhook(call, payload)
+        except WebhookFailed as error:
+            turn.actions.append(Action("webhook", {"url": call.url}, {"error": str(error)}))
+            turn.note(f"webhook failed: {error}")
+            turn.say(*(render(t, values) for t in call.on_failure))
+            if call.then == "handoff":
+                self._escalate(conv, turn, f"webhook failed: {error}")
+                return False
+            return True
+        conv.results[call.save_as] = reply
+        turn.actions.append(Action("webhook", {"url": call.url, "sent": payload}, reply))
+        turn.note(f"webhook {call.url} replied {reply}")
+        return True
+
+    def _offer_times(
+        self, conv: Conversation, topic: TopicSpec, step: ActionStep, values: dict, turn: _Turn
+    ) -> bool:
+        """Offer free times; True when the caller must now pick one."""
+        offer = step.offer_times
+        assert offer is not None
+        schedule = self.definition.schedules[offer.schedule]
+        wanted = conv.captured.get(offer.day_slot) if offer.day_slot else None
+        if conv.wanted_time:  # "do you have anything at two?"
+            day = (wanted or conv.reference.date().isoformat())[:10]
+            wanted = f"{day}T{conv.wanted_time}"
+        times = free_times(schedule, conv.reference, wanted, offer.count)
+        if not times:
+            turn.say("I'm sorry, I have no free times to offer.")
+            turn.note(f"no free times in schedule {offer.schedule}")
+            self._escalate(conv, turn, "no free times")
+            return True
+        conv.offered = times
+        conv.stage = "offer_times"
+        conv.action_step -= 1  # this step again once the caller picks
+        spoken = [speak_datetime(t) for t in times]
+        values |= {f"time{i + 1}": text for i, text in enumerate(spoken)}
+        values["times"] = (
+            spoken[0] if len(spoken) == 1 else ", ".join(spoken[:-1]) + ", or " + spoken[-1]
+        )
+        turn.actions.append(
+            Action("offer_times", {"schedule": offer.schedule, "wanted": wanted}, {"times": times})
+        )
+        turn.say(*(render(t, values) for t in offer.say))
+        turn.note(f"offered {', '.join(times)}")
+        return True
+
+    def _on_time_choice(self, conv: Conversation, text: str, turn: _Turn) -> None:
+        """The caller's answer to offered times: a pick (by its time, "the first", "yes"), or
+        another day or time (offered afresh), or "no" (the next free times)."""
+        topic = self.topics[conv.topic or ""]
+        step = self.definition.actions[topic.action][conv.action_step]
+        offer = step.offer_times
+        assert offer is not None
+        words = set(WORDS.findall(text.lower()))
+        if words & GOODBYES and words <= GOODBYES | THANKS | {"ok", "okay", "it"}:
+            conv.action = None
+            self._goodbye(conv, turn)  # nothing booked: the caller left before picking
+            return
+        when = next(
+            (e for e in extract_entities(text, conv.reference) if e.type == "datetime"), None
+        )
+        if _ORDINAL_PICK.search(text.lower()):
+            when = None  # "the second one" picks an offered time; it is not the 2nd of a month
+        said_day = bool(when) and (
+            when.value[:10] != conv.reference.date().isoformat()  # type: ignore[union-attr]
+            or bool(re.search(r"\b(?:today|tonight)\b", text.lower()))
+        )
+        said_time = bool(when) and "T" in when.value  # type: ignore[union-attr]
+        choice = None
+        if said_time and not said_day:
+            choice = next((t for t in conv.offered if t[11:16] == when.value[11:16]), None)  # type: ignore[union-attr]
+        elif not when and words & SECOND and len(conv.offered) > 1:
+            choice = conv.offered[1]
+        elif not when and (words & FIRST or answer_kind(text) == "yes"):
+            choice = conv.offered[0]
+        if choice is None:
+            if answer_kind(text) == "no" or when:
+                if said_day and offer.day_slot:
+                    conv.captured[offer.day_slot] = when.value[:10]  # type: ignore[union-attr]
+                if said_time:
+                    conv.wanted_time = when.value[11:16]  # type: ignore[union-attr]
+                elif not when and conv.offered:  # "no": the times after those offered
+                    last = conv.offered[-1]
+                    if offer.day_slot:
+                        conv.captured[offer.day_slot] = last[:10]
+                    conv.wanted_time = f"{int(last[11:13]) + 1:02d}:{last[14:16]}"
+                turn.note("caller wants another time")
+                conv.stage = None
+                self._run_action(conv, topic, turn)
+                return
+            turn.say(
+                "Which would you prefer: "
+                + " or ".join(speak_datetime(t) for t in conv.offered)
+                + "?"
+            )
+            turn.note("no time choice heard")
+            return
+        conv.stage = None
+        conv.wanted_time = None
+        conv.captured[offer.into] = choice
+        conv.action_step += 1
+        turn.note(f"{offer.into} = {choice}")
+        self._run_action(conv, topic, turn)
+
+    def _handoff(self, conv: Conversation, turn: _Turn, handoff: Any, values: dict) -> None:
+        self._end_card_entry(conv)
+        captured = ", ".join(f"{k}={v}" for k, v in conv.captured.items()) or "nothing"
+        transcript = " | ".join(f"{who}: {text}" for who, text in conv.history)
+        summary = redact_cards(
+            f"Reason: {handoff.reason}. Topic: {conv.topic or 'none'}. Captured: {captured}. "
+            f"Transcript: {transcript}"
+        )
+        conv.escalation_summary = summary
+        turn.actions.append(
+            Action(
+                "handoff",
+                {
+                    "queue": handoff.queue,
+                    "skills": list(handoff.skills),
+                    "priority": handoff.priority,
+                    "reason": handoff.reason,
+                    "summary": summary,
+                },
+                {"transferred": True},
+            )
+        )
+        conv.intend(
+            "Task",
+            Subject=f"Call transferred to {handoff.queue}: {handoff.reason}",
+            Description=summary,
+            Priority={"high": "High", "low": "Low"}.get(handoff.priority, "Normal"),
+        )
+        turn.say(*(render(t, values) for t in handoff.say))
+        conv.action = None
+        turn.routing = "human"
+        turn.end_call = True
+        conv.outcome = "human"
+        conv.ended = True
+        turn.note(f"hand off to {handoff.queue} ({handoff.priority}; skills {handoff.skills})")
+
+    # --- built-in conversation acts ------------------------------------------------------------
+
+    def _conversation_act(self, conv: Conversation, text: str, turn: _Turn) -> bool:
+        """Acknowledgements, thanks, "say that again" and "hold on": understood apart from the
+        topics, so they never start one. True when the turn was one of them."""
+        act = conversation_act(text)
+        if act is None:
+            return False
+        asking_yes_no = (
+            conv.confirming
+            or conv.stage not in (None, "anything_else")
+            or (
+                conv.pending_slot
+                and conv.topic in self.topics
+                and self._slot(conv.topic, conv.pending_slot).entity == "yes_no"
+            )
+        )
+        acts = self.definition.acts
+        if act == "repeat":
+            turn.say(*acts.repeat, *conv.last_reply)
+            turn.note("repeat: the last reply again")
+            return True
+        if act == "hold_on":
+            turn.say(*acts.hold_on)
+            turn.note("hold on: waiting for the caller")
+            return True
+        if asking_yes_no:
+            return False  # "okay" or "thanks" may be the answer
+        if act == "thanks":
+            if conv.pending_slot:
+                turn.say(*acts.thanks, self._pending_prompt(conv))
+            elif conv.stage == "anything_else":
+                return False  # "thanks, that's all" ends the call as before
+            else:
+                turn.say(*acts.thanks, "How can I help you today?")
+            turn.note("thanks: acknowledged")
+            return True
+        if act == "acknowledgement" and conv.stage != "anything_else":
+            if conv.pending_slot:
+                turn.say(self._pending_prompt(conv))
+            else:
+                turn.say("How can I help you today?")
+            turn.note("acknowledgement: no request yet")
+            return True
+        return False
 
     @staticmethod
     def _reference_number(prefix: str, conv: Conversation) -> str:

@@ -55,6 +55,52 @@ def answer_kind(text: str) -> str | None:
     return None
 
 
+_ACKNOWLEDGEMENTS = {
+    "uh", "huh", "uh-huh", "mhm", "mm", "hmm", "mmhmm", "okay", "ok", "right", "alright",
+    "i", "see", "got", "it", "sure", "yeah", "yep", "oh", "cool", "great", "all",
+}  # fmt: skip
+_THANKS_WORDS = {"thanks", "thank", "you", "so", "much", "very", "great", "okay", "ok", "oh"}
+_REPEAT = re.compile(
+    r"\b(?:repeat|say (?:that|it) again|come again|pardon|what did you say|"
+    r"didn't (?:catch|hear|get) (?:that|it|you)|one more time)\b"
+    r"|^\W*(?:sorry|what|huh|excuse me|sorry what)\W*$"
+)
+_HOLD_ON = re.compile(
+    r"^(?:\W*(?:um|uh|oh|yeah|okay|ok|sorry|can you|could you|please))*\W*"
+    r"(?:hold on|hang on|one moment|one second|one sec|just a (?:moment|second|sec|minute)|"
+    r"give me a (?:moment|second|sec|minute)|wait a (?:moment|second|sec|minute))\b"
+)
+
+
+def conversation_act(text: str) -> str | None:
+    """A built-in act the caller's words are, apart from any topic: "acknowledgement"
+    ("uh-huh", "okay"), "thanks", "repeat" ("say that again") or "hold_on" ("one moment"),
+    or None. Short utterances only: "okay, I need to book a cleaning" is a request."""
+    lowered = text.lower().replace("’", "'")
+    words = WORDS.findall(lowered)
+    if not words or len(words) > 8:
+        return None
+    if _REPEAT.search(lowered):
+        return "repeat"
+    if _HOLD_ON.search(lowered) and len(words) <= 6:
+        return "hold_on"
+    if set(words) & {"thanks", "thank"} and set(words) <= _THANKS_WORDS:
+        return "thanks"
+    if len(words) <= 4 and set(words) <= _ACKNOWLEDGEMENTS:
+        return "acknowledgement"
+    return None
+
+
+def shown_text(sentence: str) -> str:
+    """A reply sentence as text: spelled parts as letters ("J-A-M-E-S"), digits as digits."""
+
+    def spelled(m: re.Match[str]) -> str:
+        return " ".join("-".join(word.upper()) for word in m.group(1).split())
+
+    sentence = re.sub(r"<spell>(.*?)</spell>", spelled, sentence, flags=re.I | re.S)
+    return re.sub(r"</?(?:digits|spell)>", "", sentence, flags=re.I)
+
+
 def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
 
@@ -88,6 +134,18 @@ def spoken_value(slot: SlotSpec, value: str) -> str:
         return f"<spell>{prefix}</spell> <digits>{digits}</digits>"
     if slot.entity == "datetime":
         return speak_datetime(value)
+    if slot.entity in ("date", "date_of_birth"):
+        day = date.fromisoformat(value[:10])
+        if slot.entity == "date_of_birth" or slot.when == "past":
+            return f"{day:%B} {day.day}, {day.year}"
+        return speak_datetime(value[:10])
+    if slot.entity == "time":
+        return speak_datetime(f"2000-01-01T{value}").split(" at ", 1)[1]
+    if slot.entity == "money":
+        dollars, _, cents = value.partition(".")
+        return f"{dollars} dollars" + (f" and {int(cents)} cents" if int(cents or 0) else "")
+    if slot.entity == "identifier" and slot.confirm in ("spell", "digits"):
+        return f"<spell>{value}</spell>"
     if slot.entity == "card_number":
         return f"card ending in <digits>{value[-4:]}</digits>"
     if slot.entity == "email" and slot.confirm == "spell":

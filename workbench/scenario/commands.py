@@ -14,6 +14,27 @@ from workbench.speech.ears import EAR_HELP, check_ear
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command()
+    def check(
+        paths: Annotated[
+            list[Path], typer.Argument(help="Agent directories, scenario files or directories.")
+        ],
+    ) -> None:
+        """Check agents and scenarios together before a run: every file parses, every field is
+        known, every topic, slot, knowledge file and voice named exists. Exit 2 on a problem."""
+        from workbench.errors import InputFileError
+        from workbench.scenario.check import check_paths
+
+        result = check_paths(paths)
+        if result.problems:
+            count = len(result.problems)
+            raise InputFileError(
+                "\n".join(result.problems) + f"\n{count} problem{'s' if count != 1 else ''} found"
+            )
+        print(
+            f"ok: {len(result.agents)} agent(s), {len(result.scenarios)} scenario(s), no problems"
+        )
+
+    @app.command()
     def run(
         paths: Annotated[list[Path], typer.Argument(help="Scenario files or directories.")],
         jobs: Annotated[
@@ -54,12 +75,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from workbench.engine.endpointing import make_endpointer
         from workbench.engine.latency import load_profile
         from workbench.errors import ConfigError
+        from workbench.scenario.check import require_valid
         from workbench.scenario.report_text import (
             print_failed_transcript,
             print_result_line,
             print_summary,
         )
-        from workbench.scenario.runner import RunOptions, load_all, run_suite
+        from workbench.scenario.runner import RunOptions, run_suite
 
         if endpointing is not None:
             make_endpointer(endpointing)  # reject an unknown mode before any work
@@ -69,7 +91,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             load_profile(profile)
         if realtime and jobs > 1:
             raise ConfigError("--realtime runs one call at a time; drop --jobs")
-        scenarios = load_all(paths)
+        scenarios = require_valid(paths)  # the checks of `workbench check`, before any call
         console = Console()
         console.print(
             f"running {len(scenarios)} scenario(s)"

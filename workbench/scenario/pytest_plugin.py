@@ -1,10 +1,10 @@
-"""pytest collects scenario files as tests: `pytest scenarios/` runs the bundled suite.
+"""pytest collects scenario files as tests: `pytest path/to/my-scenarios/` runs them.
 
-Activation: `scenarios/conftest.py` imports the hook below, so YAML files under that folder
-become test items (one per scenario); nothing changes for the project's own `tests/`. Any
-other folder of scenarios can do the same with a one-line conftest:
-
-    from workbench.scenario.pytest_plugin import pytest_collect_file  # noqa: F401
+Activation: the package registers this module as a pytest plugin (the `pytest11` entry point
+in pyproject.toml), so installing the workbench is enough: no conftest is needed. A YAML file
+is collected when it is a scenario, that is, it has a top-level `steps:` key and is not one of
+an agent's own files (a folder holding `agent.yaml`); other YAML files are left alone, so the
+plugin changes nothing for test suites without scenarios.
 
 Each item places its call in virtual time with one `CallRuntime` shared by the session (the
 agent and speech stack load once), checks `crm` expectations against a throwaway local org,
@@ -14,6 +14,7 @@ does not validate is one failing item whose message is the validation problems.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +27,35 @@ class ScenarioFailed(Exception):
     """A scenario's expectations failed (the message is the readable report)."""
 
 
+_STEPS = re.compile(r"^steps\s*:", re.MULTILINE)
+
+
+def is_scenario_file(path: Path) -> bool:
+    """A scenario by its shape (a top-level `steps:`), even when the rest does not parse: a
+    broken scenario must fail as a test, not vanish from the suite."""
+    if path.suffix != ".yaml" or path.name.startswith("."):
+        return False
+    if (path.parent / "agent.yaml").is_file():
+        return False
+    try:
+        return bool(_STEPS.search(path.read_text(encoding="utf-8", errors="replace")))
+    except OSError:
+        return False
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix == ".yaml" and not file_path.name.startswith("."):
+    if is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
 
 class ScenarioFile(pytest.File):
     def collect(self):
-        from workbench.scenario.schema import load_scenario
+        from workbench.scenario.check import require_valid
 
         try:
-            scenario = load_scenario(self.path)
+            # The checks of `workbench check`: the file, its agent and the names it uses.
+            (scenario,) = require_valid([self.path], after="")
         except InputFileError as error:
             yield ScenarioItem.from_parent(
                 self, name=self.path.stem, scenario=None, problem=str(error)

@@ -108,7 +108,13 @@ from pydantic import (
 from workbench.audio.network import PRESETS, GilbertElliott, NetworkConditions
 from workbench.errors import ConfigError, InputFileError
 from workbench.paths import DEMO_AGENT_DIR
-from workbench.yamlfile import format_location, node_position, read_yaml
+from workbench.yamlfile import (
+    did_you_mean,
+    field_names_at,
+    format_location,
+    node_position,
+    read_yaml,
+)
 
 BUNDLED_NOISES = ("pink", "brown", "babble")
 ROUTES = ("ai_resolved", "human", "workflow")
@@ -538,7 +544,10 @@ def _problems(path: Path, root: yaml.Node | None, error: ValidationError) -> lis
 def _why(item: dict[str, Any]) -> str:
     kind = item["type"]
     if kind == "extra_forbidden":
-        return "unknown field (check the spelling)"
+        names = field_names_at(Scenario, tuple(item["loc"]))
+        return "unknown field" + (
+            did_you_mean(str(item["loc"][-1]), names) or " (check the spelling)"
+        )
     if kind == "missing":
         return "required field is missing"
     if kind == "bad_step":
@@ -603,12 +612,17 @@ def _file_problems(path: Path, scenario: Scenario, root: yaml.Node | None) -> li
 
 
 def find_scenarios(paths: list[Path]) -> list[Path]:
-    """Files as given, directories searched for *.yaml (sorted); a missing path is an error."""
+    """Files as given, directories searched for *.yaml (sorted; the files of an agent directory
+    are not scenarios); a missing path is an error."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
             found += sorted(
-                p for p in path.rglob("*.yaml") if p.is_file() and not p.name.startswith(".")
+                p
+                for p in path.rglob("*.yaml")
+                if p.is_file()
+                and not p.name.startswith(".")
+                and not (p.parent / "agent.yaml").is_file()  # an agent's own files
             )
         elif path.is_file():
             found.append(path)

@@ -16,7 +16,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         output: Annotated[Path, typer.Option("-o", "--output", help="WAV file to write.")],
         voice: Annotated[
             str,
-            typer.Option(help="Voice, e.g. espeak:en-us+klatt3 or piper:joe (see list_voices)."),
+            typer.Option(
+                help="Voice, e.g. espeak:en-us+klatt3 or piper:joe (see `workbench voices`)."
+            ),
         ] = "espeak:en-us+klatt3",
         telephone: Annotated[
             bool,
