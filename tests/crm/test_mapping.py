@@ -64,7 +64,7 @@ def test_the_canonical_mapping_matches_the_local_org_schema():
     mapping = validate_mapping(load_mapping(), org_describe())
     assert mapping.voice_call.object == "VoiceCall"
     assert mapping.voice_call.external_id == "Call_Id__c"
-    assert set(mapping.actions) == {"Case", "Lead", "Task"}
+    assert set(mapping.actions) == {"Case", "Lead", "Task", "Event"}
 
 
 def test_missing_fields_are_one_error_listing_all_of_them():

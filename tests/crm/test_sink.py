@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime
 
@@ -185,3 +186,25 @@ def test_an_unreachable_configured_org_still_queues_writes(home, caplog):
         assert crm.status().counts["pending"] == 2
     finally:
         crm.close()
+
+
+def test_a_booking_an_agent_declares_becomes_an_event_with_its_start_time(sink):
+    """An agent's `crm:` step may write an Event (e.g. an appointment) beside Case/Lead/Task."""
+    booking = {
+        "object": "Event",
+        "fields": {
+            "Subject": "Check-up: Maria Lopez",
+            "StartDateTime": "2026-12-08T14:00:00Z",
+            "DurationInMinutes": 30,
+        },
+    }
+    booked = dataclasses.replace(record("CA" + "e" * 32), intended_actions=[booking])
+    sink.write_call(booked)
+    assert sink.worker.drain(timeout_s=30)
+    (event,) = sink.org.salesforce().query(
+        "SELECT Subject, StartDateTime, DurationInMinutes, Call_Id__c FROM Event"
+        f" WHERE Call_Id__c = '{booked.call_id}-event'"
+    )["records"]
+    assert event["Subject"] == "Check-up: Maria Lopez"
+    assert event["StartDateTime"].startswith("2026-12-08T14:00:00")
+    assert event["DurationInMinutes"] == 30

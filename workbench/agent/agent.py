@@ -234,8 +234,12 @@ class Agent:
 
     def vocabulary(self) -> list[str]:
         """The agent's own words, for both ears: its declared vocabulary (names and products
-        a caller may say), its company and the words of its pronunciation lexicon."""
+        a caller may say), its company, the choices its slots offer ("tune-up" was heard as
+        "tuner" without them) and the words of its pronunciation lexicon."""
         terms = [*self.definition.vocabulary, self.definition.company]
+        for topic in self.definition.topics:
+            for slot in topic.slots:
+                terms += slot.choices
         if self.lexicon_path:
             data = yaml.safe_load(self.lexicon_path.read_text(encoding="utf-8")) or {}
             terms += [str(word) for word in (data.get("words") or {})]

@@ -106,7 +106,12 @@ class SlotSpec(_Strict):
 
 
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-CRM_OBJECTS = ("Case", "Lead", "Task")  # the records a call writes (see assets/crm/mapping.yaml)
+CRM_OBJECTS = (
+    "Case",
+    "Lead",
+    "Task",
+    "Event",
+)  # the records a call writes (see assets/crm/mapping.yaml)
 _CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 

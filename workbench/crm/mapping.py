@@ -58,7 +58,6 @@ EVENT_ARTEFACTS = {
     "event_at": "when it happened (UTC datetime)",
     "event_id": "the event's uuid",
 }
-_ACTION_OBJECTS = ("Case", "Lead", "Task")
 
 
 @dataclass(frozen=True)

@@ -328,6 +328,21 @@ TASK = _object(
     _call_id(),
 )
 
+EVENT = _object(  # a calendar event: what a booking becomes (Salesforce's standard Event)
+    "Event",
+    "Event",
+    "00U",
+    _f("Subject", "string"),
+    _required("StartDateTime", "datetime"),
+    _f("EndDateTime", "datetime"),
+    _f("DurationInMinutes", "int"),
+    _f("Location", "string"),
+    _f("Description", "textarea"),
+    _ref("WhoId", "Contact", "Lead"),
+    _ref("WhatId", "Account", "Case"),
+    _call_id(),
+)
+
 VOICE_CALL = _object(
     "VoiceCall",
     "Voice Call",
@@ -397,7 +412,7 @@ CALL_EVENT = ObjectDef(
 )
 
 OBJECTS: dict[str, ObjectDef] = {
-    obj.name: obj for obj in (ACCOUNT, CONTACT, LEAD, CASE, TASK, VOICE_CALL, CALL_EVENT)
+    obj.name: obj for obj in (ACCOUNT, CONTACT, LEAD, CASE, TASK, EVENT, VOICE_CALL, CALL_EVENT)
 }
 _BY_LOWER = {name.lower(): obj for name, obj in OBJECTS.items()}
 _BY_PREFIX = {obj.key_prefix: obj for obj in OBJECTS.values()}
