@@ -43,7 +43,7 @@ from workbench.audio.frames import FRAME_MS, iter_frames, word_start
 from workbench.audio.resample import StreamingResampler
 from workbench.engine import events as ev
 from workbench.engine.endpointing import make_endpointer
-from workbench.engine.interruption import InterruptionJudge
+from workbench.engine.interruption import BACKCHANNEL_TOKENS, InterruptionJudge
 from workbench.engine.trace import Span
 from workbench.speech.ears import FINAL_PASS_LANE, reconcile
 from workbench.speech.stt import Transcript
@@ -520,7 +520,7 @@ class CallSession:
         if transcript is None:  # the pass failed: the streaming recogniser's words will do
             transcript = streaming
         elif not final.carried:  # (the streaming pass heard the latest utterance only)
-            transcript = reconcile(transcript, streaming)
+            transcript = reconcile(transcript, streaming, BACKCHANNEL_TOKENS)
         work = StageWork(0, "stt_pass", turn, lambda: None)
         return self._on_caller_words(max(t_ms, endpoint_at), work, transcript)
 

@@ -117,17 +117,24 @@ UNSURE_FINAL = 0.5  # the final pass's mean token probability below which it is 
 SURE_STREAMING = 0.5  # the streaming pass's mean word posterior above which it is sure
 
 
-def reconcile(final: Transcript, streaming: Transcript | None) -> Transcript:
+def reconcile(
+    final: Transcript, streaming: Transcript | None, sounds: frozenset[str] = frozenset()
+) -> Transcript:
     """The words the agent understands, from both passes of the accurate ear.
 
     The final pass's words, except: where it is unsure and the streaming pass is sure, the
     streaming pass's (pocketsphinx's domain model knows the agent's phrasing; on the tuning
     sentences, not the held-out set, this took espeak's Klatt voices from 33-37 % to 30-35 %
-    WER and left piper at 7 %); and digit strings as the streaming pass heard them
-    (`digits_from_streaming`).
+    WER and left piper at 7 %); where the streaming pass heard only acknowledgement `sounds`
+    ("uh huh", "mm hmm") and the final pass is not sure, the streaming pass's (Whisper was
+    trained to leave such sounds out: it wrote "Uh-huh." as "i'll" and "Mm-hmm." as
+    "eminem"); and digit strings as the streaming pass heard them (`digits_from_streaming`).
     """
     if streaming is None:
         return final
+    heard = streaming.text.split()
+    if heard and final.confidence < SURE_OF_A_SOUND and all(w in sounds for w in heard):
+        return streaming
     if (
         final.confidence < UNSURE_FINAL
         and streaming.confidence > SURE_STREAMING
@@ -135,6 +142,9 @@ def reconcile(final: Transcript, streaming: Transcript | None) -> Transcript:
     ):
         return streaming
     return with_streaming_digits(final, streaming.text)
+
+
+SURE_OF_A_SOUND = 0.6  # Whisper's confidence above which its words beat an acknowledgement
 
 
 def with_streaming_digits(final: Transcript, streaming_text: str) -> Transcript:
