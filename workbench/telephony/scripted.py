@@ -136,7 +136,13 @@ class RemoteScenarioResult:
 
 
 def run_scenario_call(
-    url: str, scenario: Any, *, token: str | None = None, max_call_s: float = 600.0
+    url: str,
+    scenario: Any,
+    *,
+    token: str | None = None,
+    max_call_s: float = 600.0,
+    twilio_auth_token: str | None = None,
+    signed_url: str | None = None,
 ) -> RemoteScenarioResult:
     """Play a scenario's caller (`workbench.scenario.caller.ScriptedCaller`) over the wire.
 
@@ -153,6 +159,8 @@ def run_scenario_call(
         caller_number=scenario.caller.number,
         frame_source=caller.frame,
         on_agent_audio=lambda pcm, t_ms: caller.hear(t_ms, pcm),
+        twilio_auth_token=twilio_auth_token,
+        signed_url=signed_url,
     )
     result = RemoteScenarioResult(client.results, caller.log)
     pacer: Pacer | None = None
