@@ -183,9 +183,9 @@ class MediaCall:
     async def _on_text(self, text: str) -> None:
         try:
             message, notes = p.parse_inbound(text)
-            for note in notes:
-                self._tolerate(note)
             await self._dispatch(message)
+            for note in notes:  # (after the dispatch: a `start` names the call first)
+                self._tolerate(note)
         except p.ProtocolError as error:
             self._fail(CallFault("protocol_error", str(error)))
         except CallFault as fault:
