@@ -101,7 +101,10 @@ def run_steps(
         result.completed = True
     except Exception as error:  # reported, not raised: one failed call is a result in a bench
         result.error = f"{type(error).__name__}: {error}"
-        log.warning("scripted call %s failed: %s", client.call_sid, result.error)
+        if client.results.refused:  # (the agent at capacity: a result, counted by the caller)
+            log.debug("scripted call %s refused: %s", client.call_sid, result.error)
+        else:
+            log.warning("scripted call %s failed: %s", client.call_sid, result.error)
     finally:
         if pacer is not None and not own_pacer:
             pacer.remove(client)
