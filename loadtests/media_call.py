@@ -360,13 +360,17 @@ class MediaCall:
                 end = now - 20.0 + (utt.end_ms - (len(utt.frames) - 1) * 20.0)
                 state.speech_end_ms = end
                 state.reply_ms = None
-                last = state.last_audible_end_ms
-                if self.has_audio or (last is not None and last >= now - 20.0):
+                state.reply_not_applicable = ""
+                state.awaiting_reply = False
+                # The trailing silence is out; agent audio may already have played after the
+                # caller's last speech sample.
+                last, run = state.last_audible_end_ms, state.run_onset_ms
+                if last is None or last <= end:
+                    state.awaiting_reply = True  # the reply is still to come (`_play`)
+                elif run is not None and run > end:  # the reply began in the trailing silence
+                    state.reply_ms = run
+                else:  # the agent talked through the caller's end: nothing answers the caller
                     state.reply_not_applicable = "agent still speaking when the caller stopped"
-                    state.awaiting_reply = False
-                else:
-                    state.reply_not_applicable = ""
-                    state.awaiting_reply = True
                 self.changed.set()
         else:
             payload = SILENCE_B64

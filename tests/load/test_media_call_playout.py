@@ -100,6 +100,17 @@ out["stopped"] = [item.stop_ms, item.not_applicable]
 # The agent talks on through the caller's whole utterance: no reply latency to time.
 call, item = run(agent_frames=400, barge_at_tick=10, kind="backchannel")
 out["overlap"] = [call.state.reply_not_applicable, call.state.awaiting_reply]
+# The reply begins while the utterance's 200 ms silent tail is still being sent: timed from
+# the reply's first sample, not from the end of the tail.
+call = media_call.MediaCall("ws://unused", media_call.Pacer())
+frames = len(utterance.frames)
+for n in range(5 + frames + 30):
+    if n == 5:
+        call.say(utterance)
+    if n == 5 + frames - 6:  # 4 frames into the 10-frame tail
+        call._on_text(media(call, 20))
+    call.tick(n, time.perf_counter())
+out["early_reply"] = [call.state.reply_ms - call.state.speech_end_ms, call.state.reply_not_applicable]
 print(json.dumps(out))
 """
 
@@ -112,3 +123,5 @@ def test_a_barge_in_that_finds_the_agent_silent_is_not_a_zero_ms_stop():
     assert reason == "" and 0.0 < stop < 1000.0  # a real stop is still measured
     reason, awaiting = out["overlap"]
     assert reason == "agent still speaking when the caller stopped" and awaiting is False
+    latency, reason = out["early_reply"]
+    assert reason == "" and 0.0 < latency < 200.0

@@ -19,10 +19,12 @@ from a greenlet instead. Reading the socket happens on a receiver thread (`conne
 Measurements, at the caller: time to first agent audio (from `start`), turn latency (the
 caller's last speech sample sent → the first audible agent sample played), barge-in stop
 latency (caller speech onset over audible agent audio → the last agent audio played after it).
-A measure that does not apply is counted with its reason in `not_applicable`, never recorded
-as a number: a barge-in after which no agent audio played at all found the agent silent (not
-a 0 ms stop), and a turn whose caller stopped while the agent was still talking has no reply
-to time (the next audible sample continues the agent's speech, it does not answer).
+A reply that begins while the caller's trailing silence is still being sent is timed from its
+own first sample (the agent's speech run that began after the caller's last speech sample). A
+measure that does not apply is counted with its reason in `not_applicable`, never recorded as
+a number: a barge-in after which no agent audio played at all found the agent silent (not a
+0 ms stop), and a turn whose caller stopped while the agent was still talking (a speech run
+that began before the caller's end) has no reply to time.
 
 Signing: given the account's auth token (`twilio_auth_token`) the upgrade carries
 `X-Twilio-Signature` over `signed_url` (default: the URL dialled), as Twilio signs it, so an
@@ -189,6 +191,7 @@ class MediaStreamClient:
         self._caller_speaking = False
         self._last_caller_speech_ms: float | None = None
         self._last_agent_audible_ms: float | None = None
+        self._agent_run_onset_ms: float | None = None  # start of the agent's latest speech run
         self._barge_onset_ms: float | None = None
         self._barge_last_agent_ms: float | None = None
 
@@ -343,16 +346,18 @@ class MediaStreamClient:
         if finished_utterance:
             self._caller_speaking = False
             if self._last_caller_speech_ms is not None:
-                self._speech_end_ms = self._last_caller_speech_ms
+                end = self._speech_end_ms = self._last_caller_speech_ms
                 self._awaiting_media = True
-                # The agent still talking as the caller stops: its next sample continues that
-                # speech and answers nothing, so this turn has no latency to measure.
-                last_agent = self._last_agent_audible_ms
-                if self._playout or (last_agent is not None and last_agent >= now - FRAME_MS):
+                self._awaiting_reply = False
+                # The utterance's trailing silence has just been sent; agent audio may already
+                # have played after the caller's last speech sample.
+                last_agent, run = self._last_agent_audible_ms, self._agent_run_onset_ms
+                if last_agent is None or last_agent <= end:
+                    self._awaiting_reply = True  # the reply is still to come: timed in `_play`
+                elif run is not None and run > end:  # the reply began in the trailing silence
+                    self.results.turn_latencies_ms.append(run - end)
+                else:  # the agent talked through the caller's end: its audio answers nothing
                     self._not_applicable(NOT_APPLICABLE_OVERLAP)
-                    self._awaiting_reply = False
-                else:
-                    self._awaiting_reply = True
         self._send(
             p.Media(
                 sequence_number=self._next_seq(),
@@ -401,6 +406,9 @@ class MediaStreamClient:
                 last = now + float(loud[-1] + 1) / 8.0
                 if self.results.first_agent_audio_ms is None:
                     self.results.first_agent_audio_ms = first
+                previous = self._last_agent_audible_ms
+                if previous is None or first - previous >= STOP_GAP_MS:
+                    self._agent_run_onset_ms = first
                 if self._awaiting_reply and self._speech_end_ms is not None:
                     if first > self._speech_end_ms and not self._caller_speaking:
                         self.results.turn_latencies_ms.append(first - self._speech_end_ms)
