@@ -4,6 +4,7 @@ logged; health says live and ready apart; the admitted call is not disturbed."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -120,6 +121,8 @@ def test_bad_admission_settings_are_refused_at_start():
         check_config(ServerConfig(max_calls=0))
     with pytest.raises(ConfigError, match="--when-full 'hold'"):
         check_config(ServerConfig(when_full="hold"))
+    with pytest.raises(ConfigError, match="--max-loop-lag-ms -1"):
+        check_config(ServerConfig(max_loop_lag_ms=-1))
     with pytest.raises(ConfigError, match="--public-url"):
         check_config(ServerConfig(public_url="https://agent.example.com"))
 
@@ -130,3 +133,32 @@ def test_the_default_capacity_is_twenty_calls_per_core_a_process_gets():
     assert default_max_calls(8, cores=2) == 5
     assert ServerConfig(workers=1).calls_per_process == default_max_calls(1)
     assert ServerConfig(max_calls=56).calls_per_process == 56
+
+
+def test_while_the_event_loop_runs_late_new_calls_are_refused_as_overloaded(runtime):
+    server = start_server(runtime, max_calls=10)
+    try:
+        assert get(server.http + "/healthz/ready")[0] == 200
+        server.thread.loop.call_soon_threadsafe(time.sleep, 0.6)  # the loop starved of CPU
+        time.sleep(0.8)
+        status, ready = get(server.http + "/healthz/ready")
+        assert (status, ready["reason"]) == (503, "overloaded")
+        with pytest.raises(websocket.WebSocketBadStatusException) as refusal:
+            websocket.create_connection(server.media_url, timeout=10)
+        assert refusal.value.status_code == 503
+        assert refused(server, "media", "overloaded") == 1
+        assert '<Reject reason="busy"/>' in post_twiml(server.http)
+        time.sleep(1.5)  # a second of punctual probes: ready again
+        assert get(server.http + "/healthz/ready")[0] == 200
+    finally:
+        server.thread.stop(drain_timeout_s=2.0)
+
+
+def test_the_overload_guard_can_be_turned_off(runtime):
+    server = start_server(runtime, max_calls=10, max_loop_lag_ms=0)
+    try:
+        server.thread.loop.call_soon_threadsafe(time.sleep, 0.6)
+        time.sleep(0.8)
+        assert get(server.http + "/healthz/ready")[0] == 200
+    finally:
+        server.thread.stop(drain_timeout_s=2.0)

@@ -53,6 +53,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "yours with 'workbench bench serve --overload 2 --max-calls N'."
             ),
         ] = None,
+        max_loop_lag_ms: Annotated[
+            float,
+            typer.Option(
+                help="Also refuse new calls while the event loop ran this many ms late in the "
+                "last second (the process is short of CPU); 0: off."
+            ),
+        ] = 300.0,
         when_full: Annotated[
             str,
             typer.Option(
@@ -91,6 +98,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             max_calls=max_calls,
             when_full=when_full,
             twilio_auth_token=twilio_auth_token or None,
+            max_loop_lag_ms=max_loop_lag_ms,
         )
 
         def ready(server: object) -> None:
@@ -221,6 +229,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "workers) instead of --calls; refused calls redial and are counted apart."
             ),
         ] = 0.0,
+        max_loop_lag_ms: Annotated[
+            float | None,
+            typer.Option(help="The server's overload guard (serve --max-loop-lag-ms; 0: off)."),
+        ] = None,
     ) -> None:
         """N concurrent scripted calls over loopback; caller-side latency, server CPU and memory."""
         from workbench.telephony.bench import dumps, run_serve_bench
@@ -239,6 +251,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             ear=ear,
             max_calls=max_calls,
             overload=overload,
+            max_loop_lag_ms=max_loop_lag_ms,
             progress=lambda text: typer.echo(text, err=True),
         )
         typer.echo(dumps(result))

@@ -64,6 +64,7 @@ class ServerMetrics:
         self.queued_calls = 0
         self.human_calls = 0
         self.max_calls = 0  # admission limit of this process (`--max-calls`)
+        self.loop_lag_ms = 0.0  # the event loop's worst lateness over the last second
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._histograms: dict[str, Histogram] = {}
 
@@ -94,6 +95,7 @@ class ServerMetrics:
                     "workbench_queued_calls": self.queued_calls,
                     "workbench_human_calls": self.human_calls,
                     "workbench_max_calls": self.max_calls,
+                    "workbench_event_loop_lag_ms": self.loop_lag_ms,
                 },
                 "counters": [
                     [name, [list(pair) for pair in labels], value]
@@ -119,6 +121,7 @@ GAUGE_HELP = {
     "workbench_queued_calls": "Calls waiting for a human agent.",
     "workbench_human_calls": "Calls connected to a human agent.",
     "workbench_max_calls": "Calls the server takes at once (admission limit, all workers).",
+    "workbench_event_loop_lag_ms": "Event-loop lateness, worst of the last second (summed).",
     "workbench_workers": "Worker processes serving calls.",
     "workbench_workers_reporting": "Worker processes whose metrics this answer includes.",
     "workbench_worker_active_calls": "Media-stream calls connected now, by worker process.",

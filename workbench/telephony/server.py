@@ -30,8 +30,10 @@ the default), rejects the call (`reject`) or says the line is busy and hangs up 
 `/media` upgrade is answered 503 before any audio. Refusals are counted
 (`workbench_calls_refused_total`) and logged (the first at once, then one line per 10 s).
 `GET /healthz/live` answers 200 while the process serves; `GET /healthz/ready` answers 200 only
-while it can take a call (not draining, every worker up, a free slot) and 503 otherwise, so a
-load balancer stops sending. `GET /healthz` reports both.
+while it can take a call (not draining, every worker up, a free slot, not overloaded) and 503
+otherwise, so a load balancer stops sending. `GET /healthz` reports both. "Overloaded": the
+event loop ran more than `--max-loop-lag-ms` late within the last second — the process is not
+getting the CPU its calls need (other work on the machine), whatever `--max-calls` says.
 
 One `CallRuntime` (agent and speech stack) serves every call; each call borrows its own
 recogniser from the stack's pool.
@@ -93,6 +95,15 @@ DEFAULT_CALLS_PER_CORE = 20
 WHEN_FULL = ("busy", "reject", "message")
 BUSY_MESSAGE = "All our lines are busy right now. Please call again in a few minutes."
 REFUSAL_LOG_EVERY_S = 10.0
+# Overload guard: the event loop is probed every LAG_PROBE_S; while it ran more than
+# `max_loop_lag_ms` late in the last LAG_WINDOW probes, new calls are refused ("overloaded").
+# A fixed --max-calls is calibrated on a quiet machine; when other work takes the cores, the
+# calls it admits can outgrow the CPU the process gets, and every call slows (2026-12-07: 56
+# calls admitted at load average 5 gave greetings after a minute). The loop's lag is the
+# first sign of it.
+LAG_PROBE_S = 0.05
+LAG_WINDOW = 20  # probes: one second
+DEFAULT_MAX_LOOP_LAG_MS = 300.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,7 @@ class ServerConfig:
     max_calls: int | None = None  # calls this process takes at once; None: `default_max_calls`
     when_full: str = "busy"  # what `/twiml` answers beyond capacity (WHEN_FULL)
     twilio_auth_token: str | None = None  # check `X-Twilio-Signature` on /twiml and /media
+    max_loop_lag_ms: float = DEFAULT_MAX_LOOP_LAG_MS  # refuse calls while this late (0: off)
 
     @property
     def token_required(self) -> bool:
@@ -155,6 +167,8 @@ def check_config(config: ServerConfig) -> None:
         )
     if config.max_calls is not None and config.max_calls < 1:
         raise ConfigError(f"--max-calls {config.max_calls}: a server takes at least one call")
+    if config.max_loop_lag_ms < 0:
+        raise ConfigError(f"--max-loop-lag-ms {config.max_loop_lag_ms:g}: 0 (off) or more")
     if config.when_full not in WHEN_FULL:
         raise ConfigError(f"--when-full {config.when_full!r}: expected {', '.join(WHEN_FULL)}")
     if config.public_url and not config.public_url.startswith(("ws://", "wss://")):
@@ -196,6 +210,8 @@ class MediaStreamServer:
         self.max_calls = config.calls_per_process
         self.metrics.max_calls = self.max_calls
         self.admitted = 0  # `/media` connections holding a slot (taken before the upgrade)
+        self.loop_lag_ms = 0.0  # the event loop's worst lateness over the last second
+        self._lag_task: asyncio.Task | None = None
         self._refusals_unlogged = 0
         self._refusal_logged_at: float | None = None
         self.switchboard = Switchboard(self)
@@ -307,6 +323,11 @@ class MediaStreamServer:
     def full(self) -> bool:
         return self.admitted >= self.max_calls
 
+    @property
+    def overloaded(self) -> bool:
+        limit = self.config.max_loop_lag_ms
+        return bool(limit) and self.loop_lag_ms > limit
+
     def readiness(self) -> tuple[bool, str]:
         """Can this process take a call now? (and why not)"""
         if self.draining:
@@ -315,7 +336,20 @@ class MediaStreamServer:
             return False, "starting"
         if self.full:
             return False, "full"
+        if self.overloaded:
+            return False, "overloaded"
         return True, ""
+
+    async def _watch_loop_lag(self) -> None:
+        """Probe the event loop's lateness (`loop_lag_ms`: the worst of the last second)."""
+        loop = asyncio.get_running_loop()
+        recent: deque[float] = deque(maxlen=LAG_WINDOW)
+        while True:
+            started = loop.time()
+            await asyncio.sleep(LAG_PROBE_S)
+            recent.append(max(0.0, loop.time() - started - LAG_PROBE_S) * 1000.0)
+            self.loop_lag_ms = max(recent)
+            self.metrics.loop_lag_ms = self.loop_lag_ms
 
     def refuse(self, route: str, reason: str) -> None:
         """Count and log a call refused at `route` (logs: the first at once, then a line per
@@ -378,8 +412,8 @@ class MediaStreamServer:
         if self.draining:
             self.refuse("media", "draining")
             return web.Response(status=503, text="draining\n", headers={"Retry-After": "5"})
-        if self.full:  # refused before the upgrade: the caller hears nothing of this server
-            self.refuse("media", "full")
+        if self.full or self.overloaded:  # refused before the upgrade: no audio, no session
+            self.refuse("media", "full" if self.full else "overloaded")
             return web.Response(status=503, text="at capacity\n", headers={"Retry-After": "1"})
         self.admitted += 1  # the slot is taken before the first await
         try:
@@ -434,6 +468,7 @@ class MediaStreamServer:
             "ear": self.ear,
             "active_calls": len(self.connections),
             "max_calls": self.max_calls,
+            "loop_lag_ms": round(self.loop_lag_ms, 1),
             "queued_calls": len(self.switchboard.queue),
         }
         if reason:
@@ -620,6 +655,7 @@ class MediaStreamServer:
         server = self._site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        self._lag_task = asyncio.ensure_future(self._watch_loop_lag())
         if self.worker is not None:  # siblings ask for this worker's metrics here
             internal = web.Application()
             internal.router.add_get("/worker/metrics", self._worker_snapshot)
@@ -636,6 +672,8 @@ class MediaStreamServer:
         with self.finished_changed:
             self.draining = True
             self.finished_changed.notify_all()
+        if self._lag_task is not None:
+            self._lag_task.cancel()
         if self._site is not None:
             await self._site.stop()  # closes the listening socket: no new connections
         deadline = time.monotonic() + timeout_s
