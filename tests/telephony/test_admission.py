@@ -162,3 +162,25 @@ def test_the_overload_guard_can_be_turned_off(runtime):
         assert get(server.http + "/healthz/ready")[0] == 200
     finally:
         server.thread.stop(drain_timeout_s=2.0)
+
+
+class LateClockCall:
+    """A named fake connection whose call's clock thread is `behind_ms` late."""
+
+    def __init__(self, behind_ms: float) -> None:
+        self.driver = type("Driver", (), {"behind_ms": behind_ms})()
+
+
+def test_while_the_calls_clock_runs_late_new_calls_are_refused_as_overloaded(runtime):
+    server = start_server(runtime, max_calls=10)
+    late = LateClockCall(behind_ms=450.0)
+    try:
+        server.thread.call_soon(lambda: server.server.connections.add(late))
+        time.sleep(0.3)
+        status, ready = get(server.http + "/healthz/ready")
+        assert (status, ready["reason"]) == (503, "overloaded")
+        server.thread.call_soon(lambda: server.server.connections.discard(late))
+        time.sleep(1.5)
+        assert get(server.http + "/healthz/ready")[0] == 200
+    finally:
+        server.thread.stop(drain_timeout_s=2.0)

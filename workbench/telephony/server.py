@@ -32,8 +32,9 @@ the default), rejects the call (`reject`) or says the line is busy and hangs up 
 `GET /healthz/live` answers 200 while the process serves; `GET /healthz/ready` answers 200 only
 while it can take a call (not draining, every worker up, a free slot, not overloaded) and 503
 otherwise, so a load balancer stops sending. `GET /healthz` reports both. "Overloaded": the
-event loop ran more than `--max-loop-lag-ms` late within the last second — the process is not
-getting the CPU its calls need (other work on the machine), whatever `--max-calls` says.
+event loop, or the clock thread that ticks the calls, ran more than `--max-loop-lag-ms` late
+within the last second — the process is not getting the CPU its calls need (other work on the
+machine), whatever `--max-calls` says.
 
 One `CallRuntime` (agent and speech stack) serves every call; each call borrows its own
 recogniser from the stack's pool.
@@ -95,7 +96,8 @@ DEFAULT_CALLS_PER_CORE = 20
 WHEN_FULL = ("busy", "reject", "message")
 BUSY_MESSAGE = "All our lines are busy right now. Please call again in a few minutes."
 REFUSAL_LOG_EVERY_S = 10.0
-# Overload guard: the event loop is probed every LAG_PROBE_S; while it ran more than
+# Overload guard: every LAG_PROBE_S the event loop's lateness and the calls' clock thread's
+# (how far its ticks are behind the 20 ms grid) are probed; while either ran more than
 # `max_loop_lag_ms` late in the last LAG_WINDOW probes, new calls are refused ("overloaded").
 # A fixed --max-calls is calibrated on a quiet machine; when other work takes the cores, the
 # calls it admits can outgrow the CPU the process gets, and every call slows (2026-12-07: 56
@@ -341,13 +343,19 @@ class MediaStreamServer:
         return True, ""
 
     async def _watch_loop_lag(self) -> None:
-        """Probe the event loop's lateness (`loop_lag_ms`: the worst of the last second)."""
+        """Probe how late the process runs (`loop_lag_ms`: the worst of the last second): the
+        event loop's own lateness, and how far the calls' clock thread is behind its grid."""
         loop = asyncio.get_running_loop()
         recent: deque[float] = deque(maxlen=LAG_WINDOW)
         while True:
             started = loop.time()
             await asyncio.sleep(LAG_PROBE_S)
-            recent.append(max(0.0, loop.time() - started - LAG_PROBE_S) * 1000.0)
+            loop_late = max(0.0, loop.time() - started - LAG_PROBE_S) * 1000.0
+            clock_late = max(
+                (c.driver.behind_ms for c in self.connections if c.driver is not None),
+                default=0.0,
+            )
+            recent.append(max(loop_late, clock_late))
             self.loop_lag_ms = max(recent)
             self.metrics.loop_lag_ms = self.loop_lag_ms
 
