@@ -123,6 +123,8 @@ def test_bad_admission_settings_are_refused_at_start():
         check_config(ServerConfig(when_full="hold"))
     with pytest.raises(ConfigError, match="--max-loop-lag-ms -1"):
         check_config(ServerConfig(max_loop_lag_ms=-1))
+    with pytest.raises(ConfigError, match="--max-turn-latency-ms -1"):
+        check_config(ServerConfig(max_turn_latency_ms=-1))
     with pytest.raises(ConfigError, match="--public-url"):
         check_config(ServerConfig(public_url="https://agent.example.com"))
 
@@ -136,7 +138,7 @@ def test_the_default_capacity_is_twenty_calls_per_core_a_process_gets():
 
 
 def test_while_the_event_loop_runs_late_new_calls_are_refused_as_overloaded(runtime):
-    server = start_server(runtime, max_calls=10)
+    server = start_server(runtime, max_calls=10, max_loop_lag_ms=300)
     try:
         assert get(server.http + "/healthz/ready")[0] == 200
         server.thread.loop.call_soon_threadsafe(time.sleep, 0.6)  # the loop starved of CPU
@@ -172,7 +174,7 @@ class LateClockCall:
 
 
 def test_while_the_calls_clock_runs_late_new_calls_are_refused_as_overloaded(runtime):
-    server = start_server(runtime, max_calls=10)
+    server = start_server(runtime, max_calls=10, max_loop_lag_ms=300)
     late = LateClockCall(behind_ms=450.0)
     try:
         server.thread.call_soon(lambda: server.server.connections.add(late))
@@ -182,5 +184,22 @@ def test_while_the_calls_clock_runs_late_new_calls_are_refused_as_overloaded(run
         server.thread.call_soon(lambda: server.server.connections.discard(late))
         time.sleep(1.5)
         assert get(server.http + "/healthz/ready")[0] == 200
+    finally:
+        server.thread.stop(drain_timeout_s=2.0)
+
+
+def test_while_recent_replies_are_slow_new_calls_are_refused_as_overloaded(runtime):
+    server = start_server(runtime, max_calls=10, max_turn_latency_ms=1500)
+    try:
+        for latency in (400.0, 500.0, 600.0, 450.0):  # four turns: too few to judge
+            server.thread.call_soon(lambda ms=latency: server.server.note_turn_latency(ms))
+        server.thread.call_soon(lambda: server.server.note_turn_latency(4000.0))
+        assert get(server.http + "/healthz/ready")[0] == 503  # p90 of five: 4000 ms
+        for _ in range(10):  # replies are quick again: the slow one is past the p90
+            server.thread.call_soon(lambda: server.server.note_turn_latency(300.0))
+        status, ready = get(server.http + "/healthz/ready")
+        assert status == 200, ready
+        health = get(server.http + "/healthz")[1]
+        assert health["recent_turn_latency_p90_ms"] == 600.0
     finally:
         server.thread.stop(drain_timeout_s=2.0)

@@ -115,6 +115,7 @@ def run_serve_bench(
     max_calls: int | None = None,
     overload: float = 0.0,
     max_loop_lag_ms: float | None = None,
+    max_turn_latency_ms: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Drive `calls` concurrent calls for `duration_s` (or `soak_minutes`, after a ramp of
@@ -145,6 +146,11 @@ def run_serve_bench(
         *(("--ear", ear) if ear else ()),
         *(("--max-calls", str(max_calls)) if max_calls else ()),
         *(("--max-loop-lag-ms", f"{max_loop_lag_ms:g}") if max_loop_lag_ms is not None else ()),
+        *(
+            ("--max-turn-latency-ms", f"{max_turn_latency_ms:g}")
+            if max_turn_latency_ms is not None
+            else ()
+        ),
     )
     # (The bench's callers do not sign: a TWILIO_AUTH_TOKEN in this environment stays out.)
     server = ServerProcess(agent=agent, crm=False, extra=extra, env={"TWILIO_AUTH_TOKEN": ""})
@@ -216,6 +222,7 @@ def run_serve_bench(
         "overload": overload or None,
         "max_calls_per_process": max_calls,
         "max_loop_lag_ms": max_loop_lag_ms,
+        "max_turn_latency_ms": max_turn_latency_ms,
         "calls_placed": len(measured),
         "calls_admitted": len(admitted),
         "calls_refused": len(refused),

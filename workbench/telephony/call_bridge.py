@@ -319,6 +319,7 @@ class MediaCall:
             self.summary.turns.append(TurnHeard(turn, first, speech_end, latency))
             if latency is not None:
                 self.server.metrics.observe("workbench_turn_latency_seconds", latency / 1000.0)
+                self.server.note_turn_latency(latency)
             if turn > 0:
                 self.server.metrics.inc("workbench_turns_total")
             self._publish_heard(turn, first, speech_end)

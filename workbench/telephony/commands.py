@@ -60,6 +60,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "last second (the process is short of CPU); 0: off."
             ),
         ] = 300.0,
+        max_turn_latency_ms: Annotated[
+            float,
+            typer.Option(
+                help="Also refuse new calls while the replies heard in the last 10 s took longer "
+                "than this (p90, server-side: the caller's end of speech to the first audio "
+                "heard); 0: off."
+            ),
+        ] = 1500.0,
         when_full: Annotated[
             str,
             typer.Option(
@@ -99,6 +107,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             when_full=when_full,
             twilio_auth_token=twilio_auth_token or None,
             max_loop_lag_ms=max_loop_lag_ms,
+            max_turn_latency_ms=max_turn_latency_ms,
         )
 
         def ready(server: object) -> None:
@@ -233,6 +242,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             float | None,
             typer.Option(help="The server's overload guard (serve --max-loop-lag-ms; 0: off)."),
         ] = None,
+        max_turn_latency_ms: Annotated[
+            float | None,
+            typer.Option(help="The server's reply guard (serve --max-turn-latency-ms; 0: off)."),
+        ] = None,
     ) -> None:
         """N concurrent scripted calls over loopback; caller-side latency, server CPU and memory."""
         from workbench.telephony.bench import dumps, run_serve_bench
@@ -252,6 +265,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             max_calls=max_calls,
             overload=overload,
             max_loop_lag_ms=max_loop_lag_ms,
+            max_turn_latency_ms=max_turn_latency_ms,
             progress=lambda text: typer.echo(text, err=True),
         )
         typer.echo(dumps(result))

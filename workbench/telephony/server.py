@@ -33,8 +33,9 @@ the default), rejects the call (`reject`) or says the line is busy and hangs up 
 while it can take a call (not draining, every worker up, a free slot, not overloaded) and 503
 otherwise, so a load balancer stops sending. `GET /healthz` reports both. "Overloaded": the
 event loop, or the clock thread that ticks the calls, ran more than `--max-loop-lag-ms` late
-within the last second — the process is not getting the CPU its calls need (other work on the
-machine), whatever `--max-calls` says.
+within the last second, or the turns heard in the last 10 s took more than
+`--max-turn-latency-ms` (p90, server-side) — the process is not getting the CPU its calls need
+(other work on the machine), whatever `--max-calls` says.
 
 One `CallRuntime` (agent and speech stack) serves every call; each call borrows its own
 recogniser from the stack's pool.
@@ -106,6 +107,13 @@ REFUSAL_LOG_EVERY_S = 10.0
 LAG_PROBE_S = 0.05
 LAG_WINDOW = 20  # probes: one second
 DEFAULT_MAX_LOOP_LAG_MS = 300.0
+# ... and while the replies themselves are slow: the server-side turn latency (the caller's end
+# of speech to the first mark echo) of the turns heard in the last TURN_WINDOW_S has a p90
+# above `max_turn_latency_ms` (with at least TURN_MIN_SAMPLES of them). The clock thread can be
+# punctual while the calls' stage work (recognition, replies) starves: this catches that.
+TURN_WINDOW_S = 10.0
+TURN_MIN_SAMPLES = 5
+DEFAULT_MAX_TURN_LATENCY_MS = 1500.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ class ServerConfig:
     when_full: str = "busy"  # what `/twiml` answers beyond capacity (WHEN_FULL)
     twilio_auth_token: str | None = None  # check `X-Twilio-Signature` on /twiml and /media
     max_loop_lag_ms: float = DEFAULT_MAX_LOOP_LAG_MS  # refuse calls while this late (0: off)
+    max_turn_latency_ms: float = DEFAULT_MAX_TURN_LATENCY_MS  # … or replies this slow (0: off)
 
     @property
     def token_required(self) -> bool:
@@ -171,6 +180,8 @@ def check_config(config: ServerConfig) -> None:
         raise ConfigError(f"--max-calls {config.max_calls}: a server takes at least one call")
     if config.max_loop_lag_ms < 0:
         raise ConfigError(f"--max-loop-lag-ms {config.max_loop_lag_ms:g}: 0 (off) or more")
+    if config.max_turn_latency_ms < 0:
+        raise ConfigError(f"--max-turn-latency-ms {config.max_turn_latency_ms:g}: 0 (off) or more")
     if config.when_full not in WHEN_FULL:
         raise ConfigError(f"--when-full {config.when_full!r}: expected {', '.join(WHEN_FULL)}")
     if config.public_url and not config.public_url.startswith(("ws://", "wss://")):
@@ -213,6 +224,7 @@ class MediaStreamServer:
         self.metrics.max_calls = self.max_calls
         self.admitted = 0  # `/media` connections holding a slot (taken before the upgrade)
         self.loop_lag_ms = 0.0  # the event loop's worst lateness over the last second
+        self._recent_turns: deque[tuple[float, float]] = deque(maxlen=200)  # (monotonic, ms)
         self._lag_task: asyncio.Task | None = None
         self._refusals_unlogged = 0
         self._refusal_logged_at: float | None = None
@@ -328,7 +340,22 @@ class MediaStreamServer:
     @property
     def overloaded(self) -> bool:
         limit = self.config.max_loop_lag_ms
-        return bool(limit) and self.loop_lag_ms > limit
+        if limit and self.loop_lag_ms > limit:
+            return True
+        limit = self.config.max_turn_latency_ms
+        return bool(limit) and (self.recent_turn_latency_p90() or 0.0) > limit
+
+    def note_turn_latency(self, latency_ms: float) -> None:
+        """A turn heard by its caller (server-side latency), for the overload guard."""
+        self._recent_turns.append((time.monotonic(), latency_ms))
+
+    def recent_turn_latency_p90(self) -> float | None:
+        """p90 of the turns heard in the last `TURN_WINDOW_S` (None: too few to judge)."""
+        since = time.monotonic() - TURN_WINDOW_S
+        values = sorted(ms for t, ms in self._recent_turns if t >= since)
+        if len(values) < TURN_MIN_SAMPLES:
+            return None
+        return values[min(len(values) - 1, int(0.9 * len(values)))]
 
     def readiness(self) -> tuple[bool, str]:
         """Can this process take a call now? (and why not)"""
@@ -477,6 +504,7 @@ class MediaStreamServer:
             "active_calls": len(self.connections),
             "max_calls": self.max_calls,
             "loop_lag_ms": round(self.loop_lag_ms, 1),
+            "recent_turn_latency_p90_ms": self.recent_turn_latency_p90(),
             "queued_calls": len(self.switchboard.queue),
         }
         if reason:
