@@ -12,7 +12,15 @@ measured through `report(name, value_ms, ok, cause)`:
 - `barge_in_stop`: barge-in speech onset (after a leading "Yeah,": of the words after it) →
   end of the last agent audio heard after it;
 - `false_interruption`: the agent cleared its audio within 1.5 s of a backchannel (a failure);
-- `call`: completed (value = call duration) or failed with its cause.
+- `call`: completed (value = call duration) or failed with its cause;
+- `call_refused`: the agent at capacity refused the call before any audio (HTTP 503 or 429):
+  value = time to the refusal, cause = the answer; apart from failed calls, no `call` sample
+  (any other refused upgrade — 401/403: unsigned, wrong token — is a failed call).
+
+A measure that does not apply is reported as such (`report(name, NaN, True, "not applicable:
+…")`), never as a number: a barge-in or backchannel that found the agent silent (no agent
+audio once the caller began), a turn whose caller stopped while the agent was still talking
+(no reply to time).
 
 Step kinds played: say, say_wav, pause_ms, silence_s, dtmf, barge_in, backchannel, hang_up,
 wait_for agent_starts_speaking / agent_stops_speaking. `wait_for agent_said|topic|handoff`
@@ -25,6 +33,7 @@ likely as a scenario with the default weight 1.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +49,13 @@ log = logging.getLogger(__name__)
 
 Report = Callable[[str, float, bool, str], None]
 SYNTHETIC_VOICE = "synthetic"
+REFUSED = "call_refused"
+BUSY_STATUSES = (503, 429)  # the agent's "at capacity, call again later"
+NOT_APPLICABLE = "not applicable: "  # (as workbench.loadreport.NOT_APPLICABLE)
+
+
+def report_not_applicable(report: Report, name: str, reason: str) -> None:
+    report(name, math.nan, True, NOT_APPLICABLE + reason)
 
 
 @dataclass(frozen=True)
@@ -197,12 +213,22 @@ class CallFailed(Exception):
 def play_call(call: Any, plan: CallPlan, report: Report, *, connect_timeout_s: float = 10.0):
     """Run one call from `plan` on `call` (a `media_call.MediaCall`); hangs up in all cases."""
     import gevent
+    import websocket
 
     started = time.perf_counter()
     timeout = plan.reply_timeout_s
     try:
         try:
             setup_ms = call.connect(connect_timeout_s)
+        except websocket.WebSocketBadStatusException as refusal:
+            body = (refusal.resp_body or b"").decode("utf-8", "replace").strip()
+            cause = f"HTTP {refusal.status_code}" + (f" {body}" if body else "")
+            if refusal.status_code not in BUSY_STATUSES:  # (403: unsigned, wrong token…)
+                report("call_setup", (time.perf_counter() - started) * 1000.0, False, cause)
+                raise CallFailed(f"connect: refused with {cause}") from None
+            # The agent at capacity said no before any audio: a refusal, not a failed call.
+            report(REFUSED, (time.perf_counter() - started) * 1000.0, True, cause[:120])
+            return  # (no `call` sample: it never began)
         except Exception as error:
             report("call_setup", (time.perf_counter() - started) * 1000.0, False, _cause(error))
             raise CallFailed(f"connect: {_cause(error)}") from None
@@ -268,10 +294,23 @@ def _await_reply(call: Any, report: Report, timeout: float) -> None:
     """After the caller's speech or keys: wait for the last frame out, then for the reply."""
     state = call.state
     call.wait(lambda: not call.speaking and state.speech_end_ms is not None, 60.0)
-    if call.wait(lambda: state.reply_ms is not None, timeout):
+    if state.reply_not_applicable:
+        report_not_applicable(report, "response_latency", state.reply_not_applicable)
+    elif call.wait(lambda: state.reply_ms is not None, timeout):
         report("response_latency", state.reply_ms - state.speech_end_ms, True, "")
     elif not call.closed:
         report("response_latency", timeout * 1000.0, False, "no reply")
+
+
+def _silent_at(call: Any, item: Any) -> bool:
+    """Had the agent fallen silent before the caller's interjection began (nothing to
+    interrupt, falsely or not)? Judged once the caller is done; the pacer may not yet have
+    settled the item, so this looks at what was heard directly."""
+    if item.not_applicable:
+        return True
+    onset = item.sound_onset_ms if item.sound_onset_ms is not None else item.onset_ms
+    last = call.state.last_audible_end_ms
+    return onset is not None and (last is None or last <= onset)
 
 
 def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> None:
@@ -297,8 +336,11 @@ def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> Non
     state.interjection = item
     call.say(step.utterance)
     if step.kind == "barge_in":
-        if call.wait(lambda: item.stop_ms is not None, timeout):
-            report("barge_in_stop", item.stop_ms, True, "")
+        if call.wait(lambda: item.stop_ms is not None or bool(item.not_applicable), timeout):
+            if item.not_applicable:
+                report_not_applicable(report, "barge_in_stop", item.not_applicable)
+            else:
+                report("barge_in_stop", item.stop_ms, True, "")
         else:
             report("barge_in_stop", timeout * 1000.0, False, "agent kept talking")
         _await_reply(call, report, timeout)
@@ -308,5 +350,9 @@ def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> Non
         call.wait(lambda: item.clear_ms is not None or call.now_ms() >= window_end, 5.0)
         if item.clear_ms is not None and item.clear_ms <= window_end:
             report("false_interruption", item.clear_ms - (item.onset_ms or 0.0), False, "cleared")
+        elif _silent_at(call, item):
+            report_not_applicable(
+                report, "false_interruption", "agent silent at the caller's onset"
+            )
         state.awaiting_reply = False
     state.interjection = None

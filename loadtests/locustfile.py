@@ -11,7 +11,11 @@ by weight (`weight:N` tag, default 1) from `--scenarios`, plays its caller in re
 20 ms frame per tick from the process's shared pacer), hears the agent through a playout
 buffer, echoes marks, honours `clear`, presses keys, barges in and backchannels, and reports
 per turn (`events.request`): call_setup, ttfa, response_latency, barge_in_stop,
-false_interruption and call (completed, or failed with its cause).
+false_interruption and call (completed, or failed with its cause); a call the agent refused at
+capacity (503 before any audio) is `call_refused`, not a failure. A measure that did not apply
+(a barge-in that found the agent silent) is kept in the exact report with its reason and sent
+to Locust's statistics not at all (no number to chart). Given `--twilio-auth-token` (or
+TWILIO_AUTH_TOKEN) every stream upgrade carries `X-Twilio-Signature`, as Twilio's would.
 
 Locust's own statistics round response times (two significant digits), so every sample is also
 kept raw (workers ship theirs to the master with their regular reports) and at the end the
@@ -68,6 +72,17 @@ def _options(parser) -> None:
         "--voice", default="", help="Caller voice for every scenario (synthetic = tones, no TTS)"
     )
     group.add_argument("--token", default="", help="Sent in start.customParameters.token")
+    group.add_argument(
+        "--twilio-auth-token",
+        default=os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        help="Sign each stream upgrade (X-Twilio-Signature) with this auth token "
+        "(default: $TWILIO_AUTH_TOKEN)",
+    )
+    group.add_argument(
+        "--public-url",
+        default="",
+        help="The stream URL the agent knows itself by, which signatures cover (default: host)",
+    )
     group.add_argument("--exact-report", default="", help="Report prefix (default: under home)")
     group.add_argument("--think-time", type=float, default=1.0, help="Seconds between calls")
     group.add_argument("--max-lateness-ms", type=float, default=10.0, help="Self-check p99")
@@ -178,6 +193,8 @@ class SyntheticCaller(User):
             self.pacer,
             token=self.options.token or None,
             caller_number=plan.caller_number,
+            twilio_auth_token=self.options.twilio_auth_token or None,
+            signed_url=self.options.public_url or None,
         )
 
         def report(name: str, value_ms: float, ok: bool, cause: str) -> None:
@@ -190,18 +207,23 @@ class SyntheticCaller(User):
 
 def _record(environment, scenario, call_sid, name, value_ms, ok, cause) -> None:
     sample = Sample(time.time(), name, float(value_ms), ok, scenario, call_sid, cause)
+    if sample.applies:  # (a measure that did not apply has no number for Locust's charts)
+        _fire(environment, name, value_ms, ok, cause, scenario, call_sid)
+    if isinstance(environment.runner, WorkerRunner):
+        _Process.unsent.append(tuple(sample.__dict__.values()))
+    else:
+        _Process.samples.append(sample)
+
+
+def _fire(environment, name, value_ms, ok, cause, scenario, call_sid) -> None:
     environment.events.request.fire(
-        request_type="CALL" if name in ("call", "call_setup") else "TURN",
+        request_type="CALL" if name in ("call", "call_setup", "call_refused") else "TURN",
         name=name,
         response_time=float(value_ms),
         response_length=int(value_ms) if name == "call" else 0,
         exception=None if ok else Exception(cause or name),
         context={"scenario": scenario, "call_sid": call_sid},
     )
-    if isinstance(environment.runner, WorkerRunner):
-        _Process.unsent.append(tuple(sample.__dict__.values()))
-    else:
-        _Process.samples.append(sample)
 
 
 # ---------------------------------------------------------------- distributed plumbing

@@ -52,6 +52,7 @@ from workbench.audio.frames import FRAME_BYTES, FRAME_SAMPLES, SILENCE_FRAME
 from workbench.engine.caller import interruption_onset_index
 from workbench.loadreport import GeneratorHealth
 from workbench.telephony import protocol as p
+from workbench.telephony import signature as twilio_signature
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +131,13 @@ class Interjection:
 
     kind: str
     onset_ms: float | None = None  # barge-ins: the interruption proper's onset
+    sound_onset_ms: float | None = None  # the utterance's first audible sample
     last_agent_ms: float | None = None
     clear_ms: float | None = None
     stop_ms: float | None = None  # onset → end of the last agent audio heard after it
+    # Why the measure does not apply (the agent was silent at the onset: nothing to stop or
+    # to interrupt falsely); set instead of `stop_ms`, never as a 0 ms stop.
+    not_applicable: str = ""
 
 
 @dataclass
@@ -145,6 +150,9 @@ class CallState:
     speech_end_ms: float | None = None  # end of the caller's latest utterance / key press
     reply_ms: float | None = None  # first audible agent sample after `speech_end_ms`
     awaiting_reply: bool = False
+    # The agent was still talking when the caller stopped: its next sample continues that
+    # speech, so the turn has no response latency (counted as not applicable, not timed).
+    reply_not_applicable: str = ""
     clears_ms: list[float] = field(default_factory=list)
     interjection: Interjection | None = None
     protocol_errors: list[str] = field(default_factory=list)
@@ -165,9 +173,15 @@ class MediaCall:
         token: str | None = None,
         caller_number: str = "+14155550199",
         to_number: str = "+18005550100",
+        twilio_auth_token: str | None = None,
+        signed_url: str | None = None,
     ) -> None:
+        """`twilio_auth_token`: sign the upgrade (`X-Twilio-Signature`) over `signed_url` (the
+        URL the agent knows itself by; default `url`), as Twilio does."""
         self.url = url
         self.pacer = pacer
+        self.twilio_auth_token = twilio_auth_token
+        self.signed_url = signed_url
         self.call_sid = new_sid("CA")
         self.stream_sid = new_sid("MZ")
         self._media_head = (
@@ -209,7 +223,12 @@ class MediaCall:
     def connect(self, timeout_s: float = 10.0) -> float:
         """Open the socket and send `connected` + `start`; returns the setup time in ms."""
         started = time.perf_counter()
-        self._ws = websocket.create_connection(self.url, timeout=timeout_s)
+        header = []
+        if self.twilio_auth_token:
+            value = twilio_signature.signature(self.twilio_auth_token, self.signed_url or self.url)
+            header.append(f"{twilio_signature.HEADER}: {value}")
+        # A refused upgrade (503 at capacity, 403…) raises WebSocketBadStatusException.
+        self._ws = websocket.create_connection(self.url, timeout=timeout_s, header=header)
         self._ws.settimeout(None)
         self._sock = self._ws.sock
         self._raw = getattr(self._sock, "_sock", self._sock)  # the OS socket under gevent's
@@ -341,7 +360,17 @@ class MediaCall:
                 end = now - 20.0 + (utt.end_ms - (len(utt.frames) - 1) * 20.0)
                 state.speech_end_ms = end
                 state.reply_ms = None
-                state.awaiting_reply = True
+                state.reply_not_applicable = ""
+                state.awaiting_reply = False
+                # The trailing silence is out; agent audio may already have played after the
+                # caller's last speech sample.
+                last, run = state.last_audible_end_ms, state.run_onset_ms
+                if last is None or last <= end:
+                    state.awaiting_reply = True  # the reply is still to come (`_play`)
+                elif run is not None and run > end:  # the reply began in the trailing silence
+                    state.reply_ms = run
+                else:  # the agent talked through the caller's end: nothing answers the caller
+                    state.reply_not_applicable = "agent still speaking when the caller stopped"
                 self.changed.set()
         else:
             payload = SILENCE_B64
@@ -367,6 +396,7 @@ class MediaCall:
         item = self.state.interjection
         utterance = self._pending_utterance
         if item is not None and item.onset_ms is None:
+            item.sound_onset_ms = onset
             if item.kind == "barge_in" and utterance is not None:
                 if utterance.interruption_onset_ms is not None:
                     onset += utterance.interruption_onset_ms - utterance.onset_ms
@@ -407,13 +437,24 @@ class MediaCall:
                     self.changed.set()
                 state.last_audible_end_ms = last
         item = state.interjection
-        if item is not None and item.onset_ms is not None and item.stop_ms is None:
+        if (
+            item is not None
+            and item.onset_ms is not None
+            and item.stop_ms is None
+            and not item.not_applicable
+        ):
             last = state.last_audible_end_ms
             if last is not None and last > item.onset_ms:
                 item.last_agent_ms = last
             quiet_since = max(item.last_agent_ms or item.onset_ms, item.onset_ms)
             if now + 20.0 - quiet_since >= STOP_GAP_MS and not self.has_audio:
-                item.stop_ms = quiet_since - item.onset_ms
+                sound = item.sound_onset_ms if item.sound_onset_ms is not None else item.onset_ms
+                if last is not None and last > sound:
+                    # The agent was heard after the caller began: it stopped `stop_ms` after
+                    # the interruption proper (0: already during a leading "Yeah,").
+                    item.stop_ms = quiet_since - item.onset_ms
+                else:  # no agent audio once the caller began: there was nothing to stop
+                    item.not_applicable = "agent silent at the caller's onset"
                 self.changed.set()
         for name in echoes:
             self._seq += 1

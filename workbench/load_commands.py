@@ -97,7 +97,13 @@ def locust_command(
     return cmd + list(extra or [])
 
 
-def run_locust(cmd: list[str], *, shape: str | None = None, quiet: bool = False) -> int:
+def run_locust(
+    cmd: list[str],
+    *,
+    shape: str | None = None,
+    quiet: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> int:
     """Run Locust to completion in a child process (its own gevent world).
 
     Stopping is Locust's job: a SIGTERM to this process (the desktop panel's Stop) is passed on
@@ -105,6 +111,7 @@ def run_locust(cmd: list[str], *, shape: str | None = None, quiet: bool = False)
     and this returns as after a normal end."""
     env = dict(os.environ)
     env.pop("LOAD_SHAPE", None)
+    env.update(extra_env or {})  # (secrets: in the environment, not on a command line)
     if shape:
         env["LOAD_SHAPE"] = shape
     out = subprocess.DEVNULL if quiet else None
@@ -160,10 +167,11 @@ def read_report(prefix: Path) -> dict[str, Any]:
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """A few lines for the terminal: verdict, calls, exact percentiles, self-check."""
     check = report["self_check"]
+    calls = report["calls"]
     lines = [
         f"target {report['target']}: {'VALID' if report['valid'] else 'INVALID'} run; calls "
-        f"completed {report['calls']['completed']}, failed {report['calls']['failed']}; "
-        f"false interruptions {report['false_interruptions']}"
+        f"completed {calls['completed']}, failed {calls['failed']}, refused by the agent "
+        f"{calls.get('refused', 0)}; false interruptions {report['false_interruptions']}"
     ]
     for name, m in report["metrics_ms"].items():
         if m.get("count"):
@@ -174,6 +182,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     for name, causes in report["failures"].items():
         for cause, n in causes.items():
             lines.append(f"  failed {name}: {cause} ×{n}")
+    for cause, n in report.get("refusals", {}).items():
+        lines.append(f"  refused (at capacity, not a failure): {cause} ×{n}")
+    for name, reasons in report.get("not_applicable", {}).items():
+        for reason, n in reasons.items():
+            lines.append(f"  not applicable {name}: {reason} ×{n}")
     lat = check["lateness_ms"]
     lines.append(
         f"  generator: pacing lateness p50 {lat['p50']:.1f} / p99 {lat['p99']:.1f} ms over "
@@ -239,11 +252,18 @@ class TrivialTarget:
             self.process = None
 
 
-def local_server(log_path: Path, *, timeout_s: float = SERVER_START_TIMEOUT_S) -> ServerProcess:
+def local_server(
+    log_path: Path,
+    *,
+    timeout_s: float = SERVER_START_TIMEOUT_S,
+    env: dict[str, str] | None = None,
+) -> ServerProcess:
     """The demo agent for one `load local` run, its output beside the report (this command's
     stdout carries Locust's progress lines). Like every call the workbench handles, the
     synthetic calls are written to the configured org (the embedded local org by default)."""
-    return ServerProcess(log_path=log_path, timeout_s=timeout_s, extra=("--drain-timeout", "5"))
+    return ServerProcess(
+        log_path=log_path, timeout_s=timeout_s, extra=("--drain-timeout", "5"), env=env
+    )
 
 
 def _org_of_local_target(stack: contextlib.ExitStack) -> tuple[str, str] | None:
@@ -296,6 +316,23 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = None,
         processes: Annotated[int, typer.Option(help="Locust worker processes (one per core).")] = 1,
         token: Annotated[str | None, typer.Option(help="Token sent in customParameters.")] = None,
+        twilio_auth_token: Annotated[
+            str | None,
+            typer.Option(
+                envvar="TWILIO_AUTH_TOKEN",
+                show_envvar=True,
+                help="Sign every stream upgrade with X-Twilio-Signature, as Twilio does (an agent "
+                "that checks signatures refuses unsigned calls); with 'local', the served agent "
+                "checks them too.",
+            ),
+        ] = None,
+        public_url: Annotated[
+            str | None,
+            typer.Option(
+                help="The stream URL the agent knows itself by (its --public-url + /media), "
+                "which the signatures cover; default: TARGET."
+            ),
+        ] = None,
         voice: Annotated[
             str | None, typer.Option(help="Caller voice for all scenarios (synthetic: no TTS).")
         ] = None,
@@ -332,6 +369,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         extra = list(locust_arg or [])
         if token:
             extra.append(locust_option("--token", token))
+        if public_url is not None and not public_url.startswith(("ws://", "wss://")):
+            raise ConfigError(f"--public-url {public_url!r}: expected a ws:// or wss:// URL")
+        if public_url:
+            extra.append(locust_option("--public-url", public_url))
+        secrets = {"TWILIO_AUTH_TOKEN": twilio_auth_token} if twilio_auth_token else {}
         if voice:
             extra.append(locust_option("--voice", voice))
         if org_url:
@@ -349,10 +391,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 headless=not web,
                 extra=extra,
             )
-            return run_locust(cmd, shape=shape)
+            return run_locust(cmd, shape=shape, extra_env=secrets)
 
         if local:
-            server = local_server(prefix.with_name(prefix.name + "_server.log"))
+            server = local_server(prefix.with_name(prefix.name + "_server.log"), env=secrets)
             typer.echo(
                 f"local: starting the demo agent (workbench serve) at {server.url} for "
                 f"this run, log {server.log_path}"

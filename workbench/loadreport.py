@@ -8,6 +8,12 @@ computed (load-testing reference §5), so the harness keeps every raw sample and
 own percentiles here: nearest-rank on the sorted samples (p = the value at rank ⌈p·n⌉), which
 is exact and always one of the observed values.
 
+Three kinds of outcome are kept apart: a measure (a number), a measure that did not apply
+(`Sample.not_applicable`: no number, a reason — e.g. a barge-in that found the agent already
+silent has no stop latency, and a 0 ms stop would flatter the percentiles), and a refused call
+(`call_refused`: the agent at capacity turned the call away before any audio, which is the
+server keeping its promise, not a failure). Percentiles are taken over measures only.
+
 The generator's self-check also lives here: pacing lateness (actual − scheduled send time of
 each 20 ms frame) kept as a 0.1 ms histogram, and CPU per process; a run whose generator was
 the bottleneck is marked invalid, so its latencies are never blamed on the agent. The judged
@@ -33,6 +39,8 @@ LATENESS_BINS = 10_000  # up to 1 s; later frames land in the last bin
 DEFAULT_MAX_LATENESS_P99_MS = 10.0
 DEFAULT_MAX_CPU_PERCENT = 90.0
 SERIES_BUCKET_S = 10.0  # the charts' time step
+REFUSED = "call_refused"  # a call the agent refused (value: time to the refusal, ms)
+NOT_APPLICABLE = "not applicable: "  # the cause of a sample whose measure did not apply
 
 
 @dataclass(frozen=True)
@@ -45,13 +53,29 @@ class Sample:
     ok: bool = True
     scenario: str = ""
     call_sid: str = ""
-    cause: str = ""  # why it failed (failures only)
+    cause: str = ""  # why it failed (failures), why it did not apply, why it was refused
+
+    @classmethod
+    def not_applicable(
+        cls, t: float, name: str, reason: str, scenario: str = "", call_sid: str = ""
+    ) -> Sample:
+        """A measure that did not apply: no value (NaN, written empty), the reason as cause."""
+        return cls(t, name, math.nan, True, scenario, call_sid, NOT_APPLICABLE + reason)
+
+    @property
+    def applies(self) -> bool:
+        return not math.isnan(self.value_ms)
+
+    @property
+    def reason(self) -> str:
+        """Why the measure did not apply (empty when it did)."""
+        return "" if self.applies else self.cause.removeprefix(NOT_APPLICABLE)
 
     def as_row(self) -> list[Any]:
         return [
             f"{self.t:.3f}",
             self.name,
-            f"{self.value_ms:.3f}",
+            f"{self.value_ms:.3f}" if self.applies else "",
             int(self.ok),
             self.scenario,
             self.call_sid,
@@ -64,7 +88,8 @@ SAMPLE_FIELDS = ("t", "name", "value_ms", "ok", "scenario", "call_sid", "cause")
 
 def sample_from_row(row: Sequence[Any]) -> Sample:
     t, name, value, ok, scenario, call_sid, cause = row
-    return Sample(float(t), str(name), float(value), bool(int(ok)), str(scenario), call_sid, cause)
+    number = float(value) if value != "" else math.nan  # (empty: did not apply)
+    return Sample(float(t), str(name), number, bool(int(ok)), str(scenario), call_sid, cause)
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -252,17 +277,25 @@ def build_report(
     calls per scenario, series over time, the generator self-check and the reconciliation."""
     by_name: dict[str, list[float]] = defaultdict(list)
     failures: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    not_applicable: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    refusals: dict[str, int] = defaultdict(int)
     scenarios: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for s in samples:
+        if not s.applies:
+            not_applicable[s.name][s.reason or "unknown"] += 1
+            continue
         if s.ok and s.name != "false_interruption":
             by_name[s.name].append(s.value_ms)
         if not s.ok:
             failures[s.name][s.cause or "unknown"] += 1
         if s.name == "call":
             scenarios[s.scenario or "?"]["completed" if s.ok else "failed"] += 1
+        elif s.name == REFUSED and s.ok:
+            refusals[s.cause or "refused"] += 1
+            scenarios[s.scenario or "?"]["refused"] += 1
     metrics = {name: summarize(values) for name, values in sorted(by_name.items())}
-    calls_ok = sum(1 for s in samples if s.name == "call" and s.ok)
-    calls_failed = sum(1 for s in samples if s.name == "call" and not s.ok)
+    calls_ok = sum(1 for s in samples if s.name == "call" and s.ok and s.applies)
+    calls_failed = sum(1 for s in samples if s.name == "call" and not s.ok and s.applies)
     check = self_check(
         health, max_lateness_p99_ms=max_lateness_p99_ms, max_cpu_percent=max_cpu_percent
     )
@@ -270,9 +303,11 @@ def build_report(
         "target": target,
         "valid": check["valid"] and not (reconciliation or {}).get("problems"),
         "generator_valid": check["valid"],
-        "calls": {"completed": calls_ok, "failed": calls_failed},
+        "calls": {"completed": calls_ok, "failed": calls_failed, "refused": sum(refusals.values())},
+        "refusals": dict(sorted(refusals.items())),
         "false_interruptions": sum(1 for s in samples if s.name == "false_interruption"),
         "metrics_ms": metrics,
+        "not_applicable": {name: dict(why) for name, why in sorted(not_applicable.items())},
         "failures": {name: dict(causes) for name, causes in sorted(failures.items())},
         "scenarios": {name: dict(counts) for name, counts in sorted(scenarios.items())},
         "self_check": check,
@@ -292,7 +327,7 @@ def time_series(samples: Sequence[Sample], bucket_s: float = SERIES_BUCKET_S) ->
     t0 = min(s.t for s in samples)
     buckets: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for s in samples:
-        if s.ok and s.name not in ("false_interruption", "call"):
+        if s.ok and s.applies and s.name not in ("false_interruption", "call"):
             buckets[s.name][int((s.t - t0) // bucket_s)].append(s.value_ms)
     out: dict[str, list[dict[str, float]]] = {}
     for name, by_bucket in sorted(buckets.items()):
@@ -305,15 +340,19 @@ def time_series(samples: Sequence[Sample], bucket_s: float = SERIES_BUCKET_S) ->
             }
             for index, values in sorted(by_bucket.items())
         ]
-    calls: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    calls: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     for s in samples:
+        if not s.applies:
+            continue
         if s.name == "call":
             calls[int((s.t - t0) // bucket_s)][0 if s.ok else 1] += 1
+        elif s.name == REFUSED and s.ok:
+            calls[int((s.t - t0) // bucket_s)][2] += 1
     return {
         "bucket_s": bucket_s,
         "metrics": out,
         "calls": [
-            {"t_s": i * bucket_s, "completed": c[0], "failed": c[1]}
+            {"t_s": i * bucket_s, "completed": c[0], "failed": c[1], "refused": c[2]}
             for i, c in sorted(calls.items())
         ],
     }
@@ -420,6 +459,15 @@ def render_html(report: dict[str, Any]) -> str:
         for name, causes in report["failures"].items()
         for cause, n in causes.items()
     )
+    not_applicable = "".join(
+        f"<tr><td>{esc(name)}</td><td>{esc(reason)}</td><td>{n}</td></tr>"
+        for name, reasons in report.get("not_applicable", {}).items()
+        for reason, n in reasons.items()
+    )
+    refusals = "".join(
+        f"<tr><td>{esc(cause)}</td><td>{n}</td></tr>"
+        for cause, n in report.get("refusals", {}).items()
+    )
     lateness = check["lateness_ms"]
     procs = "".join(
         f"<tr><td>{esc(p['process'])}</td><td>{p['lateness_ms']['p50']:.1f}</td>"
@@ -433,7 +481,7 @@ def render_html(report: dict[str, Any]) -> str:
         for name, points in report["series"]["metrics"].items()
     )
     charts += _svg_chart(
-        "calls per bucket", report["series"].get("calls", []), ("completed", "failed")
+        "calls per bucket", report["series"].get("calls", []), ("completed", "failed", "refused")
     )
     recon = ""
     if "reconciliation" in report:
@@ -447,12 +495,16 @@ table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ccc;
 text-align:right}}td:first-child{{text-align:left}}.ok{{color:#060}}.bad{{color:#b00;
 font-weight:bold}}svg{{margin:4px;border:1px solid #eee}}</style></head><body>
 <h1>Load report</h1><p>Target: {esc(report.get("target", ""))}</p>{verdict}
-<p>Calls completed {calls["completed"]}, failed {calls["failed"]}; false interruptions
-{report["false_interruptions"]}.</p>
+<p>Calls completed {calls["completed"]}, failed {calls["failed"]}, refused by the agent
+{calls.get("refused", 0)}; false interruptions {report["false_interruptions"]}.</p>
 <h2>Latency at the caller (exact, ms)</h2>
 <table><tr><th>metric</th><th>n</th><th>mean</th><th>p50</th><th>p95</th><th>p99</th>
 <th>max</th></tr>{rows}</table>
 <h2>Failures by cause</h2><table><tr><th>what</th><th>cause</th><th>n</th></tr>{failures}</table>
+<h2>Refused by the agent (at capacity: not failures)</h2>
+<table><tr><th>answer</th><th>n</th></tr>{refusals}</table>
+<h2>Measures that did not apply (not in the percentiles)</h2>
+<table><tr><th>measure</th><th>why</th><th>n</th></tr>{not_applicable}</table>
 <h2>Generator self-check</h2><p>Pacing lateness p50 {lateness["p50"]:.1f} ms, p99
 {lateness["p99"]:.1f} ms, max {lateness["max"]:.1f} ms over {lateness["frames"]} frames.</p>
 <table><tr><th>process</th><th>lateness p50</th><th>p99</th><th>max</th><th>CPU %</th>
@@ -464,8 +516,12 @@ are reported apart) until the test started stopping.</p>
 
 
 def samples_from_dicts(items: Iterable[dict[str, Any]]) -> list[Sample]:
-    return [Sample(**item) for item in items]
+    """(JSON has no NaN: a measure that did not apply travels as null.)"""
+    return [
+        Sample(**{**item, "value_ms": math.nan if item["value_ms"] is None else item["value_ms"]})
+        for item in items
+    ]
 
 
 def samples_to_dicts(samples: Iterable[Sample]) -> list[dict[str, Any]]:
-    return [asdict(s) for s in samples]
+    return [{**asdict(s), "value_ms": s.value_ms if s.applies else None} for s in samples]

@@ -14,7 +14,16 @@ import pytest
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.load_commands import local_server, normalize_duration
 
-PROGRESS_KEYS = {"progress", "t_s", "users", "calls_completed", "p50_ms", "p95_ms", "failures"}
+PROGRESS_KEYS = {
+    "progress",
+    "t_s",
+    "users",
+    "calls_completed",
+    "p50_ms",
+    "p95_ms",
+    "failures",
+    "calls_refused",
+}
 
 
 def serve_processes(port: int) -> list[int]:

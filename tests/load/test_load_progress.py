@@ -30,6 +30,7 @@ def test_before_any_turn_the_percentiles_are_null():
         "p50_ms": None,
         "p95_ms": None,
         "failures": 0,
+        "calls_refused": 0,
     }
 
 
@@ -39,8 +40,14 @@ def test_percentiles_are_the_exact_reports_over_the_samples_so_far():
     tracker = progress.ProgressTracker()
     for step in range(5):  # the list grows between lines, as the harness's does
         for i in range(rng.randint(0, 40)):
-            name = rng.choice(["response_latency", "response_latency", "ttfa", "call"])
-            samples.append(Sample(step + i / 100, name, rng.uniform(100, 3000), rng.random() > 0.1))
+            name = rng.choice(
+                ["response_latency", "response_latency", "ttfa", "call", "call_refused"]
+            )
+            t = step + i / 100
+            if rng.random() < 0.1:  # a turn whose latency did not apply: never a number
+                samples.append(Sample.not_applicable(t, name, "agent still speaking"))
+            else:
+                samples.append(Sample(t, name, rng.uniform(100, 3000), rng.random() > 0.1))
         data = json.loads(tracker.line(samples, t_s=2.0 * step, users=4, failures=step))
         report = build_report(samples)
         latency = report["metrics_ms"].get("response_latency", {"count": 0})
@@ -50,6 +57,7 @@ def test_percentiles_are_the_exact_reports_over_the_samples_so_far():
         else:
             assert data["p50_ms"] is None and data["p95_ms"] is None
         assert data["calls_completed"] == report["calls"]["completed"]
+        assert data["calls_refused"] == report["calls"]["refused"]
         assert data["failures"] == step
 
 

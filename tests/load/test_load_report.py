@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -105,7 +106,7 @@ def _samples() -> list[Sample]:
 def test_report_counts_calls_failures_and_exact_latencies():
     report = build_report(_samples(), [_health(0.4, [30.0])], target="ws://x/media")
     assert report["valid"] is True
-    assert report["calls"] == {"completed": 1, "failed": 1}
+    assert report["calls"] == {"completed": 1, "failed": 1, "refused": 0}
     assert report["false_interruptions"] == 1
     assert report["metrics_ms"]["response_latency"]["p50"] == 640.0
     assert report["metrics_ms"]["response_latency"]["p99"] == 720.0
@@ -135,3 +136,58 @@ def test_written_report_has_raw_samples_exact_csv_json_and_a_self_contained_page
     html = page.read_text()
     assert "RUN INVALID" in html
     assert "<svg" in html and "<script" not in html and "http" not in html.split("Target:")[0]
+
+
+def _mixed() -> list[Sample]:
+    """A run with measures, measures that did not apply, refusals and failures."""
+    return [
+        Sample(1.0, "barge_in_stop", 420.0, True, "barge", "CA1"),
+        Sample.not_applicable(2.0, "barge_in_stop", "agent silent at the caller's onset"),
+        Sample.not_applicable(3.0, "barge_in_stop", "agent silent at the caller's onset"),
+        Sample(4.0, "response_latency", 610.0, True, "s", "CA2"),
+        Sample.not_applicable(5.0, "response_latency", "agent still speaking"),
+        Sample.not_applicable(6.0, "false_interruption", "agent silent at the caller's onset"),
+        Sample(7.0, "call_refused", 3.5, True, "s", "", "HTTP 503 at capacity"),
+        Sample(8.0, "call_refused", 2.5, True, "s", "", "HTTP 503 at capacity"),
+        Sample(9.0, "call", 20000.0, True, "s", "CA2"),
+        Sample(10.0, "call", 900.0, False, "s", "CA3", "connect: refused with HTTP 403"),
+    ]
+
+
+def test_no_percentile_holds_a_value_for_a_measure_that_did_not_apply(tmp_path):
+    samples = _mixed()
+    report = build_report(samples)
+    measured = {
+        name: [s.value_ms for s in samples if s.name == name and s.ok and s.applies]
+        for name in report["metrics_ms"]
+    }
+    for name, m in report["metrics_ms"].items():
+        assert m["count"] == len(measured[name]), name
+        for key in ("mean", "p50", "p95", "p99", "max"):
+            assert math.isfinite(m[key]) and min(measured[name]) <= m[key] <= max(measured[name])
+    assert report["metrics_ms"]["barge_in_stop"]["count"] == 1  # not 3 with two 0 ms stops
+    assert report["metrics_ms"]["barge_in_stop"]["p50"] == 420.0
+    for points in report["series"]["metrics"].values():
+        assert all(math.isfinite(p["p50"]) and math.isfinite(p["p95"]) for p in points)
+    assert report["not_applicable"] == {
+        "barge_in_stop": {"agent silent at the caller's onset": 2},
+        "false_interruption": {"agent silent at the caller's onset": 1},
+        "response_latency": {"agent still speaking": 1},
+    }
+    # On disk a measure that did not apply has an empty value, never a number.
+    raw, exact, as_json, _page = write_report(tmp_path / "run", report, samples)
+    rows = raw.read_text().splitlines()
+    assert "2.000,barge_in_stop,,1,,,not applicable: agent silent at the caller's onset" in rows
+    back = read_samples_csv(raw)
+    assert [s.applies for s in back] == [s.applies for s in samples]
+    assert "NaN" not in as_json.read_text() and "nan" not in exact.read_text()
+
+
+def test_refused_calls_are_counted_apart_from_failed_ones():
+    report = build_report(_mixed())
+    assert report["calls"] == {"completed": 1, "failed": 1, "refused": 2}
+    assert report["refusals"] == {"HTTP 503 at capacity": 2}
+    assert report["failures"] == {"call": {"connect: refused with HTTP 403": 1}}
+    assert report["metrics_ms"]["call_refused"]["max"] == 3.5  # refused within ms, early
+    calls = report["series"]["calls"]
+    assert sum(point["refused"] for point in calls) == 2

@@ -62,3 +62,66 @@ def test_agent_audio_plays_in_order_with_marks_clear_and_validation():
     assert out["audio_after_clear"] is False
     assert out["echoed_after_clear"] == 2  # "second" was dropped with its audio, and echoed
     assert out["errors"] == ["31951 media payload is not valid base64"]
+
+
+MEASURES = r"""
+import base64, json, sys, time
+sys.path.insert(0, "loadtests")
+import media_call
+from call_script import synthetic_render
+
+def media(call, frames):
+    payload = base64.b64encode(bytes([0x10]) * 160 * frames).decode()
+    return json.dumps({"event": "media", "streamSid": call.stream_sid,
+                       "media": {"payload": payload}}, separators=(",", ":")).encode()
+
+utterance = media_call.Utterance.from_pcm("Sorry, what about Saturday?", synthetic_render("Sorry, what about Saturday?"))
+out = {}
+
+def run(agent_frames, barge_at_tick, clear_at_tick=None, kind="barge_in"):
+    call = media_call.MediaCall("ws://unused", media_call.Pacer())
+    call._on_text(media(call, agent_frames))
+    item = media_call.Interjection(kind)
+    for n in range(barge_at_tick + len(utterance.frames) + 60):
+        if n == barge_at_tick:
+            call.state.interjection = item
+            call.say(utterance)
+        if clear_at_tick is not None and n == clear_at_tick:
+            call._on_text(json.dumps({"event": "clear", "streamSid": call.stream_sid}).encode())
+        call.tick(n, time.perf_counter())
+    return call, item
+
+# The agent's 3 frames ended long before the caller spoke: nothing to stop.
+call, item = run(agent_frames=3, barge_at_tick=50)
+out["silent"] = [item.stop_ms, item.not_applicable]
+# The agent talks on; the caller barges in and the agent's audio is cleared 300 ms later.
+call, item = run(agent_frames=400, barge_at_tick=10, clear_at_tick=10 + 40)
+out["stopped"] = [item.stop_ms, item.not_applicable]
+# The agent talks on through the caller's whole utterance: no reply latency to time.
+call, item = run(agent_frames=400, barge_at_tick=10, kind="backchannel")
+out["overlap"] = [call.state.reply_not_applicable, call.state.awaiting_reply]
+# The reply begins while the utterance's 200 ms silent tail is still being sent: timed from
+# the reply's first sample, not from the end of the tail.
+call = media_call.MediaCall("ws://unused", media_call.Pacer())
+frames = len(utterance.frames)
+for n in range(5 + frames + 30):
+    if n == 5:
+        call.say(utterance)
+    if n == 5 + frames - 6:  # 4 frames into the 10-frame tail
+        call._on_text(media(call, 20))
+    call.tick(n, time.perf_counter())
+out["early_reply"] = [call.state.reply_ms - call.state.speech_end_ms, call.state.reply_not_applicable]
+print(json.dumps(out))
+"""
+
+
+def test_a_barge_in_that_finds_the_agent_silent_is_not_a_zero_ms_stop():
+    out = run_script(MEASURES)
+    stop, reason = out["silent"]
+    assert stop is None and reason == "agent silent at the caller's onset"
+    stop, reason = out["stopped"]
+    assert reason == "" and 0.0 < stop < 1000.0  # a real stop is still measured
+    reason, awaiting = out["overlap"]
+    assert reason == "agent still speaking when the caller stopped" and awaiting is False
+    latency, reason = out["early_reply"]
+    assert reason == "" and 0.0 < latency < 200.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -179,3 +180,63 @@ def test_a_misbehaving_agent_is_flagged_like_twilio_would(agent, caller):
     assert "31951" in errors[0] and "payload" in errors[0]
     assert "wrong streamSid" in errors[1]
     assert "31950" in errors[2]
+
+
+def ticks(caller, n: int) -> None:
+    """`n` ticks 20 ms apart, on absolute deadlines (the measures are on the wall clock)."""
+    start = time.perf_counter()
+    for i in range(n):
+        delay = start + i * 0.020 - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        caller.tick()
+
+
+def speech(frames: int) -> np.ndarray:
+    t = np.arange(160 * frames) / 8000.0
+    return (8000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+
+
+def play_agent(agent, caller, frames: int) -> None:
+    agent.send(*[p.OutboundMedia(agent.stream_sid, tone_frame()) for _ in range(frames)])
+    assert caller.wait_until(lambda: caller.results.media_received >= frames, 5)
+
+
+def test_a_barge_in_that_finds_the_agent_silent_is_not_a_zero_ms_stop(agent, caller):
+    play_agent(agent, caller, 5)
+    ticks(caller, 5 + 4)  # the agent's 100 ms play, then 80 ms of silence
+    caller.send_audio(speech(10))  # the caller starts within the barge-in window…
+    ticks(caller, 40)  # …but no agent audio plays after its onset: nothing to stop
+    assert caller.results.barge_in_stop_ms == []
+    assert caller.results.not_applicable == {"barge_in_stop: agent silent at the caller's onset": 1}
+
+
+def test_a_barge_in_over_agent_speech_is_still_measured(agent, caller):
+    play_agent(agent, caller, 40)
+    ticks(caller, 5)
+    caller.send_audio(speech(25))
+    ticks(caller, 10)  # 200 ms of the caller over the agent, then the agent stops
+    agent.send(p.Clear(agent.stream_sid))
+    assert caller.wait_until(lambda: caller.results.clears_received == 1, 5)
+    ticks(caller, 30)
+    assert caller.results.not_applicable == {}
+    [stop] = caller.results.barge_in_stop_ms
+    assert 150.0 < stop < 260.0
+
+
+def test_a_turn_the_agent_talks_through_has_no_latency_and_an_early_reply_is_timed(agent, caller):
+    play_agent(agent, caller, 60)
+    ticks(caller, 1)
+    caller.send_audio(np.concatenate([speech(10), np.zeros(1600, np.int16)]))  # 200 ms tail
+    ticks(caller, 30)
+    assert caller.results.turn_latencies_ms == []
+    assert caller.results.not_applicable == {
+        "turn_latency: agent still speaking when the caller stopped": 1
+    }
+    ticks(caller, 60)  # the agent's audio runs out; a quiet second
+    caller.send_audio(np.concatenate([speech(10), np.zeros(1600, np.int16)]))
+    ticks(caller, 14)  # the speech and 4 frames of the tail
+    play_agent(agent, caller, 65)  # the reply arrives during the tail
+    ticks(caller, 10)
+    [latency] = caller.results.turn_latencies_ms
+    assert 40.0 < latency < 200.0  # from the caller's last sample to the reply's first

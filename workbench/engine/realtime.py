@@ -185,6 +185,14 @@ class RealTimeDriver:
     def now_ms(self) -> float:
         return (time.perf_counter() - self._zero) * 1000.0
 
+    @property
+    def behind_ms(self) -> float:
+        """How late this call's next tick is now (0 when on time or not running): a server's
+        sign that the clock thread lacks the CPU its calls need (any thread may read it)."""
+        if not self.running:
+            return 0.0
+        return max(0.0, self.now_ms() - self._next_t - FRAME_MS)
+
     # -------------------------------------------------------------- clock thread
 
     def _command(self, command: tuple[Any, ...]) -> None:

@@ -14,7 +14,15 @@ whose per-frame speech work comes in bursts.
 
 Reports caller-side turn latency percentiles, barge-in stop latency (when barge-in calls are
 mixed in), errors, server CPU (cores used; per concurrent call) and memory (RSS; per call), and,
-in soak mode, the RSS slope over time.
+in soak mode, the RSS slope over time. Measures that did not apply (a barge-in that found the
+agent silent) are counted by reason under `not_applicable`, never as numbers.
+
+Overload mode (`--max-calls M --overload F`): the server admits M calls (`serve --max-calls`)
+and F × M caller lines dial it. A refused call (503 before any audio) is a result of its own —
+`refused`, apart from errors — and its line redials 1-3 s later, as a caller hearing a busy
+signal would; the admitted calls' latency is judged as usual, with the turns that got no reply
+and the calls that got no greeting counted. The server's own count of refusals (`/metrics`) is
+reported beside the callers'.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import ConfigError
-from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.client import NOT_APPLICABLE_OVERLAP, MediaStreamClient, Pacer
 from workbench.telephony.scripted import CallStep, run_steps
 from workbench.telephony.server_process import ServerProcess
 
@@ -41,6 +49,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LINES = ("What are your opening hours?", "What payment options do you have?")
 BARGE_LINE = "Sorry, can I ask something else?"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+REDIAL_S = (1.0, 3.0)  # a refused caller dials again after this long (uniform)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -103,11 +112,25 @@ def run_serve_bench(
     workers: int = 1,
     stagger_s: float = 0.0,
     ear: str | None = None,
+    max_calls: int | None = None,
+    overload: float = 0.0,
+    max_loop_lag_ms: float | None = None,
+    max_turn_latency_ms: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Drive `calls` concurrent calls for `duration_s` (or `soak_minutes`, after a ramp of
     `stagger_s`) against a server with `workers` processes listening with `ear` (None: the
-    server's default), and summarise."""
+    server's default), and summarise. `max_calls`: the server's admission limit per process;
+    `overload` > 0: dial `overload` × the server's capacity lines instead of `calls`."""
+    if max_calls is not None and max_calls < 1:
+        raise ConfigError("--max-calls must be at least 1")
+    if overload < 0:
+        raise ConfigError("--overload must be a positive multiple of the server's capacity")
+    if overload > 0:
+        from workbench.telephony.server import default_max_calls
+
+        capacity = (max_calls or default_max_calls(workers)) * workers
+        calls = max(1, round(overload * capacity))
     if calls < 1:
         raise ConfigError("--calls must be at least 1")
     if stagger_s < 0:
@@ -118,8 +141,19 @@ def run_serve_bench(
     render = scenario_renderer(voice)
     steps = [CallStep("say", text=line, pcm=render(line)) for line in lines]
     barge_pcm = render(BARGE_LINE)
-    extra = ("--workers", str(workers), *(("--ear", ear) if ear else ()))
-    server = ServerProcess(agent=agent, crm=False, extra=extra)
+    extra = (
+        *("--workers", str(workers)),
+        *(("--ear", ear) if ear else ()),
+        *(("--max-calls", str(max_calls)) if max_calls else ()),
+        *(("--max-loop-lag-ms", f"{max_loop_lag_ms:g}") if max_loop_lag_ms is not None else ()),
+        *(
+            ("--max-turn-latency-ms", f"{max_turn_latency_ms:g}")
+            if max_turn_latency_ms is not None
+            else ()
+        ),
+    )
+    # (The bench's callers do not sign: a TWILIO_AUTH_TOKEN in this environment stays out.)
+    server = ServerProcess(agent=agent, crm=False, extra=extra, env={"TWILIO_AUTH_TOKEN": ""})
     say("starting the server…")
     server.start()
     assert server.process is not None
@@ -138,6 +172,9 @@ def run_serve_bench(
         offsets = caller_start_offsets(calls, stagger_s)
 
         def caller_loop(slot: int) -> None:
+            import random
+
+            rng = random.Random(slot)
             time.sleep(offsets[slot])
             while time.monotonic() < deadline:
                 placed_s = time.monotonic() - started
@@ -150,8 +187,11 @@ def run_serve_bench(
                     outcome = run_steps(client, steps, pacer=pacer, wait_for_last_reply=False)
                     outcome = outcome.as_dict()
                 outcome["placed_s"] = placed_s
+                outcome["barge"] = barge
                 with state.lock:
                     state.results.append(outcome)
+                if outcome.get("refused"):  # a busy line: dial again a little later
+                    time.sleep(rng.uniform(*REDIAL_S))
 
         threads = [
             threading.Thread(target=caller_loop, args=(i,), daemon=True) for i in range(calls)
@@ -169,10 +209,27 @@ def run_serve_bench(
         pacer.stop()
         final = sample_process(pid)
         samples.append(final)
+        refused_by_server = server_refusals(server.port)
     finally:
         server.stop()
     measured = placed_after_ramp(state.results, stagger_s)
-    result = summarise(measured, samples, baseline, final, calls, soak=soak_minutes > 0)
+    admitted = [r for r in measured if not r.get("refused")]
+    refused = [r for r in measured if r.get("refused")]
+    concurrency = min(calls, (max_calls or calls) * workers) if overload > 0 else calls
+    result = summarise(admitted, samples, baseline, final, concurrency, soak=soak_minutes > 0)
+    result["offered"] = {
+        "caller_lines": calls,
+        "overload": overload or None,
+        "max_calls_per_process": max_calls,
+        "max_loop_lag_ms": max_loop_lag_ms,
+        "max_turn_latency_ms": max_turn_latency_ms,
+        "calls_placed": len(measured),
+        "calls_admitted": len(admitted),
+        "calls_refused": len(refused),
+        "refused_by_status": _count(str(r.get("refused_status")) for r in refused),
+        "refused_all_run_server_count": refused_by_server,
+        "refused_all_run_callers_count": sum(1 for r in state.results if r.get("refused")),
+    }
     result["arrivals"] = {
         "mode": "staggered" if stagger_s else "in step",
         "stagger_s": stagger_s,
@@ -180,6 +237,7 @@ def run_serve_bench(
     }
     result["server"]["workers"] = workers
     result["ear"] = served_ear
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return result
 
 
@@ -199,6 +257,29 @@ def caller_start_offsets(calls: int, stagger_s: float) -> list[float]:
 def placed_after_ramp(results: list[dict[str, Any]], stagger_s: float) -> list[dict[str, Any]]:
     """The calls placed once every caller is on the line: the steady load that is judged."""
     return [r for r in results if r["placed_s"] >= stagger_s]
+
+
+def server_refusals(port: int) -> int | None:
+    """The server's own count of refused calls (`workbench_calls_refused_total`, all routes)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10.0) as response:
+            text = response.read().decode("utf-8")
+    except OSError:
+        return None
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("workbench_calls_refused_total{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+def _count(items: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return counts
 
 
 def _barge_call(client: MediaStreamClient, pcm: np.ndarray, pacer: Pacer) -> dict[str, Any]:
@@ -233,6 +314,24 @@ def summarise(
 ) -> dict[str, Any]:
     latencies = [v for r in results for v in r["turn_latencies_ms"]]
     barge = [v for r in results for v in r["barge_in_stop_ms"]]
+    not_applicable: dict[str, int] = {}
+    for r in results:
+        for reason, n in r.get("not_applicable", {}).items():
+            not_applicable[reason] = not_applicable.get(reason, 0) + n
+    no_greeting = sum(1 for r in results if r["first_agent_audio_ms"] is None)
+    # A line said in a plain call and answered by nothing (barge-in calls stop the agent on
+    # purpose; a turn whose caller stopped while the agent still talked has no reply to wait
+    # for and is counted apart, under not_applicable).
+    no_reply = sum(
+        max(
+            0,
+            len(r.get("said", []))
+            - len(r["turn_latencies_ms"])
+            - r.get("not_applicable", {}).get(NOT_APPLICABLE_OVERLAP, 0),
+        )
+        for r in results
+        if not r.get("barge")
+    )
     errors: dict[str, int] = {}
     for r in results:
         cause = r["error"] or (
@@ -260,6 +359,9 @@ def summarise(
             [r["first_agent_audio_ms"] for r in results if r["first_agent_audio_ms"]], 50
         ),
         "barge_in_stop_ms": {"count": len(barge), "p95": percentile(barge, 95)},
+        "not_applicable": not_applicable,
+        "no_greeting": no_greeting,
+        "no_reply": no_reply,
         "errors": errors,
         "caller_late_ticks": sum(r["late_sends"] for r in results),
         "caller_worst_lateness_ms": round(

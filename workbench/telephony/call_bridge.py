@@ -17,8 +17,10 @@ treats the burst of echoes that follows as flushed, not heard.
 After a handoff the AI session ends but the socket stays open: the caller hears hold audio,
 then the human agent (see `handoff.py`).
 
-Any protocol fault (bad JSON, unknown or out-of-order events, binary or oversized frames, a
-client that stops reading) ends this call, with its reason logged, counted and written to the
+The peer is read tolerantly (`protocol.parse_inbound`): an unknown field or a mark echoed
+without `sequenceNumber` is logged once and the call goes on. Any protocol fault (bad JSON,
+bad base64, wrong types, missing fields, unknown or out-of-order events, binary or oversized
+frames, a client that stops reading) ends this call, with its reason logged, counted and written to the
 CRM as a failed call; other calls never notice.
 """
 
@@ -150,6 +152,7 @@ class MediaCall:
         self._closing = False
         self._close_task: asyncio.Future | None = None
         self._session_ended = False
+        self._tolerated: set[str] = set()  # notes of `parse_inbound` logged on this call
 
     # ------------------------------------------------------------------ socket loop
 
@@ -179,8 +182,10 @@ class MediaCall:
 
     async def _on_text(self, text: str) -> None:
         try:
-            message = p.parse_message(text)
+            message, notes = p.parse_inbound(text)
             await self._dispatch(message)
+            for note in notes:  # (after the dispatch: a `start` names the call first)
+                self._tolerate(note)
         except p.ProtocolError as error:
             self._fail(CallFault("protocol_error", str(error)))
         except CallFault as fault:
@@ -219,6 +224,16 @@ class MediaCall:
                     "protocol_error",
                     f"a server-side {type(message).__name__} message sent by the caller's side",
                 )
+
+    def _tolerate(self, note: str) -> None:
+        """A harmless departure from the protocol by the peer: logged once per call, counted."""
+        if note in self._tolerated:
+            return
+        self._tolerated.add(note)
+        log.warning(
+            "call %s: tolerated from the caller's side: %s", self.call_sid or "(no start)", note
+        )
+        self.server.metrics.inc("workbench_tolerated_total")
 
     def _require_started(self, stream_sid: str, event: str) -> None:
         if self.state in ("new", "connected"):
@@ -304,6 +319,7 @@ class MediaCall:
             self.summary.turns.append(TurnHeard(turn, first, speech_end, latency))
             if latency is not None:
                 self.server.metrics.observe("workbench_turn_latency_seconds", latency / 1000.0)
+                self.server.note_turn_latency(latency)
             if turn > 0:
                 self.server.metrics.inc("workbench_turns_total")
             self._publish_heard(turn, first, speech_end)

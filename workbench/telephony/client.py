@@ -19,6 +19,18 @@ from a greenlet instead. Reading the socket happens on a receiver thread (`conne
 Measurements, at the caller: time to first agent audio (from `start`), turn latency (the
 caller's last speech sample sent → the first audible agent sample played), barge-in stop
 latency (caller speech onset over audible agent audio → the last agent audio played after it).
+A reply that begins while the caller's trailing silence is still being sent is timed from its
+own first sample (the agent's speech run that began after the caller's last speech sample). A
+measure that does not apply is counted with its reason in `not_applicable`, never recorded as
+a number: a barge-in after which no agent audio played at all found the agent silent (not a
+0 ms stop), and a turn whose caller stopped while the agent was still talking (a speech run
+that began before the caller's end) has no reply to time.
+
+Signing: given the account's auth token (`twilio_auth_token`) the upgrade carries
+`X-Twilio-Signature` over `signed_url` (default: the URL dialled), as Twilio signs it, so an
+agent that checks signatures can be called. A refused upgrade (HTTP 503: the agent is at
+capacity; 403: not authorised) raises `CallRefused` and is recorded as `refused`, apart from
+calls that failed.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ import websocket
 from workbench.audio.codec import ulaw_decode, ulaw_encode
 from workbench.audio.frames import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME
 from workbench.telephony import protocol as p
+from workbench.telephony import signature as twilio_signature
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +63,28 @@ STOP_GAP_MS = 400.0  # agent audio silent this long after a barge-in onset has s
 WAKE_EVERY_TICKS = 5
 
 
+NOT_APPLICABLE_SILENT = "barge_in_stop: agent silent at the caller's onset"
+NOT_APPLICABLE_OVERLAP = "turn_latency: agent still speaking when the caller stopped"
+
+
 def new_sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
+
+
+class CallRefused(Exception):
+    """The agent refused the WebSocket upgrade (`status`: 503 at capacity, 401/403 auth)."""
+
+    def __init__(self, status: int, detail: str = "") -> None:
+        super().__init__(f"refused with HTTP {status}{': ' + detail if detail else ''}")
+        self.status = status
+
+
+def signed_headers(url: str, twilio_auth_token: str | None, signed_url: str | None) -> list[str]:
+    """The upgrade's `X-Twilio-Signature` header (none without an auth token)."""
+    if not twilio_auth_token:
+        return []
+    value = twilio_signature.signature(twilio_auth_token, signed_url or url)
+    return [f"{twilio_signature.HEADER}: {value}"]
 
 
 @dataclass
@@ -74,6 +107,10 @@ class CallerResults:
     protocol_errors: list[str] = field(default_factory=list)
     closed_by_server: bool = False
     close_reason: str = ""
+    refused: bool = False  # the agent refused the upgrade (503 at capacity, 403…)
+    refused_status: int | None = None
+    # Measures that did not apply, by reason (never numbers in the lists above).
+    not_applicable: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -99,9 +136,15 @@ class MediaStreamClient:
         record_audio: bool = False,
         connect_timeout_s: float = 10.0,
         frame_source: Callable[[float], Any] | None = None,
+        twilio_auth_token: str | None = None,
+        signed_url: str | None = None,
     ) -> None:
+        """`twilio_auth_token`: sign the upgrade as Twilio does, over `signed_url` (the URL the
+        agent knows itself by; default `url`)."""
         self.url = url
         self.token = token
+        self.twilio_auth_token = twilio_auth_token
+        self.signed_url = signed_url
         self.call_sid = new_sid("CA")
         self.stream_sid = new_sid("MZ")
         self.account_sid = "AC" + uuid.uuid4().hex
@@ -148,6 +191,7 @@ class MediaStreamClient:
         self._caller_speaking = False
         self._last_caller_speech_ms: float | None = None
         self._last_agent_audible_ms: float | None = None
+        self._agent_run_onset_ms: float | None = None  # start of the agent's latest speech run
         self._barge_onset_ms: float | None = None
         self._barge_last_agent_ms: float | None = None
 
@@ -158,9 +202,18 @@ class MediaStreamClient:
         url = self.url
         if self.token and self.token_in_url:  # (Twilio itself can only use customParameters)
             url += ("&" if "?" in url else "?") + f"token={self.token}"
-        self._ws = websocket.create_connection(
-            url, timeout=self.connect_timeout_s, enable_multithread=True
-        )
+        headers = signed_headers(url, self.twilio_auth_token, self.signed_url)
+        try:
+            self._ws = websocket.create_connection(
+                url, timeout=self.connect_timeout_s, enable_multithread=True, header=headers
+            )
+        except websocket.WebSocketBadStatusException as error:
+            self.results.refused = True
+            self.results.refused_status = error.status_code
+            self.results.close_reason = f"refused ({error.status_code})"
+            self.closed.set()
+            body = error.resp_body.decode("utf-8", "replace").strip() if error.resp_body else ""
+            raise CallRefused(error.status_code, body) from None
         self._ws.settimeout(None)
         self._t0 = time.perf_counter()
         self._send(p.Connected())
@@ -293,9 +346,18 @@ class MediaStreamClient:
         if finished_utterance:
             self._caller_speaking = False
             if self._last_caller_speech_ms is not None:
-                self._speech_end_ms = self._last_caller_speech_ms
-                self._awaiting_reply = True
+                end = self._speech_end_ms = self._last_caller_speech_ms
                 self._awaiting_media = True
+                self._awaiting_reply = False
+                # The utterance's trailing silence has just been sent; agent audio may already
+                # have played after the caller's last speech sample.
+                last_agent, run = self._last_agent_audible_ms, self._agent_run_onset_ms
+                if last_agent is None or last_agent <= end:
+                    self._awaiting_reply = True  # the reply is still to come: timed in `_play`
+                elif run is not None and run > end:  # the reply began in the trailing silence
+                    self.results.turn_latencies_ms.append(run - end)
+                else:  # the agent talked through the caller's end: its audio answers nothing
+                    self._not_applicable(NOT_APPLICABLE_OVERLAP)
         self._send(
             p.Media(
                 sequence_number=self._next_seq(),
@@ -344,6 +406,9 @@ class MediaStreamClient:
                 last = now + float(loud[-1] + 1) / 8.0
                 if self.results.first_agent_audio_ms is None:
                     self.results.first_agent_audio_ms = first
+                previous = self._last_agent_audible_ms
+                if previous is None or first - previous >= STOP_GAP_MS:
+                    self._agent_run_onset_ms = first
                 if self._awaiting_reply and self._speech_end_ms is not None:
                     if first > self._speech_end_ms and not self._caller_speaking:
                         self.results.turn_latencies_ms.append(first - self._speech_end_ms)
@@ -381,10 +446,17 @@ class MediaStreamClient:
         if self._barge_onset_ms is None or self._barge_last_agent_ms is None:
             return
         if now - self._barge_last_agent_ms >= STOP_GAP_MS:
-            stop = max(0.0, self._barge_last_agent_ms - self._barge_onset_ms)
-            self.results.barge_in_stop_ms.append(stop)
+            stop = self._barge_last_agent_ms - self._barge_onset_ms
+            if stop > 0:
+                self.results.barge_in_stop_ms.append(stop)
+            else:  # no agent audio played after the onset: nothing was there to stop
+                self._not_applicable(NOT_APPLICABLE_SILENT)
             self._barge_onset_ms = None
             self._barge_last_agent_ms = None
+
+    def _not_applicable(self, reason: str) -> None:
+        counts = self.results.not_applicable
+        counts[reason] = counts.get(reason, 0) + 1
 
     # ------------------------------------------------------------------ agent → caller
 

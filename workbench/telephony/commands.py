@@ -45,6 +45,45 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ear: Annotated[
             str | None, typer.Option("--ear", help=EAR_HELP + " Default: fast (capacity).")
         ] = None,
+        max_calls: Annotated[
+            int | None,
+            typer.Option(
+                help="Calls each server process takes at once; beyond it calls are refused "
+                "(busy TwiML, 503 on /media). Default: 20 per core the process gets; measure "
+                "yours with 'workbench bench serve --overload 2 --max-calls N'."
+            ),
+        ] = None,
+        max_loop_lag_ms: Annotated[
+            float,
+            typer.Option(
+                help="Also refuse new calls while the event loop ran this many ms late in the "
+                "last second (the process is short of CPU); 0: off."
+            ),
+        ] = 300.0,
+        max_turn_latency_ms: Annotated[
+            float,
+            typer.Option(
+                help="Also refuse new calls while the replies heard in the last 10 s took longer "
+                "than this (p90, server-side: the caller's end of speech to the first audio "
+                "heard); 0: off."
+            ),
+        ] = 1500.0,
+        when_full: Annotated[
+            str,
+            typer.Option(
+                help="What POST /twiml answers at capacity: busy (busy signal), reject, or "
+                "message (says the line is busy, hangs up)."
+            ),
+        ] = "busy",
+        twilio_auth_token: Annotated[
+            str | None,
+            typer.Option(
+                envvar="TWILIO_AUTH_TOKEN",
+                show_envvar=True,
+                help="Your Twilio account's auth token: /twiml and /media then require a valid "
+                "X-Twilio-Signature (or --token, for peers that are not Twilio).",
+            ),
+        ] = None,
     ) -> None:
         """Serve the agent over Twilio Media Streams (POST /twiml, WS /media, WS /agent, /metrics)."""
         from workbench.telephony.server import ServerConfig, run_server
@@ -64,13 +103,20 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             drain_timeout_s=drain_timeout,
             workers=parse_workers(workers),
             ear=ear,
+            max_calls=max_calls,
+            when_full=when_full,
+            twilio_auth_token=twilio_auth_token or None,
+            max_loop_lag_ms=max_loop_lag_ms,
+            max_turn_latency_ms=max_turn_latency_ms,
         )
 
         def ready(server: object) -> None:
             bound = getattr(server, "port", port)
             processes = f" ({config.workers} workers)" if config.workers > 1 else ""
+            signed = ", Twilio signatures checked" if config.twilio_auth_token else ""
             typer.echo(
-                f"serving on http://{host}:{bound}{processes}, {getattr(server, 'ear', '?')} ear"
+                f"serving on http://{host}:{bound}{processes}, {getattr(server, 'ear', '?')} ear, "
+                f"up to {config.calls_per_process} calls per process{signed}"
                 " — TwiML POST /twiml, media "
                 f"ws://{host}:{bound}/media, agents ws …/agent, GET /healthz /metrics "
                 "(Ctrl-C drains and stops)"
@@ -85,21 +131,49 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ],
         scenario: Annotated[Path, typer.Option(help="Scenario file whose caller to play.")],
         token: Annotated[str | None, typer.Option(help="Token sent in customParameters.")] = None,
+        twilio_auth_token: Annotated[
+            str | None,
+            typer.Option(
+                envvar="TWILIO_AUTH_TOKEN",
+                show_envvar=True,
+                help="Sign the stream's upgrade with X-Twilio-Signature, as Twilio does, for an "
+                "agent that checks signatures.",
+            ),
+        ] = None,
+        public_url: Annotated[
+            str | None,
+            typer.Option(
+                help="The stream URL the agent knows itself by, which the signature covers "
+                "(e.g. wss://agent.example.com/media; default: URL)."
+            ),
+        ] = None,
         json_out: Annotated[
             Path | None, typer.Option("--json", help="Also write the results as JSON.")
         ] = None,
     ) -> None:
         """Phone any Media Streams endpoint with a scenario's scripted caller; print what it heard."""
-        from workbench.errors import WorkbenchError
+        from workbench.errors import ConfigError, WorkbenchError
         from workbench.scenario.schema import load_scenario
         from workbench.telephony.scripted import run_scenario_call
 
+        if not url.startswith(("ws://", "wss://")):
+            raise ConfigError(f"{url!r}: expected a ws:// or wss:// media-stream URL")
+        if public_url is not None and not public_url.startswith(("ws://", "wss://")):
+            raise ConfigError(f"--public-url {public_url!r}: expected a ws:// or wss:// URL")
         loaded = load_scenario(scenario)
-        result = run_scenario_call(url, loaded, token=token)
+        result = run_scenario_call(
+            url,
+            loaded,
+            token=token,
+            twilio_auth_token=twilio_auth_token or None,
+            signed_url=public_url,
+        )
         data = result.as_dict()
         _print_call(data)
         if json_out is not None:
             json_out.write_text(json.dumps(data, indent=2, default=float))
+        if result.results.refused:
+            raise WorkbenchError(f"{url}: the agent refused the call ({result.error})")
         if result.error:
             raise WorkbenchError(f"{url}: the call failed ({result.error})")
         if result.failed:
@@ -153,6 +227,25 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ear: Annotated[
             str | None, typer.Option("--ear", help=EAR_HELP + " Default: fast, as serve's.")
         ] = None,
+        max_calls: Annotated[
+            int | None,
+            typer.Option(help="The server's admission limit per process (serve --max-calls)."),
+        ] = None,
+        overload: Annotated[
+            float,
+            typer.Option(
+                help="Overload mode: dial this multiple of the server's capacity (--max-calls × "
+                "workers) instead of --calls; refused calls redial and are counted apart."
+            ),
+        ] = 0.0,
+        max_loop_lag_ms: Annotated[
+            float | None,
+            typer.Option(help="The server's overload guard (serve --max-loop-lag-ms; 0: off)."),
+        ] = None,
+        max_turn_latency_ms: Annotated[
+            float | None,
+            typer.Option(help="The server's reply guard (serve --max-turn-latency-ms; 0: off)."),
+        ] = None,
     ) -> None:
         """N concurrent scripted calls over loopback; caller-side latency, server CPU and memory."""
         from workbench.telephony.bench import dumps, run_serve_bench
@@ -169,6 +262,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             workers=parse_workers(workers),
             stagger_s=stagger,
             ear=ear,
+            max_calls=max_calls,
+            overload=overload,
+            max_loop_lag_ms=max_loop_lag_ms,
+            max_turn_latency_ms=max_turn_latency_ms,
             progress=lambda text: typer.echo(text, err=True),
         )
         typer.echo(dumps(result))
@@ -186,6 +283,8 @@ def _print_call(data: dict) -> None:
         typer.echo(f"  turn {i}: latency {ms(latency)} (caller's last speech → agent audio heard)")
     for value in data["barge_in_stop_ms"]:
         typer.echo(f"  barge-in stop: {ms(value)}")
+    for reason, n in data.get("not_applicable", {}).items():
+        typer.echo(f"  not applicable: {reason} ×{n}")
     typer.echo(
         f"  media {data['media_received']}, marks {data['marks_received']} "
         f"(echoed {data['marks_echoed']}), clears {data['clears_received']}, "

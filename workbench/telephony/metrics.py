@@ -63,6 +63,8 @@ class ServerMetrics:
         self.active_calls = 0
         self.queued_calls = 0
         self.human_calls = 0
+        self.max_calls = 0  # admission limit of this process (`--max-calls`)
+        self.loop_lag_ms = 0.0  # the event loop's worst lateness over the last second
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._histograms: dict[str, Histogram] = {}
 
@@ -92,6 +94,8 @@ class ServerMetrics:
                     "workbench_active_calls": self.active_calls,
                     "workbench_queued_calls": self.queued_calls,
                     "workbench_human_calls": self.human_calls,
+                    "workbench_max_calls": self.max_calls,
+                    "workbench_event_loop_lag_ms": self.loop_lag_ms,
                 },
                 "counters": [
                     [name, [list(pair) for pair in labels], value]
@@ -116,6 +120,8 @@ GAUGE_HELP = {
     "workbench_active_calls": "Media-stream calls connected now.",
     "workbench_queued_calls": "Calls waiting for a human agent.",
     "workbench_human_calls": "Calls connected to a human agent.",
+    "workbench_max_calls": "Calls the server takes at once (admission limit, all workers).",
+    "workbench_event_loop_lag_ms": "Event-loop lateness, worst of the last second (summed).",
     "workbench_workers": "Worker processes serving calls.",
     "workbench_workers_reporting": "Worker processes whose metrics this answer includes.",
     "workbench_worker_active_calls": "Media-stream calls connected now, by worker process.",
@@ -181,6 +187,9 @@ _COUNTER_HELP = {
     "workbench_errors_total": "Calls ended by a fault, by cause.",
     "workbench_handoffs_total": "Calls handed to a human agent.",
     "workbench_crm_writes_total": "Call legs written to the CRM.",
+    "workbench_calls_refused_total": "Calls refused (busy TwiML or 503 upgrade), by route, reason.",
+    "workbench_requests_refused_total": "Requests refused for a missing or wrong Twilio signature.",
+    "workbench_tolerated_total": "Harmless departures from the protocol let pass (logged once).",
 }
 _HISTOGRAM_HELP = {
     "workbench_turn_latency_seconds": (

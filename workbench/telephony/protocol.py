@@ -14,6 +14,10 @@ Anything else raises `ProtocolError` with Twilio's code: 31950 for a binary or o
 frame, 31951 for invalid JSON, an unknown event, missing or extra fields, wrong types or a
 stream SID that disagrees with itself. Being strict here is what lets a simulated Twilio
 flag a misbehaving agent the way the real one would.
+
+The agent reads its peer with `parse_inbound` instead: the same checks, except that unknown
+fields (Twilio adds some over time) and a missing `sequenceNumber` (a mark echoed in the shape
+it was sent) are let pass and reported as notes — an honest peer's call goes on.
 """
 
 from __future__ import annotations
@@ -164,6 +168,15 @@ Message = TwilioMessage | ServerMessage
 # -- parsing -------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Reading:
+    """How one frame is read: the payload limit, and (tolerant reading) what was let pass."""
+
+    limit: int
+    tolerant: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
 def parse_message(
     text: str | bytes | bytearray | memoryview,
     *,
@@ -173,6 +186,56 @@ def parse_message(
 
     `bytes` stand for a binary frame, which the protocol never uses (31950).
     """
+    data = _decode_frame(text, max_payload_bytes)
+    event = data["event"]
+    from_twilio = "sequenceNumber" in data
+    parser = (_TWILIO_PARSERS if from_twilio else _SERVER_PARSERS).get(event)
+    if parser is None:
+        known = sorted(_TWILIO_PARSERS.keys() | _SERVER_PARSERS.keys())
+        if event in known:  # a known event in the other direction's shape
+            raise ProtocolError(
+                INVALID_MESSAGE,
+                f"{'unexpected' if from_twilio else 'missing'} field 'sequenceNumber' "
+                f"in a {event!r} message",
+            )
+        raise ProtocolError(INVALID_MESSAGE, f"unknown event {event!r} (known: {', '.join(known)})")
+    return parser(data, _Reading(max_payload_bytes))
+
+
+def parse_inbound(
+    text: str | bytes | bytearray | memoryview,
+    *,
+    max_payload_bytes: int = MAX_MEDIA_PAYLOAD_BYTES,
+) -> tuple[TwilioMessage, list[str]]:
+    """A message from the caller's side, read as an agent should read its peer: tolerantly.
+
+    Twilio adds fields over time (a `start` may grow a `start.region`), and honest peers echo
+    marks in the shape they were sent (no `sequenceNumber`). Neither harms the call, so an
+    unknown field and a missing `sequenceNumber` (which the agent does not use) are let pass
+    and returned as notes. Everything the agent needs is still checked strictly: invalid JSON,
+    an unknown event, a missing required field, a wrong type, bad base64 raise `ProtocolError`.
+    The caller's side (`client.py`, the harness) reads the agent with `parse_message`: strictly.
+    """
+    data = _decode_frame(text, max_payload_bytes)
+    event = data["event"]
+    reading = _Reading(max_payload_bytes, tolerant=True)
+    if event == "connected":
+        return _parse_connected(data, reading), reading.notes
+    parser = _TWILIO_PARSERS.get(event)
+    if parser is None:
+        known = sorted({"connected", *_TWILIO_PARSERS})
+        raise ProtocolError(
+            INVALID_MESSAGE,
+            f"unknown event {event!r} from the caller's side (known: {', '.join(known)})",
+        )
+    if "sequenceNumber" not in data:
+        reading.notes.append(f"{event}: no 'sequenceNumber' (not used; let pass)")
+        data = {**data, "sequenceNumber": "0"}
+    return parser(data, reading), reading.notes
+
+
+def _decode_frame(text: str | bytes | bytearray | memoryview, max_payload_bytes: int) -> dict:
+    """The frame's JSON object with a string `event`, or `ProtocolError`."""
     if not isinstance(text, str):
         raise ProtocolError(
             MALFORMED_MESSAGE,
@@ -195,21 +258,11 @@ def parse_message(
         raise ProtocolError(INVALID_MESSAGE, f"expected a JSON object, got {_json_type(data)}")
     if "event" not in data:
         raise ProtocolError(INVALID_MESSAGE, "missing field 'event'")
-    event = data["event"]
-    if not isinstance(event, str):
-        raise ProtocolError(INVALID_MESSAGE, f"'event' must be a string, got {_json_type(event)}")
-    from_twilio = "sequenceNumber" in data
-    parser = (_TWILIO_PARSERS if from_twilio else _SERVER_PARSERS).get(event)
-    if parser is None:
-        known = sorted(_TWILIO_PARSERS.keys() | _SERVER_PARSERS.keys())
-        if event in known:  # a known event in the other direction's shape
-            raise ProtocolError(
-                INVALID_MESSAGE,
-                f"{'unexpected' if from_twilio else 'missing'} field 'sequenceNumber' "
-                f"in a {event!r} message",
-            )
-        raise ProtocolError(INVALID_MESSAGE, f"unknown event {event!r} (known: {', '.join(known)})")
-    return parser(data, max_payload_bytes)
+    if not isinstance(data["event"], str):
+        raise ProtocolError(
+            INVALID_MESSAGE, f"'event' must be a string, got {_json_type(data['event'])}"
+        )
+    return data
 
 
 class _DuplicateKeyError(Exception):
@@ -247,13 +300,16 @@ def _json_type(value: object) -> str:
     return "an object"
 
 
-def _fields(obj: dict[str, Any], where: str, expected: tuple[str, ...]) -> None:
-    """Exactly the expected keys: Twilio answers missing and extra fields alike with 31951."""
+def _fields(obj: dict[str, Any], where: str, expected: tuple[str, ...], ctx: _Reading) -> None:
+    """Exactly the expected keys: Twilio answers missing and extra fields alike with 31951.
+    Read tolerantly, extra fields are noted and let pass (missing ones never are)."""
     missing = [key for key in expected if key not in obj]
     if missing:
         raise ProtocolError(INVALID_MESSAGE, f"{where}: missing field {missing[0]!r}")
     extra = sorted(key for key in obj if key not in expected)
-    if extra:
+    if extra and ctx.tolerant:
+        ctx.notes.extend(f"{where}: unknown field {key!r} (ignored)" for key in extra)
+    elif extra:
         raise ProtocolError(INVALID_MESSAGE, f"{where}: unexpected field {extra[0]!r}")
 
 
@@ -315,18 +371,18 @@ def _payload(obj: dict[str, Any], where: str, max_payload_bytes: int) -> bytes:
     return audio
 
 
-def _parse_connected(data: dict[str, Any], _limit: int) -> Connected:
-    _fields(data, "connected", ("event", "protocol", "version"))
+def _parse_connected(data: dict[str, Any], ctx: _Reading) -> Connected:
+    _fields(data, "connected", ("event", "protocol", "version"), ctx)
     return Connected(_string(data, "protocol", "connected"), _string(data, "version", "connected"))
 
 
-def _parse_start(data: dict[str, Any], _limit: int) -> Start:
-    _fields(data, "start", ("event", "sequenceNumber", "streamSid", "start"))
+def _parse_start(data: dict[str, Any], ctx: _Reading) -> Start:
+    _fields(data, "start", ("event", "sequenceNumber", "streamSid", "start"), ctx)
     seq = _integer_string(data, "sequenceNumber", "start")
     stream_sid = _string(data, "streamSid", "start")
     body = _object(data, "start", "start")
     keys = ("accountSid", "streamSid", "callSid", "tracks", "customParameters", "mediaFormat")
-    _fields(body, "start.start", keys)
+    _fields(body, "start.start", keys, ctx)
     inner_sid = _string(body, "streamSid", "start.start")
     if inner_sid != stream_sid:
         raise ProtocolError(
@@ -345,7 +401,7 @@ def _parse_start(data: dict[str, Any], _limit: int) -> Start:
             )
     media_format = _object(body, "mediaFormat", "start.start")
     where = "start.start.mediaFormat"
-    _fields(media_format, where, ("encoding", "sampleRate", "channels"))
+    _fields(media_format, where, ("encoding", "sampleRate", "channels"), ctx)
     return Start(
         sequence_number=seq,
         stream_sid=stream_sid,
@@ -361,10 +417,10 @@ def _parse_start(data: dict[str, Any], _limit: int) -> Start:
     )
 
 
-def _parse_media(data: dict[str, Any], limit: int) -> Media:
-    _fields(data, "media", ("event", "sequenceNumber", "streamSid", "media"))
+def _parse_media(data: dict[str, Any], ctx: _Reading) -> Media:
+    _fields(data, "media", ("event", "sequenceNumber", "streamSid", "media"), ctx)
     body = _object(data, "media", "media")
-    _fields(body, "media.media", ("track", "chunk", "timestamp", "payload"))
+    _fields(body, "media.media", ("track", "chunk", "timestamp", "payload"), ctx)
     track = _string(body, "track", "media.media")
     if track not in _MEDIA_TRACKS:
         raise ProtocolError(
@@ -376,14 +432,14 @@ def _parse_media(data: dict[str, Any], limit: int) -> Media:
         track=track,
         chunk=_integer_string(body, "chunk", "media.media"),
         timestamp=_integer_string(body, "timestamp", "media.media"),
-        payload=_payload(body, "media.media", limit),
+        payload=_payload(body, "media.media", ctx.limit),
     )
 
 
-def _parse_dtmf(data: dict[str, Any], _limit: int) -> Dtmf:
-    _fields(data, "dtmf", ("event", "sequenceNumber", "streamSid", "dtmf"))
+def _parse_dtmf(data: dict[str, Any], ctx: _Reading) -> Dtmf:
+    _fields(data, "dtmf", ("event", "sequenceNumber", "streamSid", "dtmf"), ctx)
     body = _object(data, "dtmf", "dtmf")
-    _fields(body, "dtmf.dtmf", ("track", "digit"))
+    _fields(body, "dtmf.dtmf", ("track", "digit"), ctx)
     digit = _string(body, "digit", "dtmf.dtmf")
     if digit not in _DTMF_DIGITS:
         raise ProtocolError(
@@ -397,10 +453,10 @@ def _parse_dtmf(data: dict[str, Any], _limit: int) -> Dtmf:
     )
 
 
-def _parse_mark(data: dict[str, Any], _limit: int) -> Mark:
-    _fields(data, "mark", ("event", "sequenceNumber", "streamSid", "mark"))
+def _parse_mark(data: dict[str, Any], ctx: _Reading) -> Mark:
+    _fields(data, "mark", ("event", "sequenceNumber", "streamSid", "mark"), ctx)
     body = _object(data, "mark", "mark")
-    _fields(body, "mark.mark", ("name",))
+    _fields(body, "mark.mark", ("name",), ctx)
     return Mark(
         sequence_number=_integer_string(data, "sequenceNumber", "mark"),
         stream_sid=_string(data, "streamSid", "mark"),
@@ -408,10 +464,10 @@ def _parse_mark(data: dict[str, Any], _limit: int) -> Mark:
     )
 
 
-def _parse_stop(data: dict[str, Any], _limit: int) -> Stop:
-    _fields(data, "stop", ("event", "sequenceNumber", "streamSid", "stop"))
+def _parse_stop(data: dict[str, Any], ctx: _Reading) -> Stop:
+    _fields(data, "stop", ("event", "sequenceNumber", "streamSid", "stop"), ctx)
     body = _object(data, "stop", "stop")
-    _fields(body, "stop.stop", ("accountSid", "callSid"))
+    _fields(body, "stop.stop", ("accountSid", "callSid"), ctx)
     return Stop(
         sequence_number=_integer_string(data, "sequenceNumber", "stop"),
         stream_sid=_string(data, "streamSid", "stop"),
@@ -420,22 +476,24 @@ def _parse_stop(data: dict[str, Any], _limit: int) -> Stop:
     )
 
 
-def _parse_outbound_media(data: dict[str, Any], limit: int) -> OutboundMedia:
-    _fields(data, "media", ("event", "streamSid", "media"))
+def _parse_outbound_media(data: dict[str, Any], ctx: _Reading) -> OutboundMedia:
+    _fields(data, "media", ("event", "streamSid", "media"), ctx)
     body = _object(data, "media", "media")
-    _fields(body, "media.media", ("payload",))
-    return OutboundMedia(_string(data, "streamSid", "media"), _payload(body, "media.media", limit))
+    _fields(body, "media.media", ("payload",), ctx)
+    return OutboundMedia(
+        _string(data, "streamSid", "media"), _payload(body, "media.media", ctx.limit)
+    )
 
 
-def _parse_outbound_mark(data: dict[str, Any], _limit: int) -> OutboundMark:
-    _fields(data, "mark", ("event", "streamSid", "mark"))
+def _parse_outbound_mark(data: dict[str, Any], ctx: _Reading) -> OutboundMark:
+    _fields(data, "mark", ("event", "streamSid", "mark"), ctx)
     body = _object(data, "mark", "mark")
-    _fields(body, "mark.mark", ("name",))
+    _fields(body, "mark.mark", ("name",), ctx)
     return OutboundMark(_string(data, "streamSid", "mark"), _string(body, "name", "mark.mark"))
 
 
-def _parse_clear(data: dict[str, Any], _limit: int) -> Clear:
-    _fields(data, "clear", ("event", "streamSid"))
+def _parse_clear(data: dict[str, Any], ctx: _Reading) -> Clear:
+    _fields(data, "clear", ("event", "streamSid"), ctx)
     return Clear(_string(data, "streamSid", "clear"))
 
 

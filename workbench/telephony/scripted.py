@@ -101,7 +101,10 @@ def run_steps(
         result.completed = True
     except Exception as error:  # reported, not raised: one failed call is a result in a bench
         result.error = f"{type(error).__name__}: {error}"
-        log.warning("scripted call %s failed: %s", client.call_sid, result.error)
+        if client.results.refused:  # (the agent at capacity: a result, counted by the caller)
+            log.debug("scripted call %s refused: %s", client.call_sid, result.error)
+        else:
+            log.warning("scripted call %s failed: %s", client.call_sid, result.error)
     finally:
         if pacer is not None and not own_pacer:
             pacer.remove(client)
@@ -136,7 +139,13 @@ class RemoteScenarioResult:
 
 
 def run_scenario_call(
-    url: str, scenario: Any, *, token: str | None = None, max_call_s: float = 600.0
+    url: str,
+    scenario: Any,
+    *,
+    token: str | None = None,
+    max_call_s: float = 600.0,
+    twilio_auth_token: str | None = None,
+    signed_url: str | None = None,
 ) -> RemoteScenarioResult:
     """Play a scenario's caller (`workbench.scenario.caller.ScriptedCaller`) over the wire.
 
@@ -153,6 +162,8 @@ def run_scenario_call(
         caller_number=scenario.caller.number,
         frame_source=caller.frame,
         on_agent_audio=lambda pcm, t_ms: caller.hear(t_ms, pcm),
+        twilio_auth_token=twilio_auth_token,
+        signed_url=signed_url,
     )
     result = RemoteScenarioResult(client.results, caller.log)
     pacer: Pacer | None = None

@@ -10,10 +10,32 @@ Routes:
 - `GET /healthz`, `GET /metrics` (Prometheus text).
 
 Security: the server binds 127.0.0.1 by default; any other address requires a shared-secret
-token. With a token, `/twiml`, `/agent` and `/metrics` need it (`?token=` or
-`Authorization: Bearer`); `/media` takes it on the upgrade or — since Twilio cannot add
-headers or query strings to a stream URL — in `start.customParameters.token`. A wrong token on
-any request is refused with 403, a missing one on HTTP routes with 401.
+token, and a token given is enforced on every address. With a token, `/twiml`, `/agent` and
+`/metrics` need it (`?token=` or `Authorization: Bearer`); `/media` takes it on the upgrade or —
+since Twilio cannot add headers or query strings to a stream URL — in
+`start.customParameters.token`. A wrong token on any request is refused with 403, a missing one
+on HTTP routes with 401. The TwiML carries the token only to a request that presented it.
+
+Twilio's signatures (`signature.py`): given the account's auth token (`--twilio-auth-token` or
+TWILIO_AUTH_TOKEN), `/twiml` and the `/media` upgrade must carry a valid `X-Twilio-Signature`
+(HMAC-SHA1 of the URL Twilio requested and the sorted POST parameters) — or, for peers that are
+not Twilio, the shared token when one is configured. A wrong signature is refused with 403, and
+so is a request with neither. The URL checked is the public one (`--public-url`: `wss://` for
+`/media`, the same host over `https://` for `/twiml`), else the one this request reached
+(`Host`, `X-Forwarded-Proto`).
+
+Admission control (`--max-calls`, per process): a call beyond capacity is refused before it
+costs anything — `/twiml` answers TwiML that gives the caller a busy signal (`--when-full busy`,
+the default), rejects the call (`reject`) or says the line is busy and hangs up (`message`); a
+`/media` upgrade is answered 503 before any audio. Refusals are counted
+(`workbench_calls_refused_total`) and logged (the first at once, then one line per 10 s).
+`GET /healthz/live` answers 200 while the process serves; `GET /healthz/ready` answers 200 only
+while it can take a call (not draining, every worker up, a free slot, not overloaded) and 503
+otherwise, so a load balancer stops sending. `GET /healthz` reports both. "Overloaded": the
+event loop, or the clock thread that ticks the calls, ran more than `--max-loop-lag-ms` late
+within the last second, or the turns heard in the last 10 s took more than
+`--max-turn-latency-ms` (p90, server-side) — the process is not getting the CPU its calls need
+(other work on the machine), whatever `--max-calls` says.
 
 One `CallRuntime` (agent and speech stack) serves every call; each call borrows its own
 recogniser from the stack's pool.
@@ -36,6 +58,7 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import os
 import signal
 import socket
 import threading
@@ -52,18 +75,45 @@ from aiohttp import web
 from workbench.engine import events as ev
 from workbench.errors import ConfigError
 from workbench.speech.ears import resolve_ear
+from workbench.telephony import signature as twilio_signature
 from workbench.telephony.call_bridge import FAULT_REASONS, CallSummary, MediaCall
 from workbench.telephony.metrics import ServerMetrics
 from workbench.telephony.protocol import MAX_MESSAGE_CHARS
 
 log = logging.getLogger(__name__)
 
-AUTHORIZED = web.RequestKey("authorized", bool)  # the request carried the right token
+AUTHORIZED = web.RequestKey("authorized", bool)  # the request carried the token or a signature
+TOKEN_PRESENTED = web.RequestKey("token_presented", bool)  # it carried the shared token itself
 HUMAN_VOICE = "espeak:en-us+f3"  # how a typed reply from the desk sounds to the caller
 DEFAULT_EAR = "fast"  # a server is sized for capacity; `--ear accurate` for fidelity
 # Stage threads per call. The accurate ear's final pass (150-350 ms, more under load) gets
 # a thread of its own so it never queues understanding, replies or TTS behind it.
 STAGE_WORKERS = {"fast": 2, "accurate": 3}
+# Admission: calls a process takes by default, per core it gets (cores / workers). Calibrated
+# with `workbench bench serve`: one process on 2 cores held 56 staggered calls (28 a core) at
+# caller-side turn p95 <= 800 ms, and 24-28 talking in step; 20 a core keeps a margin for
+# calls that talk at once. `bench serve --overload` measures a machine's own figure.
+DEFAULT_CALLS_PER_CORE = 20
+WHEN_FULL = ("busy", "reject", "message")
+BUSY_MESSAGE = "All our lines are busy right now. Please call again in a few minutes."
+REFUSAL_LOG_EVERY_S = 10.0
+# Overload guard: every LAG_PROBE_S the event loop's lateness and the calls' clock thread's
+# (how far its ticks are behind the 20 ms grid) are probed; while either ran more than
+# `max_loop_lag_ms` late in the last LAG_WINDOW probes, new calls are refused ("overloaded").
+# A fixed --max-calls is calibrated on a quiet machine; when other work takes the cores, the
+# calls it admits can outgrow the CPU the process gets, and every call slows (2026-12-07: 56
+# calls admitted at load average 5 gave greetings after a minute). The loop's lag is the
+# first sign of it.
+LAG_PROBE_S = 0.05
+LAG_WINDOW = 20  # probes: one second
+DEFAULT_MAX_LOOP_LAG_MS = 300.0
+# ... and while the replies themselves are slow: the server-side turn latency (the caller's end
+# of speech to the first mark echo) of the turns heard in the last TURN_WINDOW_S has a p90
+# above `max_turn_latency_ms` (with at least TURN_MIN_SAMPLES of them). The clock thread can be
+# punctual while the calls' stage work (recognition, replies) starves: this catches that.
+TURN_WINDOW_S = 10.0
+TURN_MIN_SAMPLES = 5
+DEFAULT_MAX_TURN_LATENCY_MS = 1500.0
 
 
 @dataclass(frozen=True)
@@ -86,10 +136,28 @@ class ServerConfig:
     keep_finished: int = 200  # summaries of finished calls kept for inspection
     workers: int = 1  # processes serving calls (`workers.py`); 1: this process alone
     ear: str | None = None  # `--ear`; None: the agent's `ear:`, else fast (capacity)
+    max_calls: int | None = None  # calls this process takes at once; None: `default_max_calls`
+    when_full: str = "busy"  # what `/twiml` answers beyond capacity (WHEN_FULL)
+    twilio_auth_token: str | None = None  # check `X-Twilio-Signature` on /twiml and /media
+    max_loop_lag_ms: float = DEFAULT_MAX_LOOP_LAG_MS  # refuse calls while this late (0: off)
+    max_turn_latency_ms: float = DEFAULT_MAX_TURN_LATENCY_MS  # … or replies this slow (0: off)
 
     @property
     def token_required(self) -> bool:
+        """A token given is always enforced; without one, off loopback refuses to start."""
+        if self.token:
+            return True
         return self.require_token if self.require_token is not None else not is_loopback(self.host)
+
+    @property
+    def calls_per_process(self) -> int:
+        return self.max_calls if self.max_calls is not None else default_max_calls(self.workers)
+
+
+def default_max_calls(workers: int = 1, cores: int | None = None) -> int:
+    """Calls one process takes by default: `DEFAULT_CALLS_PER_CORE` per core it gets."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, round(DEFAULT_CALLS_PER_CORE * cores / max(1, workers)))
 
 
 def is_loopback(host: str) -> bool:
@@ -107,6 +175,19 @@ def check_config(config: ServerConfig) -> None:
         raise ConfigError(
             f"binding {config.host} exposes the agent beyond this machine: pass --token "
             "(a shared secret callers must present) or bind 127.0.0.1"
+        )
+    if config.max_calls is not None and config.max_calls < 1:
+        raise ConfigError(f"--max-calls {config.max_calls}: a server takes at least one call")
+    if config.max_loop_lag_ms < 0:
+        raise ConfigError(f"--max-loop-lag-ms {config.max_loop_lag_ms:g}: 0 (off) or more")
+    if config.max_turn_latency_ms < 0:
+        raise ConfigError(f"--max-turn-latency-ms {config.max_turn_latency_ms:g}: 0 (off) or more")
+    if config.when_full not in WHEN_FULL:
+        raise ConfigError(f"--when-full {config.when_full!r}: expected {', '.join(WHEN_FULL)}")
+    if config.public_url and not config.public_url.startswith(("ws://", "wss://")):
+        raise ConfigError(
+            f"--public-url {config.public_url!r}: expected the public ws:// or wss:// base URL, "
+            "e.g. wss://agent.example.com"
         )
 
 
@@ -139,6 +220,14 @@ class MediaStreamServer:
         self.crm = crm_sink
         self.on_event = on_event
         self.metrics = ServerMetrics()
+        self.max_calls = config.calls_per_process
+        self.metrics.max_calls = self.max_calls
+        self.admitted = 0  # `/media` connections holding a slot (taken before the upgrade)
+        self.loop_lag_ms = 0.0  # the event loop's worst lateness over the last second
+        self._recent_turns: deque[tuple[float, float]] = deque(maxlen=200)  # (monotonic, ms)
+        self._lag_task: asyncio.Task | None = None
+        self._refusals_unlogged = 0
+        self._refusal_logged_at: float | None = None
         self.switchboard = Switchboard(self)
         self.calls: dict[str, MediaCall] = {}  # by callSid, while connected
         self.connections: set[MediaCall] = set()
@@ -162,6 +251,8 @@ class MediaStreamServer:
         app.router.add_get("/media", self._media)
         app.router.add_get("/agent", self._agent)
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/healthz/live", self._live)
+        app.router.add_get("/healthz/ready", self._ready)
         app.router.add_get("/metrics", self._metrics)
         return app
 
@@ -179,28 +270,162 @@ class MediaStreamServer:
 
     @web.middleware
     async def _auth_middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        if request.path == "/healthz" or not self.config.token_required:
+        path = request.path
+        if path == "/healthz" or path.startswith("/healthz/"):
+            return await handler(request)
+        signed = self.config.twilio_auth_token and path in ("/twiml", "/media")
+        if signed:
+            offered_signature = request.headers.get(twilio_signature.HEADER)
+            if offered_signature is not None:
+                params = await request.post() if request.method == "POST" else {}
+                pairs = [(k, str(v)) for k, v in params.items()]
+                url = self.signed_url(request)
+                if not twilio_signature.valid(
+                    self.config.twilio_auth_token, url, pairs, offered_signature
+                ):
+                    log.warning(
+                        "%s %s refused: wrong Twilio signature for %s", request.method, path, url
+                    )
+                    self.metrics.inc(
+                        "workbench_requests_refused_total", route=path[1:], reason="bad_signature"
+                    )
+                    return web.Response(status=403, text="invalid X-Twilio-Signature\n")
+                request[AUTHORIZED] = True
+                return await handler(request)
+            if self.offered_token(request) is None and not (path == "/media" and self.config.token):
+                # Neither Twilio's signature nor our token (which `/media` may still bring in
+                # `start`): refused like a forged request.
+                log.warning("%s %s refused: no X-Twilio-Signature", request.method, path)
+                self.metrics.inc(
+                    "workbench_requests_refused_total", route=path[1:], reason="unsigned"
+                )
+                return web.Response(status=403, text="X-Twilio-Signature required\n")
+        if not self.config.token_required:
             return await handler(request)
         offered = self.offered_token(request)
         if offered is None:
-            if request.path == "/media":  # the token may come in `start` instead
+            if path == "/media":  # the token may come in `start` instead
                 request[AUTHORIZED] = False
                 return await handler(request)
-            log.warning("%s %s refused: no token", request.method, request.path)
+            log.warning("%s %s refused: no token", request.method, path)
             return web.Response(status=401, text="token required\n")
         if not self.token_matches(offered):
-            log.warning("%s %s refused: wrong token", request.method, request.path)
+            log.warning("%s %s refused: wrong token", request.method, path)
             return web.Response(status=403, text="wrong token\n")
         request[AUTHORIZED] = True
+        request[TOKEN_PRESENTED] = True
         return await handler(request)
+
+    def signed_url(self, request: web.Request) -> str:
+        """The URL Twilio signed for this request: the public one when configured (`wss://`
+        for the stream, `https://` for webhooks), else the URL this request reached."""
+        stream = request.path == "/media"
+        query = f"?{request.query_string}" if request.query_string else ""
+        if self.config.public_url:
+            base = self.config.public_url.rstrip("/")
+            if not stream:
+                base = "http" + base[2:]  # ws:// -> http://, wss:// -> https://
+            return base + request.path + query
+        proto = request.headers.get("X-Forwarded-Proto", request.scheme)
+        secure = proto in ("https", "wss")
+        scheme = ("wss" if secure else "ws") if stream else ("https" if secure else "http")
+        return f"{scheme}://{request.host}{request.path}{query}"
+
+    # ------------------------------------------------------------------ admission
+
+    @property
+    def full(self) -> bool:
+        return self.admitted >= self.max_calls
+
+    @property
+    def overloaded(self) -> bool:
+        limit = self.config.max_loop_lag_ms
+        if limit and self.loop_lag_ms > limit:
+            return True
+        limit = self.config.max_turn_latency_ms
+        return bool(limit) and (self.recent_turn_latency_p90() or 0.0) > limit
+
+    def note_turn_latency(self, latency_ms: float) -> None:
+        """A turn heard by its caller (server-side latency), for the overload guard."""
+        self._recent_turns.append((time.monotonic(), latency_ms))
+
+    def recent_turn_latency_p90(self) -> float | None:
+        """p90 of the turns heard in the last `TURN_WINDOW_S` (None: too few to judge)."""
+        since = time.monotonic() - TURN_WINDOW_S
+        values = sorted(ms for t, ms in self._recent_turns if t >= since)
+        if len(values) < TURN_MIN_SAMPLES:
+            return None
+        return values[min(len(values) - 1, int(0.9 * len(values)))]
+
+    def readiness(self) -> tuple[bool, str]:
+        """Can this process take a call now? (and why not)"""
+        if self.draining:
+            return False, "draining"
+        if self.worker is not None and self.worker.ready_count() < self.worker.count:
+            return False, "starting"
+        if self.full:
+            return False, "full"
+        if self.overloaded:
+            return False, "overloaded"
+        return True, ""
+
+    async def _watch_loop_lag(self) -> None:
+        """Probe how late the process runs (`loop_lag_ms`: the worst of the last second): the
+        event loop's own lateness, and how far the calls' clock thread is behind its grid."""
+        loop = asyncio.get_running_loop()
+        recent: deque[float] = deque(maxlen=LAG_WINDOW)
+        while True:
+            started = loop.time()
+            await asyncio.sleep(LAG_PROBE_S)
+            loop_late = max(0.0, loop.time() - started - LAG_PROBE_S) * 1000.0
+            clock_late = max(
+                (c.driver.behind_ms for c in self.connections if c.driver is not None),
+                default=0.0,
+            )
+            recent.append(max(loop_late, clock_late))
+            self.loop_lag_ms = max(recent)
+            self.metrics.loop_lag_ms = self.loop_lag_ms
+
+    def refuse(self, route: str, reason: str) -> None:
+        """Count and log a call refused at `route` (logs: the first at once, then a line per
+        `REFUSAL_LOG_EVERY_S`, so an overload does not flood them)."""
+        self.metrics.inc("workbench_calls_refused_total", route=route, reason=reason)
+        self._refusals_unlogged += 1
+        now = time.monotonic()
+        if self._refusal_logged_at is None or now - self._refusal_logged_at >= REFUSAL_LOG_EVERY_S:
+            log.warning(
+                "refused %d call(s) (%s at %s): %d/%d calls active",
+                self._refusals_unlogged,
+                reason,
+                route,
+                self.admitted,
+                self.max_calls,
+            )
+            self._refusals_unlogged = 0
+            self._refusal_logged_at = now
+
+    def full_twiml(self) -> str:
+        """What `/twiml` answers beyond capacity (`--when-full`)."""
+        if self.config.when_full == "message":
+            verb = f"<Say>{BUSY_MESSAGE}</Say><Hangup/>"
+        else:
+            reason = "busy" if self.config.when_full == "busy" else "rejected"
+            verb = f'<Reject reason="{reason}"/>'
+        return f'<?xml version="1.0" encoding="UTF-8"?>\n<Response>{verb}</Response>\n'
+
+    # ------------------------------------------------------------------ routes
 
     async def _twiml(self, request: web.Request) -> web.Response:
         form = await request.post()
+        ready, reason = self.readiness()
+        if not ready and reason != "starting":
+            self.refuse("twiml", reason)
+            return web.Response(text=self.full_twiml(), content_type="text/xml")
         caller = str(form.get("From", ""))
         url = self.stream_url(request)
         parameters = {"caller": caller, "to": str(form.get("To", ""))}
-        if self.config.token:
-            parameters["token"] = self.config.token
+        if self.config.token and request.get(TOKEN_PRESENTED, False):
+            parameters["token"] = self.config.token  # (it presented the token: no secret leaks)
         params = "".join(
             f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in parameters.items()
         )
@@ -220,7 +445,18 @@ class MediaStreamServer:
 
     async def _media(self, request: web.Request) -> web.StreamResponse:
         if self.draining:
-            return web.Response(status=503, text="draining\n")
+            self.refuse("media", "draining")
+            return web.Response(status=503, text="draining\n", headers={"Retry-After": "5"})
+        if self.full or self.overloaded:  # refused before the upgrade: no audio, no session
+            self.refuse("media", "full" if self.full else "overloaded")
+            return web.Response(status=503, text="at capacity\n", headers={"Retry-After": "1"})
+        self.admitted += 1  # the slot is taken before the first await
+        try:
+            return await self._serve_media(request)
+        finally:
+            self.admitted -= 1
+
+    async def _serve_media(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=2 * MAX_MESSAGE_CHARS, heartbeat=None)
         await ws.prepare(request)
         transport = request.transport
@@ -258,21 +494,47 @@ class MediaStreamServer:
         return ws
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        ready, reason = self.readiness()
         body: dict[str, Any] = {
             "status": "draining" if self.draining else "ok",
+            "live": True,
+            "ready": ready,
             "agent": self.agent.name,
             "ear": self.ear,
             "active_calls": len(self.connections),
+            "max_calls": self.max_calls,
+            "loop_lag_ms": round(self.loop_lag_ms, 1),
+            "recent_turn_latency_p90_ms": self.recent_turn_latency_p90(),
             "queued_calls": len(self.switchboard.queue),
         }
+        if reason:
+            body["not_ready"] = reason
         if self.worker is None:
             return web.json_response(body)
-        ready = self.worker.ready_count()
-        body.update(worker=self.worker.index, workers=self.worker.count, workers_ready=ready)
-        if ready < self.worker.count and not self.draining:
+        ready_workers = self.worker.ready_count()
+        body.update(
+            worker=self.worker.index, workers=self.worker.count, workers_ready=ready_workers
+        )
+        if ready_workers < self.worker.count and not self.draining:
             body["status"] = "starting"  # not every worker is listening yet
             return web.json_response(body, status=503)
         return web.json_response(body)
+
+    async def _live(self, request: web.Request) -> web.Response:
+        """Liveness: the process serves requests (restart it if this fails)."""
+        return web.json_response({"live": True})
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        """Readiness: this process can take a call now (send calls elsewhere if not)."""
+        ready, reason = self.readiness()
+        body: dict[str, Any] = {
+            "ready": ready,
+            "active_calls": self.admitted,
+            "max_calls": self.max_calls,
+        }
+        if reason:
+            body["reason"] = reason
+        return web.json_response(body, status=200 if ready else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         from workbench.telephony.metrics import render_merged
@@ -429,6 +691,7 @@ class MediaStreamServer:
         server = self._site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        self._lag_task = asyncio.ensure_future(self._watch_loop_lag())
         if self.worker is not None:  # siblings ask for this worker's metrics here
             internal = web.Application()
             internal.router.add_get("/worker/metrics", self._worker_snapshot)
@@ -445,6 +708,8 @@ class MediaStreamServer:
         with self.finished_changed:
             self.draining = True
             self.finished_changed.notify_all()
+        if self._lag_task is not None:
+            self._lag_task.cancel()
         if self._site is not None:
             await self._site.stop()  # closes the listening socket: no new connections
         deadline = time.monotonic() + timeout_s

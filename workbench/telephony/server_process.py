@@ -6,6 +6,7 @@ Standard library only, so the commands that start a server stay light to import.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -53,7 +54,11 @@ class ServerProcess:
         log_path: Path | None = None,
         timeout_s: float = 120.0,
         extra: Sequence[str] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
+        """`env`: added to this process's environment for the server (secrets such as
+        TWILIO_AUTH_TOKEN go here rather than on its command line, which `ps` shows)."""
+        self.env = env
         self.port = free_port()
         self.timeout_s = timeout_s
         if log_path is None:
@@ -82,6 +87,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,
+                env={**os.environ, **self.env} if self.env else None,
             )
         try:
             self._wait_healthy()

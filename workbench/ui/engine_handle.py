@@ -320,7 +320,7 @@ class EngineHandle:
 
     def _run_remote_call(self, options: CallOptions) -> None:
         """Call a deployed agent over Media Streams; the caller side is all we can observe."""
-        from workbench.telephony.client import MediaStreamClient, Pacer
+        from workbench.telephony.client import NOT_APPLICABLE_OVERLAP, MediaStreamClient, Pacer
 
         agent = self.runtime.agent(self.agent_path)
         tts = self.runtime.stack(agent).caller_tts(options.caller_voice)
@@ -342,6 +342,7 @@ class EngineHandle:
         self._post(msg.CallStateChanged(msg.CONNECTED, str(options.target_url)))
         self._post(msg.RemoteProgress(f"connected to {options.target_url} ({client.call_sid})"))
         reported = 0
+        untimed = 0  # turns the agent talked through: no reply time (client.NOT_APPLICABLE_…)
         try:
             while not client.closed.is_set() and not self._cancelled:
                 client.wait_until(lambda: client.closed.is_set(), 0.2)
@@ -350,8 +351,18 @@ class EngineHandle:
                     reported += 1
                     self._post(
                         msg.RemoteProgress(
-                            f"turn {reported}: the reply was heard {latency:.0f} ms after the "
-                            "caller stopped",
+                            f"turn {reported + untimed}: the reply was heard {latency:.0f} ms "
+                            "after the caller stopped",
+                            client.now_ms(),
+                        )
+                    )
+                overlaps = client.results.not_applicable.get(NOT_APPLICABLE_OVERLAP, 0)
+                while untimed < overlaps:
+                    untimed += 1
+                    self._post(
+                        msg.RemoteProgress(
+                            f"turn {reported + untimed}: not timed — the agent was still "
+                            "speaking when the caller stopped",
                             client.now_ms(),
                         )
                     )
