@@ -12,8 +12,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 
 # Threads a library keeps for the life of the process by design, started by whichever test
-# first needs them: espeak-ng is not thread-safe, so every synthesis runs on its one thread.
-PROCESS_THREADS = ("espeak_",)
+# first needs them: espeak-ng is not thread-safe, so every synthesis runs on its one thread;
+# the live calls of a process share one call clock (`realtime.shared_clock`), idle between calls.
+PROCESS_THREADS = ("espeak_", "call-clock")
 
 
 @pytest.fixture(scope="session")

@@ -59,9 +59,9 @@ def test_a_typed_call_shows_the_transcript_the_waterfall_and_the_inspector(qtbot
     assert phone.say_edit.isEnabled()
 
     qtbot.keyClicks(phone.say_edit, "What are your opening hours?")
-    with qtbot.waitSignal(  # the reply (a slow final pass may be bridged by a filler first)
+    with qtbot.waitSignal(  # the reply heard (a slow final pass may be bridged by a filler)
         window.bridge.engine_event,
-        check_params_cb=_event(window, ev.ResponseStarted, turn=1),
+        check_params_cb=_event(window, ev.TurnCompleted, turn=1),
         timeout=60_000,
     ):
         qtbot.keyClick(phone.say_edit, Qt.Key.Key_Return)
