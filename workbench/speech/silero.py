@@ -38,7 +38,7 @@ import numpy as np
 
 from workbench.audio.resample import StreamingResampler
 from workbench.errors import ConfigError
-from workbench.speech.vad import VadSpeechEnd, VadSpeechStart
+from workbench.speech.vad import SpeechRuns, VadSpeechEnd, VadSpeechStart
 
 MODEL_RATE = 16000
 WINDOW = 512  # samples at 16 kHz: 32 ms
@@ -158,18 +158,14 @@ class SileroVoiceDetector:
         self._windows = 0  # windows run so far
         self.probability = 0.0  # the latest window's
         self._window_speech = False  # the latest window's verdict, with hysteresis
-        self._in_speech = False
-        self._run_start_ms: float | None = None
-        self._run_ms = 0.0
-        self._silence_ms = 0.0
-        self._last_speech_end_ms = 0.0
+        self._runs = SpeechRuns(self.start_ms, self.stop_ms)
         self._last_frame: np.ndarray | None = None
         self._levels: deque[float] = deque(maxlen=FLOOR_WINDOWS)
 
     @property
     def is_speech(self) -> bool:
         """True between a confirmed start and its confirmed end."""
-        return self._in_speech
+        return self._runs.in_speech
 
     def frame_is_speech(self, frame_pcm: np.ndarray) -> bool:
         """The verdict for the frame last given to `process` (the latest window's, with the
@@ -218,31 +214,12 @@ class SileroVoiceDetector:
         self._windows += 1
         cut = self.neg_threshold if self._window_speech else self.threshold
         speech = self.probability >= cut
-        if self.noise_margin is not None and not self._in_speech:
+        if self.noise_margin is not None and not self._runs.in_speech:
             level = float(np.sqrt(np.dot(window, window) / WINDOW))
-            if speech and self._run_start_ms is None:
+            if speech and self._runs.run_start_ms is None:
                 speech = len(self._levels) >= MIN_FLOOR_WINDOWS and level >= (
                     self.noise_margin * statistics.median(self._levels)
                 )
             self._levels.append(level)
         self._window_speech = speech
-        if self._window_speech:
-            if self._run_start_ms is None:
-                self._run_start_ms = start
-                self._run_ms = 0.0
-            self._run_ms += WINDOW_MS
-            self._silence_ms = 0.0
-            self._last_speech_end_ms = start + WINDOW_MS
-            if not self._in_speech and self._run_ms >= self.start_ms:
-                self._in_speech = True
-                return VadSpeechStart(self._run_start_ms)
-            return None
-        self._run_start_ms = None
-        self._run_ms = 0.0
-        if self._in_speech:
-            self._silence_ms += WINDOW_MS
-            if self._silence_ms >= self.stop_ms:
-                self._in_speech = False
-                self._silence_ms = 0.0
-                return VadSpeechEnd(self._last_speech_end_ms)
-        return None
+        return self._runs.step(speech, start, WINDOW_MS)

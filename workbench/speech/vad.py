@@ -46,6 +46,50 @@ class VadSpeechEnd:
     t_ms: float
 
 
+class SpeechRuns:
+    """Start and end hysteresis over a stream of per-chunk speech verdicts, shared by every
+    detector: a start is confirmed by `start_ms` of consecutive speech (and dated at that run's
+    first chunk), an end by `stop_ms` of consecutive non-speech (dated at the last speech)."""
+
+    def __init__(self, start_ms: float, stop_ms: float) -> None:
+        self.start_ms = float(start_ms)
+        self.stop_ms = float(stop_ms)
+        self.reset()
+
+    def reset(self) -> None:
+        self.in_speech = False
+        self.run_start_ms: float | None = None  # start of the current run of speech chunks
+        self._run_ms = 0.0  # length of that run
+        self._silence_ms = 0.0  # consecutive non-speech since the last speech chunk
+        self._last_speech_end_ms = 0.0
+
+    def step(
+        self, speech: bool, t_ms: float, duration_ms: float
+    ) -> VadSpeechStart | VadSpeechEnd | None:
+        """One chunk's verdict (`t_ms`: its first sample); an event when one is confirmed."""
+        if speech:
+            if self.run_start_ms is None:
+                self.run_start_ms = t_ms
+                self._run_ms = 0.0
+            self._run_ms += duration_ms
+            self._silence_ms = 0.0
+            self._last_speech_end_ms = t_ms + duration_ms
+            if not self.in_speech and self._run_ms >= self.start_ms:
+                self.in_speech = True
+                return VadSpeechStart(self.run_start_ms)
+            return None
+        # A non-speech chunk breaks any unconfirmed run: a start needs *consecutive* speech.
+        self.run_start_ms = None
+        self._run_ms = 0.0
+        if self.in_speech:
+            self._silence_ms += duration_ms
+            if self._silence_ms >= self.stop_ms:
+                self.in_speech = False
+                self._silence_ms = 0.0
+                return VadSpeechEnd(self._last_speech_end_ms)
+        return None
+
+
 class VoiceActivityDetector:
     """Turns a stream of PCM frames into speech start and end events.
 
@@ -81,16 +125,12 @@ class VoiceActivityDetector:
 
     def reset(self) -> None:
         """Forget all state: the next frame starts a new stream in silence."""
-        self._in_speech = False
-        self._run_start_ms: float | None = None  # start of the current run of speech frames
-        self._run_ms = 0.0  # length of that run
-        self._silence_ms = 0.0  # consecutive non-speech since the last speech frame
-        self._last_speech_end_ms = 0.0
+        self._runs = SpeechRuns(self.start_ms, self.stop_ms)
 
     @property
     def is_speech(self) -> bool:
         """True between a confirmed start and its confirmed end."""
-        return self._in_speech
+        return self._runs.in_speech
 
     def frame_is_speech(self, frame_pcm: np.ndarray) -> bool:
         """One frame's verdict without hysteresis: webrtcvad's, for frames above `min_rms`."""
@@ -108,28 +148,7 @@ class VoiceActivityDetector:
     def process(self, frame_pcm: np.ndarray, t_ms: float) -> VadSpeechStart | VadSpeechEnd | None:
         """Classify one frame whose first sample is at `t_ms`; return an event when one is confirmed."""
         frame_ms = 1000.0 * len(frame_pcm) / self.sample_rate
-        speech = self.frame_is_speech(frame_pcm)
-        if speech:
-            if self._run_start_ms is None:
-                self._run_start_ms = t_ms
-                self._run_ms = 0.0
-            self._run_ms += frame_ms
-            self._silence_ms = 0.0
-            self._last_speech_end_ms = t_ms + frame_ms
-            if not self._in_speech and self._run_ms >= self.start_ms:
-                self._in_speech = True
-                return VadSpeechStart(self._run_start_ms)
-            return None
-        # A non-speech frame breaks any unconfirmed run: a start needs *consecutive* speech.
-        self._run_start_ms = None
-        self._run_ms = 0.0
-        if self._in_speech:
-            self._silence_ms += frame_ms
-            if self._silence_ms >= self.stop_ms:
-                self._in_speech = False
-                self._silence_ms = 0.0
-                return VadSpeechEnd(self._last_speech_end_ms)
-        return None
+        return self._runs.step(self.frame_is_speech(frame_pcm), t_ms, frame_ms)
 
 
 class NoiseGatedVoiceActivityDetector(VoiceActivityDetector):
