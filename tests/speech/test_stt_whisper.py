@@ -163,3 +163,16 @@ def test_the_prompt_ends_with_what_the_agent_just_said_kept_short():
     )
     long = final_pass.prefix("word " * 500)
     assert len(long) - len(plain) == stt_whisper.CONTEXT_MAX_TOKENS
+
+
+def test_an_email_glued_together_is_split_at_a_name_the_caller_just_heard():
+    from workbench.speech.stt import Transcript, Word
+
+    glued = Transcript(
+        "jamesatexample dot com",
+        tuple(Word(w, 0.0, 0.0) for w in "jamesatexample dot com".split()),
+        0.8,
+    )
+    said = stt_whisper.unglue_at(glued, "I have James Smith. What email address should we use?")
+    assert said.text == "james at example dot com" and len(said.words) == 5
+    assert stt_whisper.unglue_at(glued, "What email address should we use?") == glued

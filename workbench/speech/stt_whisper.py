@@ -198,6 +198,33 @@ def spoken_form(text: str) -> str:
     return " ".join(_SPOKEN_WORD.findall(text.lower()))
 
 
+def unglue_at(transcript: Transcript, context: str) -> Transcript:
+    """Put back an email's "at" where Whisper glued the address together and the first part
+    is a word the caller just heard the agent say: after "I have James Smith", the address
+    written "jamesatexample dot com" is "james at example dot com"."""
+    known = set(re.findall(r"[a-z]+", context.lower()))
+    words = list(transcript.words)
+    if not known or not words:
+        return transcript
+    out: list[Word] = []
+    for i, item in enumerate(words):
+        glued = item.word
+        following = words[i + 1].word if i + 1 < len(words) else ""
+        split = None
+        if following == "dot":
+            for j in range(1, len(glued) - 3):
+                if glued[j : j + 2] == "at" and glued[:j] in known:
+                    split = (glued[:j], "at", glued[j + 2 :])
+                    break
+        if split is None:
+            out.append(item)
+        else:
+            out += [Word(part, item.start_ms, item.end_ms) for part in split]
+    if len(out) == len(words):
+        return transcript
+    return Transcript(" ".join(w.word for w in out), tuple(out), transcript.confidence)
+
+
 def _loops(text: str) -> bool:
     """Whisper's failure mode on short windows: a word said three times in a row ("no no no";
     not digits, as in "1 1 1 1" of a card number), or a phrase of 2+ words said twice."""
@@ -261,7 +288,7 @@ class WhisperFinalPass:
         if frames < FULL_WINDOW_FRAMES and self._doubtful(result):
             logger.debug("whisper: doubtful result in a %d-frame window; full window", frames)
             result = self._decode(audio, FULL_WINDOW_FRAMES, word_times, prefix)
-        return result[0]
+        return unglue_at(result[0], context)
 
     def prefix(self, context: str = "") -> list[int]:
         """The decoder's prompt: the agent's vocabulary, then the end of `context` — what the
