@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -74,13 +75,19 @@ def iter_frames(ulaw: bytes) -> Iterator[bytes]:
         yield frame + SILENCE_BYTE * (FRAME_BYTES - len(frame))
 
 
+def rms(pcm: np.ndarray) -> float:
+    """Root-mean-square level of int16 (or float) samples: the one level every detector uses."""
+    samples = np.asarray(pcm, dtype=np.float64)
+    return math.sqrt(float(np.dot(samples, samples)) / max(1, len(samples)))
+
+
 WORD_GAP_RATIO = 0.1  # a frame this far below the speech's peak is a gap between words
 
 
 def word_start(frames: list[bytes]) -> int:
     """Where the last word of `frames` (μ-law speech, cut mid-sentence) begins: the index of
     the last quiet frame (a gap between words), or 0 when the speech has no gap (one word)."""
-    levels = [float(np.sqrt(np.mean(ulaw_decode(f).astype(np.float64) ** 2))) for f in frames]
+    levels = [rms(ulaw_decode(f)) for f in frames]
     if not levels:
         return 0
     quiet = WORD_GAP_RATIO * max(levels)

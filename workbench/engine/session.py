@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-import math
 import re
 import statistics
 import threading
@@ -39,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from workbench.audio.codec import ulaw_decode
-from workbench.audio.frames import FRAME_MS, iter_frames, word_start
+from workbench.audio.frames import FRAME_MS, iter_frames, rms, word_start
 from workbench.audio.resample import StreamingResampler
 from workbench.engine import events as ev
 from workbench.engine.endpointing import make_endpointer
@@ -686,16 +685,15 @@ class CallSession:
         would add 60-100 ms to every endpoint. A frame far quieter than the utterance's loud
         frames (below `TAIL_RATIO` of their level) is treated as silence.
         """
-        # (plain dot product and `statistics.median`: this runs on every frame of every call,
-        # where numpy's general reductions cost ~10x more on 160 samples and 75 levels)
-        samples = pcm.astype(np.float32)
-        rms = math.sqrt(float(np.dot(samples, samples)) / max(1, len(samples)))
+        # (`rms` is a plain dot product, and the median `statistics.median`: this runs on every
+        # frame of every call, where numpy's general reductions cost ~10x more on 160 samples)
+        level = rms(pcm)
         # The line's noise floor: the median level of the last 1.5 s heard outside the
         # caller's utterances (while they listen, the line carries only its background: a
         # street, a fan, an office's babble). Babble has loud moments well above its median,
         # but not `NOISE_MARGIN` above it for long; the caller's own speech is.
         if not self._in_utterance:
-            self._recent_rms.append(rms)
+            self._recent_rms.append(level)
         # A call's first 200 ms are the line alone (the caller waits for the greeting) and
         # measure it: nothing counts as speech before the floor is known.
         if len(self._recent_rms) < NOISE_FLOOR_MIN_FRAMES:
@@ -703,8 +701,8 @@ class CallSession:
         noise_floor = statistics.median(self._recent_rms)
         if not self.vad.frame_is_speech(pcm):
             return False
-        self._loud_rms = max(rms, self._loud_rms * 0.995)  # a slowly decaying peak
-        return rms >= TAIL_RATIO * self._loud_rms and rms >= NOISE_MARGIN * noise_floor
+        self._loud_rms = max(level, self._loud_rms * 0.995)  # a slowly decaying peak
+        return level >= TAIL_RATIO * self._loud_rms and level >= NOISE_MARGIN * noise_floor
 
     def _begin_utterance(self, started_at: float) -> list[Output]:
         self._in_utterance = True

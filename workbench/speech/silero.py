@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.audio.frames import rms
 from workbench.audio.resample import StreamingResampler
 from workbench.errors import ConfigError
 from workbench.speech.vad import SpeechRuns, VadSpeechEnd, VadSpeechStart
@@ -215,7 +216,7 @@ class SileroVoiceDetector:
         cut = self.neg_threshold if self._window_speech else self.threshold
         speech = self.probability >= cut
         if self.noise_margin is not None and not self._runs.in_speech:
-            level = float(np.sqrt(np.dot(window, window) / WINDOW))
+            level = rms(window)
             if speech and self._runs.run_start_ms is None:
                 speech = len(self._levels) >= MIN_FLOOR_WINDOWS and level >= (
                     self.noise_margin * statistics.median(self._levels)

@@ -18,7 +18,6 @@ floor does not apply and webrtcvad's hangover shows in the end time.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import deque
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
+from workbench.audio.frames import rms
 from workbench.errors import ConfigError
 
 _VALID_RATES = (8000, 16000, 32000, 48000)
@@ -184,14 +184,9 @@ class NoiseGatedVoiceActivityDetector(VoiceActivityDetector):
     def frame_is_speech(self, frame_pcm: np.ndarray) -> bool:
         if len(self._levels) < self.min_floor_frames or not super().frame_is_speech(frame_pcm):
             return False
-        return _rms(frame_pcm) >= self.noise_margin * statistics.median(self._levels)
+        return rms(frame_pcm) >= self.noise_margin * statistics.median(self._levels)
 
     def process(self, frame_pcm: np.ndarray, t_ms: float) -> VadSpeechStart | VadSpeechEnd | None:
         if not self.is_speech:
-            self._levels.append(_rms(frame_pcm))
+            self._levels.append(rms(frame_pcm))
         return super().process(frame_pcm, t_ms)
-
-
-def _rms(frame_pcm: np.ndarray) -> float:
-    samples = np.asarray(frame_pcm, dtype=np.float32)
-    return math.sqrt(float(np.dot(samples, samples)) / max(1, len(samples)))
