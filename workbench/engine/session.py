@@ -450,10 +450,8 @@ class CallSession:
         context = self._heard_context()
 
         def run() -> Transcript | None:
-            # A pass discarded before its turn came is not run at all (live calls queue
-            # their passes; running stale ones starved the wanted ones).
-            if dropped.is_set():
-                return None
+            # A pass discarded before its turn came is not run at all (`skip`: live calls
+            # queue their passes; running stale ones starved the wanted ones).
             return final_pass.transcribe(audio, skip=dropped.is_set, context=context)
 
         work = self._work("stt_pass", self.current_turn, run)
