@@ -6,11 +6,13 @@ with four live calls the clock's 20 ms ticks ran up to 34 ms late while passes r
 (BENCHMARKS.md, "The ear"). In its own process the pass holds no lock the calls need, and it
 runs below the calls' priority (`stt_whisper.FINAL_PASS_NICE`) so the clock keeps its core.
 
-One worker process serves every call and agent of the parent, one pass at a time (one
-Whisper replica computed one pass at a time in threads too): a request carries the agent's
-vocabulary, and the worker keeps one `WhisperFinalPass` per vocabulary. A request whose
-`skip` says it is no longer wanted when its turn comes is not sent at all (a live call
-queues its passes, and a discarded one must not delay the wanted ones).
+A pool of worker processes (one per core, at most `MAX_WORKERS`) serves every call and agent
+of the parent, each worker one pass at a time on one thread: a request carries the agent's
+vocabulary, and a worker keeps one `WhisperFinalPass` per vocabulary. A request goes to
+the first idle worker. Why more than one: a call starts passes early in the caller's pauses
+and discards most of them when the caller goes on (about four per turn); with one worker the
+wanted pass at the end of the turn waited behind a discarded one already running. A request
+whose `skip` says it is no longer wanted when its turn comes is not sent at all.
 
 The worker is a fresh interpreter (`python -m workbench.speech.final_pass_process`: no copy
 of the parent's threads or locks, and unlike multiprocessing's `spawn` it never re-imports
@@ -40,6 +42,7 @@ from workbench.speech.stt_whisper import DEFAULT_MODEL, FINAL_PASS_NICE
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 120.0  # loading the model takes ~1-3 s; a busy machine may take longer
+MAX_WORKERS = 2  # more would only take cores from the calls' clock
 
 
 def _serve(requests: Connection, conn: Connection, model: str) -> None:
@@ -170,33 +173,87 @@ class _Worker:
             self._close()
 
 
-_workers: dict[str, _Worker] = {}
-_workers_lock = threading.Lock()
+class _Pool:
+    """Workers for one model; a request takes the first idle one (waiting if none is)."""
+
+    def __init__(self, model: str, size: int) -> None:
+        self.workers = [_Worker(model) for _ in range(size)]
+        self._idle = list(self.workers)
+        self._changed = threading.Condition()
+
+    def ensure_started(self) -> None:
+        """Start every worker, loading their models side by side."""
+        errors: list[BaseException] = []
+
+        def start(worker: _Worker) -> None:
+            try:
+                worker.ensure_started()
+            except BaseException as error:  # re-raised below, on the caller's thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=start, args=(w,)) for w in self.workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def request(
+        self,
+        vocabulary: tuple[str, ...],
+        pcm: bytes,
+        word_times: bool,
+        context: str,
+        skip: Callable[[], bool],
+    ) -> tuple[Any, ...] | None:
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._idle))
+            worker = self._idle.pop(0)
+        try:
+            return worker.request(vocabulary, pcm, word_times, context, skip)
+        finally:
+            with self._changed:
+                self._idle.append(worker)
+                self._changed.notify()
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
 
 
-def shared_worker(model: str = DEFAULT_MODEL) -> _Worker:
-    """The process's one worker for `model`, started (and its model loaded) on return."""
-    with _workers_lock:
-        worker = _workers.get(model)
-        if worker is None:
-            worker = _workers[model] = _Worker(model)
-    worker.ensure_started()
-    return worker
+_pools: dict[str, _Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_size() -> int:
+    """Workers per model: one per core, at most `MAX_WORKERS`."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+def shared_pool(model: str = DEFAULT_MODEL) -> _Pool:
+    """The process's workers for `model`, started (their models loaded) on return."""
+    with _pools_lock:
+        pool = _pools.get(model)
+        if pool is None:
+            pool = _pools[model] = _Pool(model, pool_size())
+    pool.ensure_started()
+    return pool
 
 
 @atexit.register
 def _stop_workers() -> None:
-    for worker in list(_workers.values()):
-        worker.stop()
+    for pool in list(_pools.values()):
+        pool.stop()
 
 
 class ProcessFinalPass:
-    """`WhisperFinalPass`'s interface, computed by the shared worker process."""
+    """`WhisperFinalPass`'s interface, computed by the shared worker processes."""
 
     def __init__(self, vocabulary: Sequence[str] = (), *, model: str = DEFAULT_MODEL) -> None:
         self.name = f"whisper {model}"
         self.vocabulary = tuple(str(term) for term in vocabulary)
-        self._worker = shared_worker(model)
+        self._pool = shared_pool(model)
 
     def transcribe(
         self,
@@ -209,7 +266,7 @@ class ProcessFinalPass:
         """The utterance's transcript (`context`: what the agent just said); None when
         `skip()` says, as its turn comes, that it is no longer wanted."""
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
-        answer = self._worker.request(
+        answer = self._pool.request(
             self.vocabulary, pcm, word_times, context, skip or (lambda: False)
         )
         if answer is None:
