@@ -78,6 +78,34 @@ def test_a_pass_no_longer_wanted_when_its_turn_comes_is_not_run(sentence_pcm16k)
     assert ProcessFinalPass(VOCABULARY).transcribe(sentence_pcm16k, skip=lambda: True) is None
 
 
+def test_a_pass_discarded_while_it_runs_is_cancelled_and_its_worker_serves_the_next(
+    sentence_pcm16k,
+):
+    final_pass = ProcessFinalPass(VOCABULARY)
+    asked = []
+
+    def discarded_once_running() -> bool:  # wanted when its turn comes, then not
+        asked.append(True)
+        return len(asked) > 1
+
+    assert final_pass.transcribe(sentence_pcm16k, skip=discarded_once_running) is None
+    assert len(asked) > 1
+    for _ in final_pass._pool.workers:  # whichever worker it was, the next pass is whole
+        assert "northwind" in final_pass.transcribe(sentence_pcm16k).text
+
+
+def test_in_process_a_pass_discarded_during_encoding_stops_before_decoding(sentence_pcm16k):
+    asked = []
+
+    def discarded_after_the_first_ask() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    final_pass = WhisperFinalPass(VOCABULARY)
+    assert final_pass.transcribe(sentence_pcm16k, skip=discarded_after_the_first_ask) is None
+    assert len(asked) == 2  # as its turn came, and once its audio was encoded
+
+
 def test_a_dead_worker_is_replaced_and_the_pass_still_answers(sentence_pcm16k):
     final_pass = ProcessFinalPass(VOCABULARY)
     dead = {worker: worker._process for worker in final_pass._pool.workers}

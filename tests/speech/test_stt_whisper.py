@@ -95,7 +95,7 @@ def test_a_looping_result_is_decoded_again_in_the_full_window(telephone_pcm16k, 
     final_pass = WhisperFinalPass()
     windows: list[int] = []
 
-    def fake_decode(audio, frames, word_times, prefix):
+    def fake_decode(audio, frames, word_times, prefix, skip):
         windows.append(frames)
         text = "where is my order where is my order" if frames < FULL_WINDOW_FRAMES else "ok"
         return Transcript(text, (), 0.5), False

@@ -12,7 +12,9 @@ vocabulary, and a worker keeps one `WhisperFinalPass` per vocabulary. A request 
 the first idle worker. Why more than one: a call starts passes early in the caller's pauses
 and discards most of them when the caller goes on (about four per turn); with one worker the
 wanted pass at the end of the turn waited behind a discarded one already running. A request
-whose `skip` says it is no longer wanted when its turn comes is not sent at all.
+whose `skip` says it is no longer wanted when its turn comes is not sent at all; one that
+`skip` discards while its worker runs it is cancelled (a byte on the worker's cancel pipe),
+and the worker stops after encoding, before the decoding that is the other half of a pass.
 
 The worker is a fresh interpreter (`python -m workbench.speech.final_pass_process`: no copy
 of the parent's threads or locks, and unlike multiprocessing's `spawn` it never re-imports
@@ -43,11 +45,12 @@ logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 120.0  # loading the model takes ~1-3 s; a busy machine may take longer
 MAX_WORKERS = 2  # more would only take cores from the calls' clock
+CANCEL_POLL_S = 0.02  # how often the parent asks a running pass's `skip` (a frame)
 
 
-def _serve(requests: Connection, conn: Connection, model: str) -> None:
+def _serve(requests: Connection, conn: Connection, cancel: Connection, model: str) -> None:
     """The worker: load the model, then answer (vocabulary, audio, word_times, context)
-    requests from `requests` on `conn`."""
+    requests from `requests` on `conn`; a byte on `cancel` stops the running pass."""
     try:
         os.nice(FINAL_PASS_NICE)
     except OSError:
@@ -72,12 +75,19 @@ def _serve(requests: Connection, conn: Connection, model: str) -> None:
         if request is None:
             return
         vocabulary, pcm, word_times, context = request
+        while cancel.poll():  # a cancel that came after its pass had ended
+            cancel.recv_bytes()
         try:
             final_pass = passes.get(vocabulary)
             if final_pass is None:
                 final_pass = passes[vocabulary] = WhisperFinalPass(vocabulary, model=model)
             audio = np.frombuffer(pcm, dtype=np.int16)
-            result = final_pass.transcribe(audio, word_times=word_times, context=context)
+            result = final_pass.transcribe(
+                audio, word_times=word_times, context=context, skip=cancel.poll
+            )
+            if result is None:
+                conn.send(("cancelled",))
+                continue
             words = [(w.word, w.start_ms, w.end_ms) for w in result.words]
             conn.send(("ok", result.text, words, result.confidence))
         except Exception as error:
@@ -93,19 +103,23 @@ class _Worker:
         self._lock = threading.Lock()  # one request at a time: send, then receive its answer
         self._send: Connection | None = None
         self._conn: Connection | None = None  # the answers
+        self._cancel: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
     def _start(self) -> None:
         request_read, request_write = os.pipe()
         answer_read, answer_write = os.pipe()
-        command = [sys.executable, "-m", __name__, str(request_read), str(answer_write)]
+        cancel_read, cancel_write = os.pipe()
+        fds = (request_read, answer_write, cancel_read)
+        command = [sys.executable, "-m", __name__, *map(str, fds)]
         process = subprocess.Popen(
             [*command, self.model],
-            pass_fds=(request_read, answer_write),
+            pass_fds=fds,
             stdin=subprocess.DEVNULL,
         )
-        os.close(request_read)
-        os.close(answer_write)
+        for fd in fds:
+            os.close(fd)
+        cancel = Connection(cancel_write, readable=False)
         send = Connection(request_write, readable=False)
         answers = Connection(answer_read, writable=False)
         if not answers.poll(READY_TIMEOUT_S):
@@ -120,7 +134,7 @@ class _Worker:
         if status != "ready":
             raise RuntimeError(f"the final-pass worker failed to load: {detail}")
         logger.info("final-pass worker %s ready (Whisper %s)", detail, self.model)
-        self._send, self._conn, self._process = send, answers, process
+        self._send, self._conn, self._cancel, self._process = send, answers, cancel, process
 
     def ensure_started(self) -> None:
         with self._lock:
@@ -144,17 +158,28 @@ class _Worker:
                 assert self._conn is not None and self._send is not None
                 try:
                     self._send.send((vocabulary, pcm, word_times, context))
-                    return tuple(self._conn.recv())
+                    answer = self._answer(skip)
+                    return None if answer[0] == "cancelled" else answer
                 except (EOFError, OSError):
                     logger.warning("the final-pass worker died (attempt %d); restarting", attempt)
                     self._close()
             raise RuntimeError("the final-pass worker keeps dying")
 
+    def _answer(self, skip: Callable[[], bool]) -> tuple[Any, ...]:
+        """The running pass's answer; cancels it once `skip()` says it is no longer wanted."""
+        assert self._conn is not None and self._cancel is not None
+        cancelled = False
+        while not self._conn.poll(CANCEL_POLL_S):
+            if not cancelled and skip():
+                self._cancel.send_bytes(b"x")
+                cancelled = True
+        return tuple(self._conn.recv())
+
     def _close(self) -> None:
-        for conn in (self._send, self._conn):
+        for conn in (self._send, self._conn, self._cancel):
             if conn is not None:
                 conn.close()
-        self._send = self._conn = None
+        self._send = self._conn = self._cancel = None
         if self._process is not None:
             try:
                 self._process.wait(timeout=2)
@@ -277,9 +302,10 @@ class ProcessFinalPass:
         return Transcript(text, tuple(Word(w, s, e) for w, s, e in words), confidence)
 
 
-if __name__ == "__main__":  # the worker: python -m workbench.speech.final_pass_process R W MODEL
+if __name__ == "__main__":  # the worker: python -m workbench.speech.final_pass_process R W C MODEL
     _serve(
         Connection(int(sys.argv[1]), writable=False),
         Connection(int(sys.argv[2]), readable=False),
-        sys.argv[3],
+        Connection(int(sys.argv[3]), writable=False),
+        sys.argv[4],
     )

@@ -279,20 +279,22 @@ class WhisperFinalPass:
     ) -> Transcript | None:
         """The utterance's transcript (text in `spoken_form`); `word_times` aligns each word
         (an extra ~10 % of the cost), else words carry no times (0, 0). `context` is what was
-        just said to the caller (see `prefix`). None when `skip()` says, once the pass's turn
-        comes, that it is no longer wanted."""
-        if skip is not None and skip():
+        just said to the caller (see `prefix`). None when `skip()` says, as the pass's turn
+        comes or once its audio is encoded, that it is no longer wanted: a pass the caller's
+        next words discard stops before decoding, about half its cost."""
+        wanted = skip or (lambda: False)
+        if wanted():
             return None
         prefix = self.prefix(context)
         audio = np.asarray(pcm16k, dtype=np.int16).astype(np.float32) / 32768.0
         if len(audio) < SAMPLE_RATE // 10:
             return Transcript("", (), 0.0)
         frames = FULL_WINDOW_FRAMES if self.window == "full" else self.window_frames(len(audio))
-        result = self._decode(audio, frames, word_times, prefix)
-        if frames < FULL_WINDOW_FRAMES and self._doubtful(result):
+        result = self._decode(audio, frames, word_times, prefix, wanted)
+        if result is not None and frames < FULL_WINDOW_FRAMES and self._doubtful(result):
             logger.debug("whisper: doubtful result in a %d-frame window; full window", frames)
-            result = self._decode(audio, FULL_WINDOW_FRAMES, word_times, prefix)
-        return unglue_at(result[0], context)
+            result = self._decode(audio, FULL_WINDOW_FRAMES, word_times, prefix, wanted)
+        return None if result is None else unglue_at(result[0], context)
 
     def prefix(self, context: str = "") -> list[int]:
         """The decoder's prompt: the agent's vocabulary, then the end of `context` — what the
@@ -319,9 +321,15 @@ class WhisperFinalPass:
         return ran_out or _loops(transcript.text)
 
     def _decode(
-        self, audio: np.ndarray, frames: int, word_times: bool, prefix: list[int]
-    ) -> tuple[Transcript, bool]:
-        """The transcript and whether decoding ran out of tokens (Whisper looping)."""
+        self,
+        audio: np.ndarray,
+        frames: int,
+        word_times: bool,
+        prefix: list[int],
+        skip: Callable[[], bool] = lambda: False,
+    ) -> tuple[Transcript, bool] | None:
+        """The transcript and whether decoding ran out of tokens (Whisper looping); None when
+        `skip()` says after encoding that the pass is no longer wanted."""
         import ctranslate2
 
         samples = frames * HOP
@@ -333,6 +341,8 @@ class WhisperFinalPass:
             np.ascontiguousarray(features[None], dtype=np.float32)
         )
         encoded = self._model.model.encode(encoder_input, to_cpu=False)
+        if skip():
+            return None
         max_tokens = int(MIN_TOKENS + TOKENS_PER_S * len(audio) / SAMPLE_RATE)
         output = self._model.model.generate(
             encoded,
