@@ -979,7 +979,11 @@ class FlowResponder:
         turn.say(*self.definition.guardrails.offer_human)
         turn.note(f"card number not valid (attempt {conv.card_attempts}); offering a person")
 
-    def _escalate(self, conv: Conversation, turn: _Turn, reason: str) -> None:
+    def _escalate(
+        self, conv: Conversation, turn: _Turn, reason: str, say: list[str] | None = None
+    ) -> None:
+        """To a person as the escalation section says: its queue (the VIP queue, at high
+        priority, for a VIP caller) and its wording (or `say`)."""
         self._end_card_entry(conv)
         esc = self.definition.escalation
         vip = bool(conv.caller and conv.caller.vip)
@@ -1007,7 +1011,7 @@ class FlowResponder:
             Description=summary,
             Priority="High" if vip else "Normal",
         )
-        turn.say(*esc.say)
+        turn.say(*(esc.say if say is None else say))
         turn.routing = "human"
         turn.end_call = True
         conv.outcome = "human"
@@ -1344,13 +1348,13 @@ class FlowResponder:
         self._run_action(conv, topic, turn)
 
     def _handoff(self, conv: Conversation, turn: _Turn, handoff: Handoff, values: dict) -> None:
-        """To a person: the step's queue, or the escalation's (its VIP queue, at high priority,
-        for a VIP caller)."""
+        """To a person: the step's queue, or without one the escalation's (`_escalate`)."""
+        if handoff.queue is None:  # as the escalation section says (as for an angry caller)
+            self._escalate(conv, turn, handoff.reason, handoff.say)
+            self._end_action(conv)
+            return
         self._end_card_entry(conv)
-        esc = self.definition.escalation
-        vip = bool(conv.caller and conv.caller.vip)
-        queue = handoff.queue or (esc.vip_queue if vip else esc.queue)
-        priority = "high" if vip and handoff.queue is None else handoff.priority
+        queue, priority = handoff.queue, handoff.priority
         captured = ", ".join(f"{k}={v}" for k, v in conv.captured.items()) or "nothing"
         transcript = " | ".join(f"{who}: {text}" for who, text in conv.history)
         summary = redact_cards(
@@ -1377,8 +1381,7 @@ class FlowResponder:
             Description=summary,
             Priority={"high": "High", "low": "Low"}.get(priority, "Normal"),
         )
-        wording = esc.say if handoff.say is None else handoff.say
-        turn.say(*(render(t, values) for t in wording))
+        turn.say(*(render(t, values) for t in handoff.say or []))
         self._end_action(conv)
         turn.routing = "human"
         turn.end_call = True
