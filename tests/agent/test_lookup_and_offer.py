@@ -89,7 +89,7 @@ actions:
           Subject: "{problem_short}"
           Description: "{problem} ({ticket}) from {name_last}, {name_first}"
           Priority: {from: "{caller.vip}", values: {"true": High}, default: Low}
-          Company: "{caller.account}"
+          SuppliedName: "{caller.account}"
 """
 
 PARCELS = """\
@@ -199,10 +199,10 @@ def test_a_reference_is_spoken_and_fields_are_chosen_split_and_shortened(shop):
     fields = conv.intended_crm_actions[0]["fields"]
     assert fields["Subject"].endswith("...") and len(fields["Subject"]) <= 80
     assert fields["Description"] == f"{problem} ({ticket}) from Lee, Dana"
-    assert fields["Priority"] == "High" and fields["Company"] == "Acme"
+    assert fields["Priority"] == "High" and fields["SuppliedName"] == "Acme"
     conv, _ = talk(shop, "i have a complaint", "this is Dana", problem)  # no caller ID
     fields = conv.intended_crm_actions[0]["fields"]
-    assert fields["Priority"] == "Low" and "Company" not in fields  # empty: left out
+    assert fields["Priority"] == "Low" and "SuppliedName" not in fields  # empty: left out
     assert fields["Description"].endswith("from Dana, ")  # one word: the last name
 
 
@@ -259,3 +259,16 @@ def test_old_topic_templates_and_the_order_book_field_say_what_replaced_them(tmp
         make_agent(tmp_path, text)
     with pytest.raises(InputFileError, match=r"orders: no longer a field; .* lookup step"):
         make_agent(tmp_path, AGENT + "orders: orders.yaml\n")
+
+
+def test_check_finds_a_bad_crm_field_inside_an_offers_branch(tmp_path):
+    from workbench.agent.definition import load_definition
+    from workbench.scenario.check import crm_field_problems
+
+    text = AGENT.replace('fields: {Subject: "{name} left"}', 'fields: {Subjet: "{name} left"}')
+    (tmp_path / "agent.yaml").write_text(text, encoding="utf-8")
+    (problem,) = crm_field_problems(
+        tmp_path / "agent.yaml", load_definition(tmp_path / "agent.yaml")
+    )
+    assert "actions.leave[0].offer.no[0].crm.fields.Subjet: Case.Subjet: no such field" in problem
+    assert "(did you mean 'Subject'?)" in problem

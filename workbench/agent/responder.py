@@ -1298,7 +1298,7 @@ class FlowResponder:
             return
         words = set(WORDS.findall(text.lower()))
         if words & GOODBYES and words <= GOODBYES | THANKS | {"ok", "okay", "it"}:
-            conv.action = None
+            self._end_action(conv)
             self._goodbye(conv, turn)  # nothing booked: the caller left before picking
             return
         when = next(
