@@ -120,6 +120,7 @@ def test_the_guides_lookup_asks_again_twice_then_hands_off(lookup_agent):
     assert said[1].startswith("I can't find") and said[1].endswith("member ID again?")
     assert said[2].startswith("I can't find")
     assert conv.ended and conv.outcome == "human"  # the handoff to the front desk
+    assert said[3] == "Let me connect you with a colleague."  # the escalation's wording
 
 
 def test_the_guides_offer_runs_its_no_steps_or_its_yes_steps(lookup_agent):

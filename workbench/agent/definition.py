@@ -158,8 +158,9 @@ class OfferTimes(_Strict):
 class Handoff(_Strict):
     """Transfer the caller to a person: the queue, the skills needed and the priority.
 
-    Without a `queue`, the caller is escalated as the escalation section says (its `queue`,
-    its `vip_queue` at high priority for a VIP, its `say` unless this step has one)."""
+    Without `say`, the escalation section's wording. Without a `queue`, the caller is escalated
+    as the escalation section says (its `queue`; its `vip_queue`, at high priority, for a VIP).
+    """
 
     queue: str | None = None
     skills: list[str] = []

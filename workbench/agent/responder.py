@@ -1381,7 +1381,8 @@ class FlowResponder:
             Description=summary,
             Priority={"high": "High", "low": "Low"}.get(priority, "Normal"),
         )
-        turn.say(*(render(t, values) for t in handoff.say or []))
+        wording = self.definition.escalation.say if handoff.say is None else handoff.say
+        turn.say(*(render(t, values) for t in wording))
         self._end_action(conv)
         turn.routing = "human"
         turn.end_call = True
