@@ -255,10 +255,18 @@ def test_old_topic_templates_and_the_order_book_field_say_what_replaced_them(tmp
     text = AGENT.replace(
         "    action: track\n", "    action: track\n    templates:\n      not_found: [Sorry.]\n"
     )
-    with pytest.raises(InputFileError, match=r"templates: no longer a topic field"):
+    text = text.replace("action: leave", "action: cancel_subscription") + "orders: orders.yaml\n"
+    with pytest.raises(InputFileError) as caught:
         make_agent(tmp_path, text)
-    with pytest.raises(InputFileError, match=r"orders: no longer a field; .* lookup step"):
-        make_agent(tmp_path, AGENT + "orders: orders.yaml\n")
+    problems = str(caught.value)  # all at once, each where it is written
+    assert len(problems.splitlines()) == 3
+    assert ":16:5: topics[0].templates: no longer a topic field; an action's wording" in problems
+    assert (
+        ":72:1: orders: no longer a field; look rows up in the file with a lookup step: "
+        '- lookup: {table: orders.yaml, column: number, value: "{order_number}", into: order} '
+        "(see docs/designer-guide.md#actions-what-the-agent-does)"
+    ) in problems
+    assert "topics[1].action: 'cancel_subscription' is no longer built in" in problems
 
 
 def test_check_finds_a_bad_crm_field_inside_an_offers_branch(tmp_path):

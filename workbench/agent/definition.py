@@ -349,16 +349,6 @@ class TopicSpec(_Strict):
     routing: Literal["ai_resolved", "human", "workflow"] = "ai_resolved"
     crm: list[Literal["Case", "Lead", "Task", "Contact"]] = []
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_templates(cls, data: object) -> object:
-        if isinstance(data, dict) and "templates" in data:
-            raise ValueError(
-                "templates: no longer a topic field; an action's wording is written in its "
-                f"steps under actions: (say:, offer_times.say, offer.say; see {_GUIDE})"
-            )
-        return data
-
 
 class EscalationSpec(_Strict):
     """When to hand the caller to a person, and to which queue."""
@@ -442,17 +432,6 @@ class AgentDefinition(_Strict):
     # people names ("Zentrix", "Priya Raman"). Both ears are taught them.
     vocabulary: list[str] = []
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_order_book(cls, data: object) -> object:
-        if isinstance(data, dict) and "orders" in data:
-            raise ValueError(
-                "orders: no longer a field; look rows up in the file with a lookup step: "
-                '- lookup: {table: orders.yaml, column: number, value: "{order_number}", '
-                f"into: order}} (see {_GUIDE})"
-            )
-        return data
-
     @field_validator("voice")
     @classmethod
     def _voice_has_backend(cls, value: str) -> str:
@@ -503,15 +482,44 @@ def load_definition_and_tree(path: Path) -> tuple[AgentDefinition, yaml.Node | N
     data, root = read_yaml(path, "agent definition")
     if not isinstance(data, dict):
         raise InputFileError(f"{path}:1:1: the agent definition must be a mapping of fields")
+    removed = removed_field_problems(path, data, root)
     try:
         definition = AgentDefinition.model_validate(data)
     except ValidationError as error:
-        problems = validation_problems(path, root, error, AgentDefinition)
+        problems = removed + validation_problems(path, root, error, AgentDefinition)
         raise InputFileError("\n".join(problems)) from None
-    problems = reference_problems(path, definition, root)
+    problems = removed + reference_problems(path, definition, root)
     if problems:
         raise InputFileError("\n".join(problems))
     return definition, root
+
+
+def removed_field_problems(path: Path, data: dict, root: yaml.Node | None) -> list[str]:
+    """Fields of the days of built-in action kinds, each with what replaced it; they are taken
+    out of `data` so the rest is still checked (every problem is listed at once)."""
+    problems: list[str] = []
+
+    def at(loc: tuple, why: str) -> None:
+        line, column = node_position(root, loc)
+        problems.append(f"{path}:{line}:{column}: {format_location(loc)}: {why}")
+
+    if "orders" in data:
+        data.pop("orders")
+        at(
+            ("orders",),
+            "no longer a field; look rows up in the file with a lookup step: - lookup: "
+            '{table: orders.yaml, column: number, value: "{order_number}", into: order}'
+            f" (see {_GUIDE})",
+        )
+    for index, topic in enumerate(data.get("topics") or []):
+        if isinstance(topic, dict) and "templates" in topic:
+            topic.pop("templates")
+            at(
+                ("topics", index, "templates"),
+                "no longer a topic field; an action's wording is written in its steps under "
+                f"actions: (say:, offer_times.say, offer.say, ask_again.say; see {_GUIDE})",
+            )
+    return problems
 
 
 def reference_problems(path: Path, d: AgentDefinition, root: yaml.Node | None) -> list[str]:
