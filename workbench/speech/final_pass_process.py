@@ -33,7 +33,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,9 +48,18 @@ MAX_WORKERS = 2  # more would only take cores from the calls' clock
 CANCEL_POLL_S = 0.02  # how often the parent asks a running pass's `skip` (a frame)
 
 
+class PassRequest(NamedTuple):
+    """One pass, as it goes down a worker's pipe (as a plain tuple)."""
+
+    vocabulary: tuple[str, ...]  # the agent's: a worker keeps a pass per vocabulary
+    pcm: bytes  # 16 kHz 16-bit mono
+    word_times: bool
+    context: str  # what the agent just said
+
+
 def _serve(requests: Connection, conn: Connection, cancel: Connection, model: str) -> None:
-    """The worker: load the model, then answer (vocabulary, audio, word_times, context)
-    requests from `requests` on `conn`; a byte on `cancel` stops the running pass."""
+    """The worker: load the model, then answer `PassRequest`s from `requests` on `conn`; a
+    byte on `cancel` stops the running pass."""
     try:
         os.nice(FINAL_PASS_NICE)
     except OSError:
@@ -74,7 +83,7 @@ def _serve(requests: Connection, conn: Connection, cancel: Connection, model: st
             return
         if request is None:
             return
-        vocabulary, pcm, word_times, context = request
+        vocabulary, pcm, word_times, context = PassRequest(*request)
         while cancel.poll():  # a cancel that came after its pass had ended
             cancel.recv_bytes()
         try:
@@ -141,14 +150,7 @@ class _Worker:
             if self._conn is None:
                 self._start()
 
-    def request(
-        self,
-        vocabulary: tuple[str, ...],
-        pcm: bytes,
-        word_times: bool,
-        context: str,
-        skip: Callable[[], bool],
-    ) -> tuple[Any, ...] | None:
+    def request(self, request: PassRequest, skip: Callable[[], bool]) -> tuple[Any, ...] | None:
         with self._lock:
             if skip():
                 return None
@@ -157,7 +159,7 @@ class _Worker:
                     self._start()
                 assert self._conn is not None and self._send is not None
                 try:
-                    self._send.send((vocabulary, pcm, word_times, context))
+                    self._send.send(tuple(request))
                     answer = self._answer(skip)
                     return None if answer[0] == "cancelled" else answer
                 except (EOFError, OSError):
@@ -224,19 +226,12 @@ class _Pool:
         if errors:
             raise errors[0]
 
-    def request(
-        self,
-        vocabulary: tuple[str, ...],
-        pcm: bytes,
-        word_times: bool,
-        context: str,
-        skip: Callable[[], bool],
-    ) -> tuple[Any, ...] | None:
+    def request(self, request: PassRequest, skip: Callable[[], bool]) -> tuple[Any, ...] | None:
         with self._changed:
             self._changed.wait_for(lambda: bool(self._idle))
             worker = self._idle.pop(0)
         try:
-            return worker.request(vocabulary, pcm, word_times, context, skip)
+            return worker.request(request, skip)
         finally:
             with self._changed:
                 self._idle.append(worker)
@@ -291,9 +286,8 @@ class ProcessFinalPass:
         """The utterance's transcript (`context`: what the agent just said); None when
         `skip()` says, as its turn comes, that it is no longer wanted."""
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
-        answer = self._pool.request(
-            self.vocabulary, pcm, word_times, context, skip or (lambda: False)
-        )
+        request = PassRequest(self.vocabulary, pcm, word_times, context)
+        answer = self._pool.request(request, skip or (lambda: False))
         if answer is None:
             return None
         if answer[0] != "ok":
