@@ -41,6 +41,7 @@ DEFAULT_MAX_CPU_PERCENT = 90.0
 SERIES_BUCKET_S = 10.0  # the charts' time step
 REFUSED = "call_refused"  # a call the agent refused (value: time to the refusal, ms)
 NOT_APPLICABLE = "not applicable: "  # the cause of a sample whose measure did not apply
+OVERLAP = "overlap"  # one caller onset over agent audio: its outcome is in the cause
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,10 @@ class Sample:
     """One measurement at the caller: a turn's latency, a call's setup, a call's outcome."""
 
     t: float  # wall-clock time (Unix seconds) when it was measured
-    name: str  # call_setup | ttfa | response_latency | barge_in_stop | false_interruption | call
+    # call_setup | ttfa | response_latency | barge_in_stop | false_interruption | call |
+    # overlap (value: its stop latency, 0 when talked over; ok: the outcome was right; the
+    # outcome itself in `cause`, see `overlap_sample_cause`)
+    name: str
     value_ms: float
     ok: bool = True
     scenario: str = ""
@@ -90,6 +94,70 @@ def sample_from_row(row: Sequence[Any]) -> Sample:
     t, name, value, ok, scenario, call_sid, cause = row
     number = float(value) if value != "" else math.nan  # (empty: did not apply)
     return Sample(float(t), str(name), number, bool(int(ok)), str(scenario), call_sid, cause)
+
+
+def overlap_sample_cause(outcome: Any, *, cleared: bool, returned_as: str | None) -> str:
+    """An overlap's outcome (`engine.outcomes.OverlapOutcome`) as a sample's cause: the
+    samples travel from Locust's workers as plain rows, and the report rebuilds the outcomes
+    from them (`overlap_from_sample`) to summarise them with the one vocabulary."""
+
+    def num(value: float | None) -> str:
+        return "" if value is None else f"{value:.1f}"
+
+    return (
+        f"outcome={outcome.outcome};intent={outcome.intent};onset={outcome.onset_ms:.1f};"
+        f"stop={num(outcome.stop_latency_ms)};gap={num(outcome.resume_gap_ms)};"
+        f"cleared={int(cleared)};returned={returned_as or ''}"
+    )
+
+
+def overlap_from_sample(sample: Sample) -> tuple[Any, bool, str | None]:
+    """(OverlapOutcome, cleared, returned_as) from an `overlap` sample."""
+    from workbench.engine.outcomes import OverlapOutcome
+
+    fields = dict(part.split("=", 1) for part in sample.cause.split(";") if "=" in part)
+
+    def num(key: str) -> float | None:
+        return float(fields[key]) if fields.get(key) else None
+
+    outcome = OverlapOutcome(
+        fields["intent"],  # type: ignore[arg-type]
+        fields["outcome"],  # type: ignore[arg-type]
+        float(fields["onset"]),
+        num("stop"),
+        num("gap"),
+    )
+    return outcome, fields.get("cleared") == "1", fields.get("returned") or None
+
+
+def overlap_report(samples: Sequence[Sample]) -> dict[str, Any]:
+    """The overlap outcomes of a run: in all and per scenario, `summarise`d, with the policy
+    observed (the same report `workbench call` gives for one call)."""
+    from workbench.engine.outcomes import summarise
+    from workbench.telephony.overlaps import observed_policy
+
+    rows: dict[str, list[tuple[Any, bool, str | None]]] = defaultdict(list)
+    for s in samples:
+        if s.name == OVERLAP:
+            rows[s.scenario or "?"].append(overlap_from_sample(s))
+
+    def part(items: list[tuple[Any, bool, str | None]]) -> dict[str, Any]:
+        outcomes = [o for o, _, _ in items]
+        returned: dict[str, int] = defaultdict(int)
+        for _, _, how in items:
+            if how:
+                returned[how] += 1
+        return {
+            "summary": summarise(outcomes),
+            "policy": observed_policy(outcomes, [c for _, c, _ in items]),
+            "returned_as": dict(sorted(returned.items())),
+        }
+
+    everything = [row for items in rows.values() for row in items]
+    return {
+        **part(everything),
+        "scenarios": {name: part(items) for name, items in sorted(rows.items())},
+    }
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -284,6 +352,8 @@ def build_report(
         if not s.applies:
             not_applicable[s.name][s.reason or "unknown"] += 1
             continue
+        if s.name == OVERLAP:  # (summarised apart, with the outcome vocabulary)
+            continue
         if s.ok and s.name != "false_interruption":
             by_name[s.name].append(s.value_ms)
         if not s.ok:
@@ -306,6 +376,7 @@ def build_report(
         "calls": {"completed": calls_ok, "failed": calls_failed, "refused": sum(refusals.values())},
         "refusals": dict(sorted(refusals.items())),
         "false_interruptions": sum(1 for s in samples if s.name == "false_interruption"),
+        "overlaps": overlap_report(samples),
         "metrics_ms": metrics,
         "not_applicable": {name: dict(why) for name, why in sorted(not_applicable.items())},
         "failures": {name: dict(causes) for name, causes in sorted(failures.items())},
@@ -327,7 +398,7 @@ def time_series(samples: Sequence[Sample], bucket_s: float = SERIES_BUCKET_S) ->
     t0 = min(s.t for s in samples)
     buckets: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for s in samples:
-        if s.ok and s.applies and s.name not in ("false_interruption", "call"):
+        if s.ok and s.applies and s.name not in ("false_interruption", "call", OVERLAP):
             buckets[s.name][int((s.t - t0) // bucket_s)].append(s.value_ms)
     out: dict[str, list[dict[str, float]]] = {}
     for name, by_bucket in sorted(buckets.items()):

@@ -271,6 +271,39 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         typer.echo(dumps(result))
 
 
+def overlap_lines(report: dict) -> list[str]:
+    """The overlap outcomes of a call (`overlaps.OverlapTracker.report`) as text lines."""
+    if not report:
+        return []
+
+    def ms(value: object) -> str:
+        return "-" if value is None else f"{float(value):.0f} ms"
+
+    lines = []
+    for o in report.get("overlaps", []):
+        detail = f"stop {ms(o['stop_latency_ms'])}"
+        if o["outcome"] == "resumed":
+            detail += f", resume gap {ms(o['resume_gap_ms'])}"
+        if o.get("returned_as"):
+            detail += f", came back as {o['returned_as']}"
+        if o.get("clear_ms") is not None:
+            detail += f", clear at +{o['clear_ms'] - o['onset_ms']:.0f} ms"
+        lines.append(
+            f"overlap at {o['onset_ms']:.0f} ms ({o['intent']}): {o['outcome']} — {detail}"
+        )
+    s = report.get("summary") or {}
+    if s.get("overlaps"):
+        stop, gap = s["stop_latency_ms"], s["resume_gap_ms"]
+        lines.append(
+            f"overlaps {s['overlaps']}: yielded {s['yielded']} of {s['interruptions']} "
+            f"interruptions (stop p50 {ms(stop['p50'])}, p95 {ms(stop['p95'])}), "
+            f"resumed {s['counts']['resumed']} (gap p50 {ms(gap['p50'])}, p95 {ms(gap['p95'])}), "
+            f"abandoned replies {s['abandoned_replies']}, talked over {s['counts']['talked_over']}"
+        )
+    lines.append(f"policy observed: {report.get('policy', '-')}")
+    return lines
+
+
 def _print_call(data: dict) -> None:
     def ms(value: object) -> str:
         return "-" if value is None else f"{float(value):.0f} ms"
@@ -285,6 +318,8 @@ def _print_call(data: dict) -> None:
         typer.echo(f"  barge-in stop: {ms(value)}")
     for reason, n in data.get("not_applicable", {}).items():
         typer.echo(f"  not applicable: {reason} ×{n}")
+    for line in overlap_lines(data.get("overlaps") or {}):
+        typer.echo("  " + line)
     typer.echo(
         f"  media {data['media_received']}, marks {data['marks_received']} "
         f"(echoed {data['marks_echoed']}), clears {data['clears_received']}, "
