@@ -364,6 +364,7 @@ class CallSession:
             if overlap is not None and not overlap.stopped_agent and self.state == "speaking":
                 if self._onset is not None and overlap.paused_at is None and self._onset.is_speech:
                     overlap.paused_at = frame_end  # go quiet now, decide what it was later
+                    out.append(ev.AgentPaused(self.call_id, frame_end, turn=overlap.agent_turn))
                 judgement = self.judge.judge(
                     self._partial,
                     self._speech_ms,

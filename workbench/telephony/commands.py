@@ -84,6 +84,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "X-Twilio-Signature (or --token, for peers that are not Twilio).",
             ),
         ] = None,
+        interruption: Annotated[
+            str | None,
+            typer.Option(
+                help="When the caller speaks over the agent: pause (clear at once, keep the "
+                "rest, resume from the cut word or yield) or judge (talk on until the words "
+                "show an interruption). Default: the session's."
+            ),
+        ] = None,
     ) -> None:
         """Serve the agent over Twilio Media Streams (POST /twiml, WS /media, WS /agent, /metrics)."""
         from workbench.telephony.server import ServerConfig, run_server
@@ -108,6 +116,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             twilio_auth_token=twilio_auth_token or None,
             max_loop_lag_ms=max_loop_lag_ms,
             max_turn_latency_ms=max_turn_latency_ms,
+            interruption=interruption,
         )
 
         def ready(server: object) -> None:

@@ -1,0 +1,105 @@
+"""Pause and resume over a real Twilio Media Streams socket: the server sends `clear` the
+moment the caller's voice pauses the reply, keeps what the caller's buffer lost, and resumes
+by re-sending it (with marks) from the start of the cut word — so the caller hears the
+reply's words once, in order. Checked on the audio samples the caller played."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from telephony_helpers import start_server
+
+from workbench.audio.frames import SILENCE_FRAME, iter_frames, word_start
+from workbench.engine import events as ev
+from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.scripted import scenario_renderer
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+QUESTION = "What are your opening hours?"  # a reply of a few sentences from the demo agent
+# A carrier's jitter buffer: ~15 frames still unplayed at the clear, more than the session's own
+# rewind to the cut word covers, so only the server's ledger can put them back (without its
+# re-send this test fails: audio lost).
+PLAYOUT_DELAY_MS = 300.0
+
+
+@pytest.fixture(scope="module")
+def pausing_server(runtime):
+    server = start_server(runtime, interruption="pause")
+    yield server
+    server.thread.stop(drain_timeout_s=2.0)
+
+
+def reply_frames(runtime, sentences: tuple[str, ...]) -> list[bytes]:
+    """The reply's frames as the session queued them (the same renderer, sentence by sentence)."""
+    stack = runtime.stack(runtime.agent())
+    frames: list[bytes] = []
+    for i, sentence in enumerate(sentences):
+        frames += list(iter_frames(stack.render_agent_speech(sentence, first=i == 0)))
+    return frames
+
+
+def heard_across_the_pause(played: list[bytes], reply: list[bytes]) -> tuple[int, int, int]:
+    """Align what the caller played with the reply: (a, b, n) where the caller heard reply[:a],
+    then reply[b : b + n]. Frames of pure silence are left out on both sides (the pause, and
+    ticks the caller's buffer ran dry, play silence) and the indices are the reply's."""
+    kept = [i for i, frame in enumerate(reply) if frame != SILENCE_FRAME]
+    ref = [reply[i] for i in kept]
+    heard = [frame for frame in played if frame != SILENCE_FRAME]
+    start = heard.index(ref[0])
+    a = 0
+    while start + a < len(heard) and a < len(ref) and heard[start + a] == ref[a]:
+        a += 1
+    rest = heard[start + a :]
+    n = len(rest)
+    for b in range(a, -1, -1):
+        if ref[b : b + n] == rest:
+            end = kept[b + n - 1] + 1 if n else kept[b]
+            return kept[a] if a < len(kept) else len(reply), kept[b], end - kept[b]
+    raise AssertionError(f"after {a} frames of the reply the caller heard audio not in it")
+
+
+def test_an_acknowledgement_pauses_the_reply_with_clear_and_it_resumes_from_the_cut_word(
+    pausing_server, runtime
+):
+    render = scenario_renderer("espeak:en-us")
+    client = MediaStreamClient(
+        pausing_server.media_url, record_audio=True, playout_delay_ms=PLAYOUT_DELAY_MS
+    )
+    client.connect()
+    pacer = Pacer([client]).start()
+    try:
+        assert client.wait_for_agent_quiet(700, 20)  # the greeting
+        client.send_audio(render(QUESTION), intent="interruption")
+        client.wait_sent(10)
+        assert client.wait_for_agent_audio(20)
+        time.sleep(1.2)  # into the reply
+        client.send_audio(render("uh-huh"), intent="acknowledgement")
+        client.wait_sent(5)
+        client.wait_for_agent_quiet(1500, 30)
+    finally:
+        client.hang_up()
+        pacer.stop()
+    summary = pausing_server.wait_finished(client.call_sid)
+    events = pausing_server.events_of(client.call_sid)
+    [reply] = [e for e in events if isinstance(e, ev.ResponseStarted) and e.turn == 1]
+    [pause] = summary.pauses
+    assert any(isinstance(e, ev.AgentResumed) for e in events)
+    assert pause.outcome == "resumed"
+    # The clear dropped audio the caller had not played yet (its jitter buffer).
+    assert pause.heard_frames < pause.sent_frames
+    assert client.results.clears_received == 1 and client.results.protocol_errors == []
+
+    frames = reply_frames(runtime, reply.sentences)
+    a, b, n = heard_across_the_pause(client.played_audio, frames)
+    assert 0 < a < len(frames)  # the pause cut the reply
+    assert b <= a  # nothing lost: it went on from where the caller stopped hearing, or before
+    # ... and only the cut word again: no quiet frame (a gap between words) after its start.
+    assert word_start(frames[b:a]) == 0
+    assert b + n == len(frames) or all(f == SILENCE_FRAME for f in frames[b + n :])  # to its end
+
+    [overlap] = client.results.overlaps["overlaps"]
+    assert (overlap["intent"], overlap["outcome"]) == ("acknowledgement", "resumed")
+    assert overlap["stopped_by"] == "clear"
+    assert client.results.overlaps["policy"] == "pauses and resumes"
