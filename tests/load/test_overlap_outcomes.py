@@ -79,7 +79,8 @@ def pausing_server():
 def call_overlaps(url: str, scenario_dir: Path, tmp: Path) -> dict:
     out = tmp / "call.json"
     result = CliRunner().invoke(
-        app, ["call", url, "--scenario", str(scenario_dir / "acknowledgement.yaml"), "--json", str(out)]
+        app,
+        ["call", url, "--scenario", str(scenario_dir / "acknowledgement.yaml"), "--json", str(out)],
     )
     assert result.exit_code == 0, result.output
     assert "policy observed:" in result.output
