@@ -12,6 +12,7 @@ from telephony_helpers import start_server
 
 from workbench.audio.frames import SILENCE_FRAME, iter_frames, word_start
 from workbench.engine import events as ev
+from workbench.engine.session import display_text
 from workbench.telephony.client import MediaStreamClient, Pacer
 from workbench.telephony.scripted import scenario_renderer
 
@@ -22,6 +23,9 @@ QUESTION = "What are your opening hours?"  # a reply of a few sentences from the
 # rewind to the cut word covers, so only the server's ledger can put them back (without its
 # re-send this test fails: audio lost).
 PLAYOUT_DELAY_MS = 300.0
+# The server's estimate of the frames the caller had played at the clear may be off by the
+# pacing jitter of the echo it measured the buffer's depth from (60 ms).
+HEARD_TOLERANCE_FRAMES = 3
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +44,17 @@ def reply_frames(runtime, sentences: tuple[str, ...]) -> list[bytes]:
     return frames
 
 
+def sentence_of(runtime, sentences: tuple[str, ...], index: int) -> int:
+    """Which sentence of the reply frame `index` is in."""
+    stack = runtime.stack(runtime.agent())
+    end = 0
+    for i, sentence in enumerate(sentences):
+        end += len(list(iter_frames(stack.render_agent_speech(sentence, first=i == 0))))
+        if index < end:
+            return i
+    return len(sentences) - 1
+
+
 def heard_across_the_pause(played: list[bytes], reply: list[bytes]) -> tuple[int, int, int]:
     """Align what the caller played with the reply: (a, b, n) where the caller heard reply[:a],
     then reply[b : b + n]. Frames of pure silence are left out on both sides (the pause, and
@@ -53,7 +68,7 @@ def heard_across_the_pause(played: list[bytes], reply: list[bytes]) -> tuple[int
         a += 1
     rest = heard[start + a :]
     n = len(rest)
-    for b in range(a, -1, -1):
+    for b in [*range(a, -1, -1), *range(a + 1, len(ref))]:  # nearest the cut first
         if ref[b : b + n] == rest:
             end = kept[b + n - 1] + 1 if n else kept[b]
             return kept[a] if a < len(kept) else len(reply), kept[b], end - kept[b]
@@ -94,12 +109,83 @@ def test_an_acknowledgement_pauses_the_reply_with_clear_and_it_resumes_from_the_
     frames = reply_frames(runtime, reply.sentences)
     a, b, n = heard_across_the_pause(client.played_audio, frames)
     assert 0 < a < len(frames)  # the pause cut the reply
-    assert b <= a  # nothing lost: it went on from where the caller stopped hearing, or before
+    # Nothing lost: it went on from where the caller stopped hearing, or before.
+    assert b <= a, f"frames {a}..{b} of the reply were never heard"
     # ... and only the cut word again: no quiet frame (a gap between words) after its start.
     assert word_start(frames[b:a]) == 0
     assert b + n == len(frames) or all(f == SILENCE_FRAME for f in frames[b + n :])  # to its end
+    # The server's ledger knew what the caller heard when it cleared (marks and the measured
+    # depth of the caller's buffer), to within a few frames of what the caller played.
+    assert abs(pause.heard_frames - a) <= HEARD_TOLERANCE_FRAMES, (pause.heard_frames, a)
+    # The re-sent audio carried marks, and their echoes prove the reply was heard to its end.
+    after = [h for h in summary.heard if h.turn == 1 and h.t_ms > pause.t_ms]
+    assert after and (after[-1].sentence_index, after[-1].progress) == (
+        len(reply.sentences) - 1,
+        1.0,
+    )
 
     [overlap] = client.results.overlaps["overlaps"]
     assert (overlap["intent"], overlap["outcome"]) == ("acknowledgement", "resumed")
     assert overlap["stopped_by"] == "clear"
     assert client.results.overlaps["policy"] == "pauses and resumes"
+
+
+def test_an_interruption_pauses_the_reply_with_one_clear_and_the_remainder_is_dropped(
+    pausing_server, runtime
+):
+    render = scenario_renderer("espeak:en-us")
+    client = MediaStreamClient(
+        pausing_server.media_url, record_audio=True, playout_delay_ms=PLAYOUT_DELAY_MS
+    )
+    client.connect()
+    pacer = Pacer([client]).start()
+    try:
+        assert client.wait_for_agent_quiet(700, 20)  # the greeting
+        client.send_audio(render(QUESTION), intent="interruption")
+        client.wait_sent(10)
+        assert client.wait_for_agent_audio(20)
+        time.sleep(1.2)  # into the reply
+        client.send_audio(render("Wait, do you take Delta Dental?"), intent="interruption")
+        client.wait_sent(5)
+        client.wait_for_agent_quiet(1500, 30)
+    finally:
+        client.hang_up()
+        pacer.stop()
+    summary = pausing_server.wait_finished(client.call_sid)
+    events = pausing_server.events_of(client.call_sid)
+    [reply] = [e for e in events if isinstance(e, ev.ResponseStarted) and e.turn == 1]
+    # (the caller's question may be answered before it ends — a premature endpoint, paused in turn)
+    [pause, *_] = summary.pauses
+    assert (pause.turn, pause.outcome, pause.resent_frames) == (1, "yielded", 0)
+    assert not any(isinstance(e, ev.AgentResumed) and e.turn == 1 for e in events)
+    # One `clear` per pause: the yield sends no second one.
+    assert client.results.clears_received == summary.clears_sent == len(summary.pauses)
+    assert client.results.protocol_errors == []
+
+    frames = reply_frames(runtime, reply.sentences)
+    kept = [f for f in frames if f != SILENCE_FRAME]
+    heard = [f for f in client.played_audio if f != SILENCE_FRAME]
+    start = heard.index(kept[0])
+    a = 0
+    while a < len(kept) and start + a < len(heard) and heard[start + a] == kept[a]:
+        a += 1
+    assert 0 < a < len(kept)  # the pause cut the reply ...
+    assert not set(kept[a:]) & set(heard[start + a :])  # ... and none of its rest was heard
+
+    # The transcript keeps what the caller heard: the reply's words up to the cut, in the
+    # sentence the caller's audio was cut in.
+    [stop] = [
+        e
+        for e in events
+        if isinstance(e, ev.AgentAudioStopped) and e.turn == 1 and e.reason == "interrupted"
+    ]
+    full = " ".join(display_text(s) for s in reply.sentences)
+    assert stop.text_heard and full.startswith(stop.text_heard) and stop.text_heard != full
+    cut_sentence = sentence_of(runtime, reply.sentences, frames.index(kept[a]))
+    before = " ".join(display_text(s) for s in reply.sentences[:cut_sentence])
+    assert stop.text_heard.startswith(before)
+    assert len(stop.text_heard) < len(before) + 1 + len(display_text(reply.sentences[cut_sentence]))
+
+    [overlap, *_] = client.results.overlaps["overlaps"]
+    assert (overlap["intent"], overlap["outcome"]) == ("interruption", "yielded")
+    assert overlap["stopped_by"] == "clear" and overlap["stop_latency_ms"] is not None
