@@ -554,6 +554,7 @@ def render_html(report: dict[str, Any]) -> str:
     charts += _svg_chart(
         "calls per bucket", report["series"].get("calls", []), ("completed", "failed", "refused")
     )
+    overlaps = _overlaps_html(report.get("overlaps") or {})
     recon = ""
     if "reconciliation" in report:
         r = report["reconciliation"]
@@ -576,7 +577,7 @@ font-weight:bold}}svg{{margin:4px;border:1px solid #eee}}</style></head><body>
 <table><tr><th>answer</th><th>n</th></tr>{refusals}</table>
 <h2>Measures that did not apply (not in the percentiles)</h2>
 <table><tr><th>measure</th><th>why</th><th>n</th></tr>{not_applicable}</table>
-<h2>Generator self-check</h2><p>Pacing lateness p50 {lateness["p50"]:.1f} ms, p99
+{overlaps}<h2>Generator self-check</h2><p>Pacing lateness p50 {lateness["p50"]:.1f} ms, p99
 {lateness["p99"]:.1f} ms, max {lateness["max"]:.1f} ms over {lateness["frames"]} frames.</p>
 <table><tr><th>process</th><th>lateness p50</th><th>p99</th><th>max</th><th>CPU %</th>
 <th>msgs/s</th><th>calls</th><th>ramp-up p99 (not judged)</th></tr>{procs}</table>
@@ -584,6 +585,48 @@ font-weight:bold}}svg{{margin:4px;border:1px solid #eee}}</style></head><body>
 are reported apart) until the test started stopping.</p>
 <h2>Over time</h2>{charts}{recon}</body></html>
 """
+
+
+def _overlaps_html(overlaps: dict[str, Any]) -> str:
+    """The overlap outcomes (`overlap_report`) as a table: in all, then per scenario."""
+    esc = html.escape
+    if not overlaps.get("summary", {}).get("overlaps"):
+        return ""
+
+    def ms(value: float | None) -> str:
+        return "" if value is None else f"{value:.0f}"
+
+    def row(name: str, part: dict[str, Any]) -> str:
+        s = part["summary"]
+        stop, gap = s["stop_latency_ms"], s["resume_gap_ms"]
+        returned = ", ".join(f"{how} {n}" for how, n in part.get("returned_as", {}).items())
+        cells = (
+            s["overlaps"],
+            f"{s['yielded']} of {s['interruptions']}",
+            ms(stop["p50"]),
+            ms(stop["p95"]),
+            s["counts"]["resumed"],
+            ms(gap["p50"]),
+            ms(gap["p95"]),
+            f"{s['abandoned_replies']} of {s['acknowledgements_and_noise']}",
+            s["counts"]["talked_over"],
+        )
+        return (
+            f"<tr><td>{esc(name)}</td>"
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + f"<td>{esc(returned)}</td><td>{esc(part['policy'])}</td></tr>"
+        )
+
+    rows = row("all", overlaps) + "".join(
+        row(name, part) for name, part in overlaps.get("scenarios", {}).items()
+    )
+    return (
+        "<h2>Overlaps at the caller (the caller's voice over agent audio)</h2>"
+        "<table><tr><th>scenario</th><th>overlaps</th><th>yielded</th><th>stop p50</th>"
+        "<th>stop p95</th><th>resumed</th><th>gap p50</th><th>gap p95</th>"
+        "<th>abandoned replies</th><th>talked over</th><th>came back as</th>"
+        f"<th>policy observed</th></tr>{rows}</table>"
+    )
 
 
 def samples_from_dicts(items: Iterable[dict[str, Any]]) -> list[Sample]:

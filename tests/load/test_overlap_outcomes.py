@@ -5,6 +5,7 @@ server that clears on every onset and never resumes (the trivial agent with
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from conftest import TRIVIAL_TARGET
 from typer.testing import CliRunner
 
 from workbench.cli import app
+from workbench.load_commands import summary_lines
 from workbench.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -100,7 +102,12 @@ def locust_overlaps(url: str, scenario_dir: Path, tmp: Path, seconds: int) -> di
     assert done.returncode in (0, 1), done.stderr[-3000:]
     report = json.loads(prefix.with_name("exact.json").read_text())
     assert report["calls"]["completed"] >= 1, report["failures"]
-    return report["overlaps"]
+    overlaps = report["overlaps"]
+    # ... shown in the terminal's summary and the HTML page too.
+    assert f"policy observed: {overlaps['policy']}" in "\n".join(summary_lines(report))
+    page = prefix.with_name("exact.html").read_text()
+    assert "Overlaps at the caller" in page and html.escape(overlaps["policy"]) in page
+    return overlaps
 
 
 def test_both_callers_see_a_server_that_clears_on_every_onset_and_never_resumes(

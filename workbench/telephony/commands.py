@@ -282,6 +282,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
 def overlap_lines(report: dict) -> list[str]:
     """The overlap outcomes of a call (`overlaps.OverlapTracker.report`) as text lines."""
+    from workbench.telephony.overlaps import summary_text
+
     if not report:
         return []
 
@@ -302,13 +304,7 @@ def overlap_lines(report: dict) -> list[str]:
         )
     s = report.get("summary") or {}
     if s.get("overlaps"):
-        stop, gap = s["stop_latency_ms"], s["resume_gap_ms"]
-        lines.append(
-            f"overlaps {s['overlaps']}: yielded {s['yielded']} of {s['interruptions']} "
-            f"interruptions (stop p50 {ms(stop['p50'])}, p95 {ms(stop['p95'])}), "
-            f"resumed {s['counts']['resumed']} (gap p50 {ms(gap['p50'])}, p95 {ms(gap['p95'])}), "
-            f"abandoned replies {s['abandoned_replies']}, talked over {s['counts']['talked_over']}"
-        )
+        lines.append(summary_text(s))
     lines.append(f"policy observed: {report.get('policy', '-')}")
     return lines
 

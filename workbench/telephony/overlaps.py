@@ -290,6 +290,22 @@ def best_match(needle: np.ndarray, haystack: np.ndarray) -> float:
     return float(scores.max()) if scores.size else 0.0
 
 
+def summary_text(summary: dict[str, Any]) -> str:
+    """`summarise`'s figures in one line (`workbench call`, `workbench load`)."""
+
+    def ms(value: object) -> str:
+        return "-" if value is None else f"{float(value):.0f} ms"  # type: ignore[arg-type]
+
+    stop, gap = summary["stop_latency_ms"], summary["resume_gap_ms"]
+    return (
+        f"overlaps {summary['overlaps']}: yielded {summary['yielded']} of "
+        f"{summary['interruptions']} interruptions (stop p50 {ms(stop['p50'])}, p95 "
+        f"{ms(stop['p95'])}), resumed {summary['counts']['resumed']} (gap p50 {ms(gap['p50'])}, "
+        f"p95 {ms(gap['p95'])}), abandoned replies {summary['abandoned_replies']}, talked over "
+        f"{summary['counts']['talked_over']}"
+    )
+
+
 def observed_policy(outcomes: list[OverlapOutcome], cleared: list[bool]) -> str:
     """The agent's turn-taking policy as the caller saw it, in a few words (`cleared[i]`: the
     agent sent `clear` for overlap i)."""
