@@ -99,6 +99,7 @@ def test_an_acknowledgement_pauses_the_reply_with_clear_and_it_resumes_from_the_
     summary = pausing_server.wait_finished(client.call_sid)
     events = pausing_server.events_of(client.call_sid)
     [reply] = [e for e in events if isinstance(e, ev.ResponseStarted) and e.turn == 1]
+    assert len(summary.pauses) == 1, summary.pauses  # one acknowledgement, one pause
     [pause] = summary.pauses
     assert any(isinstance(e, ev.AgentResumed) for e in events)
     assert pause.outcome == "resumed"
@@ -124,18 +125,21 @@ def test_an_acknowledgement_pauses_the_reply_with_clear_and_it_resumes_from_the_
         1.0,
     )
 
+    assert len(client.results.overlaps["overlaps"]) == 1, client.results.overlaps
     [overlap] = client.results.overlaps["overlaps"]
     assert (overlap["intent"], overlap["outcome"]) == ("acknowledgement", "resumed")
     assert overlap["stopped_by"] == "clear"
     assert client.results.overlaps["policy"] == "pauses and resumes"
 
 
+# A deep jitter buffer (1.2 s): a sentence end the session sent is still unplayed at the clear.
+@pytest.mark.parametrize("playout_delay_ms", [PLAYOUT_DELAY_MS, 1200.0])
 def test_an_interruption_pauses_the_reply_with_one_clear_and_the_remainder_is_dropped(
-    pausing_server, runtime
+    pausing_server, runtime, playout_delay_ms
 ):
     render = scenario_renderer("espeak:en-us")
     client = MediaStreamClient(
-        pausing_server.media_url, record_audio=True, playout_delay_ms=PLAYOUT_DELAY_MS
+        pausing_server.media_url, record_audio=True, playout_delay_ms=playout_delay_ms
     )
     client.connect()
     pacer = Pacer([client]).start()
@@ -185,6 +189,20 @@ def test_an_interruption_pauses_the_reply_with_one_clear_and_the_remainder_is_dr
     before = " ".join(display_text(s) for s in reply.sentences[:cut_sentence])
     assert stop.text_heard.startswith(before)
     assert len(stop.text_heard) < len(before) + 1 + len(display_text(reply.sentences[cut_sentence]))
+
+    # ... and so does the call's record in the CRM: the reply's lines are the words heard.
+    assert pausing_server.crm.wait_for(
+        lambda records: any(r.call_id == client.call_sid for r in records)
+    )
+    [record] = [r for r in pausing_server.crm.records if r.call_id == client.call_sid]
+    lines = list(record.transcript)
+    asked = next(i for i, (who, _) in enumerate(lines) if who == "caller")
+    answer = []
+    for who, text in lines[asked + 1 :]:
+        if who != "agent":
+            break
+        answer.append(text)
+    assert " ".join(answer) == stop.text_heard + " —"
 
     [overlap, *_] = client.results.overlaps["overlaps"]
     assert (overlap["intent"], overlap["outcome"]) == ("interruption", "yielded")
