@@ -348,6 +348,7 @@ def build_report(
     not_applicable: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     refusals: dict[str, int] = defaultdict(int)
     scenarios: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    overlaps = overlap_report(samples)
     for s in samples:
         if not s.applies:
             not_applicable[s.name][s.reason or "unknown"] += 1
@@ -375,8 +376,11 @@ def build_report(
         "generator_valid": check["valid"],
         "calls": {"completed": calls_ok, "failed": calls_failed, "refused": sum(refusals.values())},
         "refusals": dict(sorted(refusals.items())),
-        "false_interruptions": sum(1 for s in samples if s.name == "false_interruption"),
-        "overlaps": overlap_report(samples),
+        # A false interruption is now an abandoned reply (`overlaps`); runs recorded before
+        # that have `false_interruption` samples.
+        "false_interruptions": sum(1 for s in samples if s.name == "false_interruption")
+        + overlaps["summary"]["abandoned_replies"],
+        "overlaps": overlaps,
         "metrics_ms": metrics,
         "not_applicable": {name: dict(why) for name, why in sorted(not_applicable.items())},
         "failures": {name: dict(causes) for name, causes in sorted(failures.items())},
