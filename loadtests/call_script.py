@@ -11,7 +11,14 @@ measured through `report(name, value_ms, ok, cause)`:
   played, per turn;
 - `barge_in_stop`: barge-in speech onset (after a leading "Yeah,": of the words after it) →
   end of the last agent audio heard after it;
-- `false_interruption`: the agent cleared its audio within 1.5 s of a backchannel (a failure);
+- `overlap`: each time the caller's voice began over agent audio, what became of it, judged at
+  the caller's ear by `workbench.telephony.overlaps.OverlapTracker` (as `workbench call` does)
+  with the caller's intent (a barge-in or a line: an interruption; a backchannel: an
+  acknowledgement): yielded, resumed (with its resume gap), abandoned reply or talked over.
+  Value: the stop latency (0 when talked over); ok: the outcome was right (an interruption
+  yielded to, an acknowledgement that did not cost the reply); the outcome in the cause
+  (`loadreport.overlap_sample_cause`). A backchannel the agent paused for and then resumed
+  is fine (before, any `clear` after a backchannel was a failed `false_interruption`);
 - `call`: completed (value = call duration) or failed with its cause;
 - `call_refused`: the agent at capacity refused the call before any audio (HTTP 503 or 429):
   value = time to the refusal, cause = the answer; apart from failed calls, no `call` sample
@@ -43,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench.engine.outcomes import OverlapOutcome
+from workbench.loadreport import OVERLAP, overlap_sample_cause
 from workbench.scenario import schema as sc
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,7 @@ SYNTHETIC_VOICE = "synthetic"
 REFUSED = "call_refused"
 BUSY_STATUSES = (503, 429)  # the agent's "at capacity, call again later"
 NOT_APPLICABLE = "not applicable: "  # (as workbench.loadreport.NOT_APPLICABLE)
+RESUME_WAIT_S = 3.0  # after a backchannel the agent stopped for, wait this long for it to go on
 
 
 def report_not_applicable(report: Report, name: str, reason: str) -> None:
@@ -276,7 +286,25 @@ def play_call(call: Any, plan: CallPlan, report: Report, *, connect_timeout_s: f
     finally:
         call.hang_up()
     # Reported after the hang-up, so the sample's time is when the call ended.
+    report_overlaps(call, report)
     report("call", (time.perf_counter() - started) * 1000.0, outcome[0], outcome[1])
+
+
+def report_overlaps(call: Any, report: Report) -> None:
+    """One `overlap` sample per caller onset over agent audio (see the module docstring)."""
+    overlaps = call.overlap_report()["overlaps"]
+    for item in overlaps:
+        outcome = OverlapOutcome(
+            item["intent"],
+            item["outcome"],
+            item["onset_ms"],
+            item["stop_latency_ms"],
+            item["resume_gap_ms"],
+        )
+        cause = overlap_sample_cause(
+            outcome, cleared=item["clear_ms"] is not None, returned_as=item["returned_as"]
+        )
+        report(OVERLAP, outcome.stop_latency_ms or 0.0, outcome.correct, cause)
 
 
 def _cause(error: BaseException) -> str:
@@ -302,17 +330,6 @@ def _await_reply(call: Any, report: Report, timeout: float) -> None:
         report("response_latency", timeout * 1000.0, False, "no reply")
 
 
-def _silent_at(call: Any, item: Any) -> bool:
-    """Had the agent fallen silent before the caller's interjection began (nothing to
-    interrupt, falsely or not)? Judged once the caller is done; the pacer may not yet have
-    settled the item, so this looks at what was heard directly."""
-    if item.not_applicable:
-        return True
-    onset = item.sound_onset_ms if item.sound_onset_ms is not None else item.onset_ms
-    last = call.state.last_audible_end_ms
-    return onset is not None and (last is None or last <= onset)
-
-
 def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> None:
     """Speak `at_ms` into the agent's current speech; measure the stop (or no stop)."""
     import gevent
@@ -334,7 +351,7 @@ def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> Non
         gevent.sleep(delay)
     item = Interjection(step.kind)
     state.interjection = item
-    call.say(step.utterance)
+    call.say(step.utterance, "interruption" if step.kind == "barge_in" else "acknowledgement")
     if step.kind == "barge_in":
         if call.wait(lambda: item.stop_ms is not None or bool(item.not_applicable), timeout):
             if item.not_applicable:
@@ -345,14 +362,12 @@ def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> Non
             report("barge_in_stop", timeout * 1000.0, False, "agent kept talking")
         _await_reply(call, report, timeout)
     else:
+        # What became of the reply (paused and resumed, dropped, restarted, talked through)
+        # is the overlap's outcome, reported when the call ends; here the caller only waits
+        # for the agent to resume if it will (the reply goes on until it is quiet).
         call.wait(lambda: not call.speaking, 30.0)
         window_end = (item.onset_ms or call.now_ms()) + FALSE_INTERRUPTION_WINDOW_MS
-        call.wait(lambda: item.clear_ms is not None or call.now_ms() >= window_end, 5.0)
-        if item.clear_ms is not None and item.clear_ms <= window_end:
-            report("false_interruption", item.clear_ms - (item.onset_ms or 0.0), False, "cleared")
-        elif _silent_at(call, item):
-            report_not_applicable(
-                report, "false_interruption", "agent silent at the caller's onset"
-            )
+        call.wait(lambda: call.now_ms() >= window_end, 5.0)
+        call.wait(lambda: not call.overlaps.awaiting_return, RESUME_WAIT_S)
         state.awaiting_reply = False
     state.interjection = None

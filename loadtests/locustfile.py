@@ -369,6 +369,26 @@ def _finish_rendering(**_kw) -> None:
     or the interpreter's exit under that thread crashes the process after the report."""
     if _Process.plans_lock.acquire(timeout=60.0):
         _Process.plans_lock.release()
+    _forget_espeak_worker()
+
+
+def _forget_espeak_worker() -> None:
+    """espeak's one worker thread (`tts_espeak._executor`) was started from gevent's native
+    thread pool, where monkey-patched `threading` made it a greenlet of that thread's hub: at
+    exit `concurrent.futures` joins it from the main thread, where it never runs, and the
+    process hung after its report (every run with an espeak caller voice that reached its
+    run-time limit). It holds no work by now: let the interpreter exit without joining it."""
+    import sys
+
+    espeak = sys.modules.get("workbench.speech.tts_espeak")
+    if espeak is None:
+        return
+    from concurrent.futures import thread as futures_thread
+
+    executor = espeak._executor
+    executor.shutdown(wait=False, cancel_futures=True)
+    for worker in list(getattr(executor, "_threads", ())):
+        futures_thread._threads_queues.pop(worker, None)
 
 
 @events.quitting.add_listener

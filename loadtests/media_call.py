@@ -53,6 +53,7 @@ from workbench.engine.caller import interruption_onset_index
 from workbench.loadreport import GeneratorHealth
 from workbench.telephony import protocol as p
 from workbench.telephony import signature as twilio_signature
+from workbench.telephony.overlaps import OverlapTracker
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,10 @@ WAKE_EARLY_S = 0.0
 SETTLE_S = 2.0
 REPLY_GAP_MS = 600.0  # the agent's reply is over after this much quiet at the ear
 STOP_GAP_MS = 400.0  # after a barge-in onset, agent audio quiet this long has stopped
-FALSE_INTERRUPTION_WINDOW_MS = 1500.0  # a `clear` this soon after a backchannel: false stop
+# After a backchannel the script waits this long from its onset before its next step, so an
+# agent that paused for it has time to resume (what became of the reply is the overlap's
+# outcome, `overlaps.OverlapTracker`).
+FALSE_INTERRUPTION_WINDOW_MS = 1500.0
 
 AUDIBLE_TABLE = bytes(
     1 if abs(int(ulaw_decode(bytes([b]))[0])) > AUDIBLE else 0 for b in range(256)
@@ -217,6 +221,10 @@ class MediaCall:
         self._receiver: gevent.Greenlet | None = None
         self._utterance_started_ms: float | None = None
         self._pending_utterance: Utterance | None = None
+        self._pending_intent: str | None = None
+        # Each caller onset over agent audio and what became of it (the same tracker as
+        # `workbench call`'s client): `overlap_report()` once the call is over.
+        self.overlaps = OverlapTracker()
 
     # ------------------------------------------------------------------ connection
 
@@ -300,9 +308,12 @@ class MediaCall:
 
     # ------------------------------------------------------------------ caller actions
 
-    def say(self, utterance: Utterance) -> None:
-        """Queue an utterance: its frames go out one per tick after anything queued."""
+    def say(self, utterance: Utterance, intent: str | None = "interruption") -> None:
+        """Queue an utterance: its frames go out one per tick after anything queued. `intent`:
+        what the caller means by it if it lands over agent audio ("interruption",
+        "acknowledgement", "noise")."""
         self._pending_utterance = utterance
+        self._pending_intent = intent
         start = len(self._out)
         self._out_onset = start + int(utterance.onset_ms // 20.0)
         self._out.extend(utterance.frames)
@@ -392,7 +403,13 @@ class MediaCall:
                 self.changed.set()
         self._play(now)
 
+    def overlap_report(self) -> dict[str, Any]:
+        """Settle the overlaps (the call is over) and report them (`OverlapTracker.report`)."""
+        self.overlaps.finish(self.now_ms())
+        return self.overlaps.report()
+
     def _on_caller_onset(self, onset: float) -> None:
+        self.overlaps.caller_onset(onset, self._pending_intent)  # type: ignore[arg-type]
         item = self.state.interjection
         utterance = self._pending_utterance
         if item is not None and item.onset_ms is None:
@@ -411,6 +428,8 @@ class MediaCall:
             echoes.append(self._marks.popleft()[1])
         if self._undecoded and len(self._playout) < FRAME_BYTES:
             self._decode_some()
+        span = None
+        chunk = b""
         if self._playout:
             chunk = bytes(self._playout[:FRAME_BYTES])
             del self._playout[:FRAME_BYTES]
@@ -436,6 +455,7 @@ class MediaCall:
                     state.awaiting_reply = False
                     self.changed.set()
                 state.last_audible_end_ms = last
+        self.overlaps.agent_frame(now, chunk, span)
         item = state.interjection
         if (
             item is not None
@@ -590,6 +610,7 @@ class MediaCall:
             self._marks.clear()
             now = self.now_ms()
             self.state.clears_ms.append(now)
+            self.overlaps.clear(now)
             item = self.state.interjection
             if item is not None and item.onset_ms is not None and item.clear_ms is None:
                 item.clear_ms = now

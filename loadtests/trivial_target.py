@@ -1,13 +1,17 @@
 """A trivial Twilio-Media-Streams agent for measuring the load generator alone.
 
-`python loadtests/trivial_target.py [--host 127.0.0.1] [--port 0] [--poll-ms 0]` prints one
+`python loadtests/trivial_target.py [--host 127.0.0.1] [--port 0] [--poll-ms 0]
+[--clear-after-ms 300]` prints one
 line, `ready ws://HOST:PORT/media`, then serves until killed. Per call it speaks the protocol
 and does as little as possible:
 
 - after `start`, a 1 s greeting (a tone) and a mark;
 - when the caller has spoken (or pressed keys) and then been quiet for 300 ms, a 2.5 s reply
   and a mark;
-- caller speech lasting 300 ms while its reply is still playing: `clear` (a barge-in);
+- caller speech lasting 300 ms while its reply is still playing: `clear` (a barge-in), and
+  the reply is dropped: it never resumes (after the caller's quiet it replies anew, from the
+  start). `--clear-after-ms 60` clears on every onset, acknowledgements included — the
+  policy "clears on every onset, never resumes" for the overlap outcomes' tests;
 - `stop` (or a close frame) ends the call; mark echoes are accepted.
 
 It shares the generator's cores in `workbench bench load`, so every microsecond it spends is
@@ -139,7 +143,10 @@ class Conn:
 
 
 class Server:
-    def __init__(self, host: str, port: int, poll_ms: float = 0.0) -> None:
+    def __init__(
+        self, host: str, port: int, poll_ms: float = 0.0, clear_after_ms: float = 300.0
+    ) -> None:
+        self.barge_frames = max(1, round(clear_after_ms / 20.0))
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind((host, port))
@@ -381,7 +388,7 @@ class Server:
             conn.voiced += 1
             conn.quiet = 0
             conn.heard_speech = True
-            if conn.voiced == BARGE_FRAMES and time.monotonic() < conn.playing_until:
+            if conn.voiced == self.barge_frames and time.monotonic() < conn.playing_until:
                 clear = _CLEAR % conn.stream_sid.decode()
                 self._send(conn, server_frame(0x1, clear.encode()))
                 conn.playing_until = 0.0
@@ -401,8 +408,14 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--poll-ms", type=float, default=0.0, help="Poll every N ms (0: block)")
+    parser.add_argument(
+        "--clear-after-ms",
+        type=float,
+        default=BARGE_FRAMES * 20.0,
+        help="Caller speech this long over a reply clears it (60: every onset)",
+    )
     args = parser.parse_args()
-    server = Server(args.host, args.port, args.poll_ms)
+    server = Server(args.host, args.port, args.poll_ms, args.clear_after_ms)
     print(f"ready ws://{args.host}:{server.port}/media", flush=True)
     try:
         server.serve_forever()

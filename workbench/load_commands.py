@@ -187,6 +187,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     for name, reasons in report.get("not_applicable", {}).items():
         for reason, n in reasons.items():
             lines.append(f"  not applicable {name}: {reason} ×{n}")
+    lines += overlap_summary_lines(report.get("overlaps") or {})
     lat = check["lateness_ms"]
     lines.append(
         f"  generator: pacing lateness p50 {lat['p50']:.1f} / p99 {lat['p99']:.1f} ms over "
@@ -208,6 +209,21 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                 f"{len(r['wrong_intent'])}, late {len(r['late'])}"
                 + (f"; hang-up → record p50 {delay['p50']:.0f} ms" if delay.get("count") else "")
             )
+    return lines
+
+
+def overlap_summary_lines(overlaps: dict[str, Any]) -> list[str]:
+    """The run's overlap outcomes (`loadreport.overlap_report`): in all, and per scenario when
+    there are several, each with the policy the callers observed."""
+    from workbench.telephony.overlaps import summary_text
+
+    if not overlaps.get("summary", {}).get("overlaps"):
+        return []
+    lines = [f"  {summary_text(overlaps['summary'])}; policy observed: {overlaps['policy']}"]
+    scenarios = overlaps.get("scenarios", {})
+    if len(scenarios) > 1:
+        for name, part in scenarios.items():
+            lines.append(f"    {name}: {summary_text(part['summary'])}; {part['policy']}")
     return lines
 
 

@@ -41,6 +41,7 @@ DEFAULT_MAX_CPU_PERCENT = 90.0
 SERIES_BUCKET_S = 10.0  # the charts' time step
 REFUSED = "call_refused"  # a call the agent refused (value: time to the refusal, ms)
 NOT_APPLICABLE = "not applicable: "  # the cause of a sample whose measure did not apply
+OVERLAP = "overlap"  # one caller onset over agent audio: its outcome is in the cause
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,10 @@ class Sample:
     """One measurement at the caller: a turn's latency, a call's setup, a call's outcome."""
 
     t: float  # wall-clock time (Unix seconds) when it was measured
-    name: str  # call_setup | ttfa | response_latency | barge_in_stop | false_interruption | call
+    # call_setup | ttfa | response_latency | barge_in_stop | false_interruption | call |
+    # overlap (value: its stop latency, 0 when talked over; ok: the outcome was right; the
+    # outcome itself in `cause`, see `overlap_sample_cause`)
+    name: str
     value_ms: float
     ok: bool = True
     scenario: str = ""
@@ -90,6 +94,70 @@ def sample_from_row(row: Sequence[Any]) -> Sample:
     t, name, value, ok, scenario, call_sid, cause = row
     number = float(value) if value != "" else math.nan  # (empty: did not apply)
     return Sample(float(t), str(name), number, bool(int(ok)), str(scenario), call_sid, cause)
+
+
+def overlap_sample_cause(outcome: Any, *, cleared: bool, returned_as: str | None) -> str:
+    """An overlap's outcome (`engine.outcomes.OverlapOutcome`) as a sample's cause: the
+    samples travel from Locust's workers as plain rows, and the report rebuilds the outcomes
+    from them (`overlap_from_sample`) to summarise them with the one vocabulary."""
+
+    def num(value: float | None) -> str:
+        return "" if value is None else f"{value:.1f}"
+
+    return (
+        f"outcome={outcome.outcome};intent={outcome.intent};onset={outcome.onset_ms:.1f};"
+        f"stop={num(outcome.stop_latency_ms)};gap={num(outcome.resume_gap_ms)};"
+        f"cleared={int(cleared)};returned={returned_as or ''}"
+    )
+
+
+def overlap_from_sample(sample: Sample) -> tuple[Any, bool, str | None]:
+    """(OverlapOutcome, cleared, returned_as) from an `overlap` sample."""
+    from workbench.engine.outcomes import OverlapOutcome
+
+    fields = dict(part.split("=", 1) for part in sample.cause.split(";") if "=" in part)
+
+    def num(key: str) -> float | None:
+        return float(fields[key]) if fields.get(key) else None
+
+    outcome = OverlapOutcome(
+        fields["intent"],  # type: ignore[arg-type]
+        fields["outcome"],  # type: ignore[arg-type]
+        float(fields["onset"]),
+        num("stop"),
+        num("gap"),
+    )
+    return outcome, fields.get("cleared") == "1", fields.get("returned") or None
+
+
+def overlap_report(samples: Sequence[Sample]) -> dict[str, Any]:
+    """The overlap outcomes of a run: in all and per scenario, `summarise`d, with the policy
+    observed (the same report `workbench call` gives for one call)."""
+    from workbench.engine.outcomes import summarise
+    from workbench.telephony.overlaps import observed_policy
+
+    rows: dict[str, list[tuple[Any, bool, str | None]]] = defaultdict(list)
+    for s in samples:
+        if s.name == OVERLAP:
+            rows[s.scenario or "?"].append(overlap_from_sample(s))
+
+    def part(items: list[tuple[Any, bool, str | None]]) -> dict[str, Any]:
+        outcomes = [o for o, _, _ in items]
+        returned: dict[str, int] = defaultdict(int)
+        for _, _, how in items:
+            if how:
+                returned[how] += 1
+        return {
+            "summary": summarise(outcomes),
+            "policy": observed_policy(outcomes, [c for _, c, _ in items]),
+            "returned_as": dict(sorted(returned.items())),
+        }
+
+    everything = [row for items in rows.values() for row in items]
+    return {
+        **part(everything),
+        "scenarios": {name: part(items) for name, items in sorted(rows.items())},
+    }
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -280,9 +348,12 @@ def build_report(
     not_applicable: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     refusals: dict[str, int] = defaultdict(int)
     scenarios: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    overlaps = overlap_report(samples)
     for s in samples:
         if not s.applies:
             not_applicable[s.name][s.reason or "unknown"] += 1
+            continue
+        if s.name == OVERLAP:  # (summarised apart, with the outcome vocabulary)
             continue
         if s.ok and s.name != "false_interruption":
             by_name[s.name].append(s.value_ms)
@@ -305,7 +376,11 @@ def build_report(
         "generator_valid": check["valid"],
         "calls": {"completed": calls_ok, "failed": calls_failed, "refused": sum(refusals.values())},
         "refusals": dict(sorted(refusals.items())),
-        "false_interruptions": sum(1 for s in samples if s.name == "false_interruption"),
+        # A false interruption is now an abandoned reply (`overlaps`); runs recorded before
+        # that have `false_interruption` samples.
+        "false_interruptions": sum(1 for s in samples if s.name == "false_interruption")
+        + overlaps["summary"]["abandoned_replies"],
+        "overlaps": overlaps,
         "metrics_ms": metrics,
         "not_applicable": {name: dict(why) for name, why in sorted(not_applicable.items())},
         "failures": {name: dict(causes) for name, causes in sorted(failures.items())},
@@ -327,7 +402,7 @@ def time_series(samples: Sequence[Sample], bucket_s: float = SERIES_BUCKET_S) ->
     t0 = min(s.t for s in samples)
     buckets: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for s in samples:
-        if s.ok and s.applies and s.name not in ("false_interruption", "call"):
+        if s.ok and s.applies and s.name not in ("false_interruption", "call", OVERLAP):
             buckets[s.name][int((s.t - t0) // bucket_s)].append(s.value_ms)
     out: dict[str, list[dict[str, float]]] = {}
     for name, by_bucket in sorted(buckets.items()):
@@ -483,6 +558,7 @@ def render_html(report: dict[str, Any]) -> str:
     charts += _svg_chart(
         "calls per bucket", report["series"].get("calls", []), ("completed", "failed", "refused")
     )
+    overlaps = _overlaps_html(report.get("overlaps") or {})
     recon = ""
     if "reconciliation" in report:
         r = report["reconciliation"]
@@ -505,7 +581,7 @@ font-weight:bold}}svg{{margin:4px;border:1px solid #eee}}</style></head><body>
 <table><tr><th>answer</th><th>n</th></tr>{refusals}</table>
 <h2>Measures that did not apply (not in the percentiles)</h2>
 <table><tr><th>measure</th><th>why</th><th>n</th></tr>{not_applicable}</table>
-<h2>Generator self-check</h2><p>Pacing lateness p50 {lateness["p50"]:.1f} ms, p99
+{overlaps}<h2>Generator self-check</h2><p>Pacing lateness p50 {lateness["p50"]:.1f} ms, p99
 {lateness["p99"]:.1f} ms, max {lateness["max"]:.1f} ms over {lateness["frames"]} frames.</p>
 <table><tr><th>process</th><th>lateness p50</th><th>p99</th><th>max</th><th>CPU %</th>
 <th>msgs/s</th><th>calls</th><th>ramp-up p99 (not judged)</th></tr>{procs}</table>
@@ -513,6 +589,48 @@ font-weight:bold}}svg{{margin:4px;border:1px solid #eee}}</style></head><body>
 are reported apart) until the test started stopping.</p>
 <h2>Over time</h2>{charts}{recon}</body></html>
 """
+
+
+def _overlaps_html(overlaps: dict[str, Any]) -> str:
+    """The overlap outcomes (`overlap_report`) as a table: in all, then per scenario."""
+    esc = html.escape
+    if not overlaps.get("summary", {}).get("overlaps"):
+        return ""
+
+    def ms(value: float | None) -> str:
+        return "" if value is None else f"{value:.0f}"
+
+    def row(name: str, part: dict[str, Any]) -> str:
+        s = part["summary"]
+        stop, gap = s["stop_latency_ms"], s["resume_gap_ms"]
+        returned = ", ".join(f"{how} {n}" for how, n in part.get("returned_as", {}).items())
+        cells = (
+            s["overlaps"],
+            f"{s['yielded']} of {s['interruptions']}",
+            ms(stop["p50"]),
+            ms(stop["p95"]),
+            s["counts"]["resumed"],
+            ms(gap["p50"]),
+            ms(gap["p95"]),
+            f"{s['abandoned_replies']} of {s['acknowledgements_and_noise']}",
+            s["counts"]["talked_over"],
+        )
+        return (
+            f"<tr><td>{esc(name)}</td>"
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + f"<td>{esc(returned)}</td><td>{esc(part['policy'])}</td></tr>"
+        )
+
+    rows = row("all", overlaps) + "".join(
+        row(name, part) for name, part in overlaps.get("scenarios", {}).items()
+    )
+    return (
+        "<h2>Overlaps at the caller (the caller's voice over agent audio)</h2>"
+        "<table><tr><th>scenario</th><th>overlaps</th><th>yielded</th><th>stop p50</th>"
+        "<th>stop p95</th><th>resumed</th><th>gap p50</th><th>gap p95</th>"
+        "<th>abandoned replies</th><th>talked over</th><th>came back as</th>"
+        f"<th>policy observed</th></tr>{rows}</table>"
+    )
 
 
 def samples_from_dicts(items: Iterable[dict[str, Any]]) -> list[Sample]:

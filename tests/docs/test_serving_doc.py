@@ -1,8 +1,10 @@
 """docs/serving.md: the signature snippet computes Twilio's published value, every command line
-it shows names options its command has, and the busy message is the one the server says."""
+it shows names options its command has, the busy message is the one the server says, and the
+overlap report examples are what `workbench call` and `workbench load` make of those outcomes."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -11,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from workbench.engine.outcomes import OverlapOutcome, summarise
+from workbench.load_commands import overlap_summary_lines
+from workbench.loadreport import OVERLAP, Sample, overlap_report, overlap_sample_cause
 from workbench.paths import REPO_ROOT
+from workbench.telephony.commands import overlap_lines
+from workbench.telephony.overlaps import OverlapTracker, observed_policy
 from workbench.telephony.server import BUSY_MESSAGE
 
 DOC = REPO_ROOT / "docs" / "serving.md"
@@ -54,3 +61,72 @@ def test_every_command_line_uses_options_the_command_has(line):
 def test_the_busy_message_is_the_one_the_server_says():
     text = re.sub(r"\s+", " ", DOC.read_text(encoding="utf-8"))
     assert BUSY_MESSAGE in text
+
+
+def call_example() -> dict:
+    [call, _load] = [json.loads(block) for block in blocks("json")]
+    return call
+
+
+def outcomes_of(report: dict) -> list[OverlapOutcome]:
+    return [
+        OverlapOutcome(
+            o["intent"], o["outcome"], o["onset_ms"], o["stop_latency_ms"], o["resume_gap_ms"]
+        )
+        for o in report["overlaps"]
+    ]
+
+
+def test_the_call_examples_summary_and_policy_are_computed_from_its_overlaps():
+    call = call_example()
+    outcomes = outcomes_of(call)
+    assert call["summary"] == summarise(outcomes)
+    cleared = [o["clear_ms"] is not None for o in call["overlaps"]]
+    assert call["policy"] == observed_policy(outcomes, cleared)
+    for o in call["overlaps"]:  # the times agree with each other
+        if o["outcome"] == "resumed":
+            last_heard = o["onset_ms"] + o["stop_latency_ms"]
+            assert o["heard_again_ms"] - last_heard == o["resume_gap_ms"]
+
+
+def test_the_call_example_has_the_fields_a_call_reports():
+    tracker = OverlapTracker()  # a reply, the caller's voice over it, a clear
+    tone = bytes([0x10, 0x90]) * 80
+    for i in range(20):
+        tracker.agent_frame(i * 20.0, tone, (0, 160))
+    tracker.caller_onset(390.0, "acknowledgement")
+    tracker.clear(450.0)
+    tracker.finish(2000.0)
+    real = tracker.report()
+    example = call_example()
+    assert set(example) == set(real)
+    assert all(set(o) == set(real["overlaps"][0]) for o in example["overlaps"])
+
+
+def test_the_terminal_lines_are_what_workbench_call_prints_for_the_example():
+    [text] = blocks("text")
+    assert overlap_lines(call_example()) == text.strip().splitlines()
+
+
+def test_the_load_example_is_the_call_example_as_a_one_call_run():
+    call = call_example()
+    samples = [
+        Sample(
+            0.0,
+            OVERLAP,
+            outcome.stop_latency_ms or 0.0,
+            outcome.correct,
+            "opening-hours",
+            "CA1",
+            overlap_sample_cause(
+                outcome, cleared=o["clear_ms"] is not None, returned_as=o["returned_as"]
+            ),
+        )
+        for outcome, o in zip(outcomes_of(call), call["overlaps"], strict=True)
+    ]
+    [_call, load] = [json.loads(block) for block in blocks("json")]
+    report = overlap_report(samples)
+    assert load["overlaps"] == report
+    [line] = overlap_summary_lines(report)
+    assert line.strip().startswith("overlaps 2: yielded 1 of 1 interruptions")
+    assert line.strip().endswith("; policy observed: pauses and resumes")

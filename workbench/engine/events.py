@@ -176,6 +176,18 @@ class Interruption(Event):
 
 
 @dataclass(frozen=True)
+class AgentPaused(Event):
+    """The agent went quiet at once for caller speech over its reply ("pause" interruption
+    mode), keeping the reply; `AgentResumed` or an `AgentAudioStopped` ("interrupted") follows.
+    Over Twilio the server sends `clear` now and keeps the unplayed audio.
+
+    Parameters: `turn` (the reply paused).
+    """
+
+    turn: int = 0
+
+
+@dataclass(frozen=True)
 class AgentResumed(Event):
     """The agent, paused for caller speech that was only an acknowledgement or noise, goes on.
 

@@ -254,6 +254,9 @@ class CallSession:
         self.disposition = ""
         self.routing: str | None = None  # the last routing decision the agent made
         self.transcript: list[tuple[str, str]] = []  # (speaker, text) as heard/sent
+        # The transcript line of each agent sentence sent whole, by (turn, sentence): a barge-in
+        # takes back those the caller never heard (still in its buffer when Twilio cleared it).
+        self._sentence_lines: dict[tuple[int, int], tuple[str, str]] = {}
         # Utterance in progress
         self._in_utterance = False
         self._utterance_started_at = 0.0
@@ -364,6 +367,7 @@ class CallSession:
             if overlap is not None and not overlap.stopped_agent and self.state == "speaking":
                 if self._onset is not None and overlap.paused_at is None and self._onset.is_speech:
                     overlap.paused_at = frame_end  # go quiet now, decide what it was later
+                    out.append(ev.AgentPaused(self.call_id, frame_end, turn=overlap.agent_turn))
                 judgement = self.judge.judge(
                     self._partial,
                     self._speech_ms,
@@ -627,7 +631,9 @@ class CallSession:
                 )
             )
         if frame.kind == "speech" and frame.progress >= 1.0:
-            self.transcript.append(("agent", display_text(frame.text)))
+            line = ("agent", display_text(frame.text))
+            self.transcript.append(line)
+            self._sentence_lines[(frame.turn, frame.sentence_index)] = line
         if not self._outgoing and not self._synthesising and self.state == "speaking":
             out += self._finished_speaking(t_ms, frame.turn)
         return frame, out
@@ -1107,6 +1113,16 @@ class CallSession:
         heard = [display_text(s) for s in self._sentences[:index]] + ([cut] if cut else [])
         return " ".join(heard), index, progress, cut
 
+    def _take_back_unheard(self, turn: int, first: int) -> None:
+        """Drop from the transcript the sentences of `turn` from `first` on: sent whole, but
+        the caller never heard them (over Twilio, a `clear` dropped them from its buffer)."""
+        for (t, index), line in list(self._sentence_lines.items()):
+            if t == turn and index >= first:
+                del self._sentence_lines[(t, index)]
+                at = next((i for i, kept in enumerate(self.transcript) if kept is line), None)
+                if at is not None:
+                    del self.transcript[at]
+
     def _stop_for_barge_in(self, t_ms: float, reason: str) -> list[Output]:
         """Stop talking now: drop queued audio (Twilio's `clear`), keep what was heard."""
         overlap = self._overlap
@@ -1146,6 +1162,8 @@ class CallSession:
         self._end_after_speaking = False
         self._last_agent_audio_end = t_ms
         self.state = "listening"
+        if overlap.agent_turn == self.current_turn:  # (the turn `_text_heard` speaks of)
+            self._take_back_unheard(overlap.agent_turn, index + 1 if progress >= 1.0 else index)
         if cut and progress < 1.0:  # (whole sentences heard are in the transcript already)
             self.transcript.append(("agent", cut + " —"))
         record = self.turns[overlap.agent_turn]

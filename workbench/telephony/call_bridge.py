@@ -14,6 +14,20 @@ session come from them, never from the send clock. On barge-in (the session stop
 with reason "interrupted") the server sends `clear`, drops the turn's remaining frames and
 treats the burst of echoes that follows as flushed, not heard.
 
+Pause and resume ("pause" interruption mode): when the session pauses its reply for the
+caller's voice (`AgentPaused`), the server sends `clear` at once. Its ledger of the turn's
+frames and the marks echoed so far say what the caller heard: every frame up to the last mark
+echoed for certain, and of the frames after it, all but those still in the caller's buffer —
+how many that is, the depth of the caller's buffer, is measured at each echo (frames sent
+then, less the frames the echo proves played). The unplayed remainder is kept, counted from
+the start of the word it begins in. On `AgentResumed` the session re-sends its cut word from
+the start (`rewound_ms`); the server first re-sends whatever of the remainder lies before
+that (audio the `clear` dropped that the session does not know was lost), with marks, so the
+caller hears each word once and in order (the cut word whole again). On a yield (`AgentAudio
+Stopped`, "interrupted") the remainder is dropped and no second `clear` is sent. The session
+is told the heard position at the pause (`on_audio_heard`), so the transcript and the CRM
+keep what was heard.
+
 After a handoff the AI session ends but the socket stays open: the caller hears hold audio,
 then the human agent (see `handoff.py`).
 
@@ -65,6 +79,22 @@ class MarkInfo:
     kind: str
     chunk_frames: int  # frames since the previous mark (audio this echo proves played)
     flushed: bool = False
+    ledger_end: int = 0  # the turn's frames sent up to and including this mark's
+
+
+@dataclass
+class PauseRecord:
+    """One pause of a reply at the caller (`AgentPaused`), as the server saw it (frames of the
+    turn's ledger; call clock, ms)."""
+
+    t_ms: float
+    turn: int
+    sent_frames: int  # sent before the `clear`
+    proven_frames: int  # proven played by mark echoes
+    heard_frames: int  # played, by the measured depth of the caller's buffer
+    resume_from: int  # the start of the word the unplayed remainder begins in
+    outcome: str = ""  # "resumed" | "yielded" | "" (the call ended first)
+    resent_frames: int = 0  # of the remainder, re-sent by the server (before the session's)
 
 
 @dataclass
@@ -108,6 +138,7 @@ class CallSummary:
     heard: list[HeardRecord] = field(default_factory=list)
     human_leg_ids: list[str] = field(default_factory=list)
     clears_sent: int = 0
+    pauses: list[PauseRecord] = field(default_factory=list)
 
 
 class MediaCall:
@@ -147,6 +178,14 @@ class MediaCall:
         self._speech_end_ms: float | None = None
         self._turn_speech_end: dict[int, float | None] = {}
         self._heard_turns: set[int] = set()
+        # The current turn's frames as sent (the ledger), how many the caller has played for
+        # certain (mark echoes), the depth of its buffer at the last echo, and a pause's state.
+        self._ledger: list[AgentFrame] = []
+        self._ledger_turn: int | None = None
+        self._proven = 0
+        self._depth: int | None = None
+        self._pause: PauseRecord | None = None
+        self._mark_next = False
         self._media_remainder = b""
         self._hangup_echoed = asyncio.Event()
         self._closing = False
@@ -307,6 +346,9 @@ class MediaCall:
             return  # echoed by `clear`: that audio was dropped, not heard
         now = self.driver.now_ms()
         turn = info.turn
+        if turn == self._ledger_turn:
+            self._proven = max(self._proven, info.ledger_end)
+            self._depth = len(self._ledger) - info.ledger_end  # sent, not yet played
         if turn not in self._heard_turns:
             self._heard_turns.add(turn)
             first = now - info.chunk_frames * FRAME_MS  # the echo follows the chunk's playout
@@ -390,11 +432,23 @@ class MediaCall:
     def _on_agent_frame(self, frame: AgentFrame) -> None:
         if self.state != "ai" or frame.turn in self._interrupted_turns:
             return  # flushed by a barge-in, or the call moved on
+        if frame.turn != self._ledger_turn:
+            self._ledger, self._ledger_turn, self._proven, self._pause = [], frame.turn, 0, None
+        self._send_agent_frame(frame)
+
+    def _send_agent_frame(self, frame: AgentFrame) -> None:
         self.send_media(frame.payload)
+        self._ledger.append(frame)
         count = self._frames_by_turn.get(frame.turn, 0) + 1
         self._frames_by_turn[frame.turn] = count
         self._frames_since_mark += 1
-        if count == 1 or self._frames_since_mark >= MARK_EVERY_FRAMES or frame.progress >= 1.0:
+        if (
+            count == 1
+            or self._mark_next
+            or self._frames_since_mark >= MARK_EVERY_FRAMES
+            or frame.progress >= 1.0
+        ):
+            self._mark_next = False
             self._mark_counter += 1
             name = (
                 f"t{frame.turn}-s{frame.sentence_index}-p{round(frame.progress * 100)}"
@@ -407,6 +461,7 @@ class MediaCall:
                 frame.text,
                 frame.kind,
                 self._frames_since_mark,
+                ledger_end=len(self._ledger),
             )
             self._frames_since_mark = 0
             self.send(p.OutboundMark(self.stream_sid, name))
@@ -426,6 +481,10 @@ class MediaCall:
                         self.escalation = dict(action.get("params", {}))
             case ev.TopicDecided():
                 self.last_topic = event.topic
+            case ev.AgentPaused():
+                self._paused(event)
+            case ev.AgentResumed():
+                self._resumed(event)
             case ev.AgentAudioStopped() if event.reason == "interrupted":
                 self._barge_in(event.turn)
             case ev.CallEnded():
@@ -433,12 +492,92 @@ class MediaCall:
 
     def _barge_in(self, turn: int) -> None:
         self._interrupted_turns.add(turn)
-        for info in self._marks.values():
-            info.flushed = True
-        self._frames_since_mark = 0
+        pause, self._pause = self._pause, None
+        if pause is not None and pause.turn == turn:
+            pause.outcome = "yielded"  # cleared at the pause already: drop the remainder
+            self._ledger = []
+            return
+        self._flush_marks()
         self.summary.clears_sent += 1
         self.server.metrics.inc("workbench_barge_ins_total")
         self.send(p.Clear(self.stream_sid))
+
+    def _flush_marks(self) -> None:
+        """Every mark still out follows audio a `clear` drops: its echo proves nothing."""
+        for info in self._marks.values():
+            info.flushed = True
+        self._frames_since_mark = 0
+
+    def _paused(self, event: ev.AgentPaused) -> None:
+        """The session went quiet for the caller's voice: `clear` now, keep the remainder."""
+        if self.state != "ai" or event.turn != self._ledger_turn or self._pause is not None:
+            return
+        if event.turn in self._interrupted_turns:
+            return
+        sent = len(self._ledger)
+        # Played: all but the depth of the caller's buffer (unknown before the first echo:
+        # then only what echoes proved), never less than proven.
+        depth = self._depth if self._depth is not None else sent - self._proven
+        heard = min(sent, max(self._proven, sent - depth))
+        self._pause = PauseRecord(
+            t_ms=event.t_ms,
+            turn=event.turn,
+            sent_frames=sent,
+            proven_frames=self._proven,
+            heard_frames=heard,
+            resume_from=self._word_start(heard),
+        )
+        self.summary.pauses.append(self._pause)
+        self._flush_marks()
+        self.summary.clears_sent += 1
+        self.server.metrics.inc("workbench_pauses_total")
+        self.send(p.Clear(self.stream_sid))
+        if heard > 0 and self.driver is not None:
+            last = self._ledger[heard - 1]
+            if last.kind == "speech":
+                turn, sentence, progress = last.turn, last.sentence_index, last.progress
+                self.driver.call(
+                    lambda session, t_ms: (
+                        session.on_audio_heard(t_ms, turn, sentence, progress) or []
+                    )
+                )
+
+    def _word_start(self, index: int) -> int:
+        """Where the word that ledger frame `index` falls in begins (the last quiet frame at
+        or before it in its sentence); `index` itself when it is past the end."""
+        from workbench.audio.frames import word_start
+
+        if index >= len(self._ledger):
+            return index
+        frame = self._ledger[index]
+        first = index
+        while first > 0 and (
+            self._ledger[first - 1].kind,
+            self._ledger[first - 1].sentence_index,
+        ) == (
+            frame.kind,
+            frame.sentence_index,
+        ):
+            first -= 1
+        return first + word_start([f.payload for f in self._ledger[first : index + 1]])
+
+    def _resumed(self, event: ev.AgentResumed) -> None:
+        """The session goes on with the reply, re-sending its cut word from the start: first
+        re-send what the `clear` dropped before that (the session thinks it was played)."""
+        pause, self._pause = self._pause, None
+        if pause is None or pause.turn != event.turn or self.state != "ai":
+            return
+        pause.outcome = "resumed"
+        # The session re-sends the last `rewound_ms` of what it sent (its cut word).
+        rewound = len(self._ledger) - round(event.rewound_ms / FRAME_MS)
+        start = min(pause.resume_from, rewound)
+        resend = self._ledger[pause.resume_from : rewound]
+        del self._ledger[start:]
+        self._proven = min(self._proven, start)
+        pause.resent_frames = len(resend)
+        self._mark_next = True  # learn soon that the caller hears the reply again
+        for frame in resend:
+            self._send_agent_frame(frame)
 
     def _on_session_ended(self, event: ev.CallEnded) -> None:
         self._session_ended = True

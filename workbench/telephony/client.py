@@ -49,8 +49,10 @@ import websocket
 
 from workbench.audio.codec import ulaw_decode, ulaw_encode
 from workbench.audio.frames import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME
+from workbench.engine.outcomes import Intent
 from workbench.telephony import protocol as p
 from workbench.telephony import signature as twilio_signature
+from workbench.telephony.overlaps import OverlapTracker
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,9 @@ class CallerResults:
     refused_status: int | None = None
     # Measures that did not apply, by reason (never numbers in the lists above).
     not_applicable: dict[str, int] = field(default_factory=dict)
+    # Each caller onset over agent audio and what became of it (`overlaps.OverlapTracker.
+    # report`: overlaps, summary, policy), filled when the call ends.
+    overlaps: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -138,9 +143,15 @@ class MediaStreamClient:
         frame_source: Callable[[float], Any] | None = None,
         twilio_auth_token: str | None = None,
         signed_url: str | None = None,
+        intent_of: Callable[[float], Intent | None] | None = None,
+        playout_delay_ms: float = 0.0,
     ) -> None:
         """`twilio_auth_token`: sign the upgrade as Twilio does, over `signed_url` (the URL the
-        agent knows itself by; default `url`)."""
+        agent knows itself by; default `url`). `intent_of(onset_ms)`: what the caller meant by
+        the voice it began at `onset_ms` (a `frame_source` caller knows; `send_audio` takes it
+        as an argument). `playout_delay_ms`: agent audio plays this long after it arrived, as
+        behind a carrier's jitter buffer (0: at the next tick), so more of it is still
+        unplayed when a `clear` comes."""
         self.url = url
         self.token = token
         self.twilio_auth_token = twilio_auth_token
@@ -159,6 +170,12 @@ class MediaStreamClient:
         # [t_ms, t_ms + 20): a scripted caller that decides each frame itself, instead of the
         # `send_audio` queue.
         self.frame_source = frame_source
+        self.intent_of = intent_of
+        self.playout_delay_ms = playout_delay_ms
+        self.overlaps = OverlapTracker()
+        self._next_intent: Intent | None = None  # of the audio queued by `send_audio`
+        self._arrivals: deque[tuple[int, float]] = deque()  # (queued bytes, arrival ms)
+        self._ready_bytes = 0  # (playout_delay_ms) queued audio that may play
         self.token_in_url = token_in_url
         self.record_audio = record_audio
         self.connect_timeout_s = connect_timeout_s
@@ -257,8 +274,11 @@ class MediaStreamClient:
 
     # ------------------------------------------------------------------ caller actions (any thread)
 
-    def send_audio(self, pcm8k: np.ndarray) -> None:
-        """Queue caller speech (8 kHz int16); it goes out one frame per tick after what is queued."""
+    def send_audio(self, pcm8k: np.ndarray, intent: Intent | None = None) -> None:
+        """Queue caller speech (8 kHz int16); it goes out one frame per tick after what is queued.
+        `intent`: what the caller means by it if it lands over agent audio (an "interruption",
+        an "acknowledgement", "noise"), for the overlap outcomes."""
+        self._next_intent = intent
         pcm = np.asarray(pcm8k, dtype=np.int16)
         pad = (-len(pcm)) % FRAME_SAMPLES
         pcm = np.concatenate([pcm, np.zeros(pad, np.int16)])
@@ -295,6 +315,7 @@ class MediaStreamClient:
             return
         self.stopped = True
         self.results.close_reason = self.results.close_reason or "caller_hung_up"
+        self.settle_overlaps()
         self._send(p.Stop(self._next_seq(), self.stream_sid, self.account_sid, self.call_sid))
         try:
             self._ws.close(timeout=2)
@@ -373,7 +394,17 @@ class MediaStreamClient:
             self._send(p.Dtmf(self._next_seq(), self.stream_sid, digit))
         self._play(now, changed=finished_utterance or bool(digits))
 
+    def settle_overlaps(self) -> dict[str, Any]:
+        """Close the overlap record (the call is over) and put its report in the results."""
+        with self._state:
+            self.overlaps.finish(self.now_ms())
+            self.results.overlaps = self.overlaps.report()
+            return self.results.overlaps
+
     def _on_caller_speech_onset(self, onset_ms: float) -> None:
+        intent = self.intent_of(onset_ms) if self.intent_of is not None else self._next_intent
+        with self._state:
+            self.overlaps.caller_onset(onset_ms, intent)
         audible_recently = (
             self._last_agent_audible_ms is not None
             and onset_ms - self._last_agent_audible_ms <= BARGE_WINDOW_MS
@@ -390,8 +421,13 @@ class MediaStreamClient:
             self._echo_now = []
             while self._pending_marks and self._pending_marks[0][0] <= self._played_bytes:
                 echoes.append(self._pending_marks.popleft()[1])
-            chunk = bytes(self._playout[:FRAME_BYTES])
-            del self._playout[:FRAME_BYTES]
+            playable = FRAME_BYTES
+            if self.playout_delay_ms > 0:  # only audio that has waited out the jitter buffer
+                while self._arrivals and self._arrivals[0][1] + self.playout_delay_ms <= now:
+                    self._ready_bytes = self._arrivals.popleft()[0]
+                playable = max(0, min(FRAME_BYTES, self._ready_bytes - self._played_bytes))
+            chunk = bytes(self._playout[:playable])
+            del self._playout[:playable]
             self._played_bytes += len(chunk)
         measured = (
             self.results.first_agent_audio_ms,
@@ -399,9 +435,11 @@ class MediaStreamClient:
             len(self.results.barge_in_stop_ms),
         )
         pcm = ulaw_decode(chunk) if chunk else np.zeros(0, np.int16)
+        span: tuple[int, int] | None = None
         if chunk:
             loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > AUDIBLE)
             if loud.size:
+                span = (int(loud[0]), int(loud[-1]) + 1)
                 first = now + float(loud[0]) / 8.0
                 last = now + float(loud[-1] + 1) / 8.0
                 if self.results.first_agent_audio_ms is None:
@@ -417,6 +455,8 @@ class MediaStreamClient:
                 if self._barge_onset_ms is not None:
                     self._barge_last_agent_ms = last
         self._check_barge_stop(now)
+        with self._state:
+            self.overlaps.agent_frame(now, chunk, span)
         changed = (
             changed
             or bool(echoes)
@@ -497,6 +537,8 @@ class MediaStreamClient:
                     self.results.media_received += 1
                     self._playout.extend(message.payload)
                     self._queued_bytes += len(message.payload)
+                    if self.playout_delay_ms > 0:
+                        self._arrivals.append((self._queued_bytes, now))
                     if self._awaiting_media and self._speech_end_ms is not None:
                         self.results.first_media_after_speech_ms.append(now - self._speech_end_ms)
                         self._awaiting_media = False
@@ -506,7 +548,9 @@ class MediaStreamClient:
                 case p.Clear():
                     self.results.clears_received += 1
                     self._playout.clear()
-                    self._played_bytes = self._queued_bytes
+                    self._played_bytes = self._ready_bytes = self._queued_bytes
+                    self._arrivals.clear()
+                    self.overlaps.clear(now)
                     self._echo_now.extend(name for _, name in self._pending_marks)
                     self._pending_marks.clear()
             self._state.notify_all()

@@ -84,6 +84,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "X-Twilio-Signature (or --token, for peers that are not Twilio).",
             ),
         ] = None,
+        interruption: Annotated[
+            str | None,
+            typer.Option(
+                help="When the caller speaks over the agent: pause (clear at once, keep the "
+                "rest, resume from the cut word or yield) or judge (talk on until the words "
+                "show an interruption). Default: the session's."
+            ),
+        ] = None,
     ) -> None:
         """Serve the agent over Twilio Media Streams (POST /twiml, WS /media, WS /agent, /metrics)."""
         from workbench.telephony.server import ServerConfig, run_server
@@ -108,6 +116,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             twilio_auth_token=twilio_auth_token or None,
             max_loop_lag_ms=max_loop_lag_ms,
             max_turn_latency_ms=max_turn_latency_ms,
+            interruption=interruption,
         )
 
         def ready(server: object) -> None:
@@ -271,6 +280,35 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         typer.echo(dumps(result))
 
 
+def overlap_lines(report: dict) -> list[str]:
+    """The overlap outcomes of a call (`overlaps.OverlapTracker.report`) as text lines."""
+    from workbench.telephony.overlaps import summary_text
+
+    if not report:
+        return []
+
+    def ms(value: object) -> str:
+        return "-" if value is None else f"{float(value):.0f} ms"
+
+    lines = []
+    for o in report.get("overlaps", []):
+        detail = f"stop {ms(o['stop_latency_ms'])}"
+        if o["outcome"] == "resumed":
+            detail += f", resume gap {ms(o['resume_gap_ms'])}"
+        if o.get("returned_as"):
+            detail += f", came back as {o['returned_as']}"
+        if o.get("clear_ms") is not None:
+            detail += f", clear at +{o['clear_ms'] - o['onset_ms']:.0f} ms"
+        lines.append(
+            f"overlap at {o['onset_ms']:.0f} ms ({o['intent']}): {o['outcome']} — {detail}"
+        )
+    s = report.get("summary") or {}
+    if s.get("overlaps"):
+        lines.append(summary_text(s))
+    lines.append(f"policy observed: {report.get('policy', '-')}")
+    return lines
+
+
 def _print_call(data: dict) -> None:
     def ms(value: object) -> str:
         return "-" if value is None else f"{float(value):.0f} ms"
@@ -285,6 +323,8 @@ def _print_call(data: dict) -> None:
         typer.echo(f"  barge-in stop: {ms(value)}")
     for reason, n in data.get("not_applicable", {}).items():
         typer.echo(f"  not applicable: {reason} ×{n}")
+    for line in overlap_lines(data.get("overlaps") or {}):
+        typer.echo("  " + line)
     typer.echo(
         f"  media {data['media_received']}, marks {data['marks_received']} "
         f"(echoed {data['marks_echoed']}), clears {data['clears_received']}, "

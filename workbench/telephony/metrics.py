@@ -184,6 +184,7 @@ _COUNTER_HELP = {
     "workbench_calls_total": "Media-stream calls by how they ended.",
     "workbench_turns_total": "Agent turns heard by callers.",
     "workbench_barge_ins_total": "Barge-ins that stopped the agent (clear sent).",
+    "workbench_pauses_total": "Replies paused for the caller's voice (clear sent, rest kept).",
     "workbench_errors_total": "Calls ended by a fault, by cause.",
     "workbench_handoffs_total": "Calls handed to a human agent.",
     "workbench_crm_writes_total": "Call legs written to the CRM.",

@@ -84,7 +84,7 @@ def run_steps(
             if client.closed.is_set():
                 break
             if step.kind == "say" and step.pcm is not None:
-                client.send_audio(step.pcm)
+                client.send_audio(step.pcm, intent="interruption")
                 result.said.append(step.text)
                 client.wait_sent(len(step.pcm) / 8000.0 + 5.0)
                 client.wait_for_agent_audio(patience_s)
@@ -164,6 +164,7 @@ def run_scenario_call(
         on_agent_audio=lambda pcm, t_ms: caller.hear(t_ms, pcm),
         twilio_auth_token=twilio_auth_token,
         signed_url=signed_url,
+        intent_of=lambda onset_ms: intent_of_action(caller.log),
     )
     result = RemoteScenarioResult(client.results, caller.log)
     pacer: Pacer | None = None
@@ -181,6 +182,23 @@ def run_scenario_call(
         client.hang_up()
     result.outcomes = judge_from_outside(scenario, client.results, caller.log)
     return result
+
+
+# What the scripted caller means by the sound its step makes, when it lands over agent audio.
+INTENT_OF_STEP = {
+    "barge_in": "interruption",
+    "backchannel": "acknowledgement",
+    "say": "interruption",
+    "say_wav": "interruption",
+}
+
+
+def intent_of_action(log_: Any) -> str | None:
+    """The intent of the caller's latest action (the one whose voice just began): a barge-in
+    or an ordinary line takes the turn, a backchannel acknowledges, any other sound is noise."""
+    if not log_.actions:
+        return None
+    return INTENT_OF_STEP.get(log_.actions[-1].kind, "noise")
 
 
 def _outcome(expectation: str, where: str, status: str, expected: str, evidence: str) -> dict:

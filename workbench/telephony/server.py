@@ -65,7 +65,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -95,6 +95,7 @@ STAGE_WORKERS = {"fast": 2, "accurate": 3}
 # calls that talk at once. `bench serve --overload` measures a machine's own figure.
 DEFAULT_CALLS_PER_CORE = 20
 WHEN_FULL = ("busy", "reject", "message")
+INTERRUPTION_MODES = ("pause", "judge")
 BUSY_MESSAGE = "All our lines are busy right now. Please call again in a few minutes."
 REFUSAL_LOG_EVERY_S = 10.0
 # Overload guard: every LAG_PROBE_S the event loop's lateness and the calls' clock thread's
@@ -141,6 +142,10 @@ class ServerConfig:
     twilio_auth_token: str | None = None  # check `X-Twilio-Signature` on /twiml and /media
     max_loop_lag_ms: float = DEFAULT_MAX_LOOP_LAG_MS  # refuse calls while this late (0: off)
     max_turn_latency_ms: float = DEFAULT_MAX_TURN_LATENCY_MS  # … or replies this slow (0: off)
+    # `--interruption`: "pause" (go quiet at the caller's voice: `clear`, then resume or
+    # yield), "judge" (talk on until the words show an interruption); None: the session's
+    # default.
+    interruption: str | None = None
 
     @property
     def token_required(self) -> bool:
@@ -182,6 +187,10 @@ def check_config(config: ServerConfig) -> None:
         raise ConfigError(f"--max-loop-lag-ms {config.max_loop_lag_ms:g}: 0 (off) or more")
     if config.max_turn_latency_ms < 0:
         raise ConfigError(f"--max-turn-latency-ms {config.max_turn_latency_ms:g}: 0 (off) or more")
+    if config.interruption is not None and config.interruption not in INTERRUPTION_MODES:
+        raise ConfigError(
+            f"--interruption {config.interruption!r}: expected {' or '.join(INTERRUPTION_MODES)}"
+        )
     if config.when_full not in WHEN_FULL:
         raise ConfigError(f"--when-full {config.when_full!r}: expected {', '.join(WHEN_FULL)}")
     if config.public_url and not config.public_url.startswith(("ws://", "wss://")):
@@ -593,6 +602,8 @@ class MediaStreamServer:
         from workbench.engine.session import CallSession, SessionSettings
 
         settings = SessionSettings(endpointing=self.config.endpointing)
+        if self.config.interruption is not None:
+            settings = replace(settings, interruption=self.config.interruption)
         session = CallSession(
             call.call_sid,
             self.agent,
