@@ -176,18 +176,32 @@ class Interruption(Event):
 
 
 @dataclass(frozen=True)
+class AgentPaused(Event):
+    """The agent went quiet because the caller's voice started over it ("pause" mode).
+
+    Parameters: `turn` (the reply paused), `onset_ms` (when the caller's speech began, at
+    the agent). What follows is an `AgentResumed` or an `AgentAudioStopped` (yielded).
+    """
+
+    turn: int = 0
+    onset_ms: float = 0.0
+
+
+@dataclass(frozen=True)
 class AgentResumed(Event):
     """The agent, paused for caller speech that was only an acknowledgement or noise, goes on.
 
     Parameters: `turn` (the reply resumed), `paused_ms` (how long it was quiet),
     `rewound_ms` (audio played again: back to the start of the word the pause cut; 0 when the
-    pause fell between sentences), `text` (the sentence it resumes in).
+    pause fell between sentences), `text` (the sentence it resumes in), `rephrased` (it
+    resumes with "As I was saying, " and the rest of the cut sentence, after a long pause).
     """
 
     turn: int = 0
     paused_ms: float = 0.0
     rewound_ms: float = 0.0
     text: str = ""
+    rephrased: bool = False
 
 
 @dataclass(frozen=True)
@@ -258,6 +272,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     AgentAudioStopped,
     AgentAudioHeard,
     Interruption,
+    AgentPaused,
+    AgentResumed,
     DtmfReceived,
     HandoffRequested,
     CrmWriteIntended,

@@ -74,13 +74,21 @@ class SessionSettings:
     # A caller who speaks again this soon after the reply began was still finishing the last
     # utterance: the reply is withdrawn and both utterances are answered together.
     continuation_ms: float = 1000.0
-    resume_policy: str = "continue"  # after a false interruption: "continue" | "rephrase"
-    # "judge": keep talking until the words show a real interruption (no false stops for
-    # acknowledgements, slower stops); "pause": go quiet as soon as a voice detector made for
-    # it (Silero, `speech/silero.py`) confirms the caller's voice, then resume if it was only
-    # an acknowledgement (fast stops; acknowledgements cause pauses, counted as false
-    # interruptions). webrtcvad alone paused for coughs and babble: BENCHMARKS.md, "Voice onset".
-    interruption: str = "judge"
+    # How a paused reply goes on: "continue" (from the start of the cut word) or "rephrase"
+    # ("As I was saying, " and the rest of the cut sentence) once the pause was at least
+    # `rephrase_after_ms` long; shorter pauses continue either way.
+    resume_policy: str = "continue"
+    rephrase_after_ms: float = 1500.0
+    # A pause this long ends in a resume unless the caller's turn has begun (LiveKit's
+    # `false_interruption_timeout`): babble or a long cough must not silence the reply.
+    pause_cap_ms: float = 2000.0
+    # "pause" (the default): go quiet as soon as a voice detector made for it (Silero,
+    # `speech/silero.py`) confirms the caller's voice, then yield to a real interruption or
+    # resume after an acknowledgement (fast stops; an acknowledgement costs a short pause,
+    # reported as a resume). "judge": keep talking until the words show a real interruption
+    # (no pauses for acknowledgements, stops ~330 ms after the onset). webrtcvad alone paused
+    # for coughs and babble: BENCHMARKS.md, "Voice onset".
+    interruption: str = "pause"
     # Speech that starts this soon after an acknowledgement ("Yeah, … but what about") is the
     # caller taking the turn: judged an interruption as soon as it is speech.
     follow_on_ms: float = 600.0
@@ -110,6 +118,8 @@ class SessionSettings:
             "filler_after_ms": self.filler_after_ms,
             "barge_in": self.barge_in,
             "resume_policy": self.resume_policy,
+            "rephrase_after_ms": self.rephrase_after_ms,
+            "pause_cap_ms": self.pause_cap_ms,
             "interruption": self.interruption,
         }
 
@@ -182,6 +192,7 @@ class _Overlap:
     into_agent_speech_ms: float
     stopped_agent: bool = False
     paused_at: float | None = None  # "pause" mode: when the agent went quiet
+    capped_at: float | None = None  # the pause reached its cap and the agent went on
     reason: str = ""
     speech_ended_at: float | None = None  # the caller's last speech frame in it
     after_acknowledgement_ms: float | None = None  # began this soon after an acknowledgement
@@ -292,6 +303,8 @@ class CallSession:
         self._interrupted: tuple[tuple[str, ...], int] | None = None  # sentences, cut index
         self.false_interruptions = 0
         self.barge_ins = 0
+        self._rephrasing = False  # a rephrased resume is being synthesised: hold the audio
+        self._rephrase_target: tuple[int, int, str] = (0, 0, "")
 
     # ------------------------------------------------------------------ inputs
 
@@ -362,8 +375,27 @@ class CallSession:
                 out.append(ev.PartialTranscript(self.call_id, frame_end, text=partial))
             overlap = self._overlap
             if overlap is not None and not overlap.stopped_agent and self.state == "speaking":
-                if self._onset is not None and overlap.paused_at is None and self._onset.is_speech:
+                if (
+                    self._onset is not None
+                    and overlap.paused_at is None
+                    and overlap.capped_at is None
+                    and self._onset.is_speech
+                ):
                     overlap.paused_at = frame_end  # go quiet now, decide what it was later
+                    out.append(
+                        ev.AgentPaused(
+                            self.call_id,
+                            frame_end,
+                            turn=overlap.agent_turn,
+                            onset_ms=overlap.started_at,
+                        )
+                    )
+                elif (
+                    overlap.paused_at is not None
+                    and frame_end - overlap.paused_at >= self.settings.pause_cap_ms
+                ):
+                    out += self._resume(frame_end, overlap, "the pause reached its cap")
+                    overlap.capped_at = frame_end
                 judgement = self.judge.judge(
                     self._partial,
                     self._speech_ms,
@@ -570,6 +602,8 @@ class CallSession:
         elif work.stage == "respond_more":  # the stream broke off: say what was said so far
             self._more = None
             self._synthesising = False
+        elif work.stage == "tts_rephrase":  # go on without the rephrased rest
+            self._rephrasing = False
         elif work.stage == "tts_sentence":
             self._synthesising = False
             self._next_sentence = len(self._sentences)  # give up on the rest of this reply
@@ -611,6 +645,8 @@ class CallSession:
             return None, out
         if self._overlap is not None and self._overlap.paused_at is not None:
             return None, out  # paused while the caller speaks ("pause" interruption mode)
+        if self._rephrasing:
+            return None, out  # "As I was saying, …" is being synthesised: it goes first
         frame = self._outgoing.popleft()
         if frame.kind == "speech":
             if self._sent is None or self._sent[:2] != (frame.turn, frame.sentence_index):
@@ -1119,9 +1155,9 @@ class CallSession:
         self._interrupted = (self._sentences, index)
         record = self.turns[overlap.agent_turn]
         first_sent = record.first_frame_sent_at
+        # (a reply not sent at all yet counts too: "pause" mode stops before its first frame)
         continuation = (
-            first_sent is not None
-            and overlap.started_at - first_sent <= self.settings.continuation_ms
+            (first_sent is None or overlap.started_at - first_sent <= self.settings.continuation_ms)
             and overlap.agent_turn == self.current_turn
             and self._snapshot is not None
             and self._snapshot[0] == overlap.agent_turn
@@ -1138,8 +1174,9 @@ class CallSession:
             on_interrupted(self.conversation, origin[index] if index < len(origin) else index)
         self._outgoing.clear()
         self._cancelled.update(
-            w for w, work in self._pending.items() if work.stage == "tts_sentence"
+            w for w, work in self._pending.items() if work.stage in ("tts_sentence", "tts_rephrase")
         )
+        self._rephrasing = False
         self._synthesising = False
         self._next_sentence = len(self._sentences)
         self._more = None
@@ -1185,6 +1222,87 @@ class CallSession:
         del frames[start:]
         return float(FRAME_MS * len(again)), display_text(upcoming.text)
 
+    def _resume(self, t_ms: float, overlap: _Overlap, why: str) -> list[Output]:
+        """Go on with the paused reply: from the start of the cut word, or, after a long pause
+        under the "rephrase" policy, with "As I was saying, " and the rest of the sentence."""
+        assert overlap.paused_at is not None
+        paused_ms = t_ms - overlap.paused_at
+        overlap.paused_at = None
+        record = self.turns[overlap.agent_turn]
+        rephrase = (
+            self.settings.resume_policy == "rephrase"
+            and paused_ms >= self.settings.rephrase_after_ms
+        )
+        if rephrase:
+            work, sentence = self._rephrase_cut_sentence(overlap.agent_turn)
+            if work is not None:
+                record.notes.append(f"paused {paused_ms:.0f} ms ({why}); rephrasing {sentence!r}")
+                return [
+                    work,
+                    ev.AgentResumed(
+                        self.call_id,
+                        t_ms,
+                        turn=overlap.agent_turn,
+                        paused_ms=paused_ms,
+                        text=sentence,
+                        rephrased=True,
+                    ),
+                ]
+        rewound_ms, sentence = self._rewind_to_word_start()
+        record.notes.append(
+            f"paused {paused_ms:.0f} ms ({why}); resumed {rewound_ms:.0f} ms back in {sentence!r}"
+        )
+        return [
+            ev.AgentResumed(
+                self.call_id,
+                t_ms,
+                turn=overlap.agent_turn,
+                paused_ms=paused_ms,
+                rewound_ms=rewound_ms,
+                text=sentence,
+            )
+        ]
+
+    def _rephrase_cut_sentence(self, turn: int) -> tuple[StageWork | None, str]:
+        """Replace the unheard rest of the cut sentence by "As I was saying, <the rest>",
+        synthesised anew; its frames go to the front of the queue when ready."""
+        outgoing = self._outgoing
+        if not outgoing or outgoing[0].kind != "speech" or outgoing[0].turn != turn:
+            return None, ""
+        upcoming = outgoing[0]
+        index = upcoming.sentence_index
+        words = upcoming.text.split()
+        frames = self._piece_sent
+        cut = frames and (frames[-1].turn, frames[-1].sentence_index) == (turn, index)
+        said = int(len(words) * frames[-1].progress) if cut else 0  # (the cut word is said again)
+        rest = " ".join(words[said:]).strip()
+        if not rest:
+            return None, ""
+        while outgoing and (outgoing[0].turn, outgoing[0].sentence_index) == (turn, index):
+            outgoing.popleft()
+        text = f"As I was saying, {rest[0].lower() + rest[1:] if rest[:2] != 'I ' else rest}"
+        self._rephrasing = True
+        render = self.speech.render_agent_speech
+        work = self._work("tts_rephrase", turn, lambda: render(text, first=True))
+        self._rephrase_target = (turn, index, text)
+        return work, display_text(text)
+
+    def _on_tts_rephrase_done(self, t_ms: float, work: StageWork, ulaw: bytes) -> list[Output]:
+        self._rephrasing = False
+        turn, index, text = self._rephrase_target
+        frames = list(iter_frames(ulaw))
+        count = len(frames)
+        rephrased = [
+            AgentFrame(payload, turn, "speech", index, text, (i + 1) / count)
+            for i, payload in enumerate(frames)
+        ]
+        self._outgoing.extendleft(reversed(rephrased))
+        self._piece_sent = []
+        self._sent = None
+        if self.state != "speaking" and self._outgoing:
+            self.state = "speaking"
+        return []
+
     def _settle_overlap(
         self, t_ms: float, work: StageWork, transcript: Any, overlap: _Overlap, judgement: Any
     ) -> list[Output]:
@@ -1192,15 +1310,9 @@ class CallSession:
         text = transcript.text if transcript is not None else ""
         agent_still_talking = self.state == "speaking"
         if judgement.verdict in ("backchannel", "noise") and overlap.paused_at is not None:
-            # "pause" mode went quiet for an acknowledgement: a false interruption; the
-            # queued audio simply carries on from where it paused.
+            # "pause" mode went quiet for an acknowledgement: the reply goes on from the cut
+            # (a resume, not a failure: its cost is the resume gap).
             self.false_interruptions += 1
-            record = self.turns[overlap.agent_turn]
-            record.notes.append(
-                f"false interruption: paused {t_ms - overlap.paused_at:.0f} ms for {text!r}"
-            )
-            rewound_ms, sentence = self._rewind_to_word_start()
-            record.notes.append(f"resumed {rewound_ms:.0f} ms back in {sentence!r}")
             return [
                 ev.Interruption(
                     self.call_id,
@@ -1210,14 +1322,7 @@ class CallSession:
                     stopped_agent=True,
                     false_interruption=True,
                 ),
-                ev.AgentResumed(
-                    self.call_id,
-                    t_ms,
-                    turn=overlap.agent_turn,
-                    paused_ms=t_ms - overlap.paused_at,
-                    rewound_ms=rewound_ms,
-                    text=sentence,
-                ),
+                *self._resume(t_ms, overlap, f"only {judgement.verdict} {text!r}"),
             ]
         if judgement.verdict in ("backchannel", "noise"):
             record = self.turns[overlap.agent_turn]

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 # Steps that start a new window (the agent's reply to them is judged on their window).
 WINDOW_KINDS = ("say", "say_wav", "silence", "dtmf", "barge_in", "hang_up")
-BACKCHANNEL_WINDOW_MS = 1500.0  # after a backchannel ends, a stop this soon is its doing
 NOISE_STOP_GRACE_MS = 1500.0  # a stop this long after caller speech ended is still its doing
 
 
@@ -408,44 +407,36 @@ def _latency_call(result: CallResult, limit: float | sc.LatencyLimits) -> list[O
 
 
 def false_interruptions(result: CallResult, caller: CallerLog) -> tuple[list[str], list[str]]:
-    """Every time the agent stopped when it should not have (evidence lines), and notes.
+    """Every acknowledgement or noise that cost the agent its reply (evidence lines), and notes.
 
-    False: an `Interruption` the engine flagged as such; an interrupted reply during a
-    backchannel (or just after it); an interrupted reply while the caller was not speaking.
+    In the outcome vocabulary (`engine/outcomes.py`) a false interruption is an *abandoned
+    reply*: the reply dropped, or restarted from its beginning. A short pause that resumes from
+    the cut is reported in the notes with its resume gap, not failed. A yield while the caller
+    was not speaking at all (noise, a cough, the line) abandons the reply too.
     """
-    judged = [e for e in result.events if isinstance(e, ev.Interruption)]
-    false = [e for e in judged if e.false_interruption]
+    problems: list[str] = []
+    notes: list[str] = []
+    for outcome in result.overlaps:
+        if outcome.intent == "interruption":
+            continue
+        at = f"{outcome.intent} at {outcome.onset_ms / 1000:.2f} s"
+        if outcome.outcome == "abandoned_reply":
+            problems.append(
+                f"abandoned reply: the {at} cost the agent its reply "
+                f"(stopped {outcome.stop_latency_ms:.0f} ms after the onset, never resumed)"
+            )
+        elif outcome.outcome == "resumed":
+            notes.append(
+                f"{at}: paused {outcome.stop_latency_ms:.0f} ms after the onset, resumed "
+                f"(resume gap {outcome.resume_gap_ms:.0f} ms)"
+            )
+        else:
+            notes.append(f"{at}: talked over (kept talking)")
     stops = [
         e
         for e in result.events
         if isinstance(e, ev.AgentAudioStopped) and e.reason == "interrupted"
     ]
-    problems = [f"false interruption at {e.t_ms / 1000:.2f} s ({e.text!r})" for e in false]
-    notes = []
-    for item in caller.interjections:
-        if item.kind != "backchannel" or item.onset_ms is None:
-            continue
-        end = (item.speech_end_ms or item.onset_ms) + BACKCHANNEL_WINDOW_MS
-        stopped = [e for e in stops if item.onset_ms - 100.0 <= e.t_ms <= end]
-        if stopped and not false:
-            verdicts = [
-                f"{e.kind} {e.text!r}" for e in judged if item.onset_ms - 100.0 <= e.t_ms <= end
-            ]
-            problems.append(
-                f"the agent stopped for backchannel {item.text!r} "
-                f"(AgentAudioStopped interrupted at {stopped[0].t_ms / 1000:.2f} s"
-                + (f"; judged {', '.join(verdicts)}" if verdicts else "")
-                + ")"
-            )
-        kept = (
-            "no agent audio heard"
-            if not item.agent_audible_at_onset
-            else f"agent audio went on {item.stop_ms:.0f} ms after its onset"
-            if item.stop_ms is not None
-            else "agent audio still going at the end"
-        )
-        notes.append(f"{item.text!r} at {item.onset_ms / 1000:.2f} s: {kept}")
-    # A stop while the caller was not speaking at all (noise, a cough, the line) is false too.
     speech = [
         (a.onset_ms, a.speech_end_ms)
         for a in caller.actions
@@ -456,18 +447,17 @@ def false_interruptions(result: CallResult, caller: CallerLog) -> tuple[list[str
             start - 100.0 <= stop.t_ms <= end + NOISE_STOP_GRACE_MS for start, end in speech
         ):
             problems.append(
-                f"the agent stopped at {stop.t_ms / 1000:.2f} s while the caller was not "
-                f"speaking (after {display_text(stop.text_heard)!r})"
+                f"abandoned reply: the agent stopped at {stop.t_ms / 1000:.2f} s while the "
+                f"caller was not speaking (after {display_text(stop.text_heard)!r})"
             )
     return problems, notes
 
 
 def _false_interruptions(scenario: sc.Scenario, result: CallResult, caller: CallerLog) -> Outcome:
     problems, notes = false_interruptions(result, caller)
-    judged = [e for e in result.events if isinstance(e, ev.Interruption)]
-    backchannels = [i for i in caller.interjections if i.kind == "backchannel"]
+    others = [o for o in result.overlaps if o.intent != "interruption"]
     evidence = "; ".join(problems) or (
-        f"{len(backchannels)} backchannel(s), {len(judged)} interruption event(s), none false"
+        f"{len(others)} acknowledgement(s) and noise over the agent, no abandoned reply"
         + (f" ({'; '.join(notes)})" if notes else "")
     )
     return Outcome("no_false_interruptions", "call", _ok(not problems), "0", evidence)

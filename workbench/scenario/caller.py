@@ -40,11 +40,14 @@ from workbench.engine.caller import (
     interruption_onset_index,
     last_audible_index,
 )
+from workbench.engine.overlaps import CallerSound
 from workbench.scenario import schema as sc
 
 log = logging.getLogger(__name__)
 
 SAMPLE_MS = 1000.0 / 8000.0
+# What a step's sound over the agent means (`engine/outcomes.py`'s intents).
+INTENTS = {"barge_in": "interruption", "backchannel": "acknowledgement", "sound": "noise"}
 DTMF_TONE_MS = 100.0
 
 
@@ -225,6 +228,16 @@ class ScriptedCaller:
             if heard_until - quiet_since >= self.reply_gap_ms:
                 item.stop_ms = max(0.0, quiet_since - onset)
                 self._measuring.remove(item)
+
+    def caller_sounds(self) -> list[CallerSound]:
+        """The sounds it made over the agent, with what each meant (for `CallResult.overlaps`)."""
+        sounds = []
+        for item in self.log.interjections:
+            onset = item.measured_from_ms
+            if onset is None or not item.agent_audible_at_onset:
+                continue  # never said, or said in a silence: no overlap
+            sounds.append(CallerSound(INTENTS[item.kind], onset, item.speech_end_ms))
+        return sounds
 
     def on_event(self, event: Any) -> None:
         if isinstance(

@@ -24,6 +24,8 @@ endpointing: semantic                  # semantic | silence
 ear: accurate                          # fast | accurate (overrides the agent's `ear:`; a
 #                                        command's --ear overrides this; default: accurate)
 silence_ms: 500                        # the silence mode's wait
+interruption: pause                    # pause | judge (overrides the agent's
+#                                        turn_taking.interruption; default: pause)
 latency_profile: measured              # measured | fixed | a bundled profile | a path
 seed: 7
 steps: [...]                           # required, at least one
@@ -74,7 +76,9 @@ Per turn (a step's `expect`) and for the call (top-level `expect`):
 
 Call only:
 
-- `no_false_interruptions: true`: the agent never stopped for a backchannel;
+- `no_false_interruptions: true`: no acknowledgement or noise cost the agent its reply (an
+  *abandoned reply*: dropped, or restarted from the beginning); a short pause that resumes
+  from the cut is reported with its resume gap, not failed;
 - `barge_in_stop_ms`: for every `barge_in`, caller speech onset → last agent audio heard, ≤;
   when the words open with an acknowledgement ("Yeah, but…"), from the onset of the words
   after it, since the agent must let "yeah" pass;
@@ -461,6 +465,7 @@ class Scenario(_Strict):
     noise: NoiseSpec | None = None
     endpointing: Literal["semantic", "silence"] = "semantic"
     ear: Literal["fast", "accurate"] | None = None
+    interruption: Literal["pause", "judge"] | None = None
     silence_ms: float = Field(default=500.0, gt=0)
     latency_profile: str = "measured"
     seed: int = 0
