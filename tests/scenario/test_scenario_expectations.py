@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.engine import events as ev
+from workbench.engine.outcomes import OverlapOutcome
 from workbench.engine.trace import Lane, TurnTimeline
 from workbench.engine.virtual import CallResult
 from workbench.scenario import schema as sc
@@ -162,39 +163,53 @@ def backchannel_log(onset: float) -> CallerLog:
     )
 
 
-def test_an_agent_that_stops_for_a_backchannel_is_a_false_interruption():
+def test_an_acknowledgement_that_costs_the_reply_is_an_abandoned_reply():
     s = scenario([{"say": "x"}, {"backchannel": "uh-huh"}], {"no_false_interruptions": True})
     stopped = [ev.AgentAudioStopped(C, 5200.0, turn=1, reason="interrupted", text_heard="We")]
-    verdict = outcome(evaluate(s, call(stopped), backchannel_log(5000.0)), "no_false_interruptions")
+    lost = OverlapOutcome("acknowledgement", "abandoned_reply", 5000.0, stop_latency_ms=180.0)
+    verdict = outcome(
+        evaluate(s, call(stopped, overlaps=[lost]), backchannel_log(5000.0)),
+        "no_false_interruptions",
+    )
     assert verdict.status == "fail"
-    assert verdict.evidence.startswith("the agent stopped for backchannel 'uh-huh'")
+    assert verdict.evidence.startswith(
+        "abandoned reply: the acknowledgement at 5.00 s cost the agent its reply"
+    )
+
+
+def test_a_short_pause_that_resumes_is_reported_not_failed():
+    s = scenario([{"say": "x"}, {"backchannel": "uh-huh"}], {"no_false_interruptions": True})
+    paused = [ev.AgentPaused(C, 5100.0, turn=1), ev.AgentResumed(C, 5600.0, turn=1)]
+    resumed = OverlapOutcome("acknowledgement", "resumed", 5000.0, 150.0, resume_gap_ms=520.0)
+    verdict = outcome(
+        evaluate(s, call(paused, overlaps=[resumed]), backchannel_log(5000.0)),
+        "no_false_interruptions",
+    )
+    assert verdict.status == "pass"
+    assert "paused 150 ms after the onset, resumed (resume gap 520 ms)" in verdict.evidence
 
 
 def test_an_agent_that_talks_through_backchannels_passes():
     s = scenario([{"say": "x"}, {"backchannel": "uh-huh"}], {"no_false_interruptions": True})
     judged = [ev.Interruption(C, 5100.0, kind="backchannel", text="uh huh")]
-    verdict = outcome(evaluate(s, call(judged), backchannel_log(5000.0)), "no_false_interruptions")
+    kept = OverlapOutcome("acknowledgement", "talked_over", 5000.0)
+    verdict = outcome(
+        evaluate(s, call(judged, overlaps=[kept]), backchannel_log(5000.0)),
+        "no_false_interruptions",
+    )
     assert verdict.status == "pass"
-    assert verdict.evidence.startswith("1 backchannel(s), 1 interruption event(s), none false")
+    assert verdict.evidence.startswith(
+        "1 acknowledgement(s) and noise over the agent, no abandoned reply"
+    )
 
 
-def test_a_stop_while_the_caller_is_silent_is_a_false_interruption():
+def test_a_stop_while_the_caller_is_silent_is_an_abandoned_reply():
     s = scenario([{"say": "x"}], {"no_false_interruptions": True})
     stopped = [ev.AgentAudioStopped(C, 12000.0, turn=1, reason="interrupted", text_heard="Thank")]
     log = CallerLog(actions=[said(0, 0, 900)], steps_reached=1)
     verdict = outcome(evaluate(s, call(stopped), log), "no_false_interruptions")
     assert verdict.status == "fail"
     assert "while the caller was not speaking" in verdict.evidence
-
-
-def test_a_flagged_false_interruption_fails():
-    s = scenario([{"say": "x"}], {"no_false_interruptions": True})
-    flagged = [ev.Interruption(C, 3000.0, kind="backchannel", text="yeah", false_interruption=True)]
-    verdict = outcome(
-        evaluate(s, call(flagged), CallerLog(actions=[said(0, 0, 900)], steps_reached=1)),
-        "no_false_interruptions",
-    )
-    assert verdict.status == "fail" and "false interruption at 3.00 s ('yeah')" in verdict.evidence
 
 
 @pytest.mark.parametrize(

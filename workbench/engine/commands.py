@@ -30,7 +30,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @bench.command("judge")
     def bench_judge(
         voice: Annotated[list[str] | None, typer.Option(help="Caller voice (repeatable).")] = None,
-        mode: Annotated[str, typer.Option(help="Interruption mode: judge or pause.")] = "judge",
+        mode: Annotated[str, typer.Option(help="Interruption mode: pause or judge.")] = "pause",
         quick: Annotated[bool, typer.Option(help="A third of the lines.")] = False,
         ear: Annotated[str | None, typer.Option("--ear", help=EAR_HELP + " Default: fast.")] = None,
         noisy: Annotated[

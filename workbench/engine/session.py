@@ -390,12 +390,6 @@ class CallSession:
                             onset_ms=overlap.started_at,
                         )
                     )
-                elif (
-                    overlap.paused_at is not None
-                    and frame_end - overlap.paused_at >= self.settings.pause_cap_ms
-                ):
-                    out += self._resume(frame_end, overlap, "the pause reached its cap")
-                    overlap.capped_at = frame_end
                 judgement = self.judge.judge(
                     self._partial,
                     self._speech_ms,
@@ -418,6 +412,16 @@ class CallSession:
                 and frame_end - self._last_agent_audio_end >= self.settings.no_input_timeout_ms
             ):
                 out += self._no_input(frame_end)
+        overlap = self._overlap
+        if (
+            overlap is not None
+            and overlap.paused_at is not None
+            and not overlap.stopped_agent
+            and frame_end - overlap.paused_at >= self.settings.pause_cap_ms
+        ):
+            # (while the caller speaks, or while its words are still being recognised)
+            out += self._resume(frame_end, overlap, "the pause reached its cap")
+            overlap.capped_at = frame_end
         return out
 
     def on_stage_done(self, t_ms: float, work_id: int, result: Any) -> list[Output]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from workbench.scenario.runner import ScenarioResult
-from workbench.scenario.summary import suite_summary
+from workbench.scenario.summary import outcomes_line, overlap_line, suite_summary
 
 
 def print_result_line(console: Any, result: ScenarioResult) -> None:
@@ -27,6 +27,9 @@ def print_result_line(console: Any, result: ScenarioResult) -> None:
             f"{outcome.expected}\n         evidence: {outcome.evidence}",
             highlight=False,
         )
+    for overlap in call.overlaps if call is not None else []:
+        mark = "[green]·[/]" if overlap.correct else "[red]![/]"
+        console.print(f"     {mark} {overlap_line(overlap)}", highlight=False)
     skipped = [o for o in result.outcomes if o.status == "skip"]
     for outcome in skipped:
         console.print(
@@ -67,4 +70,9 @@ def print_summary(console: Any, results: Sequence[ScenarioResult], wall_s: float
             f"over {barge['count']} barge-ins",
             highlight=False,
         )
-    console.print(f"false interruptions: {summary['false_interruptions']}", highlight=False)
+    if summary["overlaps"]["overlaps"]:
+        console.print(outcomes_line(summary["overlaps"]), highlight=False)
+    console.print(
+        f"abandoned replies (false interruptions): {summary['false_interruptions']}",
+        highlight=False,
+    )
