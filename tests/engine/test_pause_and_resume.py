@@ -93,9 +93,44 @@ def test_a_short_pause_continues_even_under_the_rephrase_policy():
     assert not resumed.rephrased and not [w for w in works if w.stage == "tts_rephrase"]
 
 
-def test_no_cap_once_the_callers_turn_has_begun():
-    # Real words over the agent: the judge yields at once, and nothing resumes.
+def stopped(events) -> list:
+    return [e for e in events if isinstance(e, ev.AgentAudioStopped) and e.reason == "interrupted"]
+
+
+def test_a_stop_word_yields_at_once():
     session, _ = start(heard="wait what are your opening hours", pause_cap_ms=1000.0)
     events, _, _ = run(session, cough_over_the_greeting())
-    assert [e for e in events if isinstance(e, ev.AgentAudioStopped) and e.reason == "interrupted"]
+    (paused,) = [e for e in events if isinstance(e, ev.AgentPaused)]
+    assert [e.t_ms for e in stopped(events)] == [paused.t_ms]  # yielded where it went quiet
     assert not [e for e in events if isinstance(e, ev.AgentResumed)]
+
+
+def test_content_words_wait_for_the_final_words_and_then_the_cap_yields():
+    # "what are your opening hours" may be a misheard "mm-hmm": while paused it waits for the
+    # final words; if they do not come before the cap, the caller's turn has begun: yield.
+    session, _ = start(heard="what are your opening hours", pause_cap_ms=1000.0)
+    events, _, _ = run(session, cough_over_the_greeting())
+    (paused,) = [e for e in events if isinstance(e, ev.AgentPaused)]
+    (yielded,) = stopped(events)
+    assert yielded.t_ms == paused.t_ms  # quiet since the pause; stopped for good at the cap
+    assert not [e for e in events if isinstance(e, ev.AgentResumed)]
+
+
+def test_speech_that_yields_no_words_ends_in_a_reprompt_not_silence():
+    session, _ = start()  # the recogniser hears nothing in it (babble, a bad line)
+    run(session, [SILENCE_FRAME] * 60)  # the greeting plays out
+    events, works, _ = run(session, [tone_frame()] * 40 + [SILENCE_FRAME] * 40, t0=20.0 * 61)
+    (final,) = [w for w in works if w.stage == "stt_final"]
+    out = session.on_stage_done(3000.0, final.work_id, final.run())
+    (reply,) = [e for e in out if isinstance(e, ev.ResponseStarted)]
+    assert reply.plan == "re-prompt: speech with no words" and reply.sentences
+
+
+def test_a_short_sound_with_no_words_is_not_reprompted():
+    session, _ = start()
+    run(session, [SILENCE_FRAME] * 60)
+    events, works, _ = run(session, [tone_frame()] * 10 + [SILENCE_FRAME] * 40, t0=20.0 * 61)
+    (final,) = [w for w in works if w.stage == "stt_final"]
+    out = session.on_stage_done(2000.0, final.work_id, final.run())
+    assert not [e for e in out if isinstance(e, ev.ResponseStarted)]
+    assert session.state == "listening"

@@ -310,3 +310,13 @@ def test_a_filler_counts_as_said_before_the_reply():
         "agent_said",
     )
     assert verdict.status == "pass" and verdict.evidence == "agent said: 'One moment. Sure.'"
+
+
+def test_max_wait_fails_when_the_caller_is_left_in_silence():
+    s = scenario([{"say": "x"}, {"say": "y"}], {"max_wait_ms": 10000})
+    log = CallerLog(actions=[said(0, 0, 900)], steps_reached=2, waits=[(900.0, 1500.0)])
+    assert outcome(evaluate(s, call([]), log), "max_wait_ms").status == "pass"
+    left = CallerLog(actions=[said(0, 0, 900)], steps_reached=2, waits=[(900.0, 26900.0)])
+    verdict = outcome(evaluate(s, call([]), left), "max_wait_ms")
+    assert verdict.status == "fail"
+    assert verdict.evidence.startswith("longest wait 26000 ms, after the caller stopped at 0.90 s")

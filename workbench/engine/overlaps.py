@@ -107,12 +107,21 @@ def _one(
 
 def _resumed_after(events: Sequence[ev.Event], acted: ev.Event) -> bool:
     """Did the agent go on with the reply it paused or stopped (before any other reply)?"""
+    cut_reply = None
     for event in events:
         if event.t_ms < acted.t_ms:
+            if isinstance(event, ev.ResponseStarted):
+                cut_reply = event
             continue
         if isinstance(event, ev.AgentResumed):
             return True
         if isinstance(event, ev.ResponseStarted):
-            # Judge mode's resume speaks the rest of the cut reply as a reply of its own.
-            return event.plan.startswith("resume after")
+            # A stopped reply resumed speaks the rest of the cut reply as a reply of its own,
+            # from the start of the piece it was cut in: cut in its first piece, it restarts.
+            restarted = (
+                cut_reply is not None
+                and bool(event.sentences)
+                and event.sentences[0] == cut_reply.sentences[0]
+            )
+            return event.plan.startswith("resume after") and not restarted
     return False

@@ -41,7 +41,7 @@ from workbench.audio.codec import ulaw_decode
 from workbench.audio.frames import FRAME_MS, iter_frames, rms, word_start
 from workbench.audio.resample import StreamingResampler
 from workbench.engine import events as ev
-from workbench.engine.endpointing import make_endpointer
+from workbench.engine.endpointing import EndpointDecision, make_endpointer
 from workbench.engine.interruption import BACKCHANNEL_TOKENS, InterruptionJudge
 from workbench.engine.trace import Span
 from workbench.speech.ears import FINAL_PASS_LANE, reconcile
@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 TAIL_RATIO = 0.1  # a speech frame quieter than this share of the recent peak is a fading tail
 NOISE_MARGIN = 4.5  # speech must stand this far (13 dB) above the line's noise floor (median)
 NOISE_WINDOW_FRAMES = 75  # 1.5 s of frame levels behind the noise floor
-NOISE_FLOOR_MIN_FRAMES = 10  # the floor is trusted after 200 ms of line audio
+NOISE_FLOOR_MIN_FRAMES = 25  # the floor is trusted after 500 ms of line audio
+REPROMPT_SPEECH_MS = 600.0  # speech this long with no words is re-prompted (a cough is not)
 CONTEXT_SENTENCES = 3  # of the agent's, the context its final pass hears the caller in
 
 
@@ -82,6 +83,9 @@ class SessionSettings:
     # A pause this long ends in a resume unless the caller's turn has begun (LiveKit's
     # `false_interruption_timeout`): babble or a long cough must not silence the reply.
     pause_cap_ms: float = 2000.0
+    # While paused, a short caller sound (under the judge's longest acknowledgement) ends
+    # after this much silence, whatever the endpointer would wait: the resume gap.
+    paused_endpoint_ms: float = 200.0
     # "pause" (the default): go quiet as soon as a voice detector made for it (Silero,
     # `speech/silero.py`) confirms the caller's voice, then yield to a real interruption or
     # resume after an acknowledgement (fast stops; an acknowledgement costs a short pause,
@@ -193,6 +197,7 @@ class _Overlap:
     stopped_agent: bool = False
     paused_at: float | None = None  # "pause" mode: when the agent went quiet
     capped_at: float | None = None  # the pause reached its cap and the agent went on
+    turn_begun: str = ""  # paused: why the words so far say the caller's turn has begun
     reason: str = ""
     speech_ended_at: float | None = None  # the caller's last speech frame in it
     after_acknowledgement_ms: float | None = None  # began this soon after an acknowledgement
@@ -395,13 +400,31 @@ class CallSession:
                     self._speech_ms,
                     after_acknowledgement_ms=overlap.after_acknowledgement_ms,
                 )
-                if judgement.verdict == "barge_in":
+                paused = overlap.paused_at is not None
+                if judgement.verdict == "barge_in" and (
+                    not paused
+                    or self._speech_ms >= self.judge.max_backchannel_ms
+                    or overlap.after_acknowledgement_ms is not None
+                    or judgement.reason.startswith("stop word")
+                ):
                     out += self._stop_for_barge_in(frame_end, judgement.reason)
+                elif judgement.verdict == "barge_in":
+                    # Paused, the agent is quiet already: a short sound's content words wait
+                    # for its final words (the streaming recogniser hears "mm-hmm" as "anna
+                    # my"); they mean the caller's turn has begun if the pause reaches its cap.
+                    overlap.turn_begun = judgement.reason
             if isinstance(vad_event, VadSpeechEnd):
                 out.append(ev.CallerSpeechEnded(self.call_id, vad_event.t_ms))
             if not is_speech_frame and self._last_speech_end is not None:
                 silence = frame_end - self._last_speech_end
                 decision = self.endpointer.decide(silence, self._endpoint_words())
+                if (
+                    decision is None
+                    and overlap is not None
+                    and overlap.paused_at is not None
+                    and not overlap.stopped_agent
+                ):
+                    decision = self._paused_endpoint(silence)
                 if decision is not None:
                     out += self._end_utterance(frame_end, decision)
         else:
@@ -420,8 +443,11 @@ class CallSession:
             and frame_end - overlap.paused_at >= self.settings.pause_cap_ms
         ):
             # (while the caller speaks, or while its words are still being recognised)
-            out += self._resume(frame_end, overlap, "the pause reached its cap")
-            overlap.capped_at = frame_end
+            if overlap.turn_begun:  # the caller's turn has begun: yield, do not resume
+                out += self._stop_for_barge_in(frame_end, overlap.turn_begun)
+            else:
+                out += self._resume(frame_end, overlap, "the pause reached its cap")
+                overlap.capped_at = frame_end
         return out
 
     def on_stage_done(self, t_ms: float, work_id: int, result: Any) -> list[Output]:
@@ -882,6 +908,13 @@ class CallSession:
                 )
             )
         if not text.strip():
+            if self._speech_ms >= REPROMPT_SPEECH_MS:
+                # Speech that yields no words (babble, a bad line) ends in a re-prompt: a
+                # caller who spoke must hear something, never silence.
+                record.notes.append(f"{self._speech_ms:.0f} ms of speech, no words: re-prompt")
+                if hasattr(self.conversation, "reprompt_count"):
+                    self.conversation.reprompt_count += 1
+                return out + self._speak(t_ms, turn, _no_words_reply(self.agent))
             record.notes.append("nothing recognised: back to listening")
             self.state = "listening"
             return out
@@ -1226,6 +1259,20 @@ class CallSession:
         del frames[start:]
         return float(FRAME_MS * len(again)), display_text(upcoming.text)
 
+    def _paused_endpoint(self, silence_ms: float) -> Any:
+        """While the agent is paused for the caller, a short sound ends sooner: the caller
+        hears silence until its words are judged (the resume gap), and an acknowledgement
+        ("mm-hmm") is short; a caller who goes on is heard as going on after it."""
+        wait = self.settings.paused_endpoint_ms
+        if silence_ms + 1e-9 < wait or self._speech_ms >= self.judge.max_backchannel_ms:
+            return None
+        return EndpointDecision(
+            silence_ms,
+            wait,
+            f"endpointing wait [paused: {wait:.0f} ms]",
+            f"{silence_ms:.0f} ms of silence while the agent is paused",
+        )
+
     def _resume(self, t_ms: float, overlap: _Overlap, why: str) -> list[Output]:
         """Go on with the paused reply: from the start of the cut word, or, after a long pause
         under the "rephrase" policy, with "As I was saying, " and the rest of the sentence."""
@@ -1441,6 +1488,18 @@ class CallSession:
 
 def _none() -> None:
     return None
+
+
+def _no_words_reply(agent: Any) -> Any:
+    """The agent's own no-match wording (guardrails.no_match), for speech with no words."""
+    from workbench.agent import Reply
+
+    guardrails = getattr(getattr(agent, "definition", None), "guardrails", None)
+    wording = list(getattr(guardrails, "no_match", None) or [])
+    return Reply(
+        sentences=tuple(wording[:1]) or ("Sorry, I didn't catch that. Could you say it again?",),
+        plan="re-prompt: speech with no words",
+    )
 
 
 def _fallback_reply(agent: Any) -> Any:

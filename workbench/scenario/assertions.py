@@ -353,6 +353,8 @@ def _call_outcomes(
         out += _barge_in_outcomes(caller, expect.barge_in_stop_ms)
     if expect.reprompts is not None:
         out.append(_reprompts(expect.reprompts, result))
+    if expect.max_wait_ms is not None:
+        out.append(_max_wait(expect.max_wait_ms, result, caller))
     if expect.end_reason is not None:
         out.append(
             Outcome(
@@ -514,6 +516,22 @@ def _barge_in_outcomes(caller: CallerLog, limit: float) -> list[Outcome]:
                 )
             )
     return out
+
+
+def _max_wait(limit: float, result: CallResult, caller: CallerLog) -> Outcome:
+    """After each thing the caller said, how long until it heard the agent again."""
+    if not caller.waits:
+        return Outcome("max_wait_ms", "call", "fail", f"≤ {limit:g}", "the caller said nothing")
+    end = result.duration_ms
+    waits = [(said, (heard if heard is not None else end) - said) for said, heard in caller.waits]
+    said, worst = max(waits, key=lambda w: w[1])
+    never = [s for s, heard in caller.waits if heard is None]
+    evidence = (
+        f"longest wait {worst:.0f} ms, after the caller stopped at {said / 1000:.2f} s"
+        + (f" (never answered after {len(never)} utterance(s))" if never else "")
+        + f"; {len(waits)} waits"
+    )
+    return Outcome("max_wait_ms", "call", _ok(worst <= limit), f"≤ {limit:g}", evidence)
 
 
 def _reprompts(expected: int | sc.CountRange, result: CallResult) -> Outcome:
