@@ -9,8 +9,10 @@ from workbench.engine.outcomes import OverlapOutcome
 from workbench.engine.trace import Lane, TurnTimeline
 from workbench.engine.virtual import CallResult
 from workbench.scenario import schema as sc
-from workbench.scenario.assertions import evaluate
+from workbench.scenario.assertions import evaluate, premature_endpoints
 from workbench.scenario.caller import CallerAction, CallerLog, Interjection
+from workbench.scenario.runner import ScenarioResult
+from workbench.scenario.summary import premature_summary
 
 C = "CA0000"
 
@@ -320,3 +322,30 @@ def test_max_wait_fails_when_the_caller_is_left_in_silence():
     verdict = outcome(evaluate(s, call([]), left), "max_wait_ms")
     assert verdict.status == "fail"
     assert verdict.evidence.startswith("longest wait 26000 ms, after the caller stopped at 0.90 s")
+
+
+def test_an_endpoint_inside_the_callers_sentence_that_it_heard_is_premature():
+    # The caller speaks 1.04–3.0 s; the agent ended its turn at 1.8 s (in a mid-sentence
+    # pause) and the caller heard agent audio 2.05–2.3 s, over the rest of its sentence.
+    events = [ev.EndpointDecided(C, 1800.0, mode="semantic"), ev.EndpointDecided(C, 3200.0)]
+    log = CallerLog(
+        actions=[said(0, 1000.0, 3000.0)], steps_reached=1, agent_heard=[(2050.0, 2300.0)]
+    )
+    (early,) = premature_endpoints(call(events), log)
+    assert (early.step, early.endpoint_ms, early.speech_end_ms) == (0, 1800.0, 3000.0)
+    assert early.overlap_ms == pytest.approx(250.0)
+    result = ScenarioResult(scenario([{"say": "x"}]), call(events), log)
+    assert premature_summary([result]) == {"count": 1, "overlap_ms": 250.0, "taken_back": 0}
+
+
+def test_an_early_endpoint_taken_back_before_any_audio_costs_nothing():
+    events = [ev.EndpointDecided(C, 1800.0), ev.EndpointDecided(C, 3200.0)]
+    log = CallerLog(
+        actions=[said(0, 1000.0, 3000.0)], steps_reached=1, agent_heard=[(3300.0, 5000.0)]
+    )
+    (early,) = premature_endpoints(call(events), log)
+    assert early.overlap_ms == 0.0
+    result = ScenarioResult(scenario([{"say": "x"}]), call(events), log)
+    assert premature_summary([result]) == {"count": 0, "overlap_ms": 0.0, "taken_back": 1}
+    # an endpoint after the sentence's last sound is no premature endpoint at all
+    assert premature_endpoints(call([ev.EndpointDecided(C, 3200.0)]), log) == []

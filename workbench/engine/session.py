@@ -64,6 +64,9 @@ class SessionSettings:
 
     endpointing: str = "semantic"  # "silence" | "semantic"
     silence_ms: float = 500.0  # the silence mode's wait
+    # The semantic mode's wait after words that sound complete: the latency a caller who only
+    # pauses after a complete-sounding clause is talked over at (`bench endpoints`)
+    complete_ms: float = 160.0
     vad_aggressiveness: int = 2
     vad_start_ms: float = 60.0
     min_utterance_ms: float = 100.0  # shorter bursts of "speech" are noise
@@ -254,7 +257,9 @@ class CallSession:
         self._words_include_carry = False  # the final pass heard the carried utterance too
         self._streaming_text: Transcript | None = None  # the recogniser's, if the pass fails
         self.tts = speech.agent_tts
-        self.endpointer = make_endpointer(self.settings.endpointing, self.settings.silence_ms)
+        self.endpointer = make_endpointer(
+            self.settings.endpointing, self.settings.silence_ms, self.settings.complete_ms
+        )
         self._upsampler = StreamingResampler(8000, 16000)
         self._preroll: deque[np.ndarray] = deque(
             maxlen=max(1, int(self.settings.preroll_ms // FRAME_MS))

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.audio.frames import FRAME_MS
 from workbench.engine import events as ev
 from workbench.engine.interruption import leading_acknowledgement
 from workbench.engine.session import display_text
@@ -515,6 +516,41 @@ def _barge_in_outcomes(caller: CallerLog, limit: float) -> list[Outcome]:
                     f"{timing}; last agent audio heard {item.stop_ms:.0f} ms after {measured_from}",
                 )
             )
+    return out
+
+
+@dataclass(frozen=True)
+class PrematureEndpoint:
+    """The agent ended the caller's turn while its sentence went on: premature when the caller
+    heard agent audio before it ended (`overlap_ms` > 0), else taken back unheard."""
+
+    step: int
+    endpoint_ms: float  # when the agent decided the turn was over
+    speech_end_ms: float  # when the caller's sentence really ended
+    overlap_ms: float  # agent audio the caller heard over the rest of its sentence
+
+
+def premature_endpoints(result: CallResult, caller: CallerLog) -> list[PrematureEndpoint]:
+    """Every endpoint decided inside a `say` step's speech (its onset → its last sound), with
+    the agent audio the caller heard over the rest of that sentence (the overlap it caused)."""
+    endpoints = [e.t_ms for e in result.events if isinstance(e, ev.EndpointDecided)]
+    out = []
+    for action in caller.actions:
+        if action.kind not in ("say", "say_wav") or action.onset_ms is None:
+            continue
+        speech_end = action.speech_end_ms
+        if speech_end is None:
+            continue
+        # (the agent decides on audio that reached it after the uplink: an endpoint stamped
+        # before the caller's last sound is certainly early)
+        early = [t for t in endpoints if action.onset_ms < t < speech_end - FRAME_MS]
+        if not early:
+            continue
+        first = early[0]
+        overlap = sum(
+            max(0.0, min(end, speech_end) - max(start, first)) for start, end in caller.agent_heard
+        )
+        out.append(PrematureEndpoint(action.step, first, speech_end, overlap))
     return out
 
 

@@ -106,6 +106,8 @@ class CallerLog:
     steps_reached: int = 0
     # After each thing it said (its speech end), when it next heard the agent (None: never)
     waits: list[tuple[float, float | None]] = field(default_factory=list)
+    # The agent audio it heard, as (start, end) runs (gaps under a frame and a half joined)
+    agent_heard: list[tuple[float, float]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- activities
@@ -217,6 +219,12 @@ class ScriptedCaller:
             waits[-1] = (waits[-1][0], t_ms + first * SAMPLE_MS)
         if first is not None:
             start = t_ms + first * SAMPLE_MS
+            end = t_ms + (last_audible_index(pcm) + 1) * SAMPLE_MS
+            runs = self.log.agent_heard
+            if runs and start - runs[-1][1] < 1.5 * FRAME_MS:
+                runs[-1] = (runs[-1][0], end)
+            else:
+                runs.append((start, end))
             if (
                 self._last_audible_end is None
                 or start - self._last_audible_end >= self.reply_gap_ms

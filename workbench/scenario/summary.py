@@ -9,7 +9,7 @@ from typing import Any
 from workbench.engine.outcomes import OverlapOutcome, summarise
 from workbench.engine.report import call_to_dict
 from workbench.engine.trace import latency_summary, percentile
-from workbench.scenario.assertions import barge_in_stop_times
+from workbench.scenario.assertions import barge_in_stop_times, premature_endpoints
 from workbench.scenario.assertions import false_interruptions as judge_false
 from workbench.scenario.runner import ScenarioResult
 
@@ -65,6 +65,19 @@ def suite_summary(results: Sequence[ScenarioResult], wall_s: float) -> dict[str,
         "barge_in_stop_ms": barge,
         "false_interruptions": false_interruptions(results),
         "overlaps": summarise(o for r in results if r.call for o in r.call.overlaps),
+        "premature_endpoints": premature_summary(results),
+    }
+
+
+def premature_summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
+    """Premature endpoints (the agent's audio reached the caller before its sentence ended)
+    and the overlap they caused; endpoints decided early but taken back before any audio was
+    heard (a reply withdrawn as the caller went on) are counted apart: they cost nothing."""
+    found = [p for r in results if r.call for p in premature_endpoints(r.call, r.caller)]
+    return {
+        "count": sum(p.overlap_ms > 0 for p in found),
+        "overlap_ms": round(sum(p.overlap_ms for p in found), 1),
+        "taken_back": sum(p.overlap_ms == 0 for p in found),
     }
 
 
@@ -93,6 +106,9 @@ def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
         data["call"] = call_to_dict(result.call)
         data["call"] |= {
             "overlaps": [o.as_dict() | {"correct": o.correct} for o in result.call.overlaps],
+            "premature_endpoints": [
+                asdict(p) for p in premature_endpoints(result.call, result.caller)
+            ],
             "routing": result.call.routing,
             "reprompts": result.call.reprompts,
             "captured_slots": sorted(result.call.captured),  # names only: values may be PII
