@@ -890,6 +890,10 @@ class CallSession:
             record.notes.append(f"continues the previous utterance {self._carry_text!r}")
             if not self._words_include_carry:
                 text = f"{self._carry_text} {text}".strip()
+                # The audio last heard holds the new words only: should the caller go on
+                # again, the pass must not hear it as the whole turn ("…how much does it cost
+                # and are you open on Christmas" lost "what are your opening hours").
+                self._heard_audio = []
         self._carry_text = None
         self._words_include_carry = False
         record.caller_text = text
