@@ -151,7 +151,7 @@ def test_scenario_snippets_are_valid_scenarios(body):
 def test_the_steps_are_valid_steps(body):
     steps = yaml.safe_load(body)
     scenario = parse_scenario(Path("guide.yaml"), {"name": "steps", "steps": steps}, None)
-    assert len(scenario.steps) == len(steps) == 11
+    assert len(scenario.steps) == len(steps) == 12
 
 
 @pytest.mark.parametrize("body", yaml_snippets("scenario-expect"))
@@ -218,3 +218,27 @@ def test_the_tutorial_followed_literally_ends_in_a_passing_suite(tmp_path):
             assert "3 passed, 0 failed of 3 scenarios" in done.stdout
         else:
             assert done.stdout.startswith("ok: 1 agent(s)")
+
+
+def test_the_turn_taking_snippet_reaches_the_calls_settings_and_a_wrong_value_is_named(tmp_path):
+    from workbench.engine.calls import turn_taking_settings
+    from workbench.engine.session import SessionSettings
+    from workbench.errors import InputFileError
+
+    (body,) = [b for b in yaml_snippets("agent-part") if b.startswith("turn_taking:")]
+    data = dict(BASE_AGENT) | yaml.safe_load(body)
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    settings = turn_taking_settings(SessionSettings(), load_definition(path))
+    assert (settings.interruption, settings.pause_cap_ms) == ("pause", 2000.0)
+    assert (settings.resume_policy, settings.rephrase_after_ms) == ("rephrase", 1500.0)
+    # A scenario's (or a flag's) interruption mode wins over the agent's.
+    assert turn_taking_settings(SessionSettings(), load_definition(path), "judge").interruption == (
+        "judge"
+    )
+    data["turn_taking"]["resume"] = "repeat"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with pytest.raises(InputFileError) as error:
+        load_definition(path)
+    quoted = "turn_taking.resume: expected 'continue' or 'rephrase'"
+    assert quoted in str(error.value) and quoted in GUIDE.read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ remembers how much audio each pass was given.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from support.fakes import FakeAgent, FakeSpeechStack, tone_frame
 
 from workbench.agent import Reply
@@ -159,16 +160,19 @@ def test_the_words_wait_for_the_streaming_pass_to_close_as_well():
     assert of(after, ev.FinalTranscript)[0].t_ms == decided.t_ms + 120.0
 
 
-def test_an_acknowledgement_over_the_agent_is_settled_by_the_streaming_words_at_once():
+@pytest.mark.parametrize("mode", ["judge", "pause"])
+def test_an_acknowledgement_over_the_agent_is_settled_by_the_streaming_words_at_once(mode):
     """The judge needs no final pass to hear "mm-hmm": waiting for one left an acknowledgement
-    unsettled when the caller's "but…" began, and the follow-on cue was lost."""
+    unsettled when the caller's "but…" began, and the follow-on cue was lost. (In "pause" mode
+    the agent went quiet at the voice and resumes at once; in "judge" mode it never stopped.)"""
 
     class LongGreeting(FakeAgent):
         def greet(self, conversation):
             return Reply(sentences=(" ".join(["welcome"] * 30),), plan="greeting")  # 3 s
 
     stack = FakeSpeechStack(heard_text="mm-hmm")
-    session = CallSession("CA-ack", LongGreeting(), stack, SessionSettings(ear="accurate"))
+    settings = SessionSettings(ear="accurate", interruption=mode)
+    session = CallSession("CA-ack", LongGreeting(), stack, settings)
     respond = works(session.start(0.0), "respond")[0]
     tts = works(finish(session, 1.0, respond), "tts_sentence")[0]
     finish(session, 2.0, tts)
@@ -186,7 +190,11 @@ def test_an_acknowledgement_over_the_agent_is_settled_by_the_streaming_words_at_
     (final_pass,) = [w for w in works(out, "stt_pass")][-1:]
     settled = finish(session, t, close)
     (interruption,) = of(settled, ev.Interruption)
-    assert interruption.kind == "backchannel" and not interruption.stopped_agent
+    assert interruption.kind == "backchannel"
+    if mode == "judge":
+        assert not interruption.stopped_agent
+    else:
+        assert interruption.stopped_agent and of(settled, ev.AgentResumed)
     assert final_pass.run() is None  # the pass was dropped, never run
 
 

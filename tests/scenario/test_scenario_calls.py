@@ -19,6 +19,7 @@ import pytest
 
 from workbench.engine import events as ev
 from workbench.engine.calls import CallRuntime
+from workbench.paths import SCENARIOS_DIR
 from workbench.scenario.pytest_plugin import failure_text
 from workbench.scenario.report_html import html_report
 from workbench.scenario.report_junit import junit_xml
@@ -234,3 +235,14 @@ def test_the_json_report_has_the_suite_numbers_and_every_expectation(barge_in):
     assert len(scenario["expectations"]) == len(barge_in.outcomes)
     assert scenario["caller"]["interjections"][0]["offset_ms"] == pytest.approx(1500, abs=20)
     assert scenario["call"]["turns"]
+
+
+def test_a_reply_begun_in_a_comma_pause_twice_still_answers_all_three_questions(runtime):
+    # "What are your opening hours, | how much does it cost, | and are you open on Christmas?":
+    # the agent starts in the first comma pause, is withdrawn as the caller goes on (and once
+    # more): the merged turn keeps its first question.
+    result = run_scenario(load_scenario(SCENARIOS_DIR / "three-questions.yaml"), runtime=runtime)
+    assert result.call is not None
+    said = [text for who, text in result.call.transcript if who == "caller"]
+    assert "opening hours" in said[0] and "christmas" in said[0]
+    assert result.passed, [o for o in result.outcomes if o.status != "pass"]

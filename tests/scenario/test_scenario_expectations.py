@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 
 from workbench.engine import events as ev
+from workbench.engine.outcomes import OverlapOutcome
 from workbench.engine.trace import Lane, TurnTimeline
 from workbench.engine.virtual import CallResult
 from workbench.scenario import schema as sc
-from workbench.scenario.assertions import evaluate
+from workbench.scenario.assertions import evaluate, premature_endpoints
 from workbench.scenario.caller import CallerAction, CallerLog, Interjection
+from workbench.scenario.runner import ScenarioResult
+from workbench.scenario.summary import premature_summary
 
 C = "CA0000"
 
@@ -162,39 +165,53 @@ def backchannel_log(onset: float) -> CallerLog:
     )
 
 
-def test_an_agent_that_stops_for_a_backchannel_is_a_false_interruption():
+def test_an_acknowledgement_that_costs_the_reply_is_an_abandoned_reply():
     s = scenario([{"say": "x"}, {"backchannel": "uh-huh"}], {"no_false_interruptions": True})
     stopped = [ev.AgentAudioStopped(C, 5200.0, turn=1, reason="interrupted", text_heard="We")]
-    verdict = outcome(evaluate(s, call(stopped), backchannel_log(5000.0)), "no_false_interruptions")
+    lost = OverlapOutcome("acknowledgement", "abandoned_reply", 5000.0, stop_latency_ms=180.0)
+    verdict = outcome(
+        evaluate(s, call(stopped, overlaps=[lost]), backchannel_log(5000.0)),
+        "no_false_interruptions",
+    )
     assert verdict.status == "fail"
-    assert verdict.evidence.startswith("the agent stopped for backchannel 'uh-huh'")
+    assert verdict.evidence.startswith(
+        "abandoned reply: the acknowledgement at 5.00 s cost the agent its reply"
+    )
+
+
+def test_a_short_pause_that_resumes_is_reported_not_failed():
+    s = scenario([{"say": "x"}, {"backchannel": "uh-huh"}], {"no_false_interruptions": True})
+    paused = [ev.AgentPaused(C, 5100.0, turn=1), ev.AgentResumed(C, 5600.0, turn=1)]
+    resumed = OverlapOutcome("acknowledgement", "resumed", 5000.0, 150.0, resume_gap_ms=520.0)
+    verdict = outcome(
+        evaluate(s, call(paused, overlaps=[resumed]), backchannel_log(5000.0)),
+        "no_false_interruptions",
+    )
+    assert verdict.status == "pass"
+    assert "paused 150 ms after the onset, resumed (resume gap 520 ms)" in verdict.evidence
 
 
 def test_an_agent_that_talks_through_backchannels_passes():
     s = scenario([{"say": "x"}, {"backchannel": "uh-huh"}], {"no_false_interruptions": True})
     judged = [ev.Interruption(C, 5100.0, kind="backchannel", text="uh huh")]
-    verdict = outcome(evaluate(s, call(judged), backchannel_log(5000.0)), "no_false_interruptions")
+    kept = OverlapOutcome("acknowledgement", "talked_over", 5000.0)
+    verdict = outcome(
+        evaluate(s, call(judged, overlaps=[kept]), backchannel_log(5000.0)),
+        "no_false_interruptions",
+    )
     assert verdict.status == "pass"
-    assert verdict.evidence.startswith("1 backchannel(s), 1 interruption event(s), none false")
+    assert verdict.evidence.startswith(
+        "1 acknowledgement(s) and noise over the agent, no abandoned reply"
+    )
 
 
-def test_a_stop_while_the_caller_is_silent_is_a_false_interruption():
+def test_a_stop_while_the_caller_is_silent_is_an_abandoned_reply():
     s = scenario([{"say": "x"}], {"no_false_interruptions": True})
     stopped = [ev.AgentAudioStopped(C, 12000.0, turn=1, reason="interrupted", text_heard="Thank")]
     log = CallerLog(actions=[said(0, 0, 900)], steps_reached=1)
     verdict = outcome(evaluate(s, call(stopped), log), "no_false_interruptions")
     assert verdict.status == "fail"
     assert "while the caller was not speaking" in verdict.evidence
-
-
-def test_a_flagged_false_interruption_fails():
-    s = scenario([{"say": "x"}], {"no_false_interruptions": True})
-    flagged = [ev.Interruption(C, 3000.0, kind="backchannel", text="yeah", false_interruption=True)]
-    verdict = outcome(
-        evaluate(s, call(flagged), CallerLog(actions=[said(0, 0, 900)], steps_reached=1)),
-        "no_false_interruptions",
-    )
-    assert verdict.status == "fail" and "false interruption at 3.00 s ('yeah')" in verdict.evidence
 
 
 @pytest.mark.parametrize(
@@ -295,3 +312,40 @@ def test_a_filler_counts_as_said_before_the_reply():
         "agent_said",
     )
     assert verdict.status == "pass" and verdict.evidence == "agent said: 'One moment. Sure.'"
+
+
+def test_max_wait_fails_when_the_caller_is_left_in_silence():
+    s = scenario([{"say": "x"}, {"say": "y"}], {"max_wait_ms": 10000})
+    log = CallerLog(actions=[said(0, 0, 900)], steps_reached=2, waits=[(900.0, 1500.0)])
+    assert outcome(evaluate(s, call([]), log), "max_wait_ms").status == "pass"
+    left = CallerLog(actions=[said(0, 0, 900)], steps_reached=2, waits=[(900.0, 26900.0)])
+    verdict = outcome(evaluate(s, call([]), left), "max_wait_ms")
+    assert verdict.status == "fail"
+    assert verdict.evidence.startswith("longest wait 26000 ms, after the caller stopped at 0.90 s")
+
+
+def test_an_endpoint_inside_the_callers_sentence_that_it_heard_is_premature():
+    # The caller speaks 1.04–3.0 s; the agent ended its turn at 1.8 s (in a mid-sentence
+    # pause) and the caller heard agent audio 2.05–2.3 s, over the rest of its sentence.
+    events = [ev.EndpointDecided(C, 1800.0, mode="semantic"), ev.EndpointDecided(C, 3200.0)]
+    log = CallerLog(
+        actions=[said(0, 1000.0, 3000.0)], steps_reached=1, agent_heard=[(2050.0, 2300.0)]
+    )
+    (early,) = premature_endpoints(call(events), log)
+    assert (early.step, early.endpoint_ms, early.speech_end_ms) == (0, 1800.0, 3000.0)
+    assert early.overlap_ms == pytest.approx(250.0)
+    result = ScenarioResult(scenario([{"say": "x"}]), call(events), log)
+    assert premature_summary([result]) == {"count": 1, "overlap_ms": 250.0, "taken_back": 0}
+
+
+def test_an_early_endpoint_taken_back_before_any_audio_costs_nothing():
+    events = [ev.EndpointDecided(C, 1800.0), ev.EndpointDecided(C, 3200.0)]
+    log = CallerLog(
+        actions=[said(0, 1000.0, 3000.0)], steps_reached=1, agent_heard=[(3300.0, 5000.0)]
+    )
+    (early,) = premature_endpoints(call(events), log)
+    assert early.overlap_ms == 0.0
+    result = ScenarioResult(scenario([{"say": "x"}]), call(events), log)
+    assert premature_summary([result]) == {"count": 0, "overlap_ms": 0.0, "taken_back": 1}
+    # an endpoint after the sentence's last sound is no premature endpoint at all
+    assert premature_endpoints(call([ev.EndpointDecided(C, 3200.0)]), log) == []

@@ -405,6 +405,20 @@ class UnderstandingSpec(_Strict):
     unknown_examples: list[str] = []  # off-topic utterances, trained as the Unknown topic
 
 
+class TurnTakingSpec(_Strict):
+    """How the agent shares the line when the caller speaks over it (docs/designer-guide.md)."""
+
+    # pause: go quiet at the caller's voice, then yield or resume; judge: keep talking until
+    # the words show a real interruption
+    interruption: Literal["pause", "judge"] = "pause"
+    # a pause this long ends in a resume unless the caller's turn has begun
+    pause_cap_ms: float = Field(default=2000.0, ge=200.0, le=10000.0)
+    # continue: from the start of the cut word; rephrase: "As I was saying, " and the rest of
+    # the cut sentence, for pauses at least `rephrase_after_ms` long (shorter ones continue)
+    resume: Literal["continue", "rephrase"] = "continue"
+    rephrase_after_ms: float = Field(default=1500.0, ge=0.0, le=10000.0)
+
+
 class AgentDefinition(_Strict):
     """The whole of `agent.yaml`."""
 
@@ -428,6 +442,7 @@ class AgentDefinition(_Strict):
     # How calls listen unless a scenario or a command says otherwise: "fast" (pocketsphinx
     # alone) or "accurate" (a Whisper final pass); absent, each command uses its own default.
     ear: Literal["fast", "accurate"] | None = None
+    turn_taking: TurnTakingSpec = TurnTakingSpec()
     # The agent's own words a caller may say and no dictionary knows: company, product and
     # people names ("Zentrix", "Priya Raman"). Both ears are taught them.
     vocabulary: list[str] = []

@@ -322,10 +322,24 @@ class TalkOverGreetingCaller:
         self._t = 0.0
         self._quiet_since: float | None = None
         self._stop_settled = False
+        # What the line means ("interruption", "acknowledgement", "noise"), when the bench
+        # knows: the call then records its overlap outcome (`CallResult.overlaps`).
+        self.intent: str | None = None
+        self.speech_end: float | None = None
 
     @property
     def done(self) -> bool:
         return self._done
+
+    def caller_sounds(self) -> list[Any]:
+        from workbench.engine.overlaps import CallerSound
+
+        if self.intent is None or self.agent_audio_began is None:
+            return []
+        # (a line of noise alone has no speech onset: it counts from where words would be)
+        spoken = self.interruption_onset or self.speech_onset
+        onset = spoken if spoken is not None else self.agent_audio_began + self.into_ms
+        return [CallerSound(self.intent, onset, self.speech_end)]  # type: ignore[arg-type]
 
     def frame(self, t_ms: float) -> CallerFrame:
         self._t = t_ms
@@ -348,6 +362,9 @@ class TalkOverGreetingCaller:
             onset = first_audible_index(chunk)
             if self.speech_onset is None and onset is not None:
                 self.speech_onset = t_ms + onset / 8.0
+            last = last_audible_index(chunk)
+            if last is not None:
+                self.speech_end = t_ms + (last + 1) / 8.0
             return frame
         return CallerFrame(SILENCE_FRAME)
 

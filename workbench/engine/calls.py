@@ -86,6 +86,20 @@ def ear_settings(settings: SessionSettings, ear: str, latency: LatencyModel) -> 
     )
 
 
+def turn_taking_settings(
+    settings: SessionSettings, definition: Any, interruption: str | None = None
+) -> SessionSettings:
+    """`settings` with what the agent's `turn_taking:` sets (the fields its file writes; the
+    interruption mode unless `interruption`, a scenario's or a flag's choice, overrides it)."""
+    spec = getattr(definition, "turn_taking", None)
+    written = spec.model_fields_set if spec is not None else set()
+    names = {"resume": "resume_policy"}  # the file's name -> the setting's
+    changes = {names.get(name, name): getattr(spec, name) for name in written}
+    if interruption is not None:
+        changes["interruption"] = interruption
+    return replace(settings, **changes)
+
+
 def run_call(
     runtime: CallRuntime,
     caller_factory: Callable[[SpeechStack], Caller],
@@ -106,9 +120,11 @@ def run_call(
     responder: Any = None,
     ear: str | None = None,
     default_ear: str = "fast",
+    interruption: str | None = None,
 ) -> CallResult:
     """One simulated call. The ear is `ear` (a flag or a scenario's choice), else the agent's
-    `ear:`, else `default_ear` (each face's own default)."""
+    `ear:`, else `default_ear` (each face's own default); turn-taking is the agent's
+    `turn_taking:`, its interruption mode overridden by `interruption` if given."""
     agent = runtime.agent(agent_path)
     stack = runtime.stack(agent, agent_voice)
     caller = caller_factory(stack)
@@ -118,7 +134,11 @@ def run_call(
         call_id or call_id_for(agent.name, seed),
         agent,
         stack,
-        ear_settings(settings or SessionSettings(), chosen, latency),
+        ear_settings(
+            turn_taking_settings(settings or SessionSettings(), agent.definition, interruption),
+            chosen,
+            latency,
+        ),
         caller=caller_context,
         caller_number=caller.number,
         reference=reference,

@@ -30,7 +30,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @bench.command("judge")
     def bench_judge(
         voice: Annotated[list[str] | None, typer.Option(help="Caller voice (repeatable).")] = None,
-        mode: Annotated[str, typer.Option(help="Interruption mode: judge or pause.")] = "judge",
+        mode: Annotated[str, typer.Option(help="Interruption mode: pause or judge.")] = "pause",
         quick: Annotated[bool, typer.Option(help="A third of the lines.")] = False,
         ear: Annotated[str | None, typer.Option("--ear", help=EAR_HELP + " Default: fast.")] = None,
         noisy: Annotated[
@@ -49,6 +49,29 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         report = run_judge_bench(
             voice or DEFAULT_VOICES, mode=mode, quick=quick, ear=ear, noisy=noisy
         )
+        typer.echo(json.dumps(report, indent=2))
+
+    @bench.command("endpoints")
+    def bench_endpoints(
+        split: Annotated[
+            str, typer.Option(help="tune, or heldout (the half never tuned on).")
+        ] = "heldout",
+        ear: Annotated[str | None, typer.Option("--ear", help=EAR_HELP + " Default: fast.")] = None,
+        complete_ms: Annotated[
+            float | None,
+            typer.Option(
+                "--complete-ms",
+                min=0,
+                help="Semantic wait after complete-sounding words (default 160): the trade-off.",
+            ),
+        ] = None,
+    ) -> None:
+        """Premature endpoints on sentences with a 300–600 ms pause in the middle; turn latency."""
+        from workbench.engine.endpoint_bench import run_endpoint_bench
+
+        if ear is not None:
+            check_ear(ear)
+        report = run_endpoint_bench(split, ear=ear, complete_ms=complete_ms)
         typer.echo(json.dumps(report, indent=2))
 
     @bench.command("ear")

@@ -36,6 +36,8 @@ _SHORT_COMPLETE = frozenset(
     """yes yeah yep no nope okay ok sure thanks thank bye goodbye correct right exactly perfect
     great fine please hello hi""".split()
 )
+# Words that announce an infinitive whose object follows ("I'd like to book | a demo").
+_WANTING = frozenset("want wants wanted like need needs trying try going".split())
 _DIGIT_WORDS = frozenset("zero oh one two three four five six seven eight nine".split())
 
 
@@ -46,6 +48,9 @@ def judge_completeness(text: str) -> Completeness:
         return "unsure"
     last = words[-1]
     if last in _DANGLING_WORDS:
+        return "incomplete"
+    if len(words) >= 3 and words[-2] == "to" and _WANTING.intersection(words[:-2]):
+        # "I'd like to book", "I want to cancel": what is wanted comes next
         return "incomplete"
     if last in _DIGIT_WORDS or last.isdigit():
         return "unsure"  # people pause inside phone and card numbers
@@ -124,11 +129,13 @@ class SemanticEndpointer:
         )
 
 
-def make_endpointer(mode: str, silence_ms: float = 500.0) -> SilenceEndpointer | SemanticEndpointer:
+def make_endpointer(
+    mode: str, silence_ms: float = 500.0, complete_ms: float = 160.0
+) -> SilenceEndpointer | SemanticEndpointer:
     if mode == "silence":
         return SilenceEndpointer(silence_ms)
     if mode == "semantic":
-        return SemanticEndpointer()
+        return SemanticEndpointer(complete_ms=complete_ms)
     from workbench.errors import ConfigError
 
     raise ConfigError(f"unknown endpointing mode {mode!r} (choose: silence, semantic)")

@@ -177,14 +177,16 @@ class Interruption(Event):
 
 @dataclass(frozen=True)
 class AgentPaused(Event):
-    """The agent went quiet at once for caller speech over its reply ("pause" interruption
-    mode), keeping the reply; `AgentResumed` or an `AgentAudioStopped` ("interrupted") follows.
-    Over Twilio the server sends `clear` now and keeps the unplayed audio.
+    """The agent went quiet at once because the caller's voice started over its reply
+    ("pause" interruption mode), keeping the reply; `AgentResumed` or an `AgentAudioStopped`
+    (yielded) follows. Over Twilio the server sends `clear` now and keeps the unplayed audio.
 
-    Parameters: `turn` (the reply paused).
+    Parameters: `turn` (the reply paused), `onset_ms` (when the caller's speech began, at
+    the agent).
     """
 
     turn: int = 0
+    onset_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -193,13 +195,15 @@ class AgentResumed(Event):
 
     Parameters: `turn` (the reply resumed), `paused_ms` (how long it was quiet),
     `rewound_ms` (audio played again: back to the start of the word the pause cut; 0 when the
-    pause fell between sentences), `text` (the sentence it resumes in).
+    pause fell between sentences), `text` (the sentence it resumes in), `rephrased` (it
+    resumes with "As I was saying, " and the rest of the cut sentence, after a long pause).
     """
 
     turn: int = 0
     paused_ms: float = 0.0
     rewound_ms: float = 0.0
     text: str = ""
+    rephrased: bool = False
 
 
 @dataclass(frozen=True)
@@ -270,6 +274,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     AgentAudioStopped,
     AgentAudioHeard,
     Interruption,
+    AgentPaused,
+    AgentResumed,
     DtmfReceived,
     HandoffRequested,
     CrmWriteIntended,

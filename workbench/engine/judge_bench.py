@@ -27,6 +27,8 @@ from workbench.engine import events as ev
 from workbench.engine.caller import CallerFrame, TalkOverGreetingCaller
 from workbench.engine.calls import CallRuntime, run_call
 from workbench.engine.latency import FixedLatency
+from workbench.engine.outcomes import OverlapOutcome
+from workbench.engine.outcomes import summarise as summarise_outcomes
 from workbench.engine.session import SessionSettings
 from workbench.engine.virtual import CallResult
 from workbench.speech import labelled_lines as ll
@@ -78,6 +80,8 @@ INTERRUPTIONS: tuple[str, ...] = (
 
 DEFAULT_VOICES = ("piper:joe", "espeak:en-us+klatt3")
 DEFAULT_EAR = "fast"  # what the bench has always measured; `--ear accurate` to compare
+# A labelled line's label as the caller's intent (`engine/outcomes.py`).
+INTENTS = {"backchannel": "acknowledgement", "interruption": "interruption", "noise": "noise"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class JudgedLine:
     heard: str  # what the recogniser made of it
     verdicts: str  # the Interruption events' kinds, in order
     condition: str = "clean"  # what the line carried besides the voice (noisy lines)
+    outcome: OverlapOutcome | None = None  # what became of it, measured at the caller
 
 
 def talk_over(
@@ -103,6 +108,7 @@ def talk_over(
     hang_up_after_ms: float = 9000.0,
     max_duration_ms: float = 20000.0,
     ear: str | None = None,
+    intent: str | None = None,
 ) -> tuple[CallResult, TalkOverGreetingCaller]:
     """A call whose caller says `line` `into_ms` into the agent's greeting (virtual time, fixed
     stage costs): the call and the caller, with what it measured. `ear`: a flag's choice;
@@ -117,6 +123,7 @@ def talk_over(
             into_ms=into_ms,
             hang_up_after_ms=hang_up_after_ms,
         )
+        caller.intent = intent
         callers.append(caller)
         return caller
 
@@ -149,6 +156,7 @@ def judge_line(
         hang_up_after_ms=3500.0,
         max_duration_ms=15000.0,
         ear=ear,
+        intent=INTENTS[label],
     )
     interruptions = [e for e in result.events if isinstance(e, ev.Interruption)]
     stopped = any(i.stopped_agent for i in interruptions)
@@ -160,7 +168,10 @@ def judge_line(
         if caller.last_agent_audio is not None:
             stop_ms = max(0.0, caller.last_agent_audio - onset)
     correct = stopped == (label == "interruption")
-    return JudgedLine(voice, label, text, stopped, correct, stop_ms, heard, verdicts)
+    outcome = result.overlaps[0] if result.overlaps else None
+    return JudgedLine(
+        voice, label, text, stopped, correct, stop_ms, heard, verdicts, outcome=outcome
+    )
 
 
 class NoisyLineCaller:
@@ -253,6 +264,7 @@ def judge_noisy_line(
             return np.round(ll.normalised_speech(tts.render_pcm(line, 8000))).astype(np.int16)
 
         inner = TalkOverGreetingCaller(text, render, into_ms=1500.0, hang_up_after_ms=3500.0)
+        inner.intent = INTENTS[label]
         caller = NoisyLineCaller(
             inner, condition, ll.SPEECH_RMS, seed=seed,
             silent_line_ms=3500.0 if not text else None,
@@ -287,6 +299,7 @@ def judge_noisy_line(
         " / ".join(i.text for i in interruptions),
         " / ".join(i.kind for i in interruptions),
         condition.name,
+        result.overlaps[0] if result.overlaps else None,
     )
 
 
@@ -326,6 +339,9 @@ def summarise(lines: Sequence[JudgedLine]) -> dict[str, Any]:
     )
     return {
         **extra,
+        # The same lines in the outcome vocabulary (`engine/outcomes.py`), measured at the
+        # caller: yielded, resumed with its resume gap, abandoned replies.
+        "outcomes": summarise_outcomes(line.outcome for line in lines if line.outcome),
         "lines": len(lines),
         "accuracy": round(sum(line.correct for line in lines) / len(lines), 3) if lines else None,
         "false_interruptions": sum(line.stopped for line in backchannels),

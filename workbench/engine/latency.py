@@ -66,6 +66,7 @@ DEFAULT_FIXED_COSTS = {
     "respond_more": 1.0,
     "tts_first_audio": 5.0,
     "tts_sentence": 5.0,
+    "tts_rephrase": 5.0,
 }
 
 

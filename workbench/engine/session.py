@@ -41,7 +41,7 @@ from workbench.audio.codec import ulaw_decode
 from workbench.audio.frames import FRAME_MS, iter_frames, rms, word_start
 from workbench.audio.resample import StreamingResampler
 from workbench.engine import events as ev
-from workbench.engine.endpointing import make_endpointer
+from workbench.engine.endpointing import EndpointDecision, make_endpointer
 from workbench.engine.interruption import BACKCHANNEL_TOKENS, InterruptionJudge
 from workbench.engine.trace import Span
 from workbench.speech.ears import FINAL_PASS_LANE, reconcile
@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 TAIL_RATIO = 0.1  # a speech frame quieter than this share of the recent peak is a fading tail
 NOISE_MARGIN = 4.5  # speech must stand this far (13 dB) above the line's noise floor (median)
 NOISE_WINDOW_FRAMES = 75  # 1.5 s of frame levels behind the noise floor
-NOISE_FLOOR_MIN_FRAMES = 10  # the floor is trusted after 200 ms of line audio
+NOISE_FLOOR_MIN_FRAMES = 25  # the floor is trusted after 500 ms of line audio
+REPROMPT_SPEECH_MS = 600.0  # speech this long with no words is re-prompted (a cough is not)
 CONTEXT_SENTENCES = 3  # of the agent's, the context its final pass hears the caller in
 
 
@@ -63,6 +64,9 @@ class SessionSettings:
 
     endpointing: str = "semantic"  # "silence" | "semantic"
     silence_ms: float = 500.0  # the silence mode's wait
+    # The semantic mode's wait after words that sound complete: the latency a caller who only
+    # pauses after a complete-sounding clause is talked over at (`bench endpoints`)
+    complete_ms: float = 160.0
     vad_aggressiveness: int = 2
     vad_start_ms: float = 60.0
     min_utterance_ms: float = 100.0  # shorter bursts of "speech" are noise
@@ -74,13 +78,24 @@ class SessionSettings:
     # A caller who speaks again this soon after the reply began was still finishing the last
     # utterance: the reply is withdrawn and both utterances are answered together.
     continuation_ms: float = 1000.0
-    resume_policy: str = "continue"  # after a false interruption: "continue" | "rephrase"
-    # "judge": keep talking until the words show a real interruption (no false stops for
-    # acknowledgements, slower stops); "pause": go quiet as soon as a voice detector made for
-    # it (Silero, `speech/silero.py`) confirms the caller's voice, then resume if it was only
-    # an acknowledgement (fast stops; acknowledgements cause pauses, counted as false
-    # interruptions). webrtcvad alone paused for coughs and babble: BENCHMARKS.md, "Voice onset".
-    interruption: str = "judge"
+    # How a paused reply goes on: "continue" (from the start of the cut word) or "rephrase"
+    # ("As I was saying, " and the rest of the cut sentence) once the pause was at least
+    # `rephrase_after_ms` long; shorter pauses continue either way.
+    resume_policy: str = "continue"
+    rephrase_after_ms: float = 1500.0
+    # A pause this long ends in a resume unless the caller's turn has begun (LiveKit's
+    # `false_interruption_timeout`): babble or a long cough must not silence the reply.
+    pause_cap_ms: float = 2000.0
+    # While paused, a short caller sound (under the judge's longest acknowledgement) ends
+    # after this much silence, whatever the endpointer would wait: the resume gap.
+    paused_endpoint_ms: float = 200.0
+    # "pause" (the default): go quiet as soon as a voice detector made for it (Silero,
+    # `speech/silero.py`) confirms the caller's voice, then yield to a real interruption or
+    # resume after an acknowledgement (fast stops; an acknowledgement costs a short pause,
+    # reported as a resume). "judge": keep talking until the words show a real interruption
+    # (no pauses for acknowledgements, stops ~330 ms after the onset). webrtcvad alone paused
+    # for coughs and babble: BENCHMARKS.md, "Voice onset".
+    interruption: str = "pause"
     # Speech that starts this soon after an acknowledgement ("Yeah, … but what about") is the
     # caller taking the turn: judged an interruption as soon as it is speech.
     follow_on_ms: float = 600.0
@@ -110,6 +125,8 @@ class SessionSettings:
             "filler_after_ms": self.filler_after_ms,
             "barge_in": self.barge_in,
             "resume_policy": self.resume_policy,
+            "rephrase_after_ms": self.rephrase_after_ms,
+            "pause_cap_ms": self.pause_cap_ms,
             "interruption": self.interruption,
         }
 
@@ -182,6 +199,8 @@ class _Overlap:
     into_agent_speech_ms: float
     stopped_agent: bool = False
     paused_at: float | None = None  # "pause" mode: when the agent went quiet
+    capped_at: float | None = None  # the pause reached its cap and the agent went on
+    turn_begun: str = ""  # paused: why the words so far say the caller's turn has begun
     reason: str = ""
     speech_ended_at: float | None = None  # the caller's last speech frame in it
     after_acknowledgement_ms: float | None = None  # began this soon after an acknowledgement
@@ -238,7 +257,9 @@ class CallSession:
         self._words_include_carry = False  # the final pass heard the carried utterance too
         self._streaming_text: Transcript | None = None  # the recogniser's, if the pass fails
         self.tts = speech.agent_tts
-        self.endpointer = make_endpointer(self.settings.endpointing, self.settings.silence_ms)
+        self.endpointer = make_endpointer(
+            self.settings.endpointing, self.settings.silence_ms, self.settings.complete_ms
+        )
         self._upsampler = StreamingResampler(8000, 16000)
         self._preroll: deque[np.ndarray] = deque(
             maxlen=max(1, int(self.settings.preroll_ms // FRAME_MS))
@@ -295,6 +316,8 @@ class CallSession:
         self._interrupted: tuple[tuple[str, ...], int] | None = None  # sentences, cut index
         self.false_interruptions = 0
         self.barge_ins = 0
+        self._rephrasing = False  # a rephrased resume is being synthesised: hold the audio
+        self._rephrase_target: tuple[int, int, str] = (0, 0, "")
 
     # ------------------------------------------------------------------ inputs
 
@@ -365,21 +388,51 @@ class CallSession:
                 out.append(ev.PartialTranscript(self.call_id, frame_end, text=partial))
             overlap = self._overlap
             if overlap is not None and not overlap.stopped_agent and self.state == "speaking":
-                if self._onset is not None and overlap.paused_at is None and self._onset.is_speech:
+                if (
+                    self._onset is not None
+                    and overlap.paused_at is None
+                    and overlap.capped_at is None
+                    and self._onset.is_speech
+                ):
                     overlap.paused_at = frame_end  # go quiet now, decide what it was later
-                    out.append(ev.AgentPaused(self.call_id, frame_end, turn=overlap.agent_turn))
+                    out.append(
+                        ev.AgentPaused(
+                            self.call_id,
+                            frame_end,
+                            turn=overlap.agent_turn,
+                            onset_ms=overlap.started_at,
+                        )
+                    )
                 judgement = self.judge.judge(
                     self._partial,
                     self._speech_ms,
                     after_acknowledgement_ms=overlap.after_acknowledgement_ms,
                 )
-                if judgement.verdict == "barge_in":
+                paused = overlap.paused_at is not None
+                if judgement.verdict == "barge_in" and (
+                    not paused
+                    or self._speech_ms >= self.judge.max_backchannel_ms
+                    or overlap.after_acknowledgement_ms is not None
+                    or judgement.reason.startswith("stop word")
+                ):
                     out += self._stop_for_barge_in(frame_end, judgement.reason)
+                elif judgement.verdict == "barge_in":
+                    # Paused, the agent is quiet already: a short sound's content words wait
+                    # for its final words (the streaming recogniser hears "mm-hmm" as "anna
+                    # my"); they mean the caller's turn has begun if the pause reaches its cap.
+                    overlap.turn_begun = judgement.reason
             if isinstance(vad_event, VadSpeechEnd):
                 out.append(ev.CallerSpeechEnded(self.call_id, vad_event.t_ms))
             if not is_speech_frame and self._last_speech_end is not None:
                 silence = frame_end - self._last_speech_end
                 decision = self.endpointer.decide(silence, self._endpoint_words())
+                if (
+                    decision is None
+                    and overlap is not None
+                    and overlap.paused_at is not None
+                    and not overlap.stopped_agent
+                ):
+                    decision = self._paused_endpoint(silence)
                 if decision is not None:
                     out += self._end_utterance(frame_end, decision)
         else:
@@ -390,6 +443,19 @@ class CallSession:
                 and frame_end - self._last_agent_audio_end >= self.settings.no_input_timeout_ms
             ):
                 out += self._no_input(frame_end)
+        overlap = self._overlap
+        if (
+            overlap is not None
+            and overlap.paused_at is not None
+            and not overlap.stopped_agent
+            and frame_end - overlap.paused_at >= self.settings.pause_cap_ms
+        ):
+            # (while the caller speaks, or while its words are still being recognised)
+            if overlap.turn_begun:  # the caller's turn has begun: yield, do not resume
+                out += self._stop_for_barge_in(frame_end, overlap.turn_begun)
+            else:
+                out += self._resume(frame_end, overlap, "the pause reached its cap")
+                overlap.capped_at = frame_end
         return out
 
     def on_stage_done(self, t_ms: float, work_id: int, result: Any) -> list[Output]:
@@ -574,6 +640,8 @@ class CallSession:
         elif work.stage == "respond_more":  # the stream broke off: say what was said so far
             self._more = None
             self._synthesising = False
+        elif work.stage == "tts_rephrase":  # go on without the rephrased rest
+            self._rephrasing = False
         elif work.stage == "tts_sentence":
             self._synthesising = False
             self._next_sentence = len(self._sentences)  # give up on the rest of this reply
@@ -615,6 +683,8 @@ class CallSession:
             return None, out
         if self._overlap is not None and self._overlap.paused_at is not None:
             return None, out  # paused while the caller speaks ("pause" interruption mode)
+        if self._rephrasing:
+            return None, out  # "As I was saying, …" is being synthesised: it goes first
         frame = self._outgoing.popleft()
         if frame.kind == "speech":
             if self._sent is None or self._sent[:2] != (frame.turn, frame.sentence_index):
@@ -825,6 +895,10 @@ class CallSession:
             record.notes.append(f"continues the previous utterance {self._carry_text!r}")
             if not self._words_include_carry:
                 text = f"{self._carry_text} {text}".strip()
+                # The audio last heard holds the new words only: should the caller go on
+                # again, the pass must not hear it as the whole turn ("…how much does it cost
+                # and are you open on Christmas" lost "what are your opening hours").
+                self._heard_audio = []
         self._carry_text = None
         self._words_include_carry = False
         record.caller_text = text
@@ -848,6 +922,13 @@ class CallSession:
                 )
             )
         if not text.strip():
+            if self._speech_ms >= REPROMPT_SPEECH_MS:
+                # Speech that yields no words (babble, a bad line) ends in a re-prompt: a
+                # caller who spoke must hear something, never silence.
+                record.notes.append(f"{self._speech_ms:.0f} ms of speech, no words: re-prompt")
+                if hasattr(self.conversation, "reprompt_count"):
+                    self.conversation.reprompt_count += 1
+                return out + self._speak(t_ms, turn, _no_words_reply(self.agent))
             record.notes.append("nothing recognised: back to listening")
             self.state = "listening"
             return out
@@ -1135,9 +1216,9 @@ class CallSession:
         self._interrupted = (self._sentences, index)
         record = self.turns[overlap.agent_turn]
         first_sent = record.first_frame_sent_at
+        # (a reply not sent at all yet counts too: "pause" mode stops before its first frame)
         continuation = (
-            first_sent is not None
-            and overlap.started_at - first_sent <= self.settings.continuation_ms
+            (first_sent is None or overlap.started_at - first_sent <= self.settings.continuation_ms)
             and overlap.agent_turn == self.current_turn
             and self._snapshot is not None
             and self._snapshot[0] == overlap.agent_turn
@@ -1154,8 +1235,9 @@ class CallSession:
             on_interrupted(self.conversation, origin[index] if index < len(origin) else index)
         self._outgoing.clear()
         self._cancelled.update(
-            w for w, work in self._pending.items() if work.stage == "tts_sentence"
+            w for w, work in self._pending.items() if work.stage in ("tts_sentence", "tts_rephrase")
         )
+        self._rephrasing = False
         self._synthesising = False
         self._next_sentence = len(self._sentences)
         self._more = None
@@ -1203,6 +1285,101 @@ class CallSession:
         del frames[start:]
         return float(FRAME_MS * len(again)), display_text(upcoming.text)
 
+    def _paused_endpoint(self, silence_ms: float) -> Any:
+        """While the agent is paused for the caller, a short sound ends sooner: the caller
+        hears silence until its words are judged (the resume gap), and an acknowledgement
+        ("mm-hmm") is short; a caller who goes on is heard as going on after it."""
+        wait = self.settings.paused_endpoint_ms
+        if silence_ms + 1e-9 < wait or self._speech_ms >= self.judge.max_backchannel_ms:
+            return None
+        return EndpointDecision(
+            silence_ms,
+            wait,
+            f"endpointing wait [paused: {wait:.0f} ms]",
+            f"{silence_ms:.0f} ms of silence while the agent is paused",
+        )
+
+    def _resume(self, t_ms: float, overlap: _Overlap, why: str) -> list[Output]:
+        """Go on with the paused reply: from the start of the cut word, or, after a long pause
+        under the "rephrase" policy, with "As I was saying, " and the rest of the sentence."""
+        assert overlap.paused_at is not None
+        paused_ms = t_ms - overlap.paused_at
+        overlap.paused_at = None
+        record = self.turns[overlap.agent_turn]
+        rephrase = (
+            self.settings.resume_policy == "rephrase"
+            and paused_ms >= self.settings.rephrase_after_ms
+        )
+        if rephrase:
+            work, sentence = self._rephrase_cut_sentence(overlap.agent_turn)
+            if work is not None:
+                record.notes.append(f"paused {paused_ms:.0f} ms ({why}); rephrasing {sentence!r}")
+                return [
+                    work,
+                    ev.AgentResumed(
+                        self.call_id,
+                        t_ms,
+                        turn=overlap.agent_turn,
+                        paused_ms=paused_ms,
+                        text=sentence,
+                        rephrased=True,
+                    ),
+                ]
+        rewound_ms, sentence = self._rewind_to_word_start()
+        record.notes.append(
+            f"paused {paused_ms:.0f} ms ({why}); resumed {rewound_ms:.0f} ms back in {sentence!r}"
+        )
+        return [
+            ev.AgentResumed(
+                self.call_id,
+                t_ms,
+                turn=overlap.agent_turn,
+                paused_ms=paused_ms,
+                rewound_ms=rewound_ms,
+                text=sentence,
+            )
+        ]
+
+    def _rephrase_cut_sentence(self, turn: int) -> tuple[StageWork | None, str]:
+        """Replace the unheard rest of the cut sentence by "As I was saying, <the rest>",
+        synthesised anew; its frames go to the front of the queue when ready."""
+        outgoing = self._outgoing
+        if not outgoing or outgoing[0].kind != "speech" or outgoing[0].turn != turn:
+            return None, ""
+        upcoming = outgoing[0]
+        index = upcoming.sentence_index
+        words = upcoming.text.split()
+        frames = self._piece_sent
+        cut = frames and (frames[-1].turn, frames[-1].sentence_index) == (turn, index)
+        said = int(len(words) * frames[-1].progress) if cut else 0  # (the cut word is said again)
+        rest = " ".join(words[said:]).strip()
+        if not rest:
+            return None, ""
+        while outgoing and (outgoing[0].turn, outgoing[0].sentence_index) == (turn, index):
+            outgoing.popleft()
+        text = f"As I was saying, {rest[0].lower() + rest[1:] if rest[:2] != 'I ' else rest}"
+        self._rephrasing = True
+        render = self.speech.render_agent_speech
+        work = self._work("tts_rephrase", turn, lambda: render(text, first=True))
+        self._rephrase_target = (turn, index, text)
+        return work, display_text(text)
+
+    def _on_tts_rephrase_done(self, t_ms: float, work: StageWork, ulaw: bytes) -> list[Output]:
+        self._rephrasing = False
+        turn, index, text = self._rephrase_target
+        frames = list(iter_frames(ulaw))
+        count = len(frames)
+        rephrased = [
+            AgentFrame(payload, turn, "speech", index, text, (i + 1) / count)
+            for i, payload in enumerate(frames)
+        ]
+        self._outgoing.extendleft(reversed(rephrased))
+        self._piece_sent = []
+        self._sent = None
+        if self.state != "speaking" and self._outgoing:
+            self.state = "speaking"
+        return []
+
     def _settle_overlap(
         self, t_ms: float, work: StageWork, transcript: Any, overlap: _Overlap, judgement: Any
     ) -> list[Output]:
@@ -1210,15 +1387,9 @@ class CallSession:
         text = transcript.text if transcript is not None else ""
         agent_still_talking = self.state == "speaking"
         if judgement.verdict in ("backchannel", "noise") and overlap.paused_at is not None:
-            # "pause" mode went quiet for an acknowledgement: a false interruption; the
-            # queued audio simply carries on from where it paused.
+            # "pause" mode went quiet for an acknowledgement: the reply goes on from the cut
+            # (a resume, not a failure: its cost is the resume gap).
             self.false_interruptions += 1
-            record = self.turns[overlap.agent_turn]
-            record.notes.append(
-                f"false interruption: paused {t_ms - overlap.paused_at:.0f} ms for {text!r}"
-            )
-            rewound_ms, sentence = self._rewind_to_word_start()
-            record.notes.append(f"resumed {rewound_ms:.0f} ms back in {sentence!r}")
             return [
                 ev.Interruption(
                     self.call_id,
@@ -1228,14 +1399,7 @@ class CallSession:
                     stopped_agent=True,
                     false_interruption=True,
                 ),
-                ev.AgentResumed(
-                    self.call_id,
-                    t_ms,
-                    turn=overlap.agent_turn,
-                    paused_ms=t_ms - overlap.paused_at,
-                    rewound_ms=rewound_ms,
-                    text=sentence,
-                ),
+                *self._resume(t_ms, overlap, f"only {judgement.verdict} {text!r}"),
             ]
         if judgement.verdict in ("backchannel", "noise"):
             record = self.turns[overlap.agent_turn]
@@ -1350,6 +1514,18 @@ class CallSession:
 
 def _none() -> None:
     return None
+
+
+def _no_words_reply(agent: Any) -> Any:
+    """The agent's own no-match wording (guardrails.no_match), for speech with no words."""
+    from workbench.agent import Reply
+
+    guardrails = getattr(getattr(agent, "definition", None), "guardrails", None)
+    wording = list(getattr(guardrails, "no_match", None) or [])
+    return Reply(
+        sentences=tuple(wording[:1]) or ("Sorry, I didn't catch that. Could you say it again?",),
+        plan="re-prompt: speech with no words",
+    )
 
 
 def _fallback_reply(agent: Any) -> Any:

@@ -37,9 +37,11 @@ from workbench.audio.frames import FRAME_MS
 from workbench.audio.jitter import JitterBuffer
 from workbench.audio.network import NetworkConditions, NetworkLeg
 from workbench.engine import events as ev
-from workbench.engine.caller import Caller
+from workbench.engine.caller import Caller, last_audible_index
 from workbench.engine.latency import LatencyModel, MeasuredLatency
 from workbench.engine.observer import CallerSideObserver
+from workbench.engine.outcomes import OverlapOutcome
+from workbench.engine.overlaps import HeardFrame, overlap_outcomes
 from workbench.engine.session import AgentFrame, CallSession, StageWork
 from workbench.engine.trace import Span, TurnTimeline
 
@@ -65,6 +67,9 @@ class CallResult:
     reprompts: int = 0  # no-input / no-match re-prompts the agent made
     routing: str | None = None  # ai_resolved | human | workflow, as the agent decided
     caller_number: str = ""
+    # What became of each sound the caller made over the agent (a caller that knows its
+    # intent, e.g. a scripted one, says which; `overlaps.overlap_outcomes`).
+    overlaps: list[OverlapOutcome] = field(default_factory=list)
 
     @property
     def speedup(self) -> float:
@@ -119,6 +124,8 @@ class LocalCallDriver:
         self._down_seq = 0
         self._speech_end_by_seq: dict[int, float | None] = {}
         self._agent_frame_by_seq: dict[int, AgentFrame] = {}
+        self.heard: list[HeardFrame] = []  # agent frames as they reached the caller's ear
+        self._last_heard_meta: AgentFrame | None = None
 
     def set_network(self, conditions: NetworkConditions) -> None:
         """Change both directions of the caller's leg mid-call."""
@@ -203,6 +210,14 @@ class LocalCallDriver:
                 frame_meta = self._agent_frame_by_seq.pop(heard.seq, None)
                 if frame_meta is not None:
                     self._emit_all(self.observer.agent_frame_heard(t, frame_meta, pcm))
+                    self._last_heard_meta = frame_meta
+            if heard.kind != "silence" and self._last_heard_meta is not None:
+                # (a concealed frame is the last one fading out: the caller hears it too)
+                meta, last = self._last_heard_meta, last_audible_index(pcm)
+                audible_end = None if last is None else t + (last + 1) / 8.0
+                self.heard.append(
+                    HeardFrame(t, meta.turn, meta.sentence_index, meta.text, audible_end)
+                )
             if self.session.ended and drain_until is None:
                 drain_until = t + 600.0  # let the last words reach the caller's ear
             if drain_until is not None and t >= drain_until and not self._down_in_flight:
@@ -211,6 +226,8 @@ class LocalCallDriver:
         if not self.session.ended:
             self._handle(self.session.hang_up(t, reason="timeout"), t)
         wall = time.perf_counter() - wall_start
+        sounds = getattr(self.caller, "caller_sounds", None)
+        overlaps = overlap_outcomes(self.heard, self.events, sounds()) if sounds else []
         timelines = [self.observer.timelines[k] for k in sorted(self.observer.timelines)]
         return CallResult(
             call_id=self.session.call_id,
@@ -229,6 +246,7 @@ class LocalCallDriver:
             reprompts=int(getattr(self.session.conversation, "reprompt_count", 0) or 0),
             routing=self.session.routing,
             caller_number=self.session.caller_number,
+            overlaps=overlaps,
             network={
                 "uplink": vars(self.uplink.stats),
                 "downlink": vars(self.downlink.stats),

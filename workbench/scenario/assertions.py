@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.audio.frames import FRAME_MS
 from workbench.engine import events as ev
 from workbench.engine.interruption import leading_acknowledgement
 from workbench.engine.session import display_text
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 
 # Steps that start a new window (the agent's reply to them is judged on their window).
 WINDOW_KINDS = ("say", "say_wav", "silence", "dtmf", "barge_in", "hang_up")
-BACKCHANNEL_WINDOW_MS = 1500.0  # after a backchannel ends, a stop this soon is its doing
 NOISE_STOP_GRACE_MS = 1500.0  # a stop this long after caller speech ended is still its doing
 
 
@@ -354,6 +354,8 @@ def _call_outcomes(
         out += _barge_in_outcomes(caller, expect.barge_in_stop_ms)
     if expect.reprompts is not None:
         out.append(_reprompts(expect.reprompts, result))
+    if expect.max_wait_ms is not None:
+        out.append(_max_wait(expect.max_wait_ms, result, caller))
     if expect.end_reason is not None:
         out.append(
             Outcome(
@@ -408,44 +410,36 @@ def _latency_call(result: CallResult, limit: float | sc.LatencyLimits) -> list[O
 
 
 def false_interruptions(result: CallResult, caller: CallerLog) -> tuple[list[str], list[str]]:
-    """Every time the agent stopped when it should not have (evidence lines), and notes.
+    """Every acknowledgement or noise that cost the agent its reply (evidence lines), and notes.
 
-    False: an `Interruption` the engine flagged as such; an interrupted reply during a
-    backchannel (or just after it); an interrupted reply while the caller was not speaking.
+    In the outcome vocabulary (`engine/outcomes.py`) a false interruption is an *abandoned
+    reply*: the reply dropped, or restarted from its beginning. A short pause that resumes from
+    the cut is reported in the notes with its resume gap, not failed. A yield while the caller
+    was not speaking at all (noise, a cough, the line) abandons the reply too.
     """
-    judged = [e for e in result.events if isinstance(e, ev.Interruption)]
-    false = [e for e in judged if e.false_interruption]
+    problems: list[str] = []
+    notes: list[str] = []
+    for outcome in result.overlaps:
+        if outcome.intent == "interruption":
+            continue
+        at = f"{outcome.intent} at {outcome.onset_ms / 1000:.2f} s"
+        if outcome.outcome == "abandoned_reply":
+            problems.append(
+                f"abandoned reply: the {at} cost the agent its reply "
+                f"(stopped {outcome.stop_latency_ms:.0f} ms after the onset, never resumed)"
+            )
+        elif outcome.outcome == "resumed":
+            notes.append(
+                f"{at}: paused {outcome.stop_latency_ms:.0f} ms after the onset, resumed "
+                f"(resume gap {outcome.resume_gap_ms:.0f} ms)"
+            )
+        else:
+            notes.append(f"{at}: talked over (kept talking)")
     stops = [
         e
         for e in result.events
         if isinstance(e, ev.AgentAudioStopped) and e.reason == "interrupted"
     ]
-    problems = [f"false interruption at {e.t_ms / 1000:.2f} s ({e.text!r})" for e in false]
-    notes = []
-    for item in caller.interjections:
-        if item.kind != "backchannel" or item.onset_ms is None:
-            continue
-        end = (item.speech_end_ms or item.onset_ms) + BACKCHANNEL_WINDOW_MS
-        stopped = [e for e in stops if item.onset_ms - 100.0 <= e.t_ms <= end]
-        if stopped and not false:
-            verdicts = [
-                f"{e.kind} {e.text!r}" for e in judged if item.onset_ms - 100.0 <= e.t_ms <= end
-            ]
-            problems.append(
-                f"the agent stopped for backchannel {item.text!r} "
-                f"(AgentAudioStopped interrupted at {stopped[0].t_ms / 1000:.2f} s"
-                + (f"; judged {', '.join(verdicts)}" if verdicts else "")
-                + ")"
-            )
-        kept = (
-            "no agent audio heard"
-            if not item.agent_audible_at_onset
-            else f"agent audio went on {item.stop_ms:.0f} ms after its onset"
-            if item.stop_ms is not None
-            else "agent audio still going at the end"
-        )
-        notes.append(f"{item.text!r} at {item.onset_ms / 1000:.2f} s: {kept}")
-    # A stop while the caller was not speaking at all (noise, a cough, the line) is false too.
     speech = [
         (a.onset_ms, a.speech_end_ms)
         for a in caller.actions
@@ -456,18 +450,17 @@ def false_interruptions(result: CallResult, caller: CallerLog) -> tuple[list[str
             start - 100.0 <= stop.t_ms <= end + NOISE_STOP_GRACE_MS for start, end in speech
         ):
             problems.append(
-                f"the agent stopped at {stop.t_ms / 1000:.2f} s while the caller was not "
-                f"speaking (after {display_text(stop.text_heard)!r})"
+                f"abandoned reply: the agent stopped at {stop.t_ms / 1000:.2f} s while the "
+                f"caller was not speaking (after {display_text(stop.text_heard)!r})"
             )
     return problems, notes
 
 
 def _false_interruptions(scenario: sc.Scenario, result: CallResult, caller: CallerLog) -> Outcome:
     problems, notes = false_interruptions(result, caller)
-    judged = [e for e in result.events if isinstance(e, ev.Interruption)]
-    backchannels = [i for i in caller.interjections if i.kind == "backchannel"]
+    others = [o for o in result.overlaps if o.intent != "interruption"]
     evidence = "; ".join(problems) or (
-        f"{len(backchannels)} backchannel(s), {len(judged)} interruption event(s), none false"
+        f"{len(others)} acknowledgement(s) and noise over the agent, no abandoned reply"
         + (f" ({'; '.join(notes)})" if notes else "")
     )
     return Outcome("no_false_interruptions", "call", _ok(not problems), "0", evidence)
@@ -524,6 +517,57 @@ def _barge_in_outcomes(caller: CallerLog, limit: float) -> list[Outcome]:
                 )
             )
     return out
+
+
+@dataclass(frozen=True)
+class PrematureEndpoint:
+    """The agent ended the caller's turn while its sentence went on: premature when the caller
+    heard agent audio before it ended (`overlap_ms` > 0), else taken back unheard."""
+
+    step: int
+    endpoint_ms: float  # when the agent decided the turn was over
+    speech_end_ms: float  # when the caller's sentence really ended
+    overlap_ms: float  # agent audio the caller heard over the rest of its sentence
+
+
+def premature_endpoints(result: CallResult, caller: CallerLog) -> list[PrematureEndpoint]:
+    """Every endpoint decided inside a `say` step's speech (its onset → its last sound), with
+    the agent audio the caller heard over the rest of that sentence (the overlap it caused)."""
+    endpoints = [e.t_ms for e in result.events if isinstance(e, ev.EndpointDecided)]
+    out = []
+    for action in caller.actions:
+        if action.kind not in ("say", "say_wav") or action.onset_ms is None:
+            continue
+        speech_end = action.speech_end_ms
+        if speech_end is None:
+            continue
+        # (the agent decides on audio that reached it after the uplink: an endpoint stamped
+        # before the caller's last sound is certainly early)
+        early = [t for t in endpoints if action.onset_ms < t < speech_end - FRAME_MS]
+        if not early:
+            continue
+        first = early[0]
+        overlap = sum(
+            max(0.0, min(end, speech_end) - max(start, first)) for start, end in caller.agent_heard
+        )
+        out.append(PrematureEndpoint(action.step, first, speech_end, overlap))
+    return out
+
+
+def _max_wait(limit: float, result: CallResult, caller: CallerLog) -> Outcome:
+    """After each thing the caller said, how long until it heard the agent again."""
+    if not caller.waits:
+        return Outcome("max_wait_ms", "call", "fail", f"≤ {limit:g}", "the caller said nothing")
+    end = result.duration_ms
+    waits = [(said, (heard if heard is not None else end) - said) for said, heard in caller.waits]
+    said, worst = max(waits, key=lambda w: w[1])
+    never = [s for s, heard in caller.waits if heard is None]
+    evidence = (
+        f"longest wait {worst:.0f} ms, after the caller stopped at {said / 1000:.2f} s"
+        + (f" (never answered after {len(never)} utterance(s))" if never else "")
+        + f"; {len(waits)} waits"
+    )
+    return Outcome("max_wait_ms", "call", _ok(worst <= limit), f"≤ {limit:g}", evidence)
 
 
 def _reprompts(expected: int | sc.CountRange, result: CallResult) -> Outcome:

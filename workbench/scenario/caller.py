@@ -40,11 +40,14 @@ from workbench.engine.caller import (
     interruption_onset_index,
     last_audible_index,
 )
+from workbench.engine.overlaps import CallerSound
 from workbench.scenario import schema as sc
 
 log = logging.getLogger(__name__)
 
 SAMPLE_MS = 1000.0 / 8000.0
+# What a step's sound over the agent means (`engine/outcomes.py`'s intents).
+INTENTS = {"barge_in": "interruption", "backchannel": "acknowledgement", "sound": "noise"}
 DTMF_TONE_MS = 100.0
 
 
@@ -67,7 +70,7 @@ class Interjection:
     """A barge-in or backchannel, timed against the agent's speech, as the caller measured it."""
 
     step: int
-    kind: str  # "barge_in" | "backchannel"
+    kind: str  # "barge_in" | "backchannel" | "sound"
     text: str
     at_ms: float  # planned: speech onset this far into the agent's current speech
     agent_onset_ms: float | None = None  # the agent speech run it was timed against
@@ -101,6 +104,10 @@ class CallerLog:
     interjections: list[Interjection] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # the script could not run as written
     steps_reached: int = 0
+    # After each thing it said (its speech end), when it next heard the agent (None: never)
+    waits: list[tuple[float, float | None]] = field(default_factory=list)
+    # The agent audio it heard, as (start, end) runs (gaps under a frame and a half joined)
+    agent_heard: list[tuple[float, float]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- activities
@@ -149,6 +156,8 @@ class ScriptedCaller:
             text = _spoken_text(step)
             if text is not None:
                 self._audio[index] = np.asarray(render(text), dtype=np.int16)
+            elif isinstance(step, sc.SoundStep):
+                self._audio[index] = _nonspeech(step.sound, index)
             elif isinstance(step, sc.SayWavStep):
                 if load_wav is None:
                     raise ValueError("a say_wav step needs load_wav")
@@ -205,8 +214,17 @@ class ScriptedCaller:
 
     def hear(self, t_ms: float, pcm: np.ndarray) -> None:
         first = first_audible_index(pcm)
+        waits = self.log.waits
+        if first is not None and waits and waits[-1][1] is None and t_ms > waits[-1][0]:
+            waits[-1] = (waits[-1][0], t_ms + first * SAMPLE_MS)
         if first is not None:
             start = t_ms + first * SAMPLE_MS
+            end = t_ms + (last_audible_index(pcm) + 1) * SAMPLE_MS
+            runs = self.log.agent_heard
+            if runs and start - runs[-1][1] < 1.5 * FRAME_MS:
+                runs[-1] = (runs[-1][0], end)
+            else:
+                runs.append((start, end))
             if (
                 self._last_audible_end is None
                 or start - self._last_audible_end >= self.reply_gap_ms
@@ -225,6 +243,16 @@ class ScriptedCaller:
             if heard_until - quiet_since >= self.reply_gap_ms:
                 item.stop_ms = max(0.0, quiet_since - onset)
                 self._measuring.remove(item)
+
+    def caller_sounds(self) -> list[CallerSound]:
+        """The sounds it made over the agent, with what each meant (for `CallResult.overlaps`)."""
+        sounds = []
+        for item in self.log.interjections:
+            onset = item.measured_from_ms
+            if onset is None or not item.agent_audible_at_onset:
+                continue  # never said, or said in a silence: no overlap
+            sounds.append(CallerSound(INTENTS[item.kind], onset, item.speech_end_ms))
+        return sounds
 
     def on_event(self, event: Any) -> None:
         if isinstance(
@@ -277,7 +305,7 @@ class ScriptedCaller:
             activity.phase = "go"
         if kind in ("say", "say_wav"):
             return self._speak(activity, t_ms, reply_expected=True)
-        if kind in ("barge_in", "backchannel"):
+        if kind in ("barge_in", "backchannel", "sound"):
             return self._interject(activity, t_ms)
         if kind == "pause":
             if activity.phase == "start":
@@ -334,7 +362,11 @@ class ScriptedCaller:
     ) -> tuple[str, Any] | None:
         if activity.pcm is None:
             activity.pcm = _padded(self._audio[activity.step])
-            text = _spoken_text(activity.model) or activity.model.say_wav
+            text = (
+                _spoken_text(activity.model)
+                or getattr(activity.model, "sound", None)
+                or activity.model.say_wav
+            )
             action = self._begin_action(activity, t_ms, text)
             lead = first_audible_index(activity.pcm)
             action.onset_ms = None if lead is None else t_ms + lead * SAMPLE_MS
@@ -352,13 +384,16 @@ class ScriptedCaller:
             self._listen_from = end
             if reply_expected:
                 self._reply_expected = True
+                if action.speech_end_ms is not None:
+                    self.log.waits.append((action.speech_end_ms, None))
             if activity.interjection is not None:
                 activity.interjection.speech_end_ms = action.speech_end_ms
         return ("audio", (chunk, speech_end))
 
     def _interject(self, activity: _Activity, t_ms: float) -> tuple[str, Any] | None:
         model = activity.model
-        text = model.barge_in if activity.kind == "barge_in" else model.backchannel
+        text = {"barge_in": "barge_in", "backchannel": "backchannel", "sound": "sound"}
+        text = getattr(model, text[activity.kind])
         if activity.interjection is None:
             activity.interjection = Interjection(activity.step, activity.kind, text, model.at_ms)
             self.log.interjections.append(activity.interjection)
@@ -405,7 +440,7 @@ class ScriptedCaller:
             )
             item.last_agent_audio_ms = self._last_audible_end
             self._measuring.append(item)
-            if activity.kind == "backchannel":
+            if activity.kind in ("backchannel", "sound"):
                 # The agent carries on with its reply: that reply is what the next step awaits.
                 self._listen_from, self._reply_expected = t_ms, False
         return outcome
@@ -487,6 +522,17 @@ def _spoken_text(step: Any) -> str | None:
         if isinstance(value, str):
             return value
     return None
+
+
+def _nonspeech(name: str, seed: int) -> np.ndarray:
+    """A bundled non-speech sound at the level `bench vad` labels it (a cough peaks at about
+    three times a caller's speech level), 8 kHz int16."""
+    from workbench.speech import labelled_lines as ll
+    from workbench.speech import nonspeech
+
+    low, high = ll.TRANSIENT_PEAK[name]
+    sound = nonspeech.TRANSIENTS[name](seed) * ll.SPEECH_RMS * (low + high) / 2.0
+    return np.clip(np.round(sound), -32768, 32767).astype(np.int16)
 
 
 def _padded(pcm: np.ndarray) -> np.ndarray:

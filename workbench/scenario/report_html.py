@@ -15,7 +15,7 @@ from workbench.engine import events as ev
 from workbench.engine.session import display_text
 from workbench.engine.trace import TurnTimeline, latency_summary
 from workbench.scenario.runner import ScenarioResult
-from workbench.scenario.summary import suite_summary
+from workbench.scenario.summary import outcomes_line, overlap_line, suite_summary
 
 _COLOURS = {
     "network": "#8e9aaf",
@@ -102,7 +102,8 @@ def _summary_table(summary: dict) -> str:
             f"p50 {barge.get('p50_ms', '—')} ms, p95 {barge.get('p95_ms', '—')} ms over "
             f"{barge.get('count', 0)} barge-ins",
         ),
-        ("false interruptions", str(summary["false_interruptions"])),
+        ("caller sounds over the agent", outcomes_line(summary["overlaps"])),
+        ("abandoned replies (false interruptions)", str(summary["false_interruptions"])),
     ]
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
@@ -145,6 +146,12 @@ def _scenario_section(result: ScenarioResult) -> str:
                 f'<td class="{o.status}">{o.status}</td><td>{_e(o.evidence)}</td></tr>'
             )
         parts.append("</table>")
+    if result.call is not None and result.call.overlaps:
+        items = "".join(
+            f'<li class="{"pass" if o.correct else "fail"}">{_e(overlap_line(o))}</li>'
+            for o in result.call.overlaps
+        )
+        parts.append(f"<h3>Caller sounds over the agent</h3><ul>{items}</ul>")
     if result.call is not None:
         parts.append("<h3>Conversation</h3>" + _conversation(result))
         latency = _latency(result)
@@ -216,13 +223,23 @@ def _conversation(result: ScenarioResult) -> str:
                     f'<span class="mark barge">stopped</span> after “{_e(display_text(event.text_heard))}”',
                 )
             )
-        elif isinstance(event, ev.Interruption):
-            css = (
-                "false"
-                if event.false_interruption
-                else ("barge" if event.kind == "barge_in" else "back")
+        elif isinstance(event, ev.AgentPaused):
+            rows.append((event.t_ms, 2, "agent", '<span class="mark back">paused</span>'))
+        elif isinstance(event, ev.AgentResumed):
+            how = "rephrased" if event.rephrased else "resumed"
+            rows.append(
+                (
+                    event.t_ms,
+                    2,
+                    "agent",
+                    f'<span class="mark back">{how}</span> after {event.paused_ms:.0f} ms '
+                    f"in “{_e(event.text)}”",
+                )
             )
-            label = "false interruption" if event.false_interruption else event.kind
+        elif isinstance(event, ev.Interruption):
+            css = "barge" if event.kind == "barge_in" else "back"
+            # (a pause for an acknowledgement: judged by the overlap's outcome above)
+            label = f"{event.kind} (paused for it)" if event.false_interruption else event.kind
             rows.append(
                 (
                     event.t_ms,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from workbench.scenario.runner import ScenarioResult
+from workbench.scenario.summary import overlap_line
 
 
 def junit_xml(results: Sequence[ScenarioResult], wall_s: float, suite: str = "scenarios") -> str:
@@ -52,6 +53,7 @@ def junit_xml(results: Sequence[ScenarioResult], wall_s: float, suite: str = "sc
             failure.text = "\n".join(o.line() for o in result.failures)
         lines = [o.line() for o in result.outcomes]
         if result.call is not None:
+            lines += [f"overlap: {overlap_line(o)}" for o in result.call.overlaps]
             lines.append("")
             lines += [f"{speaker:>6}: {text}" for speaker, text in result.call.transcript]
         ET.SubElement(case, "system-out").text = "\n".join(lines)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from workbench.scenario.assertions import premature_endpoints
 from workbench.scenario.runner import ScenarioResult
-from workbench.scenario.summary import suite_summary
+from workbench.scenario.summary import outcomes_line, overlap_line, suite_summary
 
 
 def print_result_line(console: Any, result: ScenarioResult) -> None:
@@ -27,6 +28,18 @@ def print_result_line(console: Any, result: ScenarioResult) -> None:
             f"{outcome.expected}\n         evidence: {outcome.evidence}",
             highlight=False,
         )
+    for early in premature_endpoints(call, result.caller) if call is not None else []:
+        if not early.overlap_ms:
+            continue  # taken back before the caller heard anything: counted in the summary
+        console.print(
+            f"     [yellow]![/] premature endpoint at {early.endpoint_ms / 1000:.2f} s in step "
+            f"{early.step + 1} (the caller went on until {early.speech_end_ms / 1000:.2f} s; "
+            f"{early.overlap_ms:.0f} ms of agent audio over it)",
+            highlight=False,
+        )
+    for overlap in call.overlaps if call is not None else []:
+        mark = "[green]·[/]" if overlap.correct else "[red]![/]"
+        console.print(f"     {mark} {overlap_line(overlap)}", highlight=False)
     skipped = [o for o in result.outcomes if o.status == "skip"]
     for outcome in skipped:
         console.print(
@@ -67,4 +80,15 @@ def print_summary(console: Any, results: Sequence[ScenarioResult], wall_s: float
             f"over {barge['count']} barge-ins",
             highlight=False,
         )
-    console.print(f"false interruptions: {summary['false_interruptions']}", highlight=False)
+    if summary["overlaps"]["overlaps"]:
+        console.print(outcomes_line(summary["overlaps"]), highlight=False)
+    console.print(
+        f"abandoned replies (false interruptions): {summary['false_interruptions']}",
+        highlight=False,
+    )
+    early = summary["premature_endpoints"]
+    console.print(
+        f"premature endpoints: {early['count']} ({early['overlap_ms']:.0f} ms of agent audio "
+        f"over the caller; {early['taken_back']} more decided early, taken back unheard)",
+        highlight=False,
+    )

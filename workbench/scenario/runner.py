@@ -122,6 +122,7 @@ def run_scenario(
             on_event=note_ear,
             ear=options.ear or scenario.ear,
             default_ear=DEFAULT_EAR,
+            interruption=scenario.interruption,
         )
     except Exception as error:  # one broken scenario must not stop a suite
         log.exception("scenario %s could not run", scenario.name)

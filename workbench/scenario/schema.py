@@ -24,6 +24,8 @@ endpointing: semantic                  # semantic | silence
 ear: accurate                          # fast | accurate (overrides the agent's `ear:`; a
 #                                        command's --ear overrides this; default: accurate)
 silence_ms: 500                        # the silence mode's wait
+interruption: pause                    # pause | judge (overrides the agent's
+#                                        turn_taking.interruption; default: pause)
 latency_profile: measured              # measured | fixed | a bundled profile | a path
 seed: 7
 steps: [...]                           # required, at least one
@@ -34,8 +36,8 @@ Steps (what the caller does, in order)
 --------------------------------------
 Acting steps (`say`, `silence`, `dtmf`, `hang_up`) first wait until the agent has finished
 its reply (heard audio, then `reply gap` of quiet; or nothing heard for `reply_timeout_ms`),
-unless they set `now: true`. `pause`, `wait_for` and `network` act at once; `barge_in` and
-`backchannel` are timed against the agent's speech.
+unless they set `now: true`. `pause`, `wait_for` and `network` act at once; `barge_in`,
+`backchannel` and `sound` are timed against the agent's speech.
 
 ```yaml
 - say: What are your opening hours?    # in the caller's voice
@@ -51,6 +53,8 @@ unless they set `now: true`. `pause`, `wait_for` and `network` act at once; `bar
   at_ms: 1200                          # speech onset this far into the agent's current reply
 - backchannel: uh-huh                  # "uh-huh", "yeah", "right", "okay", "mm-hmm", …
   at_ms: 1500
+- sound: cough                         # not speech, over the agent's reply: cough | breath |
+  at_ms: 1500                          #   door (must not cost the reply)
 - dtmf: "4111111111111111#"            # keypad digits 0-9 * # A-D
   interval_ms: 250                     # from one digit to the next
 - network: poor                        # change the caller's leg from now (preset or mapping)
@@ -74,8 +78,12 @@ Per turn (a step's `expect`) and for the call (top-level `expect`):
 
 Call only:
 
-- `no_false_interruptions: true`: the agent never stopped for a backchannel;
+- `no_false_interruptions: true`: no acknowledgement or noise cost the agent its reply (an
+  *abandoned reply*: dropped, or restarted from the beginning); a short pause that resumes
+  from the cut is reported with its resume gap, not failed;
 - `barge_in_stop_ms`: for every `barge_in`, caller speech onset → last agent audio heard, ≤;
+- `max_wait_ms`: after each thing the caller said, the agent was heard again (an answer or a
+  re-prompt) within this long — a caller is never left in silence;
   when the words open with an acknowledgement ("Yeah, but…"), from the onset of the words
   after it, since the agent must let "yeah" pass;
 - `reprompts`: the number of no-input/no-match re-prompts, exact or `{min: N, max: N}`;
@@ -273,6 +281,7 @@ class CallExpect(_Strict):
     no_false_interruptions: bool | None = None
     barge_in_stop_ms: float | None = Field(default=None, gt=0)
     reprompts: int | CountRange | None = None
+    max_wait_ms: float | None = Field(default=None, gt=0)
     crm: list[CrmCheck] | None = None
     end_reason: Literal["caller_hung_up", "agent_ended", "handoff", "timeout"] | None = None
 
@@ -341,6 +350,13 @@ class BackchannelStep(_Strict):
     at_ms: float = Field(default=1000.0, ge=0)
 
 
+class SoundStep(_Strict):
+    """A sound that is not speech, made over the agent's reply (timed like a backchannel)."""
+
+    sound: Literal["cough", "breath", "door"]
+    at_ms: float = Field(default=1000.0, ge=0)
+
+
 class DtmfStep(_Acting):
     dtmf: str = Field(pattern=r"^[0-9*#A-Da-d]+$", description="keypad digits")
     interval_ms: float = Field(default=250.0, ge=20, le=5000)
@@ -371,6 +387,7 @@ STEP_KEYS: dict[str, str] = {
     "wait_for": "wait_for",
     "barge_in": "barge_in",
     "backchannel": "backchannel",
+    "sound": "sound",
     "dtmf": "dtmf",
     "network": "network",
     "hang_up": "hang_up",
@@ -396,6 +413,7 @@ Step = Annotated[
     | Annotated[WaitForStep, Tag("wait_for")]
     | Annotated[BargeInStep, Tag("barge_in")]
     | Annotated[BackchannelStep, Tag("backchannel")]
+    | Annotated[SoundStep, Tag("sound")]
     | Annotated[DtmfStep, Tag("dtmf")]
     | Annotated[NetworkStep, Tag("network")]
     | Annotated[HangUpStep, Tag("hang_up")],
@@ -414,6 +432,7 @@ _KIND_BY_CLASS: dict[type, str] = {
     WaitForStep: "wait_for",
     BargeInStep: "barge_in",
     BackchannelStep: "backchannel",
+    SoundStep: "sound",
     DtmfStep: "dtmf",
     NetworkStep: "network",
     HangUpStep: "hang_up",
@@ -443,7 +462,7 @@ def describe_step(step: BaseModel) -> str:
         return f"silence {value:g} s"
     if kind == "hang_up":
         return "hang_up"
-    if kind in ("barge_in", "backchannel"):
+    if kind in ("barge_in", "backchannel", "sound"):
         return f"{kind} {value!r} at {step.at_ms:g} ms"  # type: ignore[attr-defined]
     return f"{kind} {value!r}"
 
@@ -461,6 +480,7 @@ class Scenario(_Strict):
     noise: NoiseSpec | None = None
     endpointing: Literal["semantic", "silence"] = "semantic"
     ear: Literal["fast", "accurate"] | None = None
+    interruption: Literal["pause", "judge"] | None = None
     silence_ms: float = Field(default=500.0, gt=0)
     latency_profile: str = "measured"
     seed: int = 0

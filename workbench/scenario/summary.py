@@ -6,16 +6,43 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from workbench.engine.outcomes import OverlapOutcome, summarise
 from workbench.engine.report import call_to_dict
 from workbench.engine.trace import latency_summary, percentile
-from workbench.scenario.assertions import barge_in_stop_times
+from workbench.scenario.assertions import barge_in_stop_times, premature_endpoints
 from workbench.scenario.assertions import false_interruptions as judge_false
 from workbench.scenario.runner import ScenarioResult
 
 
 def false_interruptions(results: Sequence[ScenarioResult]) -> int:
-    """Times an agent stopped when it should not have (see `assertions.false_interruptions`)."""
+    """Replies an acknowledgement or noise cost (abandoned; see `assertions.false_interruptions`)."""
     return sum(len(judge_false(r.call, r.caller)[0]) for r in results if r.call is not None)
+
+
+def overlap_line(outcome: OverlapOutcome) -> str:
+    """One caller sound over the agent and what became of it, in the outcome vocabulary."""
+    text = (
+        f"{outcome.intent} at {outcome.onset_ms / 1000:.2f} s: {outcome.outcome.replace('_', ' ')}"
+    )
+    if outcome.stop_latency_ms is not None:
+        text += f", stop {outcome.stop_latency_ms:.0f} ms"
+    if outcome.resume_gap_ms is not None:
+        text += f", resume gap {outcome.resume_gap_ms:.0f} ms"
+    return text
+
+
+def outcomes_line(summary: dict[str, Any]) -> str:
+    """The suite's overlaps in one line (from `outcomes.summarise`)."""
+    counts = summary["counts"]
+    gap = summary["resume_gap_ms"]
+    line = (
+        f"{summary['overlaps']} caller sounds over the agent: {counts['yielded']} yielded, "
+        f"{counts['resumed']} resumed, {counts['abandoned_reply']} abandoned replies, "
+        f"{counts['talked_over']} talked over"
+    )
+    if gap["n"]:
+        line += f"; resume gap p50 {gap['p50']:.0f} ms, p95 {gap['p95']:.0f} ms"
+    return line
 
 
 def suite_summary(results: Sequence[ScenarioResult], wall_s: float) -> dict[str, Any]:
@@ -37,6 +64,20 @@ def suite_summary(results: Sequence[ScenarioResult], wall_s: float) -> dict[str,
         "turn_latency_ms": latency_summary(timelines),
         "barge_in_stop_ms": barge,
         "false_interruptions": false_interruptions(results),
+        "overlaps": summarise(o for r in results if r.call for o in r.call.overlaps),
+        "premature_endpoints": premature_summary(results),
+    }
+
+
+def premature_summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
+    """Premature endpoints (the agent's audio reached the caller before its sentence ended)
+    and the overlap they caused; endpoints decided early but taken back before any audio was
+    heard (a reply withdrawn as the caller went on) are counted apart: they cost nothing."""
+    found = [p for r in results if r.call for p in premature_endpoints(r.call, r.caller)]
+    return {
+        "count": sum(p.overlap_ms > 0 for p in found),
+        "overlap_ms": round(sum(p.overlap_ms for p in found), 1),
+        "taken_back": sum(p.overlap_ms == 0 for p in found),
     }
 
 
@@ -64,6 +105,10 @@ def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
     if result.call is not None:
         data["call"] = call_to_dict(result.call)
         data["call"] |= {
+            "overlaps": [o.as_dict() | {"correct": o.correct} for o in result.call.overlaps],
+            "premature_endpoints": [
+                asdict(p) for p in premature_endpoints(result.call, result.caller)
+            ],
             "routing": result.call.routing,
             "reprompts": result.call.reprompts,
             "captured_slots": sorted(result.call.captured),  # names only: values may be PII

@@ -95,13 +95,19 @@ class TranscriptView(QWidget):
             entry = self._agent_entry(event.turn)
             if entry is not None:
                 entry.cut_at = display_text(event.text_heard)
+        elif isinstance(event, ev.AgentPaused):
+            self._marker(event.t_ms, "paused: the caller's voice over the agent")
+        elif isinstance(event, ev.AgentResumed):
+            how = "rephrased" if event.rephrased else "resumed"
+            self._marker(event.t_ms, f"{how} after a {event.paused_ms:.0f} ms pause")
         elif isinstance(event, ev.Interruption):
+            # (the outcome vocabulary of engine/outcomes.py: yielded, resumed, talked over)
             if event.kind == "barge_in":
-                label = "barge-in: the agent stopped" if event.stopped_agent else "barge-in"
+                label = "yielded: the agent stopped" if event.stopped_agent else "barge-in"
             else:
                 label = "backchannel: the agent kept talking"
                 if event.false_interruption:
-                    label = "false interruption: the agent stopped for a backchannel"
+                    label = "backchannel: the agent paused for it"
             said = f" ({event.text!r})" if event.text else ""
             self._marker(event.t_ms, label + said)
         elif isinstance(event, ev.FillerStarted):
