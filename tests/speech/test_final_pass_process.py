@@ -44,6 +44,7 @@ def test_every_call_and_agent_shares_one_pool_of_worker_processes(sentence_pcm16
     first, second = ProcessFinalPass(VOCABULARY), ProcessFinalPass(("Brightsmile",))
     assert first._pool is second._pool
     assert len(first._pool.workers) == final_pass_process.pool_size()
+    assert first._pool.wait_ready(timeout=120)  # the first loads at once, the rest behind it
     for worker in first._pool.workers:
         assert worker._process.pid != os.getpid()
         assert worker._process.poll() is None  # alive
@@ -53,6 +54,7 @@ def test_every_call_and_agent_shares_one_pool_of_worker_processes(sentence_pcm16
 @pytest.mark.skipif(final_pass_process.pool_size() < 2, reason="one core: one worker")
 def test_a_pass_does_not_wait_behind_a_pass_already_running(sentence_pcm16k):
     final_pass = ProcessFinalPass(VOCABULARY)
+    assert final_pass._pool.wait_ready(timeout=120)
     release = threading.Event()
 
     def still_wanted_once_released() -> bool:
@@ -108,6 +110,7 @@ def test_in_process_a_pass_discarded_during_encoding_stops_before_decoding(sente
 
 def test_a_dead_worker_is_replaced_and_the_pass_still_answers(sentence_pcm16k):
     final_pass = ProcessFinalPass(VOCABULARY)
+    assert final_pass._pool.wait_ready(timeout=120)
     dead = {worker: worker._process for worker in final_pass._pool.workers}
     for process in dead.values():
         process.kill()
@@ -115,6 +118,21 @@ def test_a_dead_worker_is_replaced_and_the_pass_still_answers(sentence_pcm16k):
     assert "northwind" in final_pass.transcribe(sentence_pcm16k).text
     replaced = [w for w, process in dead.items() if w._process is not process]
     assert len(replaced) == 1 and replaced[0]._process.poll() is None
+
+
+def test_a_call_needs_one_worker_loaded_and_the_pool_serves_without_one_that_fails(
+    sentence_pcm16k,
+):
+    pool = final_pass_process._Pool("base", 2)
+    pool.workers[1] = final_pass_process._Worker("large")  # loads in the background, fails
+    try:
+        pool.ensure_started()  # the first worker is ready: no error, no wait for the second
+        request = final_pass_process.PassRequest(VOCABULARY, sentence_pcm16k.tobytes(), False, "")
+        assert pool.request(request, lambda: False)[0] == "ok"
+        assert not pool.wait_ready(timeout=5)
+        assert pool.request(request, lambda: False)[0] == "ok"
+    finally:
+        pool.stop()
 
 
 def test_a_worker_that_cannot_load_its_model_says_why(monkeypatch):

@@ -205,26 +205,46 @@ class _Pool:
 
     def __init__(self, model: str, size: int) -> None:
         self.workers = [_Worker(model) for _ in range(size)]
-        self._idle = list(self.workers)
+        self._idle: list[_Worker] = []  # started and not serving a request
+        self._ready = 0  # workers started
         self._changed = threading.Condition()
+        self._start_lock = threading.Lock()
+        self._started = False
 
     def ensure_started(self) -> None:
-        """Start every worker, loading their models side by side."""
-        errors: list[BaseException] = []
+        """The first worker started (a failure to load is raised here); the others load in
+        the background and take requests once ready, so a call waits for one model load,
+        not all of them (two loads side by side on a busy machine took over 5 s)."""
+        with self._start_lock:
+            if self._started:
+                return
+            first, *others = self.workers
+            first.ensure_started()
+            self._add(first)
+            for worker in others:
+                threading.Thread(
+                    target=self._start_later, args=(worker,), name="final-pass-load", daemon=True
+                ).start()
+            self._started = True
 
-        def start(worker: _Worker) -> None:
-            try:
-                worker.ensure_started()
-            except BaseException as error:  # re-raised below, on the caller's thread
-                errors.append(error)
+    def _start_later(self, worker: _Worker) -> None:
+        try:
+            worker.ensure_started()
+        except Exception as error:  # the pool serves on with the workers it has
+            logger.warning("a final-pass worker did not start (%s); serving without it", error)
+            return
+        self._add(worker)
 
-        threads = [threading.Thread(target=start, args=(w,)) for w in self.workers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
+    def _add(self, worker: _Worker) -> None:
+        with self._changed:
+            self._idle.append(worker)
+            self._ready += 1
+            self._changed.notify_all()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether every worker has started within `timeout` seconds (tests, benchmarks)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._ready == len(self.workers), timeout)
 
     def request(self, request: PassRequest, skip: Callable[[], bool]) -> tuple[Any, ...] | None:
         with self._changed:
