@@ -628,6 +628,7 @@ class FlowResponder:
         if kind not in ACTION_KINDS:
             self._run_action(conv, topic, turn)
         elif kind == "escalate":
+            conv.mark_done(topic.name)
             self._escalate(conv, turn, "caller asked for a person")
         elif kind == "answer":
             chunk = self._pick_chunk(topic, text, chunks)
@@ -850,6 +851,7 @@ class FlowResponder:
     # --- endings ----------------------------------------------------------------------------
 
     def _complete(self, conv: Conversation, topic: TopicSpec, values: dict, turn: _Turn) -> None:
+        conv.mark_done(topic.name)
         turn.say(*(t.format_map(values) for t in topic.answer))
         conv.outcome = topic.routing
         if topic.routing == "ai_resolved":
@@ -884,6 +886,7 @@ class FlowResponder:
 
     def _no_match(self, conv: Conversation, u: Understanding, turn: _Turn) -> None:
         g = self.definition.guardrails
+        conv.no_matches += 1
         self._count_failure(conv)
         off_topic = (
             u.topic == UNKNOWN_TOPIC
@@ -1283,11 +1286,13 @@ class FlowResponder:
                     return  # waiting for the caller's pick
             elif kind == "handoff":
                 assert step.handoff is not None
+                conv.mark_done(topic.name)  # handing off is this action's end
                 self._handoff(conv, turn, step.handoff, values)
                 return
             elif kind == "end_call":
                 assert step.end_call is not None
                 turn.say(*(render(t, values) for t in step.end_call.say))
+                conv.mark_done(topic.name)
                 conv.action = None
                 conv.outcome = step.end_call.routing
                 turn.routing = step.end_call.routing

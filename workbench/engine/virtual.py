@@ -40,6 +40,7 @@ from workbench.engine import events as ev
 from workbench.engine.caller import Caller
 from workbench.engine.latency import LatencyModel, MeasuredLatency
 from workbench.engine.observer import CallerSideObserver
+from workbench.engine.scorecard import call_facts
 from workbench.engine.session import AgentFrame, CallSession, StageWork
 from workbench.engine.trace import Span, TurnTimeline
 
@@ -65,6 +66,10 @@ class CallResult:
     reprompts: int = 0  # no-input / no-match re-prompts the agent made
     routing: str | None = None  # ai_resolved | human | workflow, as the agent decided
     caller_number: str = ""
+    topics: list[str] = field(default_factory=list)  # topics taken up, in order
+    topics_done: list[str] = field(default_factory=list)  # topics whose action ran to its end
+    no_matches: int = 0  # re-prompts that were a no-match
+    agent_topics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → slots, action
 
     @property
     def speedup(self) -> float:
@@ -229,6 +234,7 @@ class LocalCallDriver:
             reprompts=int(getattr(self.session.conversation, "reprompt_count", 0) or 0),
             routing=self.session.routing,
             caller_number=self.session.caller_number,
+            **call_facts(self.session),
             network={
                 "uplink": vars(self.uplink.stats),
                 "downlink": vars(self.downlink.stats),

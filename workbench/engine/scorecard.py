@@ -1,0 +1,199 @@
+"""The scorecard of one call: one definition for every face (scenario runs, served calls, GUI).
+
+A `Scorecard` says how the call ended and how well it went, from what the call produced
+(its events, turn timelines and the conversation's facts), never from a scenario's
+expectations, so a call from any face gets the same card:
+
+- **resolution**: `ai_resolved` | `workflow` | `handed_off` | `abandoned` (the call's
+  disposition in plain words; a call that failed or timed out counts as abandoned);
+- **topics**: per topic the call took up, in order: the slots the agent declares for it,
+  those captured, its action and whether that action ran to its end. A topic **succeeded**
+  when every declared slot was captured and its action was done (`task_success`);
+- **turns** (agent replies after the greeting), **re-prompts** (no input, no match, an answer
+  not understood) and **no-matches** (the subset that were a no-match);
+- **latency** at the caller: p50 / p95 / max of the caller-perceived turn latency;
+- **interruptions**: `engine.outcomes.summarise` over the call's overlaps (the one vocabulary:
+  yielded, resumed with its gap, abandoned replies, talked over);
+- **crm**: the records the call asks the CRM for (the VoiceCall and the conversation's own),
+  by object.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from workbench.engine import events as ev
+from workbench.engine.outcomes import OverlapOutcome, summarise
+from workbench.engine.trace import percentile
+
+if TYPE_CHECKING:
+    from workbench.engine.virtual import CallResult
+
+RESOLUTIONS = ("ai_resolved", "workflow", "handed_off", "abandoned")
+
+_RESOLUTION_OF_DISPOSITION = {
+    "ai_resolved": "ai_resolved",
+    "workflow": "workflow",
+    "escalated_to_human": "handed_off",
+    "human": "handed_off",
+    "abandoned": "abandoned",
+    "failed": "abandoned",
+}
+
+
+@dataclass(frozen=True)
+class TopicScore:
+    """One topic the call took up: what it needed, what it got."""
+
+    topic: str
+    slots_required: tuple[str, ...]
+    slots_captured: tuple[str, ...]
+    action: str
+    action_done: bool
+
+    @property
+    def success(self) -> bool:
+        return self.action_done and set(self.slots_required) <= set(self.slots_captured)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"success": self.success}
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    call_id: str
+    resolution: str  # one of RESOLUTIONS
+    end_reason: str
+    topics: tuple[TopicScore, ...]
+    turns: int
+    reprompts: int
+    no_matches: int
+    latency_ms: dict[str, float | int]  # turns, p50, p95, max (caller-perceived)
+    interruptions: dict[str, Any]  # outcomes.summarise
+    crm: dict[str, Any] = field(default_factory=dict)  # records: n, by_object
+
+    @property
+    def task_success(self) -> bool | None:
+        """Every topic taken up succeeded (None when the call took up no topic)."""
+        return all(t.success for t in self.topics) if self.topics else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "resolution": self.resolution,
+            "end_reason": self.end_reason,
+            "task_success": self.task_success,
+            "topics": [t.to_dict() for t in self.topics],
+            "turns": self.turns,
+            "reprompts": self.reprompts,
+            "no_matches": self.no_matches,
+            "latency_ms": dict(self.latency_ms),
+            "interruptions": self.interruptions,
+            "crm": self.crm,
+        }
+
+
+def resolution_of(disposition: str) -> str:
+    return _RESOLUTION_OF_DISPOSITION.get(disposition, "abandoned")
+
+
+def call_facts(session: Any) -> dict[str, Any]:
+    """What a finished session's conversation knows that the scorecard needs (`CallResult`
+    fields: topics, topics_done, no_matches, agent_topics)."""
+    conv = getattr(session, "conversation", None)
+    definition = getattr(getattr(session, "agent", None), "definition", None)
+    agent_topics = {
+        spec.name: {"slots": [slot.name for slot in spec.slots], "action": spec.action}
+        for spec in getattr(definition, "topics", []) or []
+    }
+    return {
+        "topics": list(getattr(conv, "topics_seen", []) or []),
+        "topics_done": list(getattr(conv, "topics_done", []) or []),
+        "no_matches": int(getattr(conv, "no_matches", 0) or 0),
+        "agent_topics": agent_topics,
+    }
+
+
+def overlaps_in(events: Iterable[ev.Event]) -> list[OverlapOutcome] | None:
+    """Overlap outcomes the engine recorded on its events (any event carrying an
+    `OverlapOutcome` as `outcome` or `overlap`); None when the run recorded none."""
+    found = [
+        value
+        for event in events
+        for value in (getattr(event, "outcome", None), getattr(event, "overlap", None))
+        if isinstance(value, OverlapOutcome)
+    ]
+    return found or None
+
+
+def latency_of(totals: Sequence[float]) -> dict[str, float | int]:
+    if not totals:
+        return {"turns": 0}
+    return {
+        "turns": len(totals),
+        "p50": round(percentile(totals, 50), 1),
+        "p95": round(percentile(totals, 95), 1),
+        "max": round(max(totals), 1),
+    }
+
+
+def scorecard_for(call: CallResult, overlaps: Sequence[OverlapOutcome] | None = None) -> Scorecard:
+    """The call's scorecard. `overlaps`: the call's overlap outcomes when a face knows them
+    (a scripted caller knows its intent); else those recorded on the call's events."""
+    if overlaps is None:
+        overlaps = overlaps_in(call.events) or []
+    captured = set(call.captured)
+    topics = []
+    for name in call.topics:
+        spec = call.agent_topics.get(name, {})
+        required = tuple(spec.get("slots", ()))
+        topics.append(
+            TopicScore(
+                topic=name,
+                slots_required=required,
+                slots_captured=tuple(s for s in required if s in captured),
+                action=str(spec.get("action", "")),
+                action_done=name in call.topics_done,
+            )
+        )
+    turns = {e.turn for e in call.events if isinstance(e, ev.ResponseStarted) and e.turn > 0}
+    crm_objects = Counter(
+        e.object for e in call.events if isinstance(e, ev.CrmWriteIntended) and e.object
+    )
+    crm_objects["VoiceCall"] += 1  # every finished call writes its VoiceCall
+    return Scorecard(
+        call_id=call.call_id,
+        resolution=resolution_of(call.disposition),
+        end_reason=call.end_reason,
+        topics=tuple(topics),
+        turns=len(turns),
+        reprompts=call.reprompts,
+        no_matches=call.no_matches,
+        latency_ms=latency_of([t.total_ms for t in call.timelines if t.turn > 0]),
+        interruptions=summarise(overlaps),
+        crm={"records": sum(crm_objects.values()), "by_object": dict(sorted(crm_objects.items()))},
+    )
+
+
+def suite_scorecard(cards: Sequence[Scorecard]) -> dict[str, Any]:
+    """Aggregates over many calls: containment (AI-resolved share), resolutions, task success
+    by topic, and the turn-latency distribution of every call's turns."""
+    n = len(cards)
+    resolutions = Counter(c.resolution for c in cards)
+    by_topic: dict[str, dict[str, int]] = {}
+    for card in cards:
+        for topic in card.topics:
+            row = by_topic.setdefault(topic.topic, {"calls": 0, "succeeded": 0})
+            row["calls"] += 1
+            row["succeeded"] += int(topic.success)
+    return {
+        "calls": n,
+        "resolutions": {r: resolutions.get(r, 0) for r in RESOLUTIONS},
+        "containment": round(resolutions.get("ai_resolved", 0) / n, 3) if n else None,
+        "task_success_by_topic": dict(sorted(by_topic.items())),
+        "reprompts": sum(c.reprompts for c in cards),
+        "no_matches": sum(c.no_matches for c in cards),
+    }
