@@ -35,6 +35,49 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         )
 
     @app.command()
+    def compare(
+        base: Annotated[
+            Path, typer.Argument(help="The base run: `run --json` file or a directory of them.")
+        ],
+        new: Annotated[
+            Path, typer.Argument(help="The new run: `run --json` file or a directory of them.")
+        ],
+        max_latency_regression: Annotated[
+            float,
+            typer.Option(
+                "--max-latency-regression",
+                min=0.0,
+                help="Exit 1 when p95 turn latency grew by more than PCT percent.",
+                metavar="PCT",
+            ),
+        ] = 10.0,
+        html_out: Annotated[
+            Path | None, typer.Option("--html", help="Write the comparison as HTML.")
+        ] = None,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the comparison as JSON.")
+        ] = None,
+    ) -> None:
+        """Compare two runs: verdict changes, turn-latency deltas, scorecard deltas. Exit 1 when
+        a scenario regressed (pass → fail) or p95 turn latency grew by more than PCT."""
+        from workbench.scenario.compare import compare as compare_runs
+        from workbench.scenario.compare import html_report, load_side, text_report
+
+        result = compare_runs(
+            load_side(base), load_side(new), max_latency_regression_pct=max_latency_regression
+        )
+        for line in text_report(result):
+            print(line)
+        if html_out is not None:
+            html_out.write_text(html_report(result), encoding="utf-8")
+            print(f"wrote {html_out}")
+        if json_out is not None:
+            json_out.write_text(json.dumps(result.to_dict(), indent=1))
+            print(f"wrote {json_out}")
+        if result.regressed:
+            raise typer.Exit(1)
+
+    @app.command()
     def run(
         paths: Annotated[list[Path], typer.Argument(help="Scenario files or directories.")],
         jobs: Annotated[
