@@ -14,14 +14,9 @@ from typing import Any
 
 from workbench.crm.call_record import CallEvent, CallRecord
 from workbench.engine import events as ev
+from workbench.engine.scorecard import call_disposition
 
 AGENT_LINE = "+18005550100"  # the demo agent's own number (To on every VoiceCall)
-
-_DISPOSITION_BY_ROUTING = {
-    "human": "escalated_to_human",
-    "workflow": "workflow",
-    "ai_resolved": "ai_resolved",
-}
 
 
 def settled_topic(events: Iterable[ev.Event]) -> tuple[str, float]:
@@ -61,11 +56,7 @@ def call_record(
     duration_ms = ended.t_ms if ended is not None else (events[-1].t_ms if events else 0.0)
     topic, confidence = settled_topic(events)
     handoffs = [e for e in events if isinstance(e, ev.HandoffRequested)]
-    disposition = _DISPOSITION_BY_ROUTING.get(routing or "", "")
-    if not disposition and ended is not None:
-        disposition = ended.disposition or "ai_resolved"
-    if ended is not None and ended.reason == "caller_hung_up" and routing is None:
-        disposition = "abandoned"
+    disposition = call_disposition(routing, ended)
     summary = handoffs[-1].summary if handoffs and handoffs[-1].summary else _summary(events, topic)
     return CallRecord(
         call_id=call_id,

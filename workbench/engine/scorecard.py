@@ -96,7 +96,27 @@ class Scorecard:
         }
 
 
+_DISPOSITION_BY_ROUTING = {
+    "human": "escalated_to_human",
+    "workflow": "workflow",
+    "ai_resolved": "ai_resolved",
+}
+
+
+def call_disposition(routing: str | None, ended: ev.CallEnded | None) -> str:
+    """The call's business outcome (`crm.call_record.DISPOSITIONS`), the one rule the CRM
+    record and the scorecard share: the agent's last routing decision; else the session's
+    disposition at the end; a caller who hung up before any routing decision abandoned."""
+    disposition = _DISPOSITION_BY_ROUTING.get(routing or "", "")
+    if not disposition and ended is not None:
+        disposition = ended.disposition or "ai_resolved"
+    if ended is not None and ended.reason == "caller_hung_up" and routing is None:
+        disposition = "abandoned"
+    return disposition or "ai_resolved"
+
+
 def resolution_of(disposition: str) -> str:
+    """The scorecard's word for a disposition."""
     return _RESOLUTION_OF_DISPOSITION.get(disposition, "abandoned")
 
 
@@ -159,6 +179,7 @@ def scorecard_for(call: CallResult, overlaps: Sequence[OverlapOutcome] | None = 
                 action_done=name in call.topics_done,
             )
         )
+    ended = next((e for e in reversed(call.events) if isinstance(e, ev.CallEnded)), None)
     turns = {e.turn for e in call.events if isinstance(e, ev.ResponseStarted) and e.turn > 0}
     crm_objects = Counter(
         e.object for e in call.events if isinstance(e, ev.CrmWriteIntended) and e.object
@@ -166,7 +187,7 @@ def scorecard_for(call: CallResult, overlaps: Sequence[OverlapOutcome] | None = 
     crm_objects["VoiceCall"] += 1  # every finished call writes its VoiceCall
     return Scorecard(
         call_id=call.call_id,
-        resolution=resolution_of(call.disposition),
+        resolution=resolution_of(call_disposition(call.routing, ended)),
         end_reason=call.end_reason,
         topics=tuple(topics),
         turns=len(turns),
