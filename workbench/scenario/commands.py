@@ -111,8 +111,17 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             bool, typer.Option("--no-crm", help="Skip `crm` expectations (reported as skipped).")
         ] = False,
         ear: Annotated[str | None, typer.Option("--ear", help=EAR_HELP)] = None,
+        trace_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--trace",
+                help="Write each call's Chrome/Perfetto trace (<scenario>.trace.json) here.",
+                file_okay=False,
+            ),
+        ] = None,
     ) -> None:
-        """Run scenarios in virtual time; print verdicts with evidence; exit 1 if any fails."""
+        """Run scenarios in virtual time; print verdicts with evidence; exit 1 if any fails.
+        With OTEL_EXPORTER_OTLP_ENDPOINT set, each call is also sent as an OpenTelemetry trace."""
         from rich.console import Console
 
         from workbench.engine.endpointing import make_endpointer
@@ -183,5 +192,20 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
             write_html(html_out, results, wall)
             console.print(f"wrote {html_out}")
+        if trace_dir is not None:
+            from workbench.scenario.traces import write_chrome_traces
+
+            written = write_chrome_traces(trace_dir, results)
+            console.print(f"wrote {written} call trace(s) to {trace_dir}")
+        from workbench.engine.otel import otlp_enabled, otlp_endpoint
+
+        if otlp_enabled():
+            from workbench.scenario.traces import export_otlp
+
+            problem = export_otlp(results)
+            if problem:
+                console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+            else:
+                console.print(f"sent the call traces to {otlp_endpoint()}", highlight=False)
         if not all(r.passed for r in results):
             raise typer.Exit(1)
