@@ -10,61 +10,27 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from support.otlp_receiver import attributes as attrs
+from support.otlp_receiver import otlp_receiver
 
 BUNDLED = Path(__file__).resolve().parents[2] / "scenarios"
 
 
-class Receiver(BaseHTTPRequestHandler):
-    requests: list[tuple[str, str, bytes]]
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append((self.path, self.headers["Content-Type"], body))  # type: ignore[attr-defined]
-        reply = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    server.requests = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def attrs(span) -> dict:
-    out = {}
-    for kv in span.attributes:
-        value = kv.value
-        out[kv.key] = getattr(value, value.WhichOneof("value"))
-    return out
+    with otlp_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="module")
 def traced_run(receiver, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("otel")
     env = os.environ.copy()
-    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{receiver.server_address[1]}"
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
     env["OTEL_SERVICE_NAME"] = "workbench-test"
     done = subprocess.run(
         [
@@ -88,15 +54,9 @@ def traced_run(receiver, tmp_path_factory):
     assert "Traceback" not in done.stderr, done.stderr
     assert "sent the call traces to http://127.0.0.1:" in done.stdout, done.stdout
     spans = []
-    for path, content_type, body in receiver.requests:
-        assert path == "/v1/traces" and content_type == "application/x-protobuf"
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(body)
-        for resource_spans in request.resource_spans:
-            service = {kv.key: kv.value.string_value for kv in resource_spans.resource.attributes}
-            assert service["service.name"] == "workbench-test"
-            for scope in resource_spans.scope_spans:
-                spans.extend(scope.spans)
+    for resource, span in receiver.spans():
+        assert resource["service.name"] == "workbench-test"
+        spans.append(span)
     return json.loads((tmp_path / "run.json").read_text()), spans, tmp_path / "traces"
 
 

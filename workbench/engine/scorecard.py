@@ -218,3 +218,28 @@ def suite_scorecard(cards: Sequence[Scorecard]) -> dict[str, Any]:
         "reprompts": sum(c.reprompts for c in cards),
         "no_matches": sum(c.no_matches for c in cards),
     }
+
+
+def session_call_result(
+    session: Any, events: Sequence[ev.Event], *, end_reason: str, duration_ms: float = 0.0
+) -> CallResult:
+    """A finished real-time session (a served call) as the `CallResult` a scorecard reads:
+    its turn timelines are those its `TurnCompleted` events carry."""
+    from workbench.engine.virtual import CallResult
+
+    conv = getattr(session, "conversation", None)
+    timelines = [e.timeline for e in events if isinstance(e, ev.TurnCompleted) and e.timeline]
+    ended = next((e for e in reversed(events) if isinstance(e, ev.CallEnded)), None)
+    return CallResult(
+        call_id=session.call_id,
+        events=list(events),
+        timelines=timelines,
+        transcript=list(getattr(session, "transcript", [])),
+        duration_ms=ended.t_ms if ended is not None else duration_ms,
+        end_reason=end_reason,
+        disposition=getattr(session, "disposition", "") or "",
+        captured=dict(getattr(conv, "captured", {}) or {}),
+        reprompts=int(getattr(conv, "reprompt_count", 0) or 0),
+        routing=getattr(session, "routing", None),
+        **call_facts(session),
+    )
