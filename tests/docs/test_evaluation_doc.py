@@ -15,6 +15,7 @@ import pytest
 from workbench.engine.outcomes import summarise
 from workbench.engine.scorecard import Scorecard, TopicScore
 from workbench.paths import REPO_ROOT
+from workbench.telephony.server import CALL_LOG_FIELDS
 
 DOC = REPO_ROOT / "docs" / "evaluation.md"
 WORKBENCH = Path(sys.executable).parent / "workbench"
@@ -48,6 +49,12 @@ def test_the_example_runs_compare_as_the_guide_says(tmp_path):
         timeout=60,
     )
     assert same.returncode == 0 and "no regression" in same.stdout
+
+
+def test_the_call_log_line_has_the_fields_serve_writes():
+    line = json.loads(block("json call-log"))
+    assert set(line) == set(CALL_LOG_FIELDS)
+    assert line["format"] == "workbench-call/1"
 
 
 def test_the_example_scorecard_has_the_fields_of_a_real_one():

@@ -13,6 +13,7 @@ from support.otlp_receiver import attributes, otlp_receiver
 from workbench.engine import events as ev
 from workbench.engine.scorecard import resolution_of
 from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.server import CALL_LOG_FIELDS
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -48,6 +49,7 @@ def test_a_served_call_is_scored_logged_counted_and_traced(live_server, runtime,
         logged = [json.loads(line) for line in server.call_log_path.read_text().splitlines()]
         mine = [line for line in logged if line["scorecard"]["call_id"] == sid]
         assert len(mine) == 1 and mine[0]["format"] == "workbench-call/1"
+        assert tuple(mine[0]) == CALL_LOG_FIELDS
         assert mine[0]["scorecard"]["topics"][0]["topic"] == "OpeningHours"
 
         metrics = urllib.request.urlopen(f"{live_server.http}/metrics", timeout=10).read().decode()

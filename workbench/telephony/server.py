@@ -626,7 +626,7 @@ class MediaStreamServer:
                 topic=topic.topic,
                 success="true" if topic.success else "false",
             )
-        line = {
+        line: dict[str, Any] = {
             "format": "workbench-call/1",
             "started_at": call.started_at.isoformat(),
             "agent": getattr(self.agent, "name", ""),
@@ -802,6 +802,10 @@ class MediaStreamServer:
             self._internal_runner = None
         # Traces still being sent (each bounded by the exporter's timeout).
         await asyncio.get_running_loop().run_in_executor(None, self._after_call.shutdown)
+
+
+# The fields of a call log line, in order (docs/evaluation.md shows one).
+CALL_LOG_FIELDS = ("format", "started_at", "agent", "scorecard", "turn_latencies_ms")
 
 
 def call_log_path() -> Path:
