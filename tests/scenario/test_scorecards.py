@@ -6,6 +6,9 @@ the call did, never from the scenario's expectations.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,63 @@ def test_scorecards_are_in_the_run_json_and_the_html_report(cards):
     page = html_report(results, 1.0)
     assert "containment (AI-resolved)" in page and "task success: ChangeAddress" in page
     assert page.count("<b>Scorecard</b>") == len(results)
+
+
+def test_workbench_report_adds_up_run_files_and_call_logs_with_charts(cards, tmp_path):
+    results = list(cards.values())
+    (tmp_path / "run.json").write_text(json.dumps(results_to_dict(results, 1.0), default=str))
+    # The same calls as serve's call log writes them (one JSON line per call).
+    with (tmp_path / "calls.jsonl").open("w") as log:
+        for result in results:
+            line = {
+                "format": "workbench-call/1",
+                "started_at": "2026-12-07T07:00:00+00:00",
+                "agent": "Northwind Receptionist",
+                "scorecard": result.scorecard.to_dict(),
+                "turn_latencies_ms": [
+                    {"turn": t.turn, "caller_text": t.caller_text, "total_ms": t.total_ms}
+                    for t in result.call.timelines
+                    if t.turn > 0
+                ],
+            }
+            log.write(json.dumps(line) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "report", str(tmp_path), "--html",
+         str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    n = len(results)
+    assert data["calls"] == 2 * n  # both files, every call
+    ai = sum(r.scorecard.resolution == "ai_resolved" for r in results)
+    assert data["containment"] == round(ai / n, 3)
+    assert data["containment_by_topic"]["ChangeAddress"]["calls"] == 4
+    assert data["task_success_by_topic"]["ChangeAddress"] == {"succeeded": 2, "calls": 4}
+    turns = sum(r.scorecard.latency_ms["turns"] for r in results)
+    assert data["turn_latency_ms"]["turns"] == 2 * turns
+    assert sum(b["turns"] for b in data["turn_latency_ms"]["histogram"]) == 2 * turns
+    # The average waterfall comes from the run file's lanes: its lanes add up to the mean turn.
+    run_totals = [t.total_ms for r in results for t in r.call.timelines if t.turn > 0]
+    mean = sum(lane["mean_ms"] for lane in data["average_waterfall_ms"])
+    assert mean == pytest.approx(sum(run_totals) / len(run_totals), abs=1.0)
+    reasons = dict((reason, count) for reason, count in data["top_failure_reasons"])
+    assert reasons["abandoned: ChangeAddress"] == 2  # the caller who hung up, in both files
+    page = (tmp_path / "r.html").read_text()
+    for heading in ("Containment by topic", "Task success by topic", "Turn latency at the caller",
+                    "Average waterfall by lane", "Top failure reasons"):  # fmt: skip
+        assert f"<h2>{heading}</h2>" in page
+    assert page.count("<svg") >= 4
+    assert "calls from 2 file(s)" in page
+
+
+def test_workbench_report_refuses_a_file_without_calls_in_one_line(tmp_path):
+    (tmp_path / "calls.jsonl").write_text('{"hello": 1}\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "report", str(tmp_path / "calls.jsonl")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: {tmp_path / 'calls.jsonl'}:1: not a call log line (no scorecard)"
+    )

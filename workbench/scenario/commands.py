@@ -78,6 +78,51 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             raise typer.Exit(1)
 
     @app.command()
+    def report(
+        paths: Annotated[
+            list[Path],
+            typer.Argument(help="Run files (`run --json`), serve's calls.jsonl, or directories."),
+        ],
+        html_out: Annotated[
+            Path | None, typer.Option("--html", help="Write the report with charts as HTML.")
+        ] = None,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the aggregates as JSON.")
+        ] = None,
+    ) -> None:
+        """Aggregates over every call: containment and task success by topic, the latency
+        distribution, the average waterfall by lane, the top failure reasons."""
+        from workbench.scenario.analytics import aggregate, html_report, load_calls
+
+        rows = load_calls(paths)
+        data = aggregate(rows)
+        latency = data["turn_latency_ms"]
+        print(
+            f"{data['calls']} calls; containment (AI-resolved) {data['containment']:.0%}; "
+            + ", ".join(f"{n} {r}" for r, n in data["resolutions"].items() if n)
+        )
+        for topic, row in data["containment_by_topic"].items():
+            print(f"  {topic}: {row['calls']} calls, containment {row['containment']:.0%}")
+        for topic, row in data["task_success_by_topic"].items():
+            print(f"  task success {topic}: {row['succeeded']}/{row['calls']}")
+        if latency["turns"]:
+            print(
+                f"turn latency at the caller: p50 {latency['p50']} ms, p95 {latency['p95']} ms, "
+                f"max {latency['max']} ms over {latency['turns']} turns"
+            )
+        for reason, count in data["top_failure_reasons"][:5]:
+            print(f"  {count} × {reason}")
+        if html_out is not None:
+            html_out.write_text(
+                html_report(data, sorted({r.source.split(": ")[0] for r in rows})),
+                encoding="utf-8",
+            )
+            print(f"wrote {html_out}")
+        if json_out is not None:
+            json_out.write_text(json.dumps(data, indent=1))
+            print(f"wrote {json_out}")
+
+    @app.command()
     def run(
         paths: Annotated[list[Path], typer.Argument(help="Scenario files or directories.")],
         jobs: Annotated[
