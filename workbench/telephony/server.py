@@ -722,6 +722,9 @@ class MediaStreamServer:
             routing=None if fault else session.routing,
             consent=call.custom_parameters.get("consent", "true").lower() in ("1", "true", "yes"),
             next_call_id=call.human.leg_id if call.human is not None else None,
+            topics=list(getattr(conversation, "topics_seen", []) or []),
+            topics_done=list(getattr(conversation, "topics_done", []) or []),
+            tasks=[t.name for t in self.agent.definition.topics if t.action != "answer"],
         )
         if fault:
             from dataclasses import replace
