@@ -33,6 +33,23 @@ steps:
 """
 
 
+# The caller stops to think for 1 s mid-sentence: a 500-ms silence endpoint takes the pause
+# for the end of the turn, and the caller goes on before any reply has reached them.
+THINKING_PAUSE = """\
+name: thinking-pause
+description: A thinking pause longer than the silence endpoint, mid-sentence.
+latency_profile: fixed
+endpointing: silence
+silence_ms: 500
+steps:
+  - say: I would like to change
+  - pause_ms: 1000
+  - say: my address please.
+    now: true
+  - hang_up: true
+"""
+
+
 @pytest.fixture(scope="module")
 def cards(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cards")
@@ -94,6 +111,20 @@ def test_an_off_topic_request_counts_as_a_no_match_re_prompt(cards):
     card = cards["off-topic"].scorecard
     assert card.no_matches == 1 and card.reprompts >= 1
     assert card.task_success is None  # no topic taken up
+
+
+def test_a_thinking_pause_taken_for_the_end_of_the_turn_is_a_premature_endpoint(cards, tmp_path):
+    (tmp_path / "thinking-pause.yaml").write_text(THINKING_PAUSE)
+    (result,) = run_suite(
+        [load_scenario(tmp_path / "thinking-pause.yaml")], options=RunOptions(check_crm=False)
+    )
+    assert result.scorecard.premature_endpoints == 1
+    # A caller who waits for every reply, or interrupts well into one, contradicts no endpoint.
+    for name in ("opening-hours", "barge-in-long-answer", "backchannels-long-answer"):
+        assert cards[name].scorecard.premature_endpoints == 0, name
+    # The address caller says "my name is James … Smith" and "123 Main Street … Denver" in two
+    # breaths; the semantic endpointer took the first breath for the end at least once.
+    assert cards["change-address"].scorecard.premature_endpoints >= 1
 
 
 def test_overlaps_are_judged_in_the_one_vocabulary(cards):

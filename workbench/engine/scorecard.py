@@ -11,6 +11,9 @@ expectations, so a call from any face gets the same card:
   when every declared slot was captured and its action was done (`task_success`);
 - **turns** (agent replies after the greeting), **re-prompts** (no input, no match, an answer
   not understood) and **no-matches** (the subset that were a no-match);
+- **premature endpoints**: turns the agent ended while the caller was not done: the caller's
+  voice came back within `PREMATURE_WINDOW_MS` of the endpoint decision (the reply, if any,
+  barely begun: a barge-in lands later, well into a reply);
 - **latency** at the caller: p50 / p95 / max of the caller-perceived turn latency;
 - **interruptions**: `engine.outcomes.summarise` over the call's overlaps (the one vocabulary:
   yielded, resumed with its gap, abandoned replies, talked over);
@@ -33,6 +36,11 @@ if TYPE_CHECKING:
     from workbench.engine.virtual import CallResult
 
 RESOLUTIONS = ("ai_resolved", "workflow", "handed_off", "abandoned")
+
+# A caller who speaks again this soon after the agent decided their turn was over was still in
+# the middle of it (a thinking pause, not an end): with replies heard 0.1-0.9 s after the
+# endpoint they have heard a word or two at most, where an interruption comes later.
+PREMATURE_WINDOW_MS = 1000.0
 
 _RESOLUTION_OF_DISPOSITION = {
     "ai_resolved": "ai_resolved",
@@ -74,6 +82,7 @@ class Scorecard:
     latency_ms: dict[str, float | int]  # turns, p50, p95, max (caller-perceived)
     interruptions: dict[str, Any]  # outcomes.summarise
     crm: dict[str, Any] = field(default_factory=dict)  # records: n, by_object
+    premature_endpoints: int = 0
 
     @property
     def task_success(self) -> bool | None:
@@ -90,6 +99,7 @@ class Scorecard:
             "turns": self.turns,
             "reprompts": self.reprompts,
             "no_matches": self.no_matches,
+            "premature_endpoints": self.premature_endpoints,
             "latency_ms": dict(self.latency_ms),
             "interruptions": self.interruptions,
             "crm": self.crm,
@@ -149,6 +159,25 @@ def overlaps_in(events: Iterable[ev.Event]) -> list[OverlapOutcome] | None:
     return found or None
 
 
+def premature_endpoints(events: Sequence[ev.Event]) -> int:
+    """Endpoint decisions the caller's own voice contradicted: it came back within
+    `PREMATURE_WINDOW_MS` of the decision (each decision counts once)."""
+    ordered = sorted(events, key=lambda e: e.t_ms)
+    count = 0
+    for i, event in enumerate(ordered):
+        if not isinstance(event, ev.EndpointDecided):
+            continue
+        for later in ordered[i + 1 :]:
+            if later.t_ms - event.t_ms > PREMATURE_WINDOW_MS or isinstance(
+                later, ev.EndpointDecided
+            ):
+                break
+            if isinstance(later, ev.CallerSpeechStarted):
+                count += 1
+                break
+    return count
+
+
 def latency_of(totals: Sequence[float]) -> dict[str, float | int]:
     if not totals:
         return {"turns": 0}
@@ -196,6 +225,7 @@ def scorecard_for(call: CallResult, overlaps: Sequence[OverlapOutcome] | None = 
         latency_ms=latency_of([t.total_ms for t in call.timelines if t.turn > 0]),
         interruptions=summarise(overlaps),
         crm={"records": sum(crm_objects.values()), "by_object": dict(sorted(crm_objects.items()))},
+        premature_endpoints=premature_endpoints(call.events),
     )
 
 
@@ -217,6 +247,7 @@ def suite_scorecard(cards: Sequence[Scorecard]) -> dict[str, Any]:
         "task_success_by_topic": dict(sorted(by_topic.items())),
         "reprompts": sum(c.reprompts for c in cards),
         "no_matches": sum(c.no_matches for c in cards),
+        "premature_endpoints": sum(c.premature_endpoints for c in cards),
     }
 
 

@@ -52,7 +52,8 @@ def scorecard_line(card: Scorecard) -> str:
     overlaps = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "none"
     return (
         f"{card.resolution}; topics {topics}; {card.turns} turns, {card.reprompts} re-prompts "
-        f"({card.no_matches} no-match); latency {lat}; overlaps {overlaps}; "
+        f"({card.no_matches} no-match), {card.premature_endpoints} premature endpoints; "
+        f"latency {lat}; overlaps {overlaps}; "
         f"CRM records {card.crm.get('records', 0)}"
     )
 
