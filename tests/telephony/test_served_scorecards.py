@@ -12,6 +12,7 @@ from support.otlp_receiver import attributes, otlp_receiver
 
 from workbench.engine import events as ev
 from workbench.engine.scorecard import resolution_of
+from workbench.telephony.bench import scorecard_coverage
 from workbench.telephony.client import MediaStreamClient, Pacer
 from workbench.telephony.server import CALL_LOG_FIELDS
 
@@ -58,6 +59,9 @@ def test_a_served_call_is_scored_logged_counted_and_traced(live_server, runtime,
             'topic="OpeningHours"}' in metrics
         )
         assert 'workbench_topic_tasks_total{success="true",topic="OpeningHours"}' in metrics
+        # What `bench serve` reports as its scorecard coverage, read from the same /metrics.
+        coverage = scorecard_coverage(int(live_server.http.rsplit(":", 1)[1].split("/")[0]))
+        assert coverage is not None and coverage["calls_scored"] >= 1
 
         def my_spans():
             return [s for _, s in receiver.spans() if attributes(s).get("callSid") == sid]

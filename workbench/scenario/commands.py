@@ -13,6 +13,15 @@ from workbench.speech.ears import EAR_HELP, check_ear
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @bench.command("scorecard")
+    def bench_scorecard(
+        repeats: Annotated[int, typer.Option(min=1, help="Timings per call.")] = 50,
+    ) -> None:
+        """CPU to score a finished call and build its trace, beside the call's own CPU."""
+        from workbench.scenario.scorecard_bench import run_scorecard_bench
+
+        typer.echo(json.dumps(run_scorecard_bench(repeats=repeats), indent=2))
+
     @app.command()
     def check(
         paths: Annotated[
