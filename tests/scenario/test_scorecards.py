@@ -150,6 +150,15 @@ def test_scorecards_are_in_the_run_json_and_the_html_report(cards):
     page = html_report(results, 1.0)
     assert "containment (AI-resolved)" in page and "task success: ChangeAddress" in page
     assert page.count("<b>Scorecard</b>") == len(results)
+    # The call told whole, as its VoiceCall tells it: the main outcome and every topic.
+    moved = by_name["change-address"]["voice_call"]
+    assert moved["intent"] == "ChangeAddress"
+    assert "ChangeAddress (done)" in moved["summary"] and "Captured: " in moved["summary"]
+    assert "Resolved by the AI agent" in moved["summary"]
+    left = by_name["address-then-hang-up"]["voice_call"]
+    assert "ChangeAddress (not finished)" in left["summary"]
+    assert "Abandoned (the caller hung up)" in left["summary"]
+    assert "<b>The call</b> (ChangeAddress)" in page
 
 
 def test_workbench_report_adds_up_run_files_and_call_logs_with_charts(cards, tmp_path):

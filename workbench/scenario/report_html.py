@@ -149,6 +149,11 @@ def _scenario_section(result: ScenarioResult) -> str:
         from workbench.scenario.report_text import scorecard_line
 
         parts.append(f"<p><b>Scorecard</b>: {_e(scorecard_line(result.scorecard))}</p>")
+    voice_call = result.voice_call
+    if voice_call is not None:
+        parts.append(
+            f"<p><b>The call</b> ({_e(voice_call['intent'])}): {_e(voice_call['summary'])}</p>"
+        )
     if result.outcomes:
         parts.append(
             "<h3>Expectations</h3><table><tr><th>where</th><th>expectation</th><th>expected</th>"

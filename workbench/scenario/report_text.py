@@ -23,6 +23,12 @@ def print_result_line(console: Any, result: ScenarioResult) -> None:
     card = result.scorecard
     if card is not None:
         console.print(f"     [dim]scorecard: {scorecard_line(card)}[/]", highlight=False)
+    voice_call = result.voice_call
+    if voice_call is not None:
+        console.print(
+            f"     [dim]call: {voice_call['intent']} — {voice_call['summary']}[/]",
+            highlight=False,
+        )
     if result.error:
         console.print(f"     [red]error:[/] {result.error}", highlight=False)
     for outcome in result.failures:

@@ -68,6 +68,21 @@ class ScenarioResult:
             self._scorecard = scenario_scorecard(self.call, self.caller)
         return self._scorecard
 
+    @property
+    def voice_call(self) -> dict[str, str] | None:
+        """What the call's VoiceCall record tells (`crm.from_call`, the record the CRM gets):
+        `intent` (the call's main outcome), `disposition` and `summary` (the whole call)."""
+        if self.call is None:
+            return None
+        from workbench.crm.from_call import record_from_result
+
+        record = record_from_result(self.call)
+        return {
+            "intent": record.intent,
+            "disposition": record.disposition,
+            "summary": record.summary,
+        }
+
 
 @dataclass(frozen=True)
 class RunOptions:

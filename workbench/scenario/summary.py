@@ -103,6 +103,8 @@ def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
         ]
     if result.scorecard is not None:
         data["scorecard"] = result.scorecard.to_dict()
+    if result.call is not None:
+        data["voice_call"] = result.voice_call
     return data
 
 
