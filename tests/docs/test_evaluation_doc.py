@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from workbench.engine.outcomes import summarise
-from workbench.engine.scorecard import Scorecard, TopicScore
+from workbench.engine.scorecard import CALL_LOG_FIELDS, Scorecard, TopicScore
 from workbench.paths import REPO_ROOT
-from workbench.telephony.server import CALL_LOG_FIELDS
 
 DOC = REPO_ROOT / "docs" / "evaluation.md"
 WORKBENCH = Path(sys.executable).parent / "workbench"

@@ -11,10 +11,9 @@ import pytest
 from support.otlp_receiver import attributes, otlp_receiver
 
 from workbench.engine import events as ev
-from workbench.engine.scorecard import resolution_of
+from workbench.engine.scorecard import CALL_LOG_FIELDS, resolution_of
 from workbench.telephony.bench import scorecard_coverage
 from workbench.telephony.client import MediaStreamClient, Pacer
-from workbench.telephony.server import CALL_LOG_FIELDS
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

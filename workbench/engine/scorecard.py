@@ -251,6 +251,26 @@ def suite_scorecard(cards: Sequence[Scorecard]) -> dict[str, Any]:
     }
 
 
+CALL_LOG_FORMAT = "workbench-call/1"
+CALL_LOG_FIELDS = ("format", "started_at", "agent", "scorecard", "turn_latencies_ms")
+
+
+def call_log_line(card: Scorecard, call: CallResult, *, agent: str, started_at: str) -> dict:
+    """One finished call as a call log line (`serve`'s and the GUI's `calls.jsonl`, read by
+    `workbench report`): its scorecard and its caller-perceived turn latencies."""
+    return {
+        "format": CALL_LOG_FORMAT,
+        "started_at": started_at,
+        "agent": agent,
+        "scorecard": card.to_dict(),
+        "turn_latencies_ms": [
+            {"turn": t.turn, "caller_text": t.caller_text, "total_ms": round(t.total_ms, 1)}
+            for t in call.timelines
+            if t.turn > 0
+        ],
+    }
+
+
 def session_call_result(
     session: Any, events: Sequence[ev.Event], *, end_reason: str, duration_ms: float = 0.0
 ) -> CallResult:

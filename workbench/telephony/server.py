@@ -604,7 +604,7 @@ class MediaStreamServer:
         import json
 
         from workbench.engine.otel import CallTrace, otlp_enabled
-        from workbench.engine.scorecard import scorecard_for, session_call_result
+        from workbench.engine.scorecard import call_log_line, scorecard_for, session_call_result
 
         result = session_call_result(
             call.session,
@@ -626,17 +626,12 @@ class MediaStreamServer:
                 topic=topic.topic,
                 success="true" if topic.success else "false",
             )
-        line: dict[str, Any] = {
-            "format": "workbench-call/1",
-            "started_at": call.started_at.isoformat(),
-            "agent": getattr(self.agent, "name", ""),
-            "scorecard": card.to_dict(),
-            "turn_latencies_ms": [
-                {"turn": t.turn, "caller_text": t.caller_text, "total_ms": round(t.total_ms, 1)}
-                for t in result.timelines
-                if t.turn > 0
-            ],
-        }
+        line = call_log_line(
+            card,
+            result,
+            agent=getattr(self.agent, "name", ""),
+            started_at=call.started_at.isoformat(),
+        )
         try:
             with self.call_log_path.open("a", encoding="utf-8") as log_file:
                 log_file.write(json.dumps(line, default=str) + "\n")
@@ -805,10 +800,6 @@ class MediaStreamServer:
             self._internal_runner = None
         # Traces still being sent (each bounded by the exporter's timeout).
         await asyncio.get_running_loop().run_in_executor(None, self._after_call.shutdown)
-
-
-# The fields of a call log line, in order (docs/evaluation.md shows one).
-CALL_LOG_FIELDS = ("format", "started_at", "agent", "scorecard", "turn_latencies_ms")
 
 
 def call_log_path() -> Path:

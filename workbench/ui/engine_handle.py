@@ -96,6 +96,26 @@ class RemoteCaller:
         self.client.hang_up()
 
 
+def gui_call_log_path() -> Path:
+    """The GUI's call log: one line per finished call, as `serve`'s (`engine.scorecard`)."""
+    from workbench.paths import workbench_home
+
+    return workbench_home() / "gui" / "calls.jsonl"
+
+
+def append_call_log(path: Path, card: Any, result: Any, agent_path: Any) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from workbench.engine.scorecard import call_log_line
+
+    agent = getattr(result, "agent_name", "") or Path(str(agent_path)).name
+    line = call_log_line(card, result, agent=agent, started_at=datetime.now(UTC).isoformat())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log_file:
+        log_file.write(json.dumps(line, default=str) + "\n")
+
+
 class EngineHandle:
     """Commands in (any method, from the GUI thread), events and messages out via `post`."""
 
@@ -410,7 +430,8 @@ class EngineHandle:
             self._post(msg.CallStateChanged(msg.ENDED, result.end_reason))
 
     def _judge(self, result: Any) -> tuple[Any, str]:
-        """A GUI call gets what every face gives a call: its scorecard (`engine.scorecard`), a
+        """A GUI call gets what every face gives a call: its scorecard (`engine.scorecard`),
+        a line in the GUI's call log (the Analytics panel and `workbench report` read it), a
         Chrome/Perfetto trace under `<workbench home>/traces/`, and an OTLP trace when
         `OTEL_EXPORTER_OTLP_ENDPOINT` is set (sent off this thread)."""
         from workbench.engine.otel import CallTrace, otlp_enabled
@@ -421,6 +442,7 @@ class EngineHandle:
         scorecard = trace_path = None
         try:
             scorecard = scorecard_for(result)
+            append_call_log(gui_call_log_path(), scorecard, result, self.agent_path)
             directory = workbench_home() / "traces"
             directory.mkdir(parents=True, exist_ok=True)
             trace_path = directory / f"{result.call_id}.trace.json"

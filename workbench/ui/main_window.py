@@ -37,6 +37,7 @@ from workbench.ui.bridge import EngineBridge
 from workbench.ui.call_model import call_finished_text
 from workbench.ui.engine_handle import EngineHandle
 from workbench.ui.views.agent_editor import AgentPanel
+from workbench.ui.views.analytics import AnalyticsPanel
 from workbench.ui.views.crm import CrmPanel
 from workbench.ui.views.desk import AgentDeskPanel
 from workbench.ui.views.inspector import InspectorView, LiveCall
@@ -115,6 +116,7 @@ class MainWindow(QMainWindow):
         self.network = NetworkPanel(self.bridge, self.handle)
         self.agent_panel = AgentPanel(self.bridge, self.handle, agent_path)
         self.load_panel = LoadPanel()
+        self.analytics = AnalyticsPanel(self.bridge)
         self.desk = AgentDeskPanel(
             self.bridge, url=str(self.settings.value("desk/url", "ws://127.0.0.1:8080/agent"))
         )
@@ -143,6 +145,7 @@ class MainWindow(QMainWindow):
             ("Network", self.network),
             ("Agent", self.agent_panel),
             ("Load", self.load_panel),
+            ("Analytics", self.analytics),
             ("Agent desk", self.desk),
         ]
         for title, widget in bottom:
