@@ -53,7 +53,7 @@ class AnalyticsPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.chart = pg.PlotWidget()
         self.chart.setBackground("w")
-        self.chart.setLabel("bottom", "turn latency at the caller (ms)")
+        self.chart.setLabel("bottom", "turn latency at the caller, up to (s)")
         self.chart.setLabel("left", "turns")
         self.chart.setMinimumHeight(120)
         self.refresh_button = QPushButton("Refresh")
@@ -140,7 +140,11 @@ class AnalyticsPanel(QWidget):
                 brush="#5b8e7d",
             )
         )
-        self.chart.getAxis("bottom").setTicks([[(i, b["ms"]) for i, b in enumerate(bins)]])
+        # Each bar under its upper bound in seconds ("0.2" … "3", then "3+"): short enough to
+        # stay apart on a narrow panel.
+        self.chart.getAxis("bottom").setTicks(
+            [[(i, _bin_tick(b["ms"])) for i, b in enumerate(bins)]]
+        )
         reasons = data["top_failure_reasons"][:5]
         self.reasons_label.setText(
             "top failure reasons: " + "; ".join(f"{r} ×{n}" for r, n in reasons)
@@ -159,3 +163,10 @@ class AnalyticsPanel(QWidget):
         )
         if files:
             self.add_sources([Path(f) for f in files])
+
+
+def _bin_tick(label: str) -> str:
+    """ "200–300" → "0.3"; "> 3000" → "3+"."""
+    if label.startswith(">"):
+        return f"{float(label[1:]) / 1000:g}+"
+    return f"{float(label.split('–')[1]) / 1000:g}"
