@@ -34,3 +34,10 @@ def test_digits_read_one_by_one_are_taken_as_the_streaming_pass_heard_them():
     final = said("my order is 55002", 0.9)
     fixed = reconcile(final, said("my order is five five one zero two", 0.7))
     assert fixed.text == "my order is five five one zero two"
+
+
+def test_a_longer_digit_run_from_the_streaming_pass_is_not_taken():
+    # pocketsphinx inserting a digit is as likely as Whisper dropping one (tuning sentences)
+    final = said("it's order 58214 i think", 0.9)
+    kept = reconcile(final, said("at four five eight two one four i think", 0.7))
+    assert kept.text == final.text

@@ -68,18 +68,24 @@ def test_weights_that_are_not_the_measured_ones_are_refused(monkeypatch):
 
 def test_a_window_as_long_as_the_utterance_hears_what_the_full_window_hears(telephone_pcm16k):
     pcm = telephone_pcm16k("Can I change the billing address on my account?")
-    fit = WhisperFinalPass(window="fit").transcribe(pcm)
+    fitted = WhisperFinalPass(window="fit")
+    fit = fitted.transcribe(pcm)
     full = WhisperFinalPass(window="full").transcribe(pcm)
-    assert WhisperFinalPass.window_frames(len(pcm)) < FULL_WINDOW_FRAMES / 2
+    assert fitted.window_frames(len(pcm)) < FULL_WINDOW_FRAMES / 2
     assert fit.text == full.text
     assert word_error_rate("can I change the billing address on my account", fit.text) <= 0.1
 
 
 def test_the_windows_grow_with_the_utterance_and_stop_at_whisper_s_own():
-    short, longer = WhisperFinalPass.window_frames(16000), WhisperFinalPass.window_frames(160000)
-    assert short < longer <= FULL_WINDOW_FRAMES
-    assert WhisperFinalPass.window_frames(16000 * 40) == FULL_WINDOW_FRAMES
+    final_pass = WhisperFinalPass()
+    short, longer = final_pass.window_frames(16000), final_pass.window_frames(160000)
+    assert short == stt_whisper.MIN_WINDOW_FRAMES[final_pass.model] < longer <= FULL_WINDOW_FRAMES
+    assert final_pass.window_frames(16000 * 40) == FULL_WINDOW_FRAMES
     assert short % stt_whisper.WINDOW_STEP_FRAMES == 0
+
+
+def test_every_model_has_its_shortest_window():
+    assert set(stt_whisper.MIN_WINDOW_FRAMES) == set(stt_whisper.MODELS)
 
 
 def test_a_looping_result_is_decoded_again_in_the_full_window(telephone_pcm16k, monkeypatch):
@@ -89,7 +95,7 @@ def test_a_looping_result_is_decoded_again_in_the_full_window(telephone_pcm16k, 
     final_pass = WhisperFinalPass()
     windows: list[int] = []
 
-    def fake_decode(audio, frames, word_times, prefix):
+    def fake_decode(audio, frames, word_times, prefix, skip):
         windows.append(frames)
         text = "where is my order where is my order" if frames < FULL_WINDOW_FRAMES else "ok"
         return Transcript(text, (), 0.5), False

@@ -42,6 +42,10 @@ def test_apostrophes_inside_words_are_kept():
         ("2026", "two thousand and twenty six"),
         ("3 pm", "three pm"),
         ("call 0142", "call oh one four two"),
+        ("on the 23rd", "on the twenty third"),
+        ("the 22nd of May", "the twenty second of May"),
+        ("the 1st Monday", "the first Monday"),
+        ("the 9th of May 1972", "the ninth of May nineteen seventy two"),
     ],
 )
 def test_numbers_compare_equal_however_they_are_written(written, spoken):
@@ -52,6 +56,15 @@ def test_numbers_compare_equal_however_they_are_written(written, spoken):
 def test_each_digit_counts_as_one_word():
     assert normalize_words("card 4111") == ["card", "4", "1", "1", "1"]
     assert word_error_rate("card 4111", "card 4112") == pytest.approx(1 / 5)
+
+
+def test_an_ordinal_is_its_digits_with_the_last_one_marked():
+    assert normalize_words("the twenty third") == ["the", "2", "3th"]
+    assert word_error_rate("the twenty third", "the 23") == pytest.approx(1 / 3)
+
+
+def test_a_second_of_time_is_not_a_number():
+    assert normalize_words("hang on a second") == ["hang", "on", "a", "second"]
 
 
 def test_a_lone_oh_is_an_interjection_not_a_zero():

@@ -6,11 +6,15 @@ with four live calls the clock's 20 ms ticks ran up to 34 ms late while passes r
 (BENCHMARKS.md, "The ear"). In its own process the pass holds no lock the calls need, and it
 runs below the calls' priority (`stt_whisper.FINAL_PASS_NICE`) so the clock keeps its core.
 
-One worker process serves every call and agent of the parent, one pass at a time (one
-Whisper replica computed one pass at a time in threads too): a request carries the agent's
-vocabulary, and the worker keeps one `WhisperFinalPass` per vocabulary. A request whose
-`skip` says it is no longer wanted when its turn comes is not sent at all (a live call
-queues its passes, and a discarded one must not delay the wanted ones).
+A pool of worker processes (one per core, at most `MAX_WORKERS`) serves every call and agent
+of the parent, each worker one pass at a time on one thread: a request carries the agent's
+vocabulary, and a worker keeps one `WhisperFinalPass` per vocabulary. A request goes to
+the first idle worker. Why more than one: a call starts passes early in the caller's pauses
+and discards most of them when the caller goes on (about four per turn); with one worker the
+wanted pass at the end of the turn waited behind a discarded one already running. A request
+whose `skip` says it is no longer wanted when its turn comes is not sent at all; one that
+`skip` discards while its worker runs it is cancelled (a byte on the worker's cancel pipe),
+and the worker stops after encoding, before the decoding that is the other half of a pass.
 
 The worker is a fresh interpreter (`python -m workbench.speech.final_pass_process`: no copy
 of the parent's threads or locks, and unlike multiprocessing's `spawn` it never re-imports
@@ -40,11 +44,13 @@ from workbench.speech.stt_whisper import DEFAULT_MODEL, FINAL_PASS_NICE
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 120.0  # loading the model takes ~1-3 s; a busy machine may take longer
+MAX_WORKERS = 2  # more would only take cores from the calls' clock
+CANCEL_POLL_S = 0.02  # how often the parent asks a running pass's `skip` (a frame)
 
 
-def _serve(requests: Connection, conn: Connection, model: str) -> None:
+def _serve(requests: Connection, conn: Connection, cancel: Connection, model: str) -> None:
     """The worker: load the model, then answer (vocabulary, audio, word_times, context)
-    requests from `requests` on `conn`."""
+    requests from `requests` on `conn`; a byte on `cancel` stops the running pass."""
     try:
         os.nice(FINAL_PASS_NICE)
     except OSError:
@@ -69,12 +75,19 @@ def _serve(requests: Connection, conn: Connection, model: str) -> None:
         if request is None:
             return
         vocabulary, pcm, word_times, context = request
+        while cancel.poll():  # a cancel that came after its pass had ended
+            cancel.recv_bytes()
         try:
             final_pass = passes.get(vocabulary)
             if final_pass is None:
                 final_pass = passes[vocabulary] = WhisperFinalPass(vocabulary, model=model)
             audio = np.frombuffer(pcm, dtype=np.int16)
-            result = final_pass.transcribe(audio, word_times=word_times, context=context)
+            result = final_pass.transcribe(
+                audio, word_times=word_times, context=context, skip=cancel.poll
+            )
+            if result is None:
+                conn.send(("cancelled",))
+                continue
             words = [(w.word, w.start_ms, w.end_ms) for w in result.words]
             conn.send(("ok", result.text, words, result.confidence))
         except Exception as error:
@@ -90,19 +103,23 @@ class _Worker:
         self._lock = threading.Lock()  # one request at a time: send, then receive its answer
         self._send: Connection | None = None
         self._conn: Connection | None = None  # the answers
+        self._cancel: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
     def _start(self) -> None:
         request_read, request_write = os.pipe()
         answer_read, answer_write = os.pipe()
-        command = [sys.executable, "-m", __name__, str(request_read), str(answer_write)]
+        cancel_read, cancel_write = os.pipe()
+        fds = (request_read, answer_write, cancel_read)
+        command = [sys.executable, "-m", __name__, *map(str, fds)]
         process = subprocess.Popen(
             [*command, self.model],
-            pass_fds=(request_read, answer_write),
+            pass_fds=fds,
             stdin=subprocess.DEVNULL,
         )
-        os.close(request_read)
-        os.close(answer_write)
+        for fd in fds:
+            os.close(fd)
+        cancel = Connection(cancel_write, readable=False)
         send = Connection(request_write, readable=False)
         answers = Connection(answer_read, writable=False)
         if not answers.poll(READY_TIMEOUT_S):
@@ -117,7 +134,7 @@ class _Worker:
         if status != "ready":
             raise RuntimeError(f"the final-pass worker failed to load: {detail}")
         logger.info("final-pass worker %s ready (Whisper %s)", detail, self.model)
-        self._send, self._conn, self._process = send, answers, process
+        self._send, self._conn, self._cancel, self._process = send, answers, cancel, process
 
     def ensure_started(self) -> None:
         with self._lock:
@@ -141,17 +158,28 @@ class _Worker:
                 assert self._conn is not None and self._send is not None
                 try:
                     self._send.send((vocabulary, pcm, word_times, context))
-                    return tuple(self._conn.recv())
+                    answer = self._answer(skip)
+                    return None if answer[0] == "cancelled" else answer
                 except (EOFError, OSError):
                     logger.warning("the final-pass worker died (attempt %d); restarting", attempt)
                     self._close()
             raise RuntimeError("the final-pass worker keeps dying")
 
+    def _answer(self, skip: Callable[[], bool]) -> tuple[Any, ...]:
+        """The running pass's answer; cancels it once `skip()` says it is no longer wanted."""
+        assert self._conn is not None and self._cancel is not None
+        cancelled = False
+        while not self._conn.poll(CANCEL_POLL_S):
+            if not cancelled and skip():
+                self._cancel.send_bytes(b"x")
+                cancelled = True
+        return tuple(self._conn.recv())
+
     def _close(self) -> None:
-        for conn in (self._send, self._conn):
+        for conn in (self._send, self._conn, self._cancel):
             if conn is not None:
                 conn.close()
-        self._send = self._conn = None
+        self._send = self._conn = self._cancel = None
         if self._process is not None:
             try:
                 self._process.wait(timeout=2)
@@ -170,33 +198,87 @@ class _Worker:
             self._close()
 
 
-_workers: dict[str, _Worker] = {}
-_workers_lock = threading.Lock()
+class _Pool:
+    """Workers for one model; a request takes the first idle one (waiting if none is)."""
+
+    def __init__(self, model: str, size: int) -> None:
+        self.workers = [_Worker(model) for _ in range(size)]
+        self._idle = list(self.workers)
+        self._changed = threading.Condition()
+
+    def ensure_started(self) -> None:
+        """Start every worker, loading their models side by side."""
+        errors: list[BaseException] = []
+
+        def start(worker: _Worker) -> None:
+            try:
+                worker.ensure_started()
+            except BaseException as error:  # re-raised below, on the caller's thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=start, args=(w,)) for w in self.workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def request(
+        self,
+        vocabulary: tuple[str, ...],
+        pcm: bytes,
+        word_times: bool,
+        context: str,
+        skip: Callable[[], bool],
+    ) -> tuple[Any, ...] | None:
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._idle))
+            worker = self._idle.pop(0)
+        try:
+            return worker.request(vocabulary, pcm, word_times, context, skip)
+        finally:
+            with self._changed:
+                self._idle.append(worker)
+                self._changed.notify()
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
 
 
-def shared_worker(model: str = DEFAULT_MODEL) -> _Worker:
-    """The process's one worker for `model`, started (and its model loaded) on return."""
-    with _workers_lock:
-        worker = _workers.get(model)
-        if worker is None:
-            worker = _workers[model] = _Worker(model)
-    worker.ensure_started()
-    return worker
+_pools: dict[str, _Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_size() -> int:
+    """Workers per model: one per core, at most `MAX_WORKERS`."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+def shared_pool(model: str = DEFAULT_MODEL) -> _Pool:
+    """The process's workers for `model`, started (their models loaded) on return."""
+    with _pools_lock:
+        pool = _pools.get(model)
+        if pool is None:
+            pool = _pools[model] = _Pool(model, pool_size())
+    pool.ensure_started()
+    return pool
 
 
 @atexit.register
 def _stop_workers() -> None:
-    for worker in list(_workers.values()):
-        worker.stop()
+    for pool in list(_pools.values()):
+        pool.stop()
 
 
 class ProcessFinalPass:
-    """`WhisperFinalPass`'s interface, computed by the shared worker process."""
+    """`WhisperFinalPass`'s interface, computed by the shared worker processes."""
 
     def __init__(self, vocabulary: Sequence[str] = (), *, model: str = DEFAULT_MODEL) -> None:
         self.name = f"whisper {model}"
         self.vocabulary = tuple(str(term) for term in vocabulary)
-        self._worker = shared_worker(model)
+        self._pool = shared_pool(model)
 
     def transcribe(
         self,
@@ -209,7 +291,7 @@ class ProcessFinalPass:
         """The utterance's transcript (`context`: what the agent just said); None when
         `skip()` says, as its turn comes, that it is no longer wanted."""
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
-        answer = self._worker.request(
+        answer = self._pool.request(
             self.vocabulary, pcm, word_times, context, skip or (lambda: False)
         )
         if answer is None:
@@ -220,9 +302,10 @@ class ProcessFinalPass:
         return Transcript(text, tuple(Word(w, s, e) for w, s, e in words), confidence)
 
 
-if __name__ == "__main__":  # the worker: python -m workbench.speech.final_pass_process R W MODEL
+if __name__ == "__main__":  # the worker: python -m workbench.speech.final_pass_process R W C MODEL
     _serve(
         Connection(int(sys.argv[1]), writable=False),
         Connection(int(sys.argv[2]), readable=False),
-        sys.argv[3],
+        Connection(int(sys.argv[3]), writable=False),
+        sys.argv[4],
     )

@@ -14,7 +14,7 @@ compute (BENCHMARKS.md, "The ear").
 `WhisperModel.transcribe` always pads to one: ~680 ms of the ~800 ms a short utterance cost
 here went into encoding 27 s of padding. CTranslate2's encoder takes shorter inputs, so this
 pass encodes the utterance plus `TAIL_S` of silence, rounded up to `WINDOW_STEP_FRAMES`, and
-at least `MIN_WINDOW_FRAMES` (10 s: ~3x cheaper than 30 s). Short windows can make Whisper
+at least `MIN_WINDOW_FRAMES` (6 s for base: ~4x cheaper than 30 s). Short windows can make Whisper
 loop ("… 47129. Where is my order? …"); the decoder's length is capped by the audio's
 duration, and a looping result is decoded again over the full 30 s window (see
 `FULL_WINDOW_FRAMES`), the way faster-whisper's own fallback re-decodes a bad segment.
@@ -59,9 +59,12 @@ SAMPLE_RATE = 16000
 HOP = 160  # samples per feature frame (10 ms)
 FULL_WINDOW_FRAMES = 3000  # Whisper's own 30 s window
 WINDOW_STEP_FRAMES = 200  # windows grow in 2 s steps (few distinct shapes)
-# Windows under 10 s made Whisper repeat short answers ("no no no no", "the first one the
-# first one"): 7 of 24 short answers at 6 s, none at 10 s, for ~10 % more cost.
-MIN_WINDOW_FRAMES = 1000
+# The shortest window per model. Windows under 10 s made tiny.en repeat short answers ("no no
+# no no", "the first one the first one"): 7 of 24 short answers at 6 s, none at 10 s. Base
+# does not at 6 s (at 4 s it does: "yes yes", "thanks thanks"), and 6 s costs ~40 % less
+# encoding than 10 s; tuning sentences, piper and Klatt3: 6.9 / 26.5 % at 6 s against
+# 6.1 / 27.5 % at 10 s, short answers the same (BENCHMARKS.md, "The ear").
+MIN_WINDOW_FRAMES = {"base": 600, "tiny.en": 1000}
 TAIL_S = 2.0  # silence after the speech in the window: Whisper ends better with some
 # Beam search: on the tuning sentences (not the held-out set) a beam of 3 took espeak's Klatt
 # voices from 38 to 35 % WER and piper from 7.6 to 7.3 %, for ~80 ms more per utterance.
@@ -254,6 +257,7 @@ class WhisperFinalPass:
         if window not in ("fit", "full"):
             raise ConfigError(f"unknown whisper window {window!r} (choose: fit, full)")
         self._model = load_model(model)
+        self.model = model
         self.name = f"whisper {model}"
         from faster_whisper.tokenizer import Tokenizer
 
@@ -275,20 +279,22 @@ class WhisperFinalPass:
     ) -> Transcript | None:
         """The utterance's transcript (text in `spoken_form`); `word_times` aligns each word
         (an extra ~10 % of the cost), else words carry no times (0, 0). `context` is what was
-        just said to the caller (see `prefix`). None when `skip()` says, once the pass's turn
-        comes, that it is no longer wanted."""
-        if skip is not None and skip():
+        just said to the caller (see `prefix`). None when `skip()` says, as the pass's turn
+        comes or once its audio is encoded, that it is no longer wanted: a pass the caller's
+        next words discard stops before decoding, about half its cost."""
+        wanted = skip or (lambda: False)
+        if wanted():
             return None
         prefix = self.prefix(context)
         audio = np.asarray(pcm16k, dtype=np.int16).astype(np.float32) / 32768.0
         if len(audio) < SAMPLE_RATE // 10:
             return Transcript("", (), 0.0)
         frames = FULL_WINDOW_FRAMES if self.window == "full" else self.window_frames(len(audio))
-        result = self._decode(audio, frames, word_times, prefix)
-        if frames < FULL_WINDOW_FRAMES and self._doubtful(result):
+        result = self._decode(audio, frames, word_times, prefix, wanted)
+        if result is not None and frames < FULL_WINDOW_FRAMES and self._doubtful(result):
             logger.debug("whisper: doubtful result in a %d-frame window; full window", frames)
-            result = self._decode(audio, FULL_WINDOW_FRAMES, word_times, prefix)
-        return unglue_at(result[0], context)
+            result = self._decode(audio, FULL_WINDOW_FRAMES, word_times, prefix, wanted)
+        return None if result is None else unglue_at(result[0], context)
 
     def prefix(self, context: str = "") -> list[int]:
         """The decoder's prompt: the agent's vocabulary, then the end of `context` — what the
@@ -302,12 +308,12 @@ class WhisperFinalPass:
         prompt = [self._tokenizer.sot_prev, *tokens] if tokens else []
         return [*prompt, *self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
 
-    @staticmethod
-    def window_frames(samples: int) -> int:
+    def window_frames(self, samples: int) -> int:
         """The encoder window for an utterance of `samples` (see the module docstring)."""
         needed = samples / HOP + TAIL_S * SAMPLE_RATE / HOP
         steps = math.ceil(needed / WINDOW_STEP_FRAMES)
-        return int(min(FULL_WINDOW_FRAMES, max(MIN_WINDOW_FRAMES, steps * WINDOW_STEP_FRAMES)))
+        shortest = MIN_WINDOW_FRAMES[self.model]
+        return int(min(FULL_WINDOW_FRAMES, max(shortest, steps * WINDOW_STEP_FRAMES)))
 
     @staticmethod
     def _doubtful(result: tuple[Transcript, bool]) -> bool:
@@ -315,9 +321,15 @@ class WhisperFinalPass:
         return ran_out or _loops(transcript.text)
 
     def _decode(
-        self, audio: np.ndarray, frames: int, word_times: bool, prefix: list[int]
-    ) -> tuple[Transcript, bool]:
-        """The transcript and whether decoding ran out of tokens (Whisper looping)."""
+        self,
+        audio: np.ndarray,
+        frames: int,
+        word_times: bool,
+        prefix: list[int],
+        skip: Callable[[], bool] = lambda: False,
+    ) -> tuple[Transcript, bool] | None:
+        """The transcript and whether decoding ran out of tokens (Whisper looping); None when
+        `skip()` says after encoding that the pass is no longer wanted."""
         import ctranslate2
 
         samples = frames * HOP
@@ -329,6 +341,8 @@ class WhisperFinalPass:
             np.ascontiguousarray(features[None], dtype=np.float32)
         )
         encoded = self._model.model.encode(encoder_input, to_cpu=False)
+        if skip():
+            return None
         max_tokens = int(MIN_TOKENS + TOKENS_PER_S * len(audio) / SAMPLE_RATE)
         output = self._model.model.generate(
             encoded,

@@ -18,6 +18,9 @@ Both the reference and the hypothesis go through `normalize_words` before alignm
      digits: "four thousand one hundred eleven" → 4111 → 4 1 1 1, "twenty five" → 2 5.
    So a card number read singly, grouped or as a quantity all compare equal, and each digit
    counts as one word (as it does when spoken digit by digit).
+6. Ordinals end in one marked digit, however written: "twenty third", "23rd" and "23 rd" →
+   2 3th; "the first" and "the 1st" → 1th ("second" counts only after a tens word, since "hang
+   on a second" is not a number).
 
 `word_error_rate` is (substitutions + deletions + insertions) / reference words, from a
 Levenshtein alignment over the normalised words.
@@ -64,6 +67,31 @@ TENS_WORDS = {
     "ninety": 90,
 }
 SCALE_WORDS = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+# Ordinal words and the cardinal word each stands for ("second" only after a tens word).
+ORDINAL_WORDS = {
+    "first": "one",
+    "third": "three",
+    "fourth": "four",
+    "fifth": "five",
+    "sixth": "six",
+    "seventh": "seven",
+    "eighth": "eight",
+    "ninth": "nine",
+    "tenth": "ten",
+    "eleventh": "eleven",
+    "twelfth": "twelve",
+    "thirteenth": "thirteen",
+    "fourteenth": "fourteen",
+    "fifteenth": "fifteen",
+    "sixteenth": "sixteen",
+    "seventeenth": "seventeen",
+    "eighteenth": "eighteen",
+    "nineteenth": "nineteen",
+    "twentieth": "twenty",
+    "thirtieth": "thirty",
+}
+ORDINAL_MARK = "th"  # the ordinal's last digit carries it: 23rd → 2 3th
+_NUMERAL_ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)")
 _NUMBER_WORDS = set(DIGIT_WORDS) | set(TEEN_WORDS) | set(TENS_WORDS) | set(SCALE_WORDS)
 _DIGIT_NAMES = list(DIGIT_WORDS)  # index → word
 
@@ -169,11 +197,31 @@ def normalize_words(text: str) -> list[str]:
             out.extend(_number_run_digits(run))
         run.clear()
 
+    def flush_ordinal(cardinal: str) -> None:
+        run.append(cardinal)
+        flush_run()
+        out[-1] += ORDINAL_MARK
+
     tokens = _tokens(text)
     for i, token in enumerate(tokens):
-        if token.isdigit():
+        numeral_ordinal = _NUMERAL_ORDINAL.fullmatch(token)
+        if token.isdigit() and i + 1 < len(tokens) and tokens[i + 1] in ("st", "nd", "rd", "th"):
             flush_run()
             out.extend(token)
+            out[-1] += ORDINAL_MARK
+        elif token in ("st", "nd", "rd", "th") and out and out[-1].endswith(ORDINAL_MARK):
+            continue  # the suffix of "23 rd", already marked
+        elif token.isdigit():
+            flush_run()
+            out.extend(token)
+        elif numeral_ordinal:
+            flush_run()
+            out.extend(numeral_ordinal.group(1))
+            out[-1] += ORDINAL_MARK
+        elif token in ORDINAL_WORDS:
+            flush_ordinal(ORDINAL_WORDS[token])
+        elif token == "second" and run and run[-1] in TENS_WORDS:
+            flush_ordinal("two")
         elif token in _NUMBER_WORDS:
             run.append(token)
         elif token == "oh" and (run or (i + 1 < len(tokens) and tokens[i + 1] in DIGIT_WORDS)):
