@@ -51,12 +51,13 @@ def test_a_demo_calls_voicecall_says_bookdemo_with_a_summary_naming_the_booking(
     assert record.intent_confidence > 0.5
     booking = re.search(r"\bDM-\d+\b", record.summary)
     assert booking, record.summary
-    booked = [
-        a["result"]["booking_id"]
+    booked = [  # the references the agent's actions returned (a declared `reference` step)
+        value
         for e in demo_call.events
         if type(e).__name__ == "ResponseStarted"
         for a in e.actions
-        if "booking_id" in (a.get("result") or {})
+        for value in (a.get("result") or {}).values()
+        if isinstance(value, str) and re.fullmatch(r"DM-\d+", value)
     ]
     assert booking.group(0) == booked[-1]  # the booking the agent really made
     assert record.summary.startswith("Topics: OpeningHours (done); BookDemo (done).")

@@ -98,7 +98,10 @@ def test_a_slower_latency_profile_exits_1_naming_the_turns_that_regressed(runs, 
     assert "REGRESSED: hours turn 1 “what are your opening hours”" in done.stdout
     assert "setup: hours: latency_profile fixed → slow-llm" in done.stdout
     page = (tmp_path / "c.html").read_text()
-    assert "REGRESSED" in page and page.count(">regressed<") == 1
+    # The page marks the same turns the text names (turn 1 at least; the goodbye's reply may
+    # wait for the slow LLM too).
+    named = done.stdout.count("REGRESSED: hours turn ")
+    assert named >= 1 and page.count(">regressed<") == named
 
 
 def test_a_generous_limit_lets_the_same_slowdown_pass(runs, tmp_path):
