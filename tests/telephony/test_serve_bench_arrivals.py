@@ -51,3 +51,37 @@ def test_a_soak_reports_memory_growth_after_warm_up_and_over_its_second_half():
 
     assert soak["rss_slope_mb_per_min"] > 1.0  # the warm-up's climb is in the whole-run slope
     assert soak["rss_slope_last_half_mb_per_min"] == 0.0  # flat once warm
+
+
+def test_scorecard_coverage_is_the_scored_share_of_finished_calls_on_metrics():
+    import http.server
+    import threading
+
+    from workbench.telephony.bench import scorecard_coverage
+
+    exposition = (
+        b"# TYPE workbench_calls_total counter\n"
+        b'workbench_calls_total{reason="caller_hung_up"} 38\n'
+        b'workbench_calls_total{reason="agent_ended"} 2\n'
+        b"# TYPE workbench_call_resolutions_total counter\n"
+        b'workbench_call_resolutions_total{resolution="abandoned",topic="OpeningHours"} 37\n'
+        b'workbench_call_resolutions_total{resolution="ai_resolved",topic="none"} 2\n'
+        b"workbench_calls_totalx 99\n"  # another name with the same prefix is not counted
+    )
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(exposition)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Metrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        coverage = scorecard_coverage(server.server_address[1])
+    finally:
+        server.shutdown()
+    assert coverage == {"calls_finished": 40, "calls_scored": 39, "share": 0.975}

@@ -135,6 +135,81 @@ def test_network_sliders_shape_the_caller_leg_lane(qtbot, make_main_window):
         pass
 
 
+def test_a_gui_call_is_scored_and_traced_like_every_other(qtbot, make_main_window, monkeypatch):
+    import json
+
+    from support.otlp_receiver import attributes, otlp_receiver
+
+    with otlp_receiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+        window = make_main_window()
+        with qtbot.waitSignal(window.bridge.call_finished, timeout=90_000) as got:
+            window.handle.run_scripted_call(["What are your opening hours?"], ear="fast")
+        finished = got.args[0]
+        assert not finished.error
+        card, sid = finished.scorecard, finished.result.call_id
+        assert [(t.topic, t.success) for t in card.topics] == [("OpeningHours", True)]
+        assert card.turns == 1 and card.latency_ms["turns"] == 1
+        # The status bar tells the card; the Chrome/Perfetto trace is on disk.
+        status = window.statusBar().currentMessage()
+        assert "OpeningHours done" in status and finished.trace_path in status
+        chrome = json.loads(Path(finished.trace_path).read_text())
+        assert any(e["ph"] == "X" and e["args"]["turn"] == 1 for e in chrome["traceEvents"])
+        # One OTLP trace whose turn lanes add up to the turn the caller waited for.
+        qtbot.waitUntil(
+            lambda: any(attributes(s).get("callSid") == sid for _, s in receiver.spans()),
+            timeout=20_000,
+        )
+        spans = [s for _, s in receiver.spans() if attributes(s).get("callSid") == sid]
+        assert len({s.trace_id for s in spans}) == 1
+        (turn,) = [s for s in spans if s.name == "turn 1"]
+        lanes = [
+            s
+            for s in spans
+            if s.parent_span_id == turn.span_id and attributes(s)["workbench.span_kind"] == "lane"
+        ]
+        lane_ns = sum(s.end_time_unix_nano - s.start_time_unix_nano for s in lanes)
+        (timeline,) = [t for t in finished.result.timelines if t.turn == 1]
+        assert lane_ns / 1e6 == pytest.approx(timeline.total_ms, abs=0.001)
+
+
+def test_the_analytics_panel_adds_up_the_calls_made_here_and_the_runs_added(
+    qtbot, make_main_window, monkeypatch, tmp_path
+):
+    import json
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    window = make_main_window()
+    panel = window.analytics
+    panel.refresh()
+    assert panel.data is None and "no calls yet" in panel.summary_label.text()
+
+    with qtbot.waitSignal(window.bridge.call_finished, timeout=90_000) as got:
+        window.handle.run_scripted_call(["What are your opening hours?"], ear="fast")
+    card = got.args[0].scorecard
+    # The call was logged as serve logs its calls, and the panel refreshed on its own.
+    log = tmp_path / "home" / "gui" / "calls.jsonl"
+    (line,) = [json.loads(text) for text in log.read_text().splitlines()]
+    assert line["scorecard"] == json.loads(json.dumps(card.to_dict()))
+    qtbot.waitUntil(lambda: panel.data is not None and panel.data["calls"] == 1)
+    assert panel.table.item(0, 0).text() == "OpeningHours"
+    assert panel.table.item(0, 5).text() == "1/1"  # its task succeeded
+    assert "1 calls" in panel.summary_label.text()
+
+    # A run file adds its calls to the same figures: here the same call, resolved by the AI.
+    resolved = {**json.loads(json.dumps(card.to_dict())), "resolution": "ai_resolved"}
+    run = {
+        "format": "workbench-run/1",
+        "scenarios": [{"name": "asked", "passed": True, "scorecard": resolved}],
+    }
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    panel.add_sources([tmp_path / "run.json"])
+    topic = panel.data["containment_by_topic"]["OpeningHours"]
+    assert panel.data["calls"] == 2 and topic["calls"] == 2 and topic["ai_resolved"] == 1
+    assert panel.table.item(0, 1).text() == "2" and panel.table.item(0, 5).text() == "2/2"
+    assert f"{card.resolution}: OpeningHours" in panel.reasons_label.text()
+
+
 def test_a_crm_record_appears_after_the_call(qtbot, make_main_window):
     window = make_main_window(crm=True)
 

@@ -74,6 +74,10 @@ class Conversation:
     partial_date: str | None = None  # "05-09": a date of birth's day and month, year to come
     wanted_time: str | None = None  # "HH:MM": offer times from then on ("later, at three")
     last_reply: tuple[str, ...] = ()  # what the agent said last (for "say that again")
+    # For the call's scorecard: topics whose action ran to its end (all slots were confirmed
+    # before it could start), and replies that were a no-match (a subset of the re-prompts).
+    topics_done: list[str] = field(default_factory=list)
+    no_matches: int = 0
 
     def start_topic(self, topic: str) -> None:
         """Switch to a new topic: its slots start empty (values already captured are kept)."""
@@ -85,6 +89,11 @@ class Conversation:
         self.asked_again = {}
         if topic not in self.topics_seen:
             self.topics_seen.append(topic)
+
+    def mark_done(self, topic: str) -> None:
+        """The topic's action ran to its end (the scorecard's task success)."""
+        if topic not in self.topics_done:
+            self.topics_done.append(topic)
 
     @property
     def disposition(self) -> str | None:

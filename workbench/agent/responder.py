@@ -675,6 +675,7 @@ class FlowResponder:
         """The request is done: its answer (the topic's, or a `finish` step's), then "anything
         else?", or the goodbye when it routes to a person or a workflow."""
         routing = routing or topic.routing
+        conv.mark_done(topic.name)
         turn.say(*(render(t, values) for t in (topic.answer if answer is None else answer)))
         conv.outcome = routing
         if routing == "ai_resolved":
@@ -709,6 +710,7 @@ class FlowResponder:
 
     def _no_match(self, conv: Conversation, u: Understanding, turn: _Turn) -> None:
         g = self.definition.guardrails
+        conv.no_matches += 1
         self._count_failure(conv)
         off_topic = (
             u.topic == UNKNOWN_TOPIC
@@ -1123,6 +1125,7 @@ class FlowResponder:
                     return
             elif kind == "handoff":
                 assert step.handoff is not None
+                conv.mark_done(topic.name)  # handing off is this action's end
                 self._handoff(conv, turn, step.handoff, values)
                 return
             elif kind in ("end_call", "finish"):
@@ -1134,6 +1137,7 @@ class FlowResponder:
                     self._complete(conv, topic, values, turn, ending.say, ending.routing)
                     return
                 turn.say(*(render(t, values) for t in ending.say))
+                conv.mark_done(topic.name)
                 conv.outcome = turn.routing = ending.routing
                 turn.end_call = conv.ended = True
                 turn.note("action ends the call")

@@ -14,14 +14,9 @@ from typing import Any
 
 from workbench.crm.call_record import CallEvent, CallRecord
 from workbench.engine import events as ev
+from workbench.engine.scorecard import call_disposition
 
 AGENT_LINE = "+18005550100"  # the demo agent's own number (To on every VoiceCall)
-
-_DISPOSITION_BY_ROUTING = {
-    "human": "escalated_to_human",
-    "workflow": "workflow",
-    "ai_resolved": "ai_resolved",
-}
 
 
 def settled_topic(events: Iterable[ev.Event]) -> tuple[str, float]:
@@ -50,23 +45,27 @@ def call_record(
     to_number: str = AGENT_LINE,
     previous_call_id: str | None = None,
     next_call_id: str | None = None,
+    topics: Sequence[str] = (),
+    topics_done: Sequence[str] = (),
+    tasks: Sequence[str] = (),
 ) -> CallRecord:
     """Build the record of a finished call from its events.
 
     `started_at` anchors the call clock (`t_ms` 0) in real time; virtual-time calls pass the
-    moment the run started.
+    moment the run started. `topics` (taken up, in order) and `topics_done` (their action ran
+    to its end) come from the conversation, `tasks` names the agent's topics whose action does
+    something (not a knowledge answer): the intent is then the call's main outcome
+    (`main_topic`), not its first question.
     """
     started_at = started_at or datetime.now(UTC)
     ended = next((e for e in reversed(events) if isinstance(e, ev.CallEnded)), None)
     duration_ms = ended.t_ms if ended is not None else (events[-1].t_ms if events else 0.0)
-    topic, confidence = settled_topic(events)
+    disposition = call_disposition(routing, ended)
+    topic, confidence = main_topic(events, topics, topics_done, tasks, disposition)
     handoffs = [e for e in events if isinstance(e, ev.HandoffRequested)]
-    disposition = _DISPOSITION_BY_ROUTING.get(routing or "", "")
-    if not disposition and ended is not None:
-        disposition = ended.disposition or "ai_resolved"
-    if ended is not None and ended.reason == "caller_hung_up" and routing is None:
-        disposition = "abandoned"
-    summary = handoffs[-1].summary if handoffs and handoffs[-1].summary else _summary(events, topic)
+    summary = call_summary(events, topics, topics_done, captured or {}, disposition)
+    if handoffs and handoffs[-1].summary:
+        summary = f"{summary} Hand-off note: {handoffs[-1].summary}"[:1000]
     return CallRecord(
         call_id=call_id,
         from_number=caller_number or "+10000000000",
@@ -106,10 +105,84 @@ def call_events(call_id: str, events: Sequence[ev.Event], started_at: datetime) 
     return out
 
 
-def _summary(events: Sequence[ev.Event], topic: str) -> str:
-    plans = [e.plan for e in events if isinstance(e, ev.ResponseStarted) and e.turn > 0]
-    last = plans[-1] if plans else "no reply"
-    return f"Caller called about {topic}. Last step: {last}"[:1000]
+def main_topic(
+    events: Sequence[ev.Event],
+    topics: Sequence[str],
+    topics_done: Sequence[str],
+    tasks: Sequence[str] = (),
+    disposition: str = "ai_resolved",
+) -> tuple[str, float]:
+    """The call's main outcome as an intent: the last task done (a booking outranks the opening
+    hours asked before it); else, for a call the AI did not resolve, the topic it ended on;
+    else the last topic done, the last taken up, and finally the first confident topic heard
+    (`settled_topic`). Its confidence is the highest the understanding gave that topic."""
+    done_tasks = [t for t in topics_done if t in tasks]
+    if done_tasks:
+        chosen = done_tasks[-1]
+    elif disposition != "ai_resolved" and topics:
+        chosen = topics[-1]
+    else:
+        chosen = (list(topics_done) or list(topics) or [None])[-1]
+    if chosen is None:
+        return settled_topic(events)
+    scores = [
+        float(e.confidence) for e in events if isinstance(e, ev.TopicDecided) and e.topic == chosen
+    ]
+    return chosen, max(scores, default=0.0)
+
+
+_RESOLVED_BY = {
+    "ai_resolved": "Resolved by the AI agent",
+    "workflow": "Handed to a workflow",
+    "escalated_to_human": "Handed to a person",
+    "abandoned": "Abandoned",
+    "failed": "Failed",
+}
+
+
+def call_summary(
+    events: Sequence[ev.Event],
+    topics: Sequence[str],
+    topics_done: Sequence[str],
+    captured: dict[str, Any],
+    disposition: str,
+) -> str:
+    """The whole call in a few sentences: every topic in order and whether it was done, what
+    was captured (slot names: values stay in their own fields, redacted), what the agent did
+    (its actions and their results), and who resolved it and why."""
+    parts = []
+    if topics:
+        parts.append(
+            "Topics: "
+            + "; ".join(f"{t} ({'done' if t in topics_done else 'not finished'})" for t in topics)
+            + "."
+        )
+    else:
+        first, _ = settled_topic(events)
+        parts.append(f"Topic: {first} (no task taken up).")
+    if captured:
+        parts.append("Captured: " + ", ".join(sorted(captured)) + ".")
+    done = []
+    for event in events:
+        if not isinstance(event, ev.ResponseStarted):
+            continue
+        for action in event.actions:
+            result = action.get("result") or {}
+            shown = ", ".join(
+                f"{k} {v}" for k, v in result.items() if isinstance(v, str | int | float)
+            )
+            done.append(f"{action.get('kind', 'action')}" + (f" ({shown})" if shown else ""))
+    if done:
+        parts.append("Done: " + "; ".join(done) + ".")
+    ended = next((e for e in reversed(events) if isinstance(e, ev.CallEnded)), None)
+    why = {
+        "caller_hung_up": "the caller hung up",
+        "agent_ended": "the agent ended the call",
+        "handoff": "handed off",
+        "timeout": "the call timed out",
+    }.get(ended.reason if ended else "", ended.reason if ended else "the call did not end")
+    parts.append(f"{_RESOLVED_BY.get(disposition, disposition)} ({why}).")
+    return " ".join(parts)[:1000]
 
 
 def record_from_result(
@@ -126,6 +199,13 @@ def record_from_result(
         intended_actions=result.intended_crm_actions,
         routing=result.routing,
         consent=consent,
+        topics=getattr(result, "topics", ()),
+        topics_done=getattr(result, "topics_done", ()),
+        tasks=[
+            name
+            for name, spec in (getattr(result, "agent_topics", {}) or {}).items()
+            if spec.get("action") != "answer"
+        ],
     )
 
 

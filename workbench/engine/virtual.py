@@ -42,6 +42,7 @@ from workbench.engine.latency import LatencyModel, MeasuredLatency
 from workbench.engine.observer import CallerSideObserver
 from workbench.engine.outcomes import OverlapOutcome
 from workbench.engine.overlaps import HeardFrame, overlap_outcomes
+from workbench.engine.scorecard import call_facts
 from workbench.engine.session import AgentFrame, CallSession, StageWork
 from workbench.engine.trace import Span, TurnTimeline
 
@@ -70,6 +71,10 @@ class CallResult:
     # What became of each sound the caller made over the agent (a caller that knows its
     # intent, e.g. a scripted one, says which; `overlaps.overlap_outcomes`).
     overlaps: list[OverlapOutcome] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)  # topics taken up, in order
+    topics_done: list[str] = field(default_factory=list)  # topics whose action ran to its end
+    no_matches: int = 0  # re-prompts that were a no-match
+    agent_topics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → slots, action
 
     @property
     def speedup(self) -> float:
@@ -247,6 +252,7 @@ class LocalCallDriver:
             routing=self.session.routing,
             caller_number=self.session.caller_number,
             overlaps=overlaps,
+            **call_facts(self.session),
             network={
                 "uplink": vars(self.uplink.stats),
                 "downlink": vars(self.downlink.stats),

@@ -13,6 +13,15 @@ from workbench.speech.ears import EAR_HELP, check_ear
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @bench.command("scorecard")
+    def bench_scorecard(
+        repeats: Annotated[int, typer.Option(min=1, help="Timings per call.")] = 50,
+    ) -> None:
+        """CPU to score a finished call and build its trace, beside the call's own CPU."""
+        from workbench.scenario.scorecard_bench import run_scorecard_bench
+
+        typer.echo(json.dumps(run_scorecard_bench(repeats=repeats), indent=2))
+
     @app.command()
     def check(
         paths: Annotated[
@@ -33,6 +42,94 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         print(
             f"ok: {len(result.agents)} agent(s), {len(result.scenarios)} scenario(s), no problems"
         )
+
+    @app.command()
+    def compare(
+        base: Annotated[
+            Path, typer.Argument(help="The base run: `run --json` file or a directory of them.")
+        ],
+        new: Annotated[
+            Path, typer.Argument(help="The new run: `run --json` file or a directory of them.")
+        ],
+        max_latency_regression: Annotated[
+            float,
+            typer.Option(
+                "--max-latency-regression",
+                min=0.0,
+                help="Exit 1 when p95 turn latency grew by more than PCT percent.",
+                metavar="PCT",
+            ),
+        ] = 10.0,
+        html_out: Annotated[
+            Path | None, typer.Option("--html", help="Write the comparison as HTML.")
+        ] = None,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the comparison as JSON.")
+        ] = None,
+    ) -> None:
+        """Compare two runs: verdict changes, turn-latency deltas, scorecard deltas. Exit 1 when
+        a scenario regressed (pass → fail) or p95 turn latency grew by more than PCT."""
+        from workbench.scenario.compare import compare as compare_runs
+        from workbench.scenario.compare import html_report, load_side, text_report
+
+        result = compare_runs(
+            load_side(base), load_side(new), max_latency_regression_pct=max_latency_regression
+        )
+        for line in text_report(result):
+            print(line)
+        if html_out is not None:
+            html_out.write_text(html_report(result), encoding="utf-8")
+            print(f"wrote {html_out}")
+        if json_out is not None:
+            json_out.write_text(json.dumps(result.to_dict(), indent=1))
+            print(f"wrote {json_out}")
+        if result.regressed:
+            raise typer.Exit(1)
+
+    @app.command()
+    def report(
+        paths: Annotated[
+            list[Path],
+            typer.Argument(help="Run files (`run --json`), serve's calls.jsonl, or directories."),
+        ],
+        html_out: Annotated[
+            Path | None, typer.Option("--html", help="Write the report with charts as HTML.")
+        ] = None,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the aggregates as JSON.")
+        ] = None,
+    ) -> None:
+        """Aggregates over every call: containment and task success by topic, the latency
+        distribution, the average waterfall by lane, the top failure reasons."""
+        from workbench.scenario.analytics import aggregate, html_report, load_calls
+
+        rows = load_calls(paths)
+        data = aggregate(rows)
+        latency = data["turn_latency_ms"]
+        print(
+            f"{data['calls']} calls; containment (AI-resolved) {data['containment']:.0%}; "
+            + ", ".join(f"{n} {r}" for r, n in data["resolutions"].items() if n)
+        )
+        for topic, row in data["containment_by_topic"].items():
+            print(f"  {topic}: {row['calls']} calls, containment {row['containment']:.0%}")
+        for topic, row in data["task_success_by_topic"].items():
+            print(f"  task success {topic}: {row['succeeded']}/{row['calls']}")
+        if latency["turns"]:
+            print(
+                f"turn latency at the caller: p50 {latency['p50']} ms, p95 {latency['p95']} ms, "
+                f"max {latency['max']} ms over {latency['turns']} turns"
+            )
+        for reason, count in data["top_failure_reasons"][:5]:
+            print(f"  {count} × {reason}")
+        if html_out is not None:
+            html_out.write_text(
+                html_report(data, sorted({r.source.split(": ")[0] for r in rows})),
+                encoding="utf-8",
+            )
+            print(f"wrote {html_out}")
+        if json_out is not None:
+            json_out.write_text(json.dumps(data, indent=1))
+            print(f"wrote {json_out}")
 
     @app.command()
     def run(
@@ -68,8 +165,17 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             bool, typer.Option("--no-crm", help="Skip `crm` expectations (reported as skipped).")
         ] = False,
         ear: Annotated[str | None, typer.Option("--ear", help=EAR_HELP)] = None,
+        trace_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--trace",
+                help="Write each call's Chrome/Perfetto trace (<scenario>.trace.json) here.",
+                file_okay=False,
+            ),
+        ] = None,
     ) -> None:
-        """Run scenarios in virtual time; print verdicts with evidence; exit 1 if any fails."""
+        """Run scenarios in virtual time; print verdicts with evidence; exit 1 if any fails.
+        With OTEL_EXPORTER_OTLP_ENDPOINT set, each call is also sent as an OpenTelemetry trace."""
         from rich.console import Console
 
         from workbench.engine.endpointing import make_endpointer
@@ -140,5 +246,20 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
             write_html(html_out, results, wall)
             console.print(f"wrote {html_out}")
+        if trace_dir is not None:
+            from workbench.scenario.traces import write_chrome_traces
+
+            written = write_chrome_traces(trace_dir, results)
+            console.print(f"wrote {written} call trace(s) to {trace_dir}")
+        from workbench.engine.otel import otlp_enabled, otlp_endpoint
+
+        if otlp_enabled():
+            from workbench.scenario.traces import export_otlp
+
+            problem = export_otlp(results)
+            if problem:
+                console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+            else:
+                console.print(f"sent the call traces to {otlp_endpoint()}", highlight=False)
         if not all(r.passed for r in results):
             raise typer.Exit(1)

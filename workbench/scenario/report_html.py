@@ -105,6 +105,17 @@ def _summary_table(summary: dict) -> str:
         ("caller sounds over the agent", outcomes_line(summary["overlaps"])),
         ("abandoned replies (false interruptions)", str(summary["false_interruptions"])),
     ]
+    card = summary.get("scorecard") or {}
+    if card.get("calls"):
+        rows.append(
+            (
+                "containment (AI-resolved)",
+                f"{card['containment']:.0%} of {card['calls']} calls — "
+                + ", ".join(f"{r} {n}" for r, n in card["resolutions"].items()),
+            )
+        )
+        for topic, row in card["task_success_by_topic"].items():
+            rows.append((f"task success: {topic}", f"{row['succeeded']} of {row['calls']}"))
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 
@@ -135,6 +146,15 @@ def _scenario_section(result: ScenarioResult) -> str:
     )
     if result.error:
         parts.append(f'<p class="fail">error: {_e(result.error)}</p>')
+    if result.scorecard is not None:
+        from workbench.scenario.report_text import scorecard_line
+
+        parts.append(f"<p><b>Scorecard</b>: {_e(scorecard_line(result.scorecard))}</p>")
+    voice_call = result.voice_call
+    if voice_call is not None:
+        parts.append(
+            f"<p><b>The call</b> ({_e(voice_call['intent'])}): {_e(voice_call['summary'])}</p>"
+        )
     if result.outcomes:
         parts.append(
             "<h3>Expectations</h3><table><tr><th>where</th><th>expectation</th><th>expected</th>"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from workbench.engine.scorecard import Scorecard
 from workbench.scenario.assertions import premature_endpoints
 from workbench.scenario.runner import ScenarioResult
 from workbench.scenario.summary import outcomes_line, overlap_line, suite_summary
@@ -20,6 +21,15 @@ def print_result_line(console: Any, result: ScenarioResult) -> None:
         else "no call"
     )
     console.print(f"{mark} {result.scenario.name} [dim]({extra})[/]", highlight=False)
+    card = result.scorecard
+    if card is not None:
+        console.print(f"     [dim]scorecard: {scorecard_line(card)}[/]", highlight=False)
+    voice_call = result.voice_call
+    if voice_call is not None:
+        console.print(
+            f"     [dim]call: {voice_call['intent']} — {voice_call['summary']}[/]",
+            highlight=False,
+        )
     if result.error:
         console.print(f"     [red]error:[/] {result.error}", highlight=False)
     for outcome in result.failures:
@@ -46,6 +56,25 @@ def print_result_line(console: Any, result: ScenarioResult) -> None:
             f"     [yellow]-[/] {outcome.where}: {outcome.expectation}: {outcome.evidence}",
             highlight=False,
         )
+
+
+def scorecard_line(card: Scorecard) -> str:
+    """One line: resolution, task success per topic, turns, re-prompts, latency, overlaps."""
+    topics = ", ".join(f"{t.topic} {'✓' if t.success else '✗'}" for t in card.topics) or "none"
+    latency = card.latency_ms
+    lat = (
+        f"p50 {latency['p50']} / p95 {latency['p95']} / max {latency['max']} ms"
+        if latency.get("turns")
+        else "no turns"
+    )
+    counts = card.interruptions["counts"]
+    overlaps = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "none"
+    return (
+        f"{card.resolution}; topics {topics}; {card.turns} turns, {card.reprompts} re-prompts "
+        f"({card.no_matches} no-match), {card.premature_endpoints} premature endpoints; "
+        f"latency {lat}; overlaps {overlaps}; "
+        f"CRM records {card.crm.get('records', 0)}"
+    )
 
 
 def print_failed_transcript(console: Any, result: ScenarioResult) -> None:
@@ -92,3 +121,11 @@ def print_summary(console: Any, results: Sequence[ScenarioResult], wall_s: float
         f"over the caller; {early['taken_back']} more decided early, taken back unheard)",
         highlight=False,
     )
+    card = summary["scorecard"]
+    if card["calls"]:
+        resolved = ", ".join(f"{n} {r}" for r, n in card["resolutions"].items() if n)
+        console.print(
+            f"containment (AI-resolved): {card['containment']:.0%} of {card['calls']} calls "
+            f"({resolved})",
+            highlight=False,
+        )

@@ -24,6 +24,7 @@ from typing import Any
 from workbench.engine import events as ev
 from workbench.engine.calls import CallRuntime, call_id_for, run_call
 from workbench.engine.latency import load_profile
+from workbench.engine.scorecard import Scorecard
 from workbench.engine.session import SessionSettings
 from workbench.engine.virtual import CallResult
 from workbench.scenario.assertions import CrmCheckFn, Outcome, evaluate
@@ -46,6 +47,7 @@ class ScenarioResult:
     endpointing: str = ""  # what the call really used (options may override the file)
     latency_profile: str = ""
     ear: str = ""
+    _scorecard: Scorecard | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -54,6 +56,32 @@ class ScenarioResult:
     @property
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.failed]
+
+    @property
+    def scorecard(self) -> Scorecard | None:
+        """The call's scorecard (`engine.scorecard`; None when the call could not run)."""
+        if self.call is None:
+            return None
+        if self._scorecard is None:
+            from workbench.scenario.scorecards import scenario_scorecard
+
+            self._scorecard = scenario_scorecard(self.call, self.caller)
+        return self._scorecard
+
+    @property
+    def voice_call(self) -> dict[str, str] | None:
+        """What the call's VoiceCall record tells (`crm.from_call`, the record the CRM gets):
+        `intent` (the call's main outcome), `disposition` and `summary` (the whole call)."""
+        if self.call is None:
+            return None
+        from workbench.crm.from_call import record_from_result
+
+        record = record_from_result(self.call)
+        return {
+            "intent": record.intent,
+            "disposition": record.disposition,
+            "summary": record.summary,
+        }
 
 
 @dataclass(frozen=True)

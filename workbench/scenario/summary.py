@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from workbench.engine.outcomes import OverlapOutcome, summarise
 from workbench.engine.report import call_to_dict
+from workbench.engine.scorecard import suite_scorecard
 from workbench.engine.trace import latency_summary, percentile
 from workbench.scenario.assertions import barge_in_stop_times, premature_endpoints
 from workbench.scenario.assertions import false_interruptions as judge_false
@@ -66,6 +70,7 @@ def suite_summary(results: Sequence[ScenarioResult], wall_s: float) -> dict[str,
         "false_interruptions": false_interruptions(results),
         "overlaps": summarise(o for r in results if r.call for o in r.call.overlaps),
         "premature_endpoints": premature_summary(results),
+        "scorecard": suite_scorecard([r.scorecard for r in results if r.scorecard is not None]),
     }
 
 
@@ -81,6 +86,26 @@ def premature_summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
     }
 
 
+@cache
+def agent_fingerprint(directory: str) -> dict[str, str]:
+    """The agent a run called: its name, directory and a hash of every file in it (the
+    definition, lexicon, knowledge), so `compare` can tell two agent versions apart."""
+    import yaml
+
+    root = Path(directory)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    name = ""
+    try:
+        name = str((yaml.safe_load((root / "agent.yaml").read_text()) or {}).get("name", ""))
+    except (OSError, yaml.YAMLError, AttributeError):
+        pass
+    return {"name": name, "path": str(root), "hash": digest.hexdigest()[:16]}
+
+
 def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
     scenario = result.scenario
     data: dict[str, Any] = {
@@ -93,6 +118,9 @@ def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
         "wall_s": round(result.wall_s, 3),
         "endpointing": result.endpointing,
         "latency_profile": result.latency_profile,
+        "ear": result.ear,
+        "seed": scenario.seed,
+        "agent": agent_fingerprint(str(scenario.agent_path())),
         "expectations": [asdict(o) for o in result.outcomes],
         "caller": {
             "actions": [asdict(a) for a in result.caller.actions],
@@ -113,11 +141,21 @@ def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
             "reprompts": result.call.reprompts,
             "captured_slots": sorted(result.call.captured),  # names only: values may be PII
         }
+        data["turn_latencies_ms"] = [
+            {"turn": t.turn, "caller_text": t.caller_text, "total_ms": round(t.total_ms, 1)}
+            for t in result.call.timelines
+            if t.turn > 0
+        ]
+    if result.scorecard is not None:
+        data["scorecard"] = result.scorecard.to_dict()
+    if result.call is not None:
+        data["voice_call"] = result.voice_call
     return data
 
 
 def results_to_dict(results: Sequence[ScenarioResult], wall_s: float) -> dict[str, Any]:
     return {
+        "format": "workbench-run/1",
         "summary": suite_summary(results, wall_s),
         "scenarios": [result_to_dict(r) for r in results],
     }

@@ -210,6 +210,7 @@ def run_serve_bench(
         final = sample_process(pid)
         samples.append(final)
         refused_by_server = server_refusals(server.port)
+        scored = scorecard_coverage(server.port)
     finally:
         server.stop()
     measured = placed_after_ramp(state.results, stagger_s)
@@ -236,6 +237,7 @@ def run_serve_bench(
         "ramp_calls_not_measured": len(state.results) - len(measured),
     }
     result["server"]["workers"] = workers
+    result["scorecards"] = scored
     result["ear"] = served_ear
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return result
@@ -259,8 +261,9 @@ def placed_after_ramp(results: list[dict[str, Any]], stagger_s: float) -> list[d
     return [r for r in results if r["placed_s"] >= stagger_s]
 
 
-def server_refusals(port: int) -> int | None:
-    """The server's own count of refused calls (`workbench_calls_refused_total`, all routes)."""
+def server_counters(port: int, *names: str) -> dict[str, int] | None:
+    """The server's own counters from `/metrics`, each summed over its labels (None when the
+    server does not answer)."""
     import urllib.request
 
     try:
@@ -268,11 +271,33 @@ def server_refusals(port: int) -> int | None:
             text = response.read().decode("utf-8")
     except OSError:
         return None
-    total = 0.0
+    totals = dict.fromkeys(names, 0.0)
     for line in text.splitlines():
-        if line.startswith("workbench_calls_refused_total{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in totals:
+            totals[name] += float(line.rsplit(" ", 1)[1])
+    return {name: int(total) for name, total in totals.items()}
+
+
+def server_refusals(port: int) -> int | None:
+    """The server's own count of refused calls (`workbench_calls_refused_total`, all routes)."""
+    counters = server_counters(port, "workbench_calls_refused_total")
+    return None if counters is None else counters["workbench_calls_refused_total"]
+
+
+def scorecard_coverage(port: int) -> dict[str, Any] | None:
+    """How many of the calls the server finished it scored (issue 19: 100 % of calls):
+    `workbench_calls_total` (finished) against `workbench_call_resolutions_total` (scored)."""
+    counters = server_counters(port, "workbench_calls_total", "workbench_call_resolutions_total")
+    if counters is None:
+        return None
+    finished = counters["workbench_calls_total"]
+    scored = counters["workbench_call_resolutions_total"]
+    return {
+        "calls_finished": finished,
+        "calls_scored": scored,
+        "share": round(scored / finished, 4) if finished else None,
+    }
 
 
 def _count(items: Any) -> dict[str, int]:

@@ -191,6 +191,11 @@ _COUNTER_HELP = {
     "workbench_calls_refused_total": "Calls refused (busy TwiML or 503 upgrade), by route, reason.",
     "workbench_requests_refused_total": "Requests refused for a missing or wrong Twilio signature.",
     "workbench_tolerated_total": "Harmless departures from the protocol let pass (logged once).",
+    "workbench_call_resolutions_total": (
+        "Finished AI calls by resolution (ai_resolved, workflow, handed_off, abandoned) and "
+        "main topic (the last topic taken up; none when none was)."
+    ),
+    "workbench_topic_tasks_total": "Topics taken up by AI calls, by topic and task success.",
 }
 _HISTOGRAM_HELP = {
     "workbench_turn_latency_seconds": (

@@ -65,6 +65,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,10 @@ class MediaStreamServer:
         self.crm = crm_sink
         self.on_event = on_event
         self.metrics = ServerMetrics()
+        self.scorecards: dict[str, Any] = {}  # call SID → its scorecard, the last few calls
+        # After-call work that may wait on the network (an OTLP export), off the event loop.
+        self._after_call = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-call")
+        self.call_log_path = call_log_path()
         self.max_calls = config.calls_per_process
         self.metrics.max_calls = self.max_calls
         self.admitted = 0  # `/media` connections holding a slot (taken before the upgrade)
@@ -586,6 +591,12 @@ class MediaStreamServer:
     def unregister_call(self, call: MediaCall) -> None:
         if self.calls.get(call.call_sid) is call:
             del self.calls[call.call_sid]
+        # Scored before the call counts as finished, so whoever waits for it finds its card.
+        if call.session is not None and call.call_sid:
+            try:
+                self.score_call(call)
+            except Exception:  # a scorecard must never take a call's cleanup down
+                log.exception("call %s: no scorecard", call.call_sid)
         if call.call_sid:
             with self.finished_changed:
                 self.finished[call.call_sid] = call.summary
@@ -594,6 +605,60 @@ class MediaStreamServer:
                     self.finished.pop(self._finished_order.popleft(), None)
                 self.finished_changed.notify_all()
         self.metrics.inc("workbench_calls_total", reason=call.end_reason or "unknown")
+
+    def score_call(self, call: MediaCall) -> Any:
+        """The finished call's scorecard (`engine.scorecard`, the definition every face
+        uses): counted on `/metrics`, appended to the call log, sent as an OTLP trace when
+        `OTEL_EXPORTER_OTLP_ENDPOINT` is set."""
+        import json
+
+        from workbench.engine.otel import CallTrace, otlp_enabled
+        from workbench.engine.scorecard import call_log_line, scorecard_for, session_call_result
+
+        result = session_call_result(
+            call.session,
+            call.summary.events,
+            end_reason=call.end_reason or "unknown",
+            duration_ms=call.elapsed_s * 1000.0,
+        )
+        card = scorecard_for(result)
+        self.scorecards[call.call_sid] = card
+        while len(self.scorecards) > self.config.keep_finished:
+            self.scorecards.pop(next(iter(self.scorecards)))
+        main_topic = card.topics[-1].topic if card.topics else "none"
+        self.metrics.inc(
+            "workbench_call_resolutions_total", resolution=card.resolution, topic=main_topic
+        )
+        for topic in card.topics:
+            self.metrics.inc(
+                "workbench_topic_tasks_total",
+                topic=topic.topic,
+                success="true" if topic.success else "false",
+            )
+        line = call_log_line(
+            card,
+            result,
+            agent=getattr(self.agent, "name", ""),
+            started_at=call.started_at.isoformat(),
+        )
+        try:
+            with self.call_log_path.open("a", encoding="utf-8") as log_file:
+                log_file.write(json.dumps(line, default=str) + "\n")
+        except OSError as error:
+            log.warning("call log %s: %s", self.call_log_path, error)
+        if otlp_enabled():
+            trace = CallTrace.of(result, agent=line["agent"], resolution=card.resolution)
+            trace.start_ns = int(call.started_at.timestamp() * 1e9)
+            self._after_call.submit(self._export_trace, trace)
+        return card
+
+    @staticmethod
+    def _export_trace(trace: Any) -> None:
+        from workbench.engine.otel import export_calls
+
+        problem = export_calls([trace])
+        if problem:
+            log.warning("call %s: %s", trace.call_id, problem)
 
     def new_session(self, call: MediaCall) -> tuple[Any, Any]:
         from workbench.engine.calls import ear_settings
@@ -663,6 +728,9 @@ class MediaStreamServer:
             routing=None if fault else session.routing,
             consent=call.custom_parameters.get("consent", "true").lower() in ("1", "true", "yes"),
             next_call_id=call.human.leg_id if call.human is not None else None,
+            topics=list(getattr(conversation, "topics_seen", []) or []),
+            topics_done=list(getattr(conversation, "topics_done", []) or []),
+            tasks=[t.name for t in self.agent.definition.topics if t.action != "answer"],
         )
         if fault:
             from dataclasses import replace
@@ -741,6 +809,17 @@ class MediaStreamServer:
         if self._internal_runner is not None:
             await self._internal_runner.cleanup()
             self._internal_runner = None
+        # Traces still being sent (each bounded by the exporter's timeout).
+        await asyncio.get_running_loop().run_in_executor(None, self._after_call.shutdown)
+
+
+def call_log_path() -> Path:
+    """Where `serve` appends one JSON line per finished call (its scorecard): the call log."""
+    from workbench.paths import workbench_home
+
+    directory = workbench_home() / "serve"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / "calls.jsonl"
 
 
 def caller_context(number: str, info: Any) -> Any:

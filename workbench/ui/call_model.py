@@ -126,3 +126,22 @@ class CallModel:
                 self._last_final = None
             record.endpoint, self._last_endpoint = self._last_endpoint, None
         return record
+
+
+def call_finished_text(finished: Any) -> str:
+    """The status line for a finished call (`messages.CallFinished`): its scorecard in a line
+    and where its trace is."""
+    if finished.error:
+        return f"call failed: {finished.error}"
+    result, card = finished.result, finished.scorecard
+    parts = [f"call ended ({getattr(result, 'end_reason', '?')})"]
+    if card is not None:
+        topics = ", ".join(f"{t.topic} {'done' if t.success else 'not done'}" for t in card.topics)
+        parts.append(f"{card.resolution.replace('_', ' ')}: {topics or 'no topic'}")
+        parts.append(f"{card.turns} turns, {card.reprompts} re-prompts")
+        latency = card.latency_ms
+        if latency.get("turns"):
+            parts.append(f"p50 {latency['p50']:.0f} / p95 {latency['p95']:.0f} ms")
+    if finished.trace_path:
+        parts.append(f"trace {finished.trace_path}")
+    return "; ".join(parts)

@@ -96,6 +96,26 @@ class RemoteCaller:
         self.client.hang_up()
 
 
+def gui_call_log_path() -> Path:
+    """The GUI's call log: one line per finished call, as `serve`'s (`engine.scorecard`)."""
+    from workbench.paths import workbench_home
+
+    return workbench_home() / "gui" / "calls.jsonl"
+
+
+def append_call_log(path: Path, card: Any, result: Any, agent_path: Any) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from workbench.engine.scorecard import call_log_line
+
+    agent = getattr(result, "agent_name", "") or Path(str(agent_path)).name
+    line = call_log_line(card, result, agent=agent, started_at=datetime.now(UTC).isoformat())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log_file:
+        log_file.write(json.dumps(line, default=str) + "\n")
+
+
 class EngineHandle:
     """Commands in (any method, from the GUI thread), events and messages out via `post`."""
 
@@ -401,12 +421,47 @@ class EngineHandle:
         self._finish(result)
 
     def _finish(self, result: Any) -> None:
-        self._post(msg.CallFinished(result))
+        scorecard, trace_path = self._judge(result)
+        self._post(msg.CallFinished(result, scorecard=scorecard, trace_path=trace_path))
         if self._crm_enabled and not self._closing:
             self._post(msg.CallStateChanged(msg.AFTER_CALL_WORK, "writing the call to the CRM"))
             self._crm_pool.submit(self._write_to_crm, result)
         else:
             self._post(msg.CallStateChanged(msg.ENDED, result.end_reason))
+
+    def _judge(self, result: Any) -> tuple[Any, str]:
+        """A GUI call gets what every face gives a call: its scorecard (`engine.scorecard`),
+        a line in the GUI's call log (the Analytics panel and `workbench report` read it), a
+        Chrome/Perfetto trace under `<workbench home>/traces/`, and an OTLP trace when
+        `OTEL_EXPORTER_OTLP_ENDPOINT` is set (sent off this thread)."""
+        from workbench.engine.otel import CallTrace, otlp_enabled
+        from workbench.engine.scorecard import scorecard_for
+        from workbench.engine.trace import write_chrome_trace
+        from workbench.paths import workbench_home
+
+        scorecard = trace_path = None
+        try:
+            scorecard = scorecard_for(result)
+            append_call_log(gui_call_log_path(), scorecard, result, self.agent_path)
+            directory = workbench_home() / "traces"
+            directory.mkdir(parents=True, exist_ok=True)
+            trace_path = directory / f"{result.call_id}.trace.json"
+            write_chrome_trace(trace_path, result.timelines, result.call_id)
+        except Exception:  # judging a call must never lose the call itself
+            log.exception("call %s: no scorecard or trace", result.call_id)
+        if otlp_enabled() and not self._closing:
+            resolution = scorecard.resolution if scorecard is not None else ""
+            trace = CallTrace.of(result, resolution=resolution)
+            self._crm_pool.submit(self._export_trace, trace)
+        return scorecard, str(trace_path or "")
+
+    @staticmethod
+    def _export_trace(trace: Any) -> None:
+        from workbench.engine.otel import export_calls
+
+        problem = export_calls([trace])
+        if problem:
+            log.warning("call %s: %s", trace.call_id, problem)
 
     def _keep_driver(self, driver: Any) -> None:
         self._driver = driver

@@ -34,8 +34,10 @@ from workbench.paths import DEMO_AGENT_DIR, SCENARIOS_DIR, workbench_home
 from workbench.ui import messages as msg
 from workbench.ui.audio_io import AudioDevices, probe_devices
 from workbench.ui.bridge import EngineBridge
+from workbench.ui.call_model import call_finished_text
 from workbench.ui.engine_handle import EngineHandle
 from workbench.ui.views.agent_editor import AgentPanel
+from workbench.ui.views.analytics import AnalyticsPanel
 from workbench.ui.views.crm import CrmPanel
 from workbench.ui.views.desk import AgentDeskPanel
 from workbench.ui.views.inspector import InspectorView, LiveCall
@@ -114,6 +116,7 @@ class MainWindow(QMainWindow):
         self.network = NetworkPanel(self.bridge, self.handle)
         self.agent_panel = AgentPanel(self.bridge, self.handle, agent_path)
         self.load_panel = LoadPanel()
+        self.analytics = AnalyticsPanel(self.bridge)
         self.desk = AgentDeskPanel(
             self.bridge, url=str(self.settings.value("desk/url", "ws://127.0.0.1:8080/agent"))
         )
@@ -142,6 +145,7 @@ class MainWindow(QMainWindow):
             ("Network", self.network),
             ("Agent", self.agent_panel),
             ("Load", self.load_panel),
+            ("Analytics", self.analytics),
             ("Agent desk", self.desk),
         ]
         for title, widget in bottom:
@@ -286,17 +290,7 @@ class MainWindow(QMainWindow):
         self.desk.answer()
 
     def _on_call_finished(self, finished: msg.CallFinished) -> None:
-        if finished.error:
-            self.statusBar().showMessage(f"call failed: {finished.error}")
-            return
-        result = finished.result
-        summary = self.live.model.summary()
-        if summary.get("turns"):
-            self.statusBar().showMessage(
-                f"call ended ({result.end_reason}); p50 {summary['p50_ms']:.0f} ms, "
-                f"p95 {summary['p95_ms']:.0f} ms over {summary['turns']} turns",
-                15000,
-            )
+        self.statusBar().showMessage(call_finished_text(finished), 30000)
 
     @Slot(object)
     def _on_engine_event(self, event: ev.Event) -> None:

@@ -37,10 +37,13 @@ class CallStateChanged:
 
 @dataclass(frozen=True)
 class CallFinished:
-    """A call is over; `result` is the engine's `CallResult` (None when it failed: `error`)."""
+    """A call is over; `result` is the engine's `CallResult` (None when it failed: `error`),
+    `scorecard` its `engine.scorecard.Scorecard`, `trace_path` its Chrome/Perfetto trace."""
 
     result: Any = None
     error: str = ""
+    scorecard: Any = None
+    trace_path: str = ""
 
 
 @dataclass(frozen=True)
