@@ -150,6 +150,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         json_out: Annotated[
             Path | None, typer.Option("--json", help="Also write the results as JSON.")
         ] = None,
+        listen: Annotated[
+            bool,
+            typer.Option(
+                help="Transcribe the agent's audio as the caller heard it (the accurate ear), "
+                "so agent_said / agent_never_said / wait_for agent_said are judged."
+            ),
+        ] = True,
     ) -> None:
         """Phone any Media Streams endpoint with a scenario's scripted caller; print what it heard."""
         from workbench.errors import ConfigError, WorkbenchError
@@ -167,6 +174,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             token=token,
             twilio_auth_token=twilio_auth_token or None,
             signed_url=public_url,
+            listen=listen,
         )
         data = result.as_dict()
         _print_call(data)
@@ -270,6 +278,38 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         )
         typer.echo(dumps(result))
 
+    @bench.command("caller-ear")
+    def bench_caller_ear(
+        scenarios: Annotated[
+            list[Path] | None,
+            typer.Argument(help="Scenario files or folders (default: the bundled scenarios)."),
+        ] = None,
+        agent: Annotated[Path | None, typer.Option(help="Agent directory to serve.")] = None,
+        concurrency: Annotated[int, typer.Option(help="Calls at once.")] = 2,
+        vocabulary: Annotated[
+            str | None,
+            typer.Option(help="Comma-separated names for the ear (default: the agent's own)."),
+        ] = None,
+    ) -> None:
+        """Served calls heard by the caller's ear: share of agent sentences with WER ≤ 10 %."""
+        from workbench.errors import ConfigError
+        from workbench.paths import SCENARIOS_DIR
+        from workbench.telephony.caller_ear_bench import run_caller_ear_bench
+
+        paths: list[Path] = []
+        for given in scenarios or [SCENARIOS_DIR]:
+            if given.is_dir():
+                paths += sorted(given.glob("*.yaml"))
+            elif given.is_file():
+                paths.append(given)
+            else:
+                raise ConfigError(f"{given}: no such scenario file or folder")
+        words = (
+            None if vocabulary is None else [w.strip() for w in vocabulary.split(",") if w.strip()]
+        )
+        result = run_caller_ear_bench(paths, agent=agent, concurrency=concurrency, vocabulary=words)
+        typer.echo(json.dumps(result, indent=2))
+
 
 def _print_call(data: dict) -> None:
     def ms(value: object) -> str:
@@ -292,6 +332,13 @@ def _print_call(data: dict) -> None:
     )
     for error in data["protocol_errors"]:
         typer.echo(f"  protocol error: {error}")
+    if data.get("conversation"):
+        typer.echo("  as heard at the caller:")
+    for line in data.get("conversation", []):
+        latency = f" ({line['latency_ms']:.0f} ms)" if line.get("latency_ms") is not None else ""
+        cut = f" [cut: {line['cut_by']}]" if line.get("cut_by") else ""
+        at = f"{line['at_ms'] / 1000:6.1f} s"
+        typer.echo(f"    {at} {line['speaker']:>6}{latency}: {line['text']}{cut}")
     for o in data.get("outcomes", []):
         typer.echo(
             f"  [{o['status']}] {o['where']}: {o['expectation']} {o['expected']} — {o['evidence']}"
