@@ -153,3 +153,40 @@ def test_call_hears_the_served_agent_and_judges_what_it_said(live_server, tmp_pa
     assert "help you today" in agent_lines[0]["text"]
     assert agent_lines[1]["latency_ms"] > 0
     assert "as heard at the caller:" in result.output
+
+
+@pytest.fixture(scope="module")
+def dental_server(runtime):
+    from telephony_helpers import start_server
+
+    from workbench.paths import ASSETS_DIR
+
+    server = start_server(runtime, agent_path=ASSETS_DIR / "agents" / "dental")
+    yield server
+    server.thread.stop(drain_timeout_s=2.0)
+
+
+@pytest.mark.network
+@pytest.mark.slow
+@pytest.mark.parametrize("agent", ["northwind", "dental"])
+def test_a_goal_driven_caller_books_over_the_wire_from_what_its_ear_heard(agent, request, tmp_path):
+    """The designer guide's goal scenario, unchanged, against each served agent: the caller
+    chooses each answer from the agent's words as its ear heard them."""
+    import re
+
+    from workbench.paths import REPO_ROOT
+
+    guide = (REPO_ROOT / "docs" / "designer-guide.md").read_text()
+    blocks = re.findall(r"^```yaml scenario\n(.*?)^```", guide, re.S | re.M)
+    scenario = tmp_path / "goal.yaml"
+    scenario.write_text(next(body for body in blocks if "goal:" in body))
+    server = request.getfixturevalue("live_server" if agent == "northwind" else "dental_server")
+    out = tmp_path / "call.json"
+    result = CliRunner().invoke(
+        app, ["call", server.media_url, "--scenario", str(scenario), "--json", str(out)]
+    )
+    data = json.loads(out.read_text())
+    assert result.exit_code == 0, result.output
+    assert [(o["expectation"], o["status"]) for o in data["outcomes"]] == [("agent_said", "pass")]
+    said = {line["text"] for line in data["conversation"] if line["speaker"] == "caller"}
+    assert {"My name is David Lee.", "Next Tuesday"} <= said

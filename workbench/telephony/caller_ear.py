@@ -19,7 +19,6 @@ No agent internals are used: the same ear works against any Media Streams agent.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -183,6 +182,10 @@ class CallerEar:
 
     # ------------------------------------------------------------ any thread
 
+    def pending(self) -> bool:
+        """Heard words still to come: a run still open, or one being transcribed."""
+        return self._run is not None or any(not f.done() for f in self._pending)
+
     def finish(self, timeout_s: float = 60.0) -> list[HeardTurn]:
         """Close the open run, wait for every transcription, and return the turns heard."""
         self._close_run()
@@ -276,9 +279,6 @@ def heard_outcomes(expect: Any, turns: list[HeardTurn], where: str) -> list[dict
     return out
 
 
-_SPELLED = re.compile(r"\b[a-z](?: [a-z]\b)+")
-
-
 def heard_matches(pattern: str, heard: str) -> bool:
     """`pattern` (a scenario's substring or /regex/) against words as transcribed.
 
@@ -286,10 +286,10 @@ def heard_matches(pattern: str, heard: str) -> bool:
     "8 a m", "Northwind" as "north wind". So a pattern is also tried on the heard words with
     spelled letters joined ("8 am"), and a substring also with every space left out on both
     sides ("northwind")."""
+    from workbench.scenario.persona import heard_forms
     from workbench.scenario.schema import is_regex, text_matches
 
-    joined = _SPELLED.sub(lambda m: m.group(0).replace(" ", ""), heard.lower())
-    if text_matches(pattern, heard) or text_matches(pattern, joined):
+    if any(text_matches(pattern, form) for form in heard_forms(heard)):
         return True
     if is_regex(pattern):
         return False

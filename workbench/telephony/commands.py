@@ -157,6 +157,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "so agent_said / agent_never_said / wait_for agent_said are judged."
             ),
         ] = True,
+        vocabulary: Annotated[
+            str,
+            typer.Option(
+                help="Comma-separated names the agent says (company, people, products), "
+                "taught to the caller's ear, e.g. 'Northwind Software,Ava'."
+            ),
+        ] = "",
     ) -> None:
         """Phone any Media Streams endpoint with a scenario's scripted caller; print what it heard."""
         from workbench.errors import ConfigError, WorkbenchError
@@ -175,6 +182,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             twilio_auth_token=twilio_auth_token or None,
             signed_url=public_url,
             listen=listen,
+            vocabulary=tuple(w.strip() for w in vocabulary.split(",") if w.strip()),
         )
         data = result.as_dict()
         _print_call(data)

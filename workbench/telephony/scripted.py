@@ -154,13 +154,14 @@ def run_scenario_call(
     signed_url: str | None = None,
     listen: bool = True,
     transcribe: Any = None,
+    vocabulary: tuple[str, ...] = (),
 ) -> RemoteScenarioResult:
     """Play a scenario's caller (`workbench.scenario.caller.ScriptedCaller`) over the wire.
 
     The scripted caller decides every 20 ms frame from what reaches its ear, so barge-ins,
     backchannels, DTMF, pauses and silences run as they do locally. With `listen` (default)
     the caller's ear (`caller_ear.CallerEar`; `transcribe`: 8 kHz PCM → words, default the
-    accurate ear) transcribes the agent audio it heard, so `wait_for: agent_said`,
+    accurate ear, taught `vocabulary`: the agent's names) transcribes the agent audio it heard, so `wait_for: agent_said`,
     `agent_said` and `agent_never_said` are judged from the agent's words as heard; waits on
     agent internals (topic, handoff) cannot be seen from outside and time out.
     """
@@ -175,11 +176,14 @@ def run_scenario_call(
     client: MediaStreamClient
     if listen:
         ear = CallerEar(
-            transcribe or accurate_transcriber(),
+            transcribe or accurate_transcriber(vocabulary),
             on_run=lambda run: caller.on_event(
                 ev.AgentAudioStarted(client.call_sid, run.onset_ms, run.turn, run.text)
             ),
         )
+
+        if hasattr(caller, "words_pending"):  # a goal-driven caller waits for the ear's words
+            caller.words_pending = ear.pending
 
         def frame_source(t_ms: float) -> Any:
             frame = caller.frame(t_ms)
