@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -189,11 +190,13 @@ class CallerEar:
     def finish(self, timeout_s: float = 60.0) -> list[HeardTurn]:
         """Close the open run, wait for every transcription, and return the turns heard."""
         self._close_run()
+        deadline = time.monotonic() + timeout_s
         for future in list(self._pending):
             try:
-                future.result(timeout_s)
+                future.result(max(0.0, deadline - time.monotonic()))
             except Exception as error:  # recorded: a report says why a turn has no words
-                self.errors.append(f"{type(error).__name__}: {error}")
+                why = str(error) or f"not transcribed within {timeout_s:g} s"
+                self.errors.append(f"{type(error).__name__}: {why}")
         self._executor.shutdown(wait=False)
         return self.turns
 

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 REPLY_GAP_MS = 700.0  # the agent counts as finished after this much silence
 PATIENCE_S = 12.0  # an agent that says nothing this long: go on anyway
+# The caller's ear finishes its transcriptions after the call; on a machine busy with other
+# calls a queue of them can take minutes (a bench of 27 calls on 2 cores lost 7 at 60 s).
+EAR_FINISH_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,7 @@ def run_scenario_call(
             pacer.stop()
         client.hang_up()
     if ear is not None:
-        result.heard = ear.finish()
+        result.heard = ear.finish(EAR_FINISH_S)
         if ear.errors:
             result.error = result.error or f"the caller's ear failed: {ear.errors[0]}"
     heard = result.heard if ear is not None else None
