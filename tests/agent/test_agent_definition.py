@@ -23,8 +23,11 @@ topics:
     answer: ["{knowledge}"]
   - name: Human
     examples: [a person please, speak to someone, operator, real human, transfer me]
-    action: escalate
+    action: to_a_person
     routing: human
+actions:
+  to_a_person:
+    - handoff: {queue: Reception}
 """
 
 

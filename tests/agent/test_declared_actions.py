@@ -268,8 +268,7 @@ def test_undeclared_names_are_errors_with_suggestions(tmp_path):
     lines = str(caught.value).splitlines()
     assert lines[0].endswith(
         "topics[2].action: no action 'urgnet' (did you mean 'urgent'?); declare it under "
-        "actions:, or use a built-in kind: book_demo, open_case, lookup_order, change_address, "
-        "cancel_subscription, escalate, answer"
+        "actions:, or answer from knowledge with action: answer"
     )
     assert (
         "actions.book[0].offer_times.schedule: no schedule 'chair' (did you mean 'chairs'?)"

@@ -56,23 +56,29 @@ def test_book_demo_end_to_end(agent: Agent) -> None:
     assert "<spell>dana</spell> dot <spell>lee</spell> at <spell>acme</spell> dot com" in said(r[4])
     assert "Which day" in said(r[5])
     assert "Tuesday, November 24 at 2 PM" in said(r[6])
-    assert [a.kind for a in r[7].actions] == ["offer_demo_slots"]
-    assert r[7].actions[0].result["slots"] == ["2026-11-24T14:00", "2026-11-24T16:00"]
-    booking = r[8].actions[0]
-    assert booking.kind == "book_demo"
-    assert booking.params == {
-        "name": "Dana Lee",
-        "email": "dana.lee@acme.com",
-        "slot": "2026-11-24T16:00",
-    }
-    assert "4 PM" in said(r[8]) and r[8].routing is None and not r[8].end_call
+    assert "I can offer Tuesday, November 24 at 2 PM, or Tuesday, November 24 at 4 PM." in said(
+        r[7]
+    )
+    assert [a.kind for a in r[7].actions] == ["offer_times"]  # from the `demos` schedule
+    assert r[7].actions[0].result["times"] == ["2026-11-24T14:00", "2026-11-24T16:00"]
+    assert [a.kind for a in r[8].actions] == ["reference", "crm", "crm"]
+    booking = r[8].actions[0].result["number"]
+    assert booking.startswith("DM-") and conv.captured["slot"] == "2026-11-24T16:00"
+    assert "You're booked for Tuesday, November 24 at 4 PM." in said(r[8])
+    assert r[8].routing is None and not r[8].end_call
     assert r[9].routing == "ai_resolved" and r[9].end_call
     assert conv.captured["email"] == "dana.lee@acme.com"
     objects = [a["object"] for a in conv.intended_crm_actions]
     assert objects == ["Lead", "Task"]
-    assert conv.intended_crm_actions[0]["fields"]["LastName"] == "Lee"
-    assert conv.intended_crm_actions[1]["fields"]["ActivityDate"] == "2026-11-24"
-    assert conv.intended_crm_actions[0]["fields"]["Email"] == "dana.lee@acme.com"
+    lead, task = (a["fields"] for a in conv.intended_crm_actions)
+    assert lead == {"FirstName": "Dana", "LastName": "Lee", "Email": "dana.lee@acme.com"}
+    assert task == {
+        "Subject": "Product demo",
+        "ActivityDate": "2026-11-24",
+        "Status": "Not Started",
+        "Description": "Demo booked by phone for Dana Lee (dana.lee@acme.com) at "
+        f"2026-11-24T16:00, booking {booking}",
+    }
 
 
 def test_a_rejected_read_back_asks_again_and_a_correction_is_read_back(agent: Agent) -> None:
@@ -93,27 +99,57 @@ def test_order_status_is_looked_up_in_the_order_book(agent: Agent) -> None:
     conv, r = call(agent, "where is my order", "it's four eight two one three", "yes")
     assert "<spell>NW</spell> <digits>48213</digits>" in said(r[2])  # digits read back one by one
     lookup = r[3].actions[0]
-    assert lookup.kind == "lookup_order" and lookup.result["status"] == "shipped"
-    assert "is shipped" in said(r[3])
+    assert lookup.kind == "lookup" and lookup.params["table"] == "orders.yaml"
+    assert lookup.result["found"] and lookup.result["status"] == "shipped"
+    assert said(r[3]).startswith(
+        "Order <spell>NW</spell> <digits>48213</digits> for fifty Northwind Ops licences is "
+        "shipped. The licence keys were emailed"
+    )
 
 
-def test_an_unknown_order_is_asked_for_again(agent: Agent) -> None:
+def test_an_unknown_order_is_asked_for_again_then_a_person_takes_over(agent: Agent) -> None:
     conv, r = call(agent, "order status for NW-99999 please", "yes")
     assert r[2].actions[0].result == {"found": False}
-    assert "couldn't find" in said(r[2]) and conv.pending_slot == "order_number"
+    assert said(r[2]) == (
+        "I couldn't find order <spell>NW</spell> <digits>99999</digits>. "
+        "Could you say the order number again?"
+    )
+    assert conv.pending_slot == "order_number" and "order_number" not in conv.captured
+    for _ in range(2):  # `times: 2` asks again; the third miss hands off
+        r.append(agent.respond(conv, "nine nine nine nine eight")[1])
+        r.append(agent.respond(conv, "yes")[1])
+    assert "couldn't find" in said(r[4]) and r[4].routing is None
+    assert r[6].routing == "human" and r[6].actions[-1].kind == "escalate"  # queue-less handoff
+    assert r[6].actions[-1].params["queue"] == "Reception"  # so the escalation's queue
+    assert r[6].actions[-1].params["reason"] == "order not found"
+    assert "Let me connect you with a colleague who can help." in said(r[6])
 
 
 def test_a_support_case_is_opened_with_the_callers_description(agent: Agent) -> None:
     conv, r = call(agent, "the app keeps crashing when I export reports", "John Smith", "yes")
-    case = r[3].actions[0]
-    assert case.kind == "open_case"
-    assert case.params["issue"] == "the app keeps crashing when I export reports"
-    assert case.result["case_number"].startswith("CS-")
-    assert conv.intended_crm_actions[0]["object"] == "Case"
-    assert conv.intended_crm_actions[0]["fields"]["Description"].startswith(
-        "the app keeps crashing"
-    )
-    assert "<spell>CS</spell> <digits>" in said(r[3])
+    number = r[3].actions[0].result["number"]
+    assert [a.kind for a in r[3].actions] == ["reference", "crm"] and number.startswith("CS-")
+    assert conv.intended_crm_actions == [
+        {
+            "object": "Case",
+            "fields": {
+                "Subject": "the app keeps crashing when I export reports",
+                "Description": f"the app keeps crashing when I export reports (reference {number})",
+                "Origin": "Phone",
+                "Priority": "Medium",
+                "SuppliedName": "John Smith",
+            },
+        }
+    ]
+    spoken = f"<spell>CS</spell> <digits>{number[3:]}</digits>"
+    assert said(r[3]).startswith(f"I've opened support case {spoken}.")
+
+
+def test_a_vips_support_case_is_high_priority(agent: Agent) -> None:
+    vip = CallerContext("+14155550100", "Pat Jones", account="Acme", vip=True)
+    conv, _ = call(agent, "the app keeps crashing on every export", "Pat Jones", "yes", caller=vip)
+    fields = conv.intended_crm_actions[0]["fields"]
+    assert fields["Priority"] == "High" and fields["SuppliedPhone"] == "+14155550100"
 
 
 def test_speak_to_human_routes_to_a_person_with_a_summary(agent: Agent) -> None:
@@ -169,16 +205,27 @@ def test_a_card_number_is_never_read_back_in_full(agent: Agent) -> None:
 
 def test_cancel_subscription_offers_retention_then_starts_the_workflow(agent: Agent) -> None:
     conv, r = call(agent, "I want to cancel my subscription", "Dana Lee", "yes", "no")
-    assert "half price" in said(r[3])
-    assert [a.kind for a in r[4].actions] == ["cancel_subscription"]
+    assert said(r[3]) == (
+        "Before you go, we can offer you three months at half price. "
+        "Would you like to stay with that offer?"
+    )
+    assert [a.kind for a in r[4].actions] == ["offer", "crm"]
+    assert r[4].actions[0].result == {"accepted": "no"}
+    assert said(r[4]).startswith("Understood. I've submitted your cancellation request.")
     assert r[4].routing == "workflow" and r[4].end_call
     assert conv.intended_crm_actions[0]["fields"]["Type"] == "Cancellation"
 
 
 def test_accepting_the_retention_offer_keeps_the_customer(agent: Agent) -> None:
-    conv, r = call(agent, "cancel my plan", "Dana Lee", "yes", "yes please")
-    assert [a.kind for a in r[4].actions] == ["accept_retention_offer"]
-    assert r[4].routing is None and conv.outcome == "ai_resolved"
+    conv, r = call(agent, "cancel my plan", "Dana Lee", "yes", "maybe", "yes please")
+    assert said(r[4]) == "Would you like to take the offer? Please say yes or no."
+    assert [a.kind for a in r[5].actions] == ["offer", "crm"]
+    assert said(r[5]) == (
+        "Wonderful. The discount will appear on your next invoice. "
+        "Is there anything else I can help you with?"
+    )
+    assert r[5].routing is None and conv.outcome == "ai_resolved"
+    assert conv.intended_crm_actions[0]["fields"]["Subject"] == "Retention offer accepted"
 
 
 def test_change_address_captures_and_confirms_the_address(agent: Agent) -> None:

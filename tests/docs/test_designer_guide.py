@@ -20,7 +20,7 @@ from workbench.speech.lexicon import Lexicon
 
 GUIDE = REPO_ROOT / "docs" / "designer-guide.md"
 FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.S | re.M)
-KINDS = {"agent", "agent-part", "scenario", "scenario-steps", "scenario-expect", "lexicon"}
+KINDS = {"agent", "agent-part", "scenario", "scenario-steps", "scenario-expect", "lexicon", "table"}
 
 BASE_AGENT = {
     "name": "Base",
@@ -78,6 +78,68 @@ def test_agent_fragments_are_valid_in_an_agent(tmp_path, count):
         for key, value in yaml.safe_load(body).items():
             data[key] = data[key] + value if key == "topics" else value
     load_agent_text(tmp_path, data)
+
+
+def lookup_fragment() -> dict:
+    """The guide's fragment with the lookup and offer steps."""
+    (body,) = [b for b in yaml_snippets("agent-part") if "lookup:" in b]
+    return yaml.safe_load(body)
+
+
+@pytest.fixture(scope="module")
+def lookup_agent(tmp_path_factory):
+    """A whole agent from the lookup fragment and the guide's table: the steps run as shown."""
+    from workbench.agent import load_agent
+
+    folder = tmp_path_factory.mktemp("guide-lookup")
+    fragment = lookup_fragment()
+    data = dict(BASE_AGENT, topics=BASE_AGENT["topics"] + fragment["topics"])
+    data["actions"] = fragment["actions"]
+    (folder / "agent.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    (table,) = yaml_snippets("table")
+    (folder / "members.yaml").write_text(table, encoding="utf-8")
+    return load_agent(folder)
+
+
+def guide_call(agent, *lines: str):
+    conv = agent.new_conversation()
+    agent.greet(conv)
+    return conv, [" ".join(agent.respond(conv, line)[1].sentences) for line in lines]
+
+
+def test_the_guides_lookup_finds_a_row_of_its_table(lookup_agent):
+    _, said = guide_call(lookup_agent, "check my coverage", "ABC123456")
+    assert said[0] == "What's your member ID?"
+    assert said[1].startswith("Your Gold plan covers two cleanings a year and fillings.")
+
+
+def test_the_guides_lookup_asks_again_twice_then_hands_off(lookup_agent):
+    conv, said = guide_call(
+        lookup_agent, "check my coverage", "ABC000000", "ABC000001", "ABC000002"
+    )
+    assert said[1].startswith("I can't find") and said[1].endswith("member ID again?")
+    assert said[2].startswith("I can't find")
+    assert conv.ended and conv.outcome == "human"  # the handoff to the front desk
+    assert said[3] == "Let me connect you with a colleague."  # the escalation's wording
+
+
+def test_the_guides_offer_runs_its_no_steps_or_its_yes_steps(lookup_agent):
+    conv, said = guide_call(lookup_agent, "cancel my appointment", "Dana Lee", "no")
+    assert said[1] == "Would you like to move it to another day instead?"
+    reference = conv.captured["cancellation"]
+    assert said[2].startswith("Your appointment is cancelled. Your reference is <spell>CX")
+    assert conv.intended_crm_actions[0]["fields"] == {
+        "Subject": "Cancel the appointment of Dana Lee",
+        "Description": f"Cancelled by phone, reference {reference}",
+        "SuppliedName": "Lee",
+        "Priority": "Medium",
+    }
+    assert conv.outcome == "workflow" and conv.ended
+    conv, said = guide_call(lookup_agent, "cancel my appointment", "Dana Lee", "perhaps", "yes")
+    assert said[2] == "Sorry, shall I move it instead? Please say yes or no."
+    assert conv.outcome == "human"  # yes: the handoff, and no Case for a cancellation
+    (transfer,) = conv.intended_crm_actions
+    assert transfer["fields"]["Subject"] == "Call transferred to Front desk: move an appointment"
 
 
 @pytest.mark.parametrize("body", yaml_snippets("scenario"))

@@ -41,7 +41,7 @@ def test_an_order_status_call_is_understood_captured_and_resolved(runtime):
     actions = [
         a["kind"] for e in result.events if isinstance(e, ev.ResponseStarted) for a in e.actions
     ]
-    assert "lookup_order" in actions
+    assert "lookup" in actions  # the declared look_up_order action: a lookup in orders.yaml
     assert result.end_reason == "agent_ended" and result.disposition == "ai_resolved"
     assert any(
         text.startswith("Order NW 48213")

@@ -41,3 +41,21 @@ def test_a_longer_digit_run_from_the_streaming_pass_is_not_taken():
     final = said("it's order 58214 i think", 0.9)
     kept = reconcile(final, said("at four five eight two one four i think", 0.7))
     assert kept.text == final.text
+
+
+def test_a_short_answer_whisper_wrote_twice_is_taken_once():
+    assert reconcile(said("thanks thanks", 0.7), said("thanks", 0.9)).text == "thanks"
+    assert reconcile(said("bye bye", 0.7), said("goodbye", 0.9)).text == "bye"
+
+
+def test_an_answer_the_caller_said_twice_stays_twice():
+    assert reconcile(said("no no", 0.8), said("no no", 0.9)).text == "no no"
+    longer = "i need the order number i need the order number"
+    assert reconcile(said(longer, 0.8), said("i need the order", 0.9)).text == longer
+
+
+def test_a_very_sure_streaming_pass_beats_a_doubtful_final_pass():
+    sure = said("how late are you guys open on friday", 0.98)
+    assert reconcile(said("how they are you dim open on friday", 0.5), sure).text == sure.text
+    confident = said("how late are you open on friday", 0.8)
+    assert reconcile(confident, sure).text == confident.text

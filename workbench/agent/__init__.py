@@ -5,7 +5,8 @@ Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
     from workbench.agent import load_agent, Agent, CallerContext
 
     load_agent(path: Path | str) -> Agent
-        `path` is the agent directory (agent.yaml + knowledge/*.md [+ lexicon.yaml, orders.yaml]).
+        `path` is the agent directory (agent.yaml + knowledge/*.md [+ lexicon.yaml, the
+        tables its lookup steps name]).
         Raises workbench.errors.InputFileError naming file, line and field. Builds the topic
         classifier and the retrieval index.
 
@@ -53,9 +54,13 @@ Public API (stable; the engine, scenario runner, CRM mapping and UI call these):
         routing: "ai_resolved" | "human" | "workflow" | None (None = conversation continues),
         actions: tuple[Action, ...], plan: str, end_call: bool, topic: str
     Action (frozen): kind, params: dict, result: dict
-        kinds: book_demo, offer_demo_slots, open_case, lookup_order, change_address,
-        retention_offer, accept_retention_offer, cancel_subscription, escalate, answer,
-        take_payment (params {last4, token}; result {status})
+        kinds: answer (params {source, heading}); escalate (params {reason, queue, priority,
+        summary}: the escalation section's hand-off); take_payment (params {last4, token};
+        result {status}); and one per step of a declared action (agent.yaml `actions:`,
+        docs/designer-guide.md): crm {object, fields}, webhook {url, sent} -> the reply,
+        offer_times {schedule, wanted} -> {times}, handoff {queue, skills, priority, reason,
+        summary}, reference {prefix} -> {number}, lookup {table, column, value} -> {found, the
+        row's columns}, offer {offer} -> {accepted: yes | no}. No kind is specific to an agent.
     Conversation (mutable, per call): caller, reference (datetime relative dates resolve
         against; pass it to understand() too), topic, captured: dict[str, str], confirmed,
         confirming, pending_slot, stage, turn_count, reprompt_count (whole call), failed_turns,

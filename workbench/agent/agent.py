@@ -10,11 +10,16 @@ from pathlib import Path
 import yaml
 
 from workbench.agent.conversation import CallerContext, Conversation
-from workbench.agent.definition import UNKNOWN_TOPIC, AgentDefinition, load_definition
+from workbench.agent.definition import (
+    UNKNOWN_TOPIC,
+    AgentDefinition,
+    load_definition,
+    walk_steps,
+)
 from workbench.agent.knowledge import KnowledgeChunk, KnowledgeIndex
-from workbench.agent.orders import OrderBook
 from workbench.agent.questions import MIN_CONFIDENCE, split_questions
 from workbench.agent.responder import FlowResponder, Reply, SubQuestion
+from workbench.agent.tables import Row, columns, load_table
 from workbench.agent.understanding import (
     TopicClassifier,
     Understanding,
@@ -22,6 +27,7 @@ from workbench.agent.understanding import (
     understand,
 )
 from workbench.errors import InputFileError
+from workbench.yamlfile import did_you_mean, format_location
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +169,7 @@ class Agent:
         self.voice = definition.voice
         self.greeting = definition.greeting
         self.lexicon_path = self._relative_file(definition.lexicon, "lexicon")
-        orders_path = self._relative_file(definition.orders, "orders")
-        self.orders = OrderBook.load(orders_path) if orders_path else None
+        self.tables = self._load_tables(definition)
         self.topics: tuple[str, ...] = tuple(t.name for t in definition.topics) + (UNKNOWN_TOPIC,)
         import_sklearn()
         started, started_cpu = time.perf_counter(), time.process_time()
@@ -181,7 +186,7 @@ class Agent:
             if knowledge_dir.is_dir()
             else KnowledgeIndex([])
         )
-        self.responder = FlowResponder(definition, self.knowledge, self.orders)
+        self.responder = FlowResponder(definition, self.knowledge, self.tables)
         log.info("agent %s: classifier trained in %.0f ms", self.name, self.train_seconds * 1000)
 
     def _relative_file(self, name: str | None, field: str) -> Path | None:
@@ -194,6 +199,27 @@ class Agent:
             )
         return path
 
+    def _load_tables(self, definition: AgentDefinition) -> dict[str, list[Row]]:
+        """The tables of the agent's `lookup` steps, by their file name as written."""
+        tables: dict[str, list[Row]] = {}
+        for name, steps in definition.actions.items():
+            for loc, step in walk_steps(steps, ("actions", name)):
+                lookup = step.lookup
+                if lookup is None:
+                    continue
+                where = format_location((*loc, "lookup"))
+                if lookup.table not in tables:
+                    path = self._relative_file(lookup.table, f"{where}.table")
+                    assert path is not None
+                    tables[lookup.table] = load_table(path)
+                known = columns(tables[lookup.table])
+                if lookup.column not in known:
+                    raise InputFileError(
+                        f"{self.directory / 'agent.yaml'}: {where}.column: no column "
+                        f"{lookup.column!r} in {lookup.table}{did_you_mean(lookup.column, known)}"
+                    )
+        return tables
+
     def domain_sentences(self) -> list[str]:
         """Text for the STT domain language model: examples, prompts, answers and lexicon words."""
         d = self.definition
@@ -202,8 +228,14 @@ class Agent:
             sentences += topic.examples
             sentences += [slot.prompt for slot in topic.slots]
             sentences += topic.answer
-            for templates in topic.templates.values():
-                sentences += templates
+        for steps in d.actions.values():  # what the agent's actions say (offers, results)
+            for _, step in walk_steps(steps):
+                for said in (
+                    step.say,
+                    step.offer and step.offer.say,
+                    step.finish and step.finish.say,
+                ):
+                    sentences += said or []
         sentences += d.understanding.unknown_examples
         entities = {slot.entity for topic in d.topics for slot in topic.slots}
         for entity in sorted(entities):
@@ -214,8 +246,12 @@ class Agent:
             sentences += email_phrases()
         if entities & {"order_number", "phone", "card_number", "identifier", "number"}:
             sentences += digit_phrases()
-        if self.orders:
-            sentences += [f"order number {number}" for number in self.orders.numbers()]
+        for steps in d.actions.values():  # the keys callers look up: "order number NW-48213"
+            for _, step in walk_steps(steps):
+                if step.lookup:
+                    label = f"{step.lookup.into} {step.lookup.column}".replace("_", " ")
+                    rows = self.tables.get(step.lookup.table, [])
+                    sentences += [f"{label} {row.get(step.lookup.column)}" for row in rows]
         for topic in d.topics:  # the values a choice slot offers, as callers say them
             for slot in topic.slots:
                 sentences += [f"{choice}" for choice in slot.choices]

@@ -2,7 +2,8 @@
 
 `agent_problems(directory)` loads `agent.yaml` (syntax and fields, with "did you mean") and then
 checks what pydantic cannot see: the knowledge files a topic names, the topics escalation and
-card payments name, the lexicon and order-book files, and the voice. Each problem is one line,
+card payments name, the lexicon and the lookup steps' tables (and their columns), the voice,
+and the values templates use. Each problem is one line,
 `file:line:column: field: why`, so `workbench check` can list them all at once.
 """
 
@@ -15,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from workbench.agent.definition import AgentDefinition, load_definition_and_tree
+from workbench.agent.definition import AgentDefinition, load_definition_and_tree, walk_steps
+from workbench.agent.tables import columns, load_table
 from workbench.errors import ConfigError, InputFileError
 from workbench.yamlfile import did_you_mean, format_location, node_position
 
@@ -83,10 +85,26 @@ def _name_problems(
                 ("escalation", "topics", index),
                 f"no topic named {name!r}{did_you_mean(name, topics)}",
             )
-    for field in ("lexicon", "orders"):
-        name = getattr(definition, field)
-        if name and not (directory / name).is_file():
-            at((field,), f"file not found: {directory / name}")
+    if definition.lexicon and not (directory / definition.lexicon).is_file():
+        at(("lexicon",), f"file not found: {directory / definition.lexicon}")
+    for name, steps in definition.actions.items():
+        for loc, step in walk_steps(steps, ("actions", name)):
+            if step.lookup:
+                table = directory / step.lookup.table
+                if not table.is_file():
+                    at((*loc, "lookup", "table"), f"file not found: {table}")
+                    continue
+                try:
+                    known = columns(load_table(table))
+                except InputFileError as error:
+                    at((*loc, "lookup", "table"), str(error))
+                    continue
+                if step.lookup.column not in known:
+                    at(
+                        (*loc, "lookup", "column"),
+                        f"no column {step.lookup.column!r} in {step.lookup.table}"
+                        f"{did_you_mean(step.lookup.column, known)} (columns: {', '.join(known)})",
+                    )
     problem = voice_problem(definition.voice)
     if problem:
         at(("voice",), problem)
@@ -111,35 +129,41 @@ def template_names(template: str) -> list[str]:
 
 def _templates(d: AgentDefinition):
     """(location, template, the names it may use) for declared actions and the answers of
-    topics that use them or answer from knowledge (built-in kinds bring values of their own)."""
-    slots = {slot.name for topic in d.topics for slot in topic.slots}
-    picked = {
-        step.offer_times.into for steps in d.actions.values() for step in steps if step.offer_times
-    }
-    saved = {step.webhook.save_as for steps in d.actions.values() for step in steps if step.webhook}
+    topics that use them or answer from knowledge."""
+    every = [(loc, step) for n, steps in d.actions.items() for loc, step in walk_steps(steps, ("actions", n))]  # fmt: skip
+    picked = {step.offer_times.into for _, step in every if step.offer_times}
+    references = {step.reference.into for _, step in every if step.reference}
+    saved = {step.webhook.save_as for _, step in every if step.webhook}
+    saved |= {step.lookup.into for _, step in every if step.lookup}
     values = set(_ALWAYS) | saved
-    for name in slots | picked:
+    for name in picked | references:
         values |= {name, f"{name}_spoken"}
     for name in picked:
         values |= {f"{name}_date", f"{name}_time"}
+    for topic in d.topics:
+        for slot in topic.slots:
+            values |= {slot.name, f"{slot.name}_spoken"}
+            if slot.entity == "person_name":
+                values |= {f"{slot.name}_first", f"{slot.name}_last"}
+            if slot.entity == "text":
+                values.add(f"{slot.name}_short")
     offer_values = values | {"times", "time1", "time2", "time3", "time4"}
-    for name, steps in d.actions.items():
-        for index, step in enumerate(steps):
-            where = ("actions", name, index, step.kind)
-            if step.say:
-                yield from ((where, t, values) for t in step.say)
-            if step.crm:
-                for field, value in step.crm.fields.items():
-                    if isinstance(value, str):
-                        yield (*[(*where, "fields", field)], value, values)
-            if step.offer_times:
-                yield from ((where, t, offer_values) for t in step.offer_times.say)
-            if step.handoff:
-                yield from ((where, t, values) for t in step.handoff.say)
-            if step.end_call:
-                yield from ((where, t, values) for t in step.end_call.say)
-            if step.webhook:
-                yield from ((where, t, values) for t in step.webhook.on_failure)
+    for where, step in every:
+        where = (*where, step.kind)
+        kind = getattr(step, step.kind)
+        if step.crm:
+            for field, value in step.crm.fields.items():
+                template = value.from_ if hasattr(value, "from_") else value
+                if isinstance(template, str):
+                    yield (*where, "fields", field), template, values
+            continue
+        if step.lookup:
+            yield (*where, "value"), step.lookup.value, values
+            continue
+        wording = step.say if step.kind == "say" else getattr(kind, "say", None)
+        wording = wording or getattr(kind, "on_failure", None) or []
+        for template in wording:
+            yield where, template, offer_values if step.offer_times else values
     for index, topic in enumerate(d.topics):
         if topic.action in d.actions or topic.action == "answer":
             for template in topic.answer:

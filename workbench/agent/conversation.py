@@ -23,8 +23,8 @@ class Conversation:
 
     `captured` holds confirmed and unconfirmed slot values by slot name; `confirming` names the
     slot whose read-back awaits a yes/no; `pending_slot` the slot last asked for; `stage` an
-    action's own step ("offer" while demo slots are offered, "retention" while a retention offer
-    stands, "anything_else" after a topic is done, "offer_human" while a person is offered,
+    action's own step ("offer_times" while times are offered, "yes_no_offer" while an offer
+    awaits a yes or a no, "anything_else" after a topic is done, "offer_human" while a person is offered,
     "pending_offer" while unheard answers are offered again, "card_entry" while a card number
     is typed on the keypad). `intended_crm_actions` lists the records a finished call should
     write (the CRM mapping turns them into Salesforce objects).
@@ -64,10 +64,12 @@ class Conversation:
     question_topics: dict[str, str] = field(default_factory=dict)
     pending_questions: list[str] = field(default_factory=list)
     resume_stage: str | None = None  # the stage to go back to when an offered person is declined
-    # A declared action under way: its name and the index of the step to run next (an
-    # `offer_times` step waits for the caller's pick with stage "offer_times").
+    # A declared action under way: its name and the steps still to run, first the one waiting
+    # for the caller (stage "offer_times" for a pick, "yes_no_offer" for an offer's yes or no).
     action: str | None = None
-    action_step: int = 0
+    action_steps: list = field(default_factory=list)  # of definition.ActionStep
+    asked_again: dict[str, int] = field(default_factory=dict)  # ask_again steps, by slot
+    references: set[str] = field(default_factory=set)  # captured names that are references
     results: dict[str, dict] = field(default_factory=dict)  # webhook replies, by `save_as`
     partial_date: str | None = None  # "05-09": a date of birth's day and month, year to come
     wanted_time: str | None = None  # "HH:MM": offer times from then on ("later, at three")
@@ -80,6 +82,7 @@ class Conversation:
         self.pending_slot = None
         self.stage = None
         self.offered = []
+        self.asked_again = {}
         if topic not in self.topics_seen:
             self.topics_seen.append(topic)
 

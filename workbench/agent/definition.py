@@ -42,20 +42,19 @@ ENTITY_TYPES = (
     "address",
     "text",  # the caller's own words (a problem description)
 )
-ACTION_KINDS = (
-    "book_demo",
-    "open_case",
-    "lookup_order",
-    "change_address",
-    "cancel_subscription",
-    "escalate",
-    "answer",
-)
-# Templates an action needs besides `answer` (its say-what-happened template).
-ACTION_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "book_demo": ("offer",),
-    "lookup_order": ("not_found",),
-    "cancel_subscription": ("retention_offer", "retention_accepted"),
+# The one built-in action: answer from knowledge. Everything else an agent does is declared
+# under `actions:` (docs/designer-guide.md, "Actions: what the agent does").
+ACTION_KINDS = ("answer",)
+_GUIDE = "docs/designer-guide.md#actions-what-the-agent-does"
+# Kinds that were built in before the declared format; an agent naming one is told how the
+# same thing is declared now (assets/agents/northwind/agent.yaml declares each of them).
+REMOVED_KINDS: dict[str, str] = {
+    "book_demo": "offer_times from a schedule, then crm writes (a Lead, a Task)",
+    "open_case": "a reference step (prefix: CS), then a crm write of a Case",
+    "lookup_order": "a lookup step in a YAML table (not_found: ask_again, then a handoff)",
+    "change_address": "a crm write of a Task with the new address",
+    "cancel_subscription": "an offer step (yes: / no: steps) and a crm write of a Case",
+    "escalate": "a handoff step (queue and say default to the escalation section)",
 }
 UNKNOWN_TOPIC = "Unknown"
 
@@ -115,12 +114,22 @@ CRM_OBJECTS = (
 _CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
+class FieldChoice(_Strict):
+    """A CRM field whose value depends on another: `{from: "{caller.vip}", values: {"true":
+    High}, default: Medium}` (the same shape as the CRM mapping's `from`/`values`/`default`)."""
+
+    from_: str = Field(alias="from")  # a template, e.g. "{caller.vip}" or "{visit}"
+    values: dict[str, str | int | float | bool]
+    default: str | int | float | bool | None = None  # None: the field is left out
+
+
 class CrmWrite(_Strict):
     """Write a record to the CRM after the call: field values are templates over the slots,
-    the caller and the call (`{name}`, `{caller.phone}`, `{call.date}`)."""
+    the caller and the call (`{name}`, `{caller.phone}`, `{call.date}`). A field whose value
+    comes out empty is left out, so the CRM mapping's default applies."""
 
     object: Literal[CRM_OBJECTS]  # type: ignore[valid-type]
-    fields: dict[str, str | int | float | bool]
+    fields: dict[str, str | int | float | bool | FieldChoice]
 
 
 class WebhookCall(_Strict):
@@ -147,13 +156,17 @@ class OfferTimes(_Strict):
 
 
 class Handoff(_Strict):
-    """Transfer the caller to a person: the queue, the skills needed and the priority."""
+    """Transfer the caller to a person: the queue, the skills needed and the priority.
 
-    queue: str
+    Without `say`, the escalation section's wording. Without a `queue`, the caller is escalated
+    as the escalation section says (its `queue`; its `vip_queue`, at high priority, for a VIP).
+    """
+
+    queue: str | None = None
     skills: list[str] = []
     priority: Literal["low", "normal", "high"] = "normal"
     reason: str = "handed off by the agent"
-    say: list[str] = ["Let me connect you with a colleague."]
+    say: list[str] | None = None
 
 
 class EndCall(_Strict):
@@ -161,7 +174,80 @@ class EndCall(_Strict):
     routing: Literal["ai_resolved", "human", "workflow"] = "ai_resolved"
 
 
-ACTION_STEP_KINDS = ("say", "crm", "webhook", "offer_times", "handoff", "end_call")
+class Finish(_Strict):
+    """End the request here (not the call): say this instead of the topic's `answer`, count the
+    call as `routing`, skip the action's remaining steps; then "anything else?" (ai_resolved)
+    or the goodbye (human, workflow)."""
+
+    say: list[str] = []
+    routing: Literal["ai_resolved", "human", "workflow"] = "ai_resolved"
+
+
+class Reference(_Strict):
+    """Make a reference number for the caller to quote ("CS-48213"), stable within the call:
+    `{into}` and `{into_spoken}` (the letters spelled, the digits one by one)."""
+
+    prefix: str = Field(pattern=r"^[A-Z]{1,4}$")
+    into: str = Field(default="reference", pattern=r"^[a-z][a-z0-9_]*$")
+
+
+class Lookup(_Strict):
+    """Find a row in a YAML table shipped with the agent (`table`, relative to its folder: a
+    list of rows, at the top of the file or under one key). The row whose `column` equals
+    `value` (a template; compared ignoring case, spaces and dashes) becomes `{into.<column>}`;
+    when none does, the `not_found` steps run in place of this one."""
+
+    table: str
+    column: str
+    value: str
+    into: str = Field(default="found", pattern=r"^[a-z][a-z0-9_]*$")
+    not_found: list[ActionStep] = []
+
+
+class AskAgain(_Strict):
+    """Forget a slot's value and ask for it again with `say` (default: the slot's reprompt or
+    prompt); the action starts over once it is captured again. After `times` asks in one
+    request the step does nothing, and the steps after it run (a fallback such as a handoff)."""
+
+    slot: str
+    say: list[str] | None = None
+    times: int = Field(default=2, ge=1, le=5)
+
+
+class YesNoOffer(_Strict):
+    """Say an offer and wait for a yes or a no: the `yes` or the `no` steps then run in place
+    of this one (a retention offer, "shall I text you a reminder?")."""
+
+    say: list[str]
+    yes: list[ActionStep] = []
+    no: list[ActionStep] = []
+    reprompt: str = "Sorry, was that a yes or a no?"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yes_no_keys(cls, data: object) -> object:
+        # YAML reads a bare `yes:` / `no:` key as true / false.
+        if isinstance(data, dict):
+            data = {
+                {True: "yes", False: "no"}.get(k, k) if isinstance(k, bool) else k: v
+                for k, v in data.items()
+            }
+        return data
+
+
+ACTION_STEP_KINDS = (
+    "say",
+    "crm",
+    "webhook",
+    "offer_times",
+    "handoff",
+    "end_call",
+    "finish",
+    "reference",
+    "lookup",
+    "ask_again",
+    "offer",
+)
 
 
 class ActionStep(_Strict):
@@ -173,6 +259,11 @@ class ActionStep(_Strict):
     offer_times: OfferTimes | None = None
     handoff: Handoff | None = None
     end_call: EndCall | None = None
+    finish: Finish | None = None
+    reference: Reference | None = None
+    lookup: Lookup | None = None
+    ask_again: AskAgain | None = None
+    offer: YesNoOffer | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> ActionStep:
@@ -188,6 +279,26 @@ class ActionStep(_Strict):
     @property
     def kind(self) -> str:
         return next(kind for kind in ACTION_STEP_KINDS if getattr(self, kind) is not None)
+
+    def branches(self) -> list[tuple[str, list[ActionStep]]]:
+        """The step lists nested in this step, by field: lookup's not_found, offer's yes/no."""
+        if self.lookup:
+            return [("not_found", self.lookup.not_found)]
+        if self.offer:
+            return [("yes", self.offer.yes), ("no", self.offer.no)]
+        return []
+
+
+Lookup.model_rebuild()
+YesNoOffer.model_rebuild()
+
+
+def walk_steps(steps: list[ActionStep], loc: tuple = ()):
+    """(location, step) of every step, nested ones included: `(0, "lookup", "not_found", 1)`."""
+    for index, step in enumerate(steps):
+        yield (*loc, index), step
+        for field, nested in step.branches():
+            yield from walk_steps(nested, (*loc, index, step.kind, field))
 
 
 class ScheduleSpec(_Strict):
@@ -231,11 +342,10 @@ class TopicSpec(_Strict):
     description: str = ""
     examples: list[str] = Field(min_length=5)
     slots: list[SlotSpec] = []
-    # A built-in kind (ACTION_KINDS) or the name of an action declared under `actions:`.
+    # "answer" (from knowledge) or the name of an action declared under `actions:`.
     action: str = "answer"
     knowledge: list[str] = []  # preferred knowledge files (stems) for the answer
     answer: list[str] = []  # templates said when the topic is done
-    templates: dict[str, list[str]] = {}
     routing: Literal["ai_resolved", "human", "workflow"] = "ai_resolved"
     crm: list[Literal["Case", "Lead", "Task", "Contact"]] = []
 
@@ -307,7 +417,6 @@ class AgentDefinition(_Strict):
     anything_else: str = "Is there anything else I can help you with?"
     goodbye: str = "Thanks for calling. Goodbye!"
     lexicon: str | None = None  # path relative to the agent directory
-    orders: str | None = None  # bundled order book, relative path
     understanding: UnderstandingSpec = UnderstandingSpec()
     topics: list[TopicSpec] = Field(min_length=1)
     escalation: EscalationSpec = EscalationSpec()
@@ -345,11 +454,6 @@ class AgentDefinition(_Strict):
             names = [slot.name for slot in topic.slots]
             if len(set(names)) != len(names):
                 raise ValueError(f"topic {topic.name!r}: two slots have the same name")
-            for kind in ACTION_TEMPLATES.get(topic.action, ()):
-                if kind not in topic.templates:
-                    raise ValueError(
-                        f"topic {topic.name!r}: action {topic.action} needs templates.{kind}"
-                    )
         return topics
 
     @model_validator(mode="after")
@@ -378,15 +482,44 @@ def load_definition_and_tree(path: Path) -> tuple[AgentDefinition, yaml.Node | N
     data, root = read_yaml(path, "agent definition")
     if not isinstance(data, dict):
         raise InputFileError(f"{path}:1:1: the agent definition must be a mapping of fields")
+    removed = removed_field_problems(path, data, root)
     try:
         definition = AgentDefinition.model_validate(data)
     except ValidationError as error:
-        problems = validation_problems(path, root, error, AgentDefinition)
+        problems = removed + validation_problems(path, root, error, AgentDefinition)
         raise InputFileError("\n".join(problems)) from None
-    problems = reference_problems(path, definition, root)
+    problems = removed + reference_problems(path, definition, root)
     if problems:
         raise InputFileError("\n".join(problems))
     return definition, root
+
+
+def removed_field_problems(path: Path, data: dict, root: yaml.Node | None) -> list[str]:
+    """Fields of the days of built-in action kinds, each with what replaced it; they are taken
+    out of `data` so the rest is still checked (every problem is listed at once)."""
+    problems: list[str] = []
+
+    def at(loc: tuple, why: str) -> None:
+        line, column = node_position(root, loc)
+        problems.append(f"{path}:{line}:{column}: {format_location(loc)}: {why}")
+
+    if "orders" in data:
+        data.pop("orders")
+        at(
+            ("orders",),
+            "no longer a field; look rows up in the file with a lookup step: - lookup: "
+            '{table: orders.yaml, column: number, value: "{order_number}", into: order}'
+            f" (see {_GUIDE})",
+        )
+    for index, topic in enumerate(data.get("topics") or []):
+        if isinstance(topic, dict) and "templates" in topic:
+            topic.pop("templates")
+            at(
+                ("topics", index, "templates"),
+                "no longer a topic field; an action's wording is written in its steps under "
+                f"actions: (say:, offer_times.say, offer.say, ask_again.say; see {_GUIDE})",
+            )
+    return problems
 
 
 def reference_problems(path: Path, d: AgentDefinition, root: yaml.Node | None) -> list[str]:
@@ -399,27 +532,42 @@ def reference_problems(path: Path, d: AgentDefinition, root: yaml.Node | None) -
         problems.append(f"{path}:{line}:{column}: {format_location(loc)}: {why}")
 
     for index, topic in enumerate(d.topics):
-        if topic.action not in ACTION_KINDS and topic.action not in d.actions:
+        if topic.action in ACTION_KINDS or topic.action in d.actions:
+            continue
+        if topic.action in REMOVED_KINDS:
             at(
                 ("topics", index, "action"),
-                f"no action {topic.action!r}{did_you_mean(topic.action, [*d.actions, *ACTION_KINDS])}"
-                f"; declare it under actions:, or use a built-in kind: {', '.join(ACTION_KINDS)}",
+                f"{topic.action!r} is no longer built in; declare it under actions: as "
+                f"{REMOVED_KINDS[topic.action]} (see {_GUIDE}; "
+                "assets/agents/northwind/agent.yaml declares each)",
             )
+            continue
+        at(
+            ("topics", index, "action"),
+            f"no action {topic.action!r}{did_you_mean(topic.action, [*d.actions, *ACTION_KINDS])}"
+            "; declare it under actions:, or answer from knowledge with action: answer",
+        )
     slots = {slot.name for topic in d.topics for slot in topic.slots}
     for name, steps in d.actions.items():
-        for index, step in enumerate(steps):
+        for loc, step in walk_steps(steps, ("actions", name)):
             offer = step.offer_times
+            if step.ask_again and step.ask_again.slot not in slots:
+                wrong = step.ask_again.slot
+                at(
+                    (*loc, "ask_again", "slot"),
+                    f"no slot {wrong!r}{did_you_mean(wrong, slots)}",
+                )
             if offer is None:
                 continue
             if offer.schedule not in d.schedules:
                 at(
-                    ("actions", name, index, "offer_times", "schedule"),
+                    (*loc, "offer_times", "schedule"),
                     f"no schedule {offer.schedule!r}{did_you_mean(offer.schedule, d.schedules)}"
                     f" (declared schedules: {', '.join(d.schedules) or 'none'})",
                 )
             if offer.day_slot and offer.day_slot not in slots:
                 at(
-                    ("actions", name, index, "offer_times", "day_slot"),
+                    (*loc, "offer_times", "day_slot"),
                     f"no slot {offer.day_slot!r}{did_you_mean(offer.day_slot, slots)}",
                 )
     return problems

@@ -4,7 +4,7 @@ Each turn goes through the same steps, and the reply's `plan` says which fired a
 
 1. guardrails on the input (a card number is never stored or read back; anger escalates);
 2. a pending read-back is answered (yes confirms, no or a new value corrects);
-3. a pending offer (demo slots, retention offer, "speak to someone?") is answered;
+3. a pending offer (times to pick, a yes/no offer, "speak to someone?") is answered;
 4. a pending question is answered (the slot is filled from the entities, or the caller changes
    the subject, or we re-prompt and after `max_no_match` failures offer a human);
 5. otherwise the understood topic starts: slots are filled from what was already said, the
@@ -37,7 +37,7 @@ import re
 import secrets
 import weakref
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from workbench.agent.actions import (
@@ -54,6 +54,8 @@ from workbench.agent.definition import (
     UNKNOWN_TOPIC,
     ActionStep,
     AgentDefinition,
+    FieldChoice,
+    Handoff,
     SlotSpec,
     TopicSpec,
 )
@@ -66,7 +68,6 @@ from workbench.agent.entities import (
     title_name,
 )
 from workbench.agent.knowledge import KnowledgeChunk, KnowledgeIndex
-from workbench.agent.orders import OrderBook
 from workbench.agent.slot_values import clearly_answered, date_in_parts, find_name, slot_value
 from workbench.agent.speakable import (
     FIRST,
@@ -87,6 +88,7 @@ from workbench.agent.speakable import (
     spoken_value,
     subject_line,
 )
+from workbench.agent.tables import Row, find_row
 from workbench.agent.understanding import Understanding
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,13 @@ _TYPED = {
 def _kind(slot: SlotSpec) -> str:
     """Slot types that read the same words: all dates and times are one kind."""
     return "date" if slot.entity in _DAY_TYPES or slot.entity == "date_of_birth" else slot.entity
+
+
+def _field_value(value: object, values: dict) -> object:
+    """A declared CRM field's value: a template rendered, a choice made, a constant as is."""
+    if isinstance(value, FieldChoice):
+        return value.values.get(render(value.from_, values), value.default)
+    return render(value, values) if isinstance(value, str) else value
 
 
 def _strip_yes_no(text: str) -> str:
@@ -188,11 +197,14 @@ class FlowResponder:
     """Runs the topics of an `AgentDefinition` as slot-filling flows (see the module docstring)."""
 
     def __init__(
-        self, definition: AgentDefinition, knowledge: KnowledgeIndex, orders: OrderBook | None
+        self,
+        definition: AgentDefinition,
+        knowledge: KnowledgeIndex,
+        tables: dict[str, list[Row]] | None = None,
     ) -> None:
         self.definition = definition
         self.knowledge = knowledge
-        self.orders = orders
+        self.tables = tables or {}  # the rows of the `lookup` steps' tables, by file name
         self.topics = {t.name: t for t in definition.topics}
         self.threshold = definition.understanding.threshold
         # Card digits being typed, by id(conversation): kept out of the Conversation on purpose
@@ -343,12 +355,10 @@ class FlowResponder:
             self._on_card_entry_speech(conv, text, turn)
         elif conv.confirming and conv.stage != "offer_human":
             self._on_confirmation(conv, text, u, chunks, turn)
-        elif conv.stage == "offer":
-            self._on_demo_choice(conv, text, u, turn)
         elif conv.stage == "offer_times":
             self._on_time_choice(conv, text, turn)
-        elif conv.stage == "retention":
-            self._on_retention(conv, text, turn)
+        elif conv.stage == "yes_no_offer":
+            self._on_offer_answer(conv, text, turn)
         elif conv.stage == "offer_human":
             kind = answer_kind(text)
             if kind == "yes":
@@ -623,79 +633,21 @@ class FlowResponder:
         chunks: list[KnowledgeChunk],
         turn: _Turn,
     ) -> None:
-        values = self._values(conv, topic)
-        kind = topic.action
-        if kind not in ACTION_KINDS:
+        if topic.action not in ACTION_KINDS:
             self._run_action(conv, topic, turn)
-        elif kind == "escalate":
-            self._escalate(conv, turn, "caller asked for a person")
-        elif kind == "answer":
-            chunk = self._pick_chunk(topic, text, chunks)
-            if chunk is None:
-                turn.say("I'm sorry, I don't have that information.")
-                turn.say("Would you like me to connect you with a colleague who can help?")
-                conv.stage = "offer_human"
-                turn.note("no knowledge chunk found: offering a person")
-                return
-            values["knowledge"] = chunk.text
-            turn.actions.append(
-                Action("answer", {"source": chunk.source, "heading": chunk.heading})
-            )
-            turn.note(f"answer from {chunk.source} / {chunk.heading} (score {chunk.score})")
-            self._complete(conv, topic, values, turn)
-        elif kind == "book_demo":
-            self._offer_demo(conv, topic, values, turn)
-        elif kind == "lookup_order":
-            self._lookup_order(conv, topic, values, turn)
-        elif kind == "open_case":
-            number = self._reference_number("CS", conv)
-            values |= {"case_number": number, "case_number_spoken": spoken_reference(number)}
-            issue = conv.captured.get("issue", text)
-            vip = bool(conv.caller and conv.caller.vip)
-            turn.actions.append(
-                Action(
-                    "open_case",
-                    {
-                        "name": conv.captured.get("name"),
-                        "issue": issue,
-                        "priority": "High" if vip else "Medium",
-                    },
-                    {"case_number": number},
-                )
-            )
-            conv.intend(
-                "Case",
-                Subject=subject_line(issue),
-                Description=f"{issue} (reference {number})",
-                Origin="Phone",
-                Priority="High" if vip else "Medium",
-                SuppliedName=conv.captured.get("name"),
-                SuppliedPhone=conv.caller.phone if conv.caller else None,
-            )  # fmt: skip
-            turn.note(f"case {number} opened")
-            self._complete(conv, topic, values, turn)
-        elif kind == "change_address":
-            address = conv.captured.get("address", "")
-            turn.actions.append(
-                Action(
-                    "change_address",
-                    {"name": conv.captured.get("name"), "address": address},
-                    {"updated": True},
-                )
-            )
-            conv.intend(
-                "Task",
-                Subject="Update mailing address",
-                Description=f"New address for {conv.captured.get('name')}: {address}",
-                Status="Not Started",
-            )  # fmt: skip
-            turn.note("address change recorded")
-            self._complete(conv, topic, values, turn)
-        elif kind == "cancel_subscription":
-            conv.stage = "retention"
-            turn.actions.append(Action("retention_offer", {"name": conv.captured.get("name")}))
-            turn.say(*(t.format_map(values) for t in topic.templates["retention_offer"]))
-            turn.note("retention offer made before cancelling")
+            return
+        values = self._values(conv, topic)  # the one built-in: answer from knowledge
+        chunk = self._pick_chunk(topic, text, chunks)
+        if chunk is None:
+            turn.say("I'm sorry, I don't have that information.")
+            turn.say("Would you like me to connect you with a colleague who can help?")
+            conv.stage = "offer_human"
+            turn.note("no knowledge chunk found: offering a person")
+            return
+        values["knowledge"] = chunk.text
+        turn.actions.append(Action("answer", {"source": chunk.source, "heading": chunk.heading}))
+        turn.note(f"answer from {chunk.source} / {chunk.heading} (score {chunk.score})")
+        self._complete(conv, topic, values, turn)
 
     def _pick_chunk(
         self, topic: TopicSpec, text: str, chunks: list[KnowledgeChunk]
@@ -709,157 +661,30 @@ class FlowResponder:
             return found[0]
         return chunks[0] if chunks else None
 
-    def _offer_demo(self, conv: Conversation, topic: TopicSpec, values: dict, turn: _Turn) -> None:
-        requested = conv.captured.get("date") or conv.reference.date().isoformat()
-        day = date.fromisoformat(requested[:10])
-        while day.weekday() >= 5 or day <= conv.reference.date():
-            day += timedelta(days=1)  # demos run on weekdays, from tomorrow on
-        hour = int(requested[11:13]) if "T" in requested else 10
-        hour = min(max(hour, 9), 15)
-        slots = [f"{day.isoformat()}T{hour:02d}:00", f"{day.isoformat()}T{hour + 2:02d}:00"]
-        conv.offered = slots
-        conv.stage = "offer"
-        values |= {"slot1": speak_datetime(slots[0]), "slot2": speak_datetime(slots[1])}
-        turn.actions.append(Action("offer_demo_slots", {"requested": requested}, {"slots": slots}))
-        turn.say(*(t.format_map(values) for t in topic.templates["offer"]))
-        turn.note(f"offered demo slots {slots[0]} and {slots[1]}")
-
-    def _on_demo_choice(self, conv: Conversation, text: str, u: Understanding, turn: _Turn) -> None:
-        topic = self.topics[conv.topic or ""]
-        words = set(WORDS.findall(text.lower()))
-        choice: str | None = None
-        when = next(
-            (e for e in extract_entities(text, conv.reference) if e.type == "datetime"), None
-        )
-        if when and "T" in when.value:
-            choice = next((s for s in conv.offered if s[11:13] == when.value[11:13]), None)
-        if choice is None and words & SECOND:
-            choice = conv.offered[1]
-        elif choice is None and (words & FIRST or answer_kind(text) == "yes"):
-            choice = conv.offered[0]
-        if choice is None:
-            if answer_kind(text) == "no" or (when and "T" not in when.value):
-                if when:
-                    conv.captured["date"] = when.value
-                values = self._values(conv, topic)
-                turn.note("caller wants another day")
-                self._offer_demo(conv, topic, values, turn)
-                return
-            turn.say("Which would you prefer: the first time or the second?")
-            turn.note("no slot choice heard")
-            return
-        conv.stage = None
-        conv.captured["slot"] = choice
-        name = conv.captured.get("name", "")
-        email = conv.captured.get("email", "")
-        booking = self._reference_number("DM", conv)
-        turn.actions.append(
-            Action(
-                "book_demo",
-                {"name": name, "email": email, "slot": choice},
-                {"booking_id": booking, "slot": choice},
-            )
-        )
-        first, _, last = name.partition(" ")
-        conv.intend(
-            "Lead",
-            FirstName=first if last else None,
-            LastName=last or first,
-            Email=email,
-            Company=conv.caller.account if conv.caller else None,
-            Phone=conv.caller.phone if conv.caller else None,
-        )  # fmt: skip
-        conv.intend(
-            "Task",
-            Subject="Product demo",
-            ActivityDate=choice[:10],
-            Status="Not Started",
-            Description=f"Demo booked by phone for {name} ({email}) at {choice}, booking {booking}",
-        )  # fmt: skip
-        turn.note(f"demo booked for {choice} ({booking})")
-        values = self._values(conv, topic) | {"slot": speak_datetime(choice), "booking_id": booking}
-        self._complete(conv, topic, values, turn)
-
-    def _lookup_order(
-        self, conv: Conversation, topic: TopicSpec, values: dict, turn: _Turn
-    ) -> None:
-        number = conv.captured.get("order_number", "")
-        order = self.orders.lookup(number) if self.orders else None
-        result = {"found": order is not None}
-        if order:
-            result |= {"status": order.status, "product": order.product, "detail": order.detail}
-        turn.actions.append(Action("lookup_order", {"order_number": number}, result))
-        if order is None:
-            conv.captured.pop("order_number", None)
-            conv.confirmed.discard("order_number")
-            if self._count_failure(conv) > self.definition.escalation.max_no_match:
-                self._escalate(conv, turn, f"order {number} not found")
-                return
-            conv.pending_slot = "order_number"
-            turn.say(*(t.format_map(values) for t in topic.templates["not_found"]))
-            turn.note(f"order {number} not in the order book")
-            return
-        values |= {"status": order.status, "product": order.product, "detail": order.detail}
-        turn.note(f"order {number}: {order.status}")
-        self._complete(conv, topic, values, turn)
-
-    def _on_retention(self, conv: Conversation, text: str, turn: _Turn) -> None:
-        topic = self.topics[conv.topic or ""]
-        values = self._values(conv, topic)
-        kind = answer_kind(text)
-        if kind == "yes":
-            conv.stage = None
-            turn.actions.append(
-                Action(
-                    "accept_retention_offer", {"name": conv.captured.get("name")}, {"applied": True}
-                )
-            )
-            conv.intend(
-                "Task",
-                Subject="Retention offer accepted",
-                Description=f"{conv.captured.get('name')} kept the subscription with the retention offer",
-            )
-            turn.say(*(t.format_map(values) for t in topic.templates["retention_accepted"]))
-            turn.note("retention offer accepted; no cancellation")
-            conv.outcome = "ai_resolved"
-            self._offer_more(conv, turn)
-        elif kind == "no":
-            conv.stage = None
-            turn.actions.append(
-                Action(
-                    "cancel_subscription",
-                    {"name": conv.captured.get("name")},
-                    {"workflow": "cancellation"},
-                )
-            )
-            conv.intend(
-                "Case",
-                Subject="Cancellation request",
-                Type="Cancellation",
-                Origin="Phone",
-                Priority="Medium",
-                Description=f"Cancellation requested by {conv.captured.get('name')}; retention offer declined",
-                SuppliedName=conv.captured.get("name"),
-            )  # fmt: skip
-            turn.note("retention declined; cancellation workflow started")
-            self._complete(conv, topic, values, turn)
-        else:
-            turn.say("Would you like to take the offer? Please say yes or no.")
-            turn.note("no yes/no to the retention offer")
-
     # --- endings ----------------------------------------------------------------------------
 
-    def _complete(self, conv: Conversation, topic: TopicSpec, values: dict, turn: _Turn) -> None:
-        turn.say(*(t.format_map(values) for t in topic.answer))
-        conv.outcome = topic.routing
-        if topic.routing == "ai_resolved":
+    def _complete(
+        self,
+        conv: Conversation,
+        topic: TopicSpec,
+        values: dict,
+        turn: _Turn,
+        answer: list[str] | None = None,
+        routing: str | None = None,
+    ) -> None:
+        """The request is done: its answer (the topic's, or a `finish` step's), then "anything
+        else?", or the goodbye when it routes to a person or a workflow."""
+        routing = routing or topic.routing
+        turn.say(*(render(t, values) for t in (topic.answer if answer is None else answer)))
+        conv.outcome = routing
+        if routing == "ai_resolved":
             self._offer_more(conv, turn)
         else:
             turn.say(self.definition.goodbye)
-            turn.routing = topic.routing
+            turn.routing = routing
             turn.end_call = True
             conv.ended = True
-            turn.note(f"handed to {topic.routing}")
+            turn.note(f"handed to {routing}")
 
     def _offer_more(self, conv: Conversation, turn: _Turn) -> None:
         """Done with a request: offer the questions left unheard, else ask for anything else."""
@@ -957,10 +782,8 @@ class FlowResponder:
             )
         if conv.pending_slot and conv.topic in self.topics:
             return self._slot(conv.topic, conv.pending_slot).prompt
-        if stage == "offer":
-            return "Which would you prefer: the first time or the second?"
-        if stage == "retention":
-            return "Would you like to take the offer? Please say yes or no."
+        if stage == "yes_no_offer" and conv.action_steps and conv.action_steps[0].offer:
+            return conv.action_steps[0].offer.reprompt
         if stage == "pending_offer":
             return "Would you like me to go over your other questions?"
         if stage == "anything_else":
@@ -1156,7 +979,11 @@ class FlowResponder:
         turn.say(*self.definition.guardrails.offer_human)
         turn.note(f"card number not valid (attempt {conv.card_attempts}); offering a person")
 
-    def _escalate(self, conv: Conversation, turn: _Turn, reason: str) -> None:
+    def _escalate(
+        self, conv: Conversation, turn: _Turn, reason: str, say: list[str] | None = None
+    ) -> None:
+        """To a person as the escalation section says: its queue (the VIP queue, at high
+        priority, for a VIP caller) and its wording (or `say`)."""
         self._end_card_entry(conv)
         esc = self.definition.escalation
         vip = bool(conv.caller and conv.caller.vip)
@@ -1184,7 +1011,7 @@ class FlowResponder:
             Description=summary,
             Priority="High" if vip else "Normal",
         )
-        turn.say(*esc.say)
+        turn.say(*(esc.say if say is None else say))
         turn.routing = "human"
         turn.end_call = True
         conv.outcome = "human"
@@ -1224,8 +1051,19 @@ class FlowResponder:
                 values[f"{name}_spoken"] = speak_datetime(value)
                 values[f"{name}_date"], values[f"{name}_time"] = value[:10], value[11:]
         for slot in topic.slots:
-            if slot.name in conv.captured:
-                values[f"{slot.name}_spoken"] = spoken_value(slot, conv.captured[slot.name])
+            value = conv.captured.get(slot.name)
+            if value is None:
+                continue
+            values[f"{slot.name}_spoken"] = spoken_value(slot, value)
+            if slot.entity == "person_name":  # the CRM's FirstName / LastName
+                first, _, last = value.partition(" ")
+                values[f"{slot.name}_first"], values[f"{slot.name}_last"] = (
+                    (first, last) if last else ("", first)
+                )
+            elif slot.entity == "text":  # a subject line
+                values[f"{slot.name}_short"] = subject_line(value)
+        for name in conv.references & conv.captured.keys():
+            values[f"{name}_spoken"] = spoken_reference(conv.captured[name])
         values["caller_name"] = conv.captured.get("name", "").split(" ")[0] or (
             conv.caller.name if conv.caller and conv.caller.name else ""
         )
@@ -1235,7 +1073,8 @@ class FlowResponder:
             {
                 "phone": caller.phone if caller else "",
                 "name": (caller.name if caller else None) or conv.captured.get("name", ""),
-                "account": caller.account if caller else "",
+                "account": (caller.account if caller else None) or "",
+                "vip": "true" if caller and caller.vip else "false",
             },
         )
         values["call"] = Fields(
@@ -1254,14 +1093,15 @@ class FlowResponder:
     # --- declared actions (`actions:` in the definition) -----------------------------------
 
     def _run_action(self, conv: Conversation, topic: TopicSpec, turn: _Turn) -> None:
-        """Run the steps of the topic's declared action from `conv.action_step` on; an
-        `offer_times` step waits for the caller's pick, a handoff or end_call ends the call."""
-        steps: list[ActionStep] = self.definition.actions[topic.action]
+        """Run the steps of the topic's declared action still to run (`conv.action_steps`).
+        A step that waits for the caller (times offered, a yes/no offer) stays first in line;
+        a branch (a lookup's not_found, an offer's yes or no) runs in place of its step;
+        a handoff or end_call ends the call, a finish ends the request."""
         if conv.action != topic.action:
-            conv.action, conv.action_step = topic.action, 0
-        while conv.action_step < len(steps):
-            step = steps[conv.action_step]
-            conv.action_step += 1
+            conv.action = topic.action
+            conv.action_steps = list(self.definition.actions[topic.action])
+        while conv.action_steps:
+            step: ActionStep = conv.action_steps.pop(0)
             values = self._values(conv, topic)
             kind = step.kind
             if kind == "say":
@@ -1269,8 +1109,7 @@ class FlowResponder:
             elif kind == "crm":
                 assert step.crm is not None
                 fields = {
-                    name: render(value, values) if isinstance(value, str) else value
-                    for name, value in step.crm.fields.items()
+                    name: _field_value(value, values) for name, value in step.crm.fields.items()
                 }
                 conv.intend(step.crm.object, **fields)
                 turn.actions.append(Action("crm", {"object": step.crm.object, "fields": fields}))
@@ -1280,24 +1119,112 @@ class FlowResponder:
                     return
             elif kind == "offer_times":
                 if self._offer_times(conv, topic, step, values, turn):
-                    return  # waiting for the caller's pick
+                    conv.action_steps.insert(0, step)  # this step again once the caller picks
+                    return
             elif kind == "handoff":
                 assert step.handoff is not None
                 self._handoff(conv, turn, step.handoff, values)
                 return
-            elif kind == "end_call":
-                assert step.end_call is not None
-                turn.say(*(render(t, values) for t in step.end_call.say))
-                conv.action = None
-                conv.outcome = step.end_call.routing
-                turn.routing = step.end_call.routing
-                turn.end_call = True
-                conv.ended = True
+            elif kind in ("end_call", "finish"):
+                ending = step.end_call or step.finish
+                assert ending is not None
+                self._end_action(conv)
+                if step.finish:
+                    turn.note("action finishes the request")
+                    self._complete(conv, topic, values, turn, ending.say, ending.routing)
+                    return
+                turn.say(*(render(t, values) for t in ending.say))
+                conv.outcome = turn.routing = ending.routing
+                turn.end_call = conv.ended = True
                 turn.note("action ends the call")
                 return
-        conv.action = None
-        conv.action_step = 0
+            elif kind == "reference":
+                assert step.reference is not None
+                number = self._reference_number(step.reference.prefix, conv)
+                conv.captured[step.reference.into] = number
+                conv.references.add(step.reference.into)
+                turn.actions.append(
+                    Action("reference", {"prefix": step.reference.prefix}, {"number": number})
+                )
+                turn.note(f"{step.reference.into} = {number}")
+            elif kind == "lookup":
+                self._lookup(conv, step, values, turn)
+            elif kind == "ask_again":
+                if self._ask_again(conv, topic, step, values, turn):
+                    return
+            elif kind == "offer":
+                assert step.offer is not None
+                conv.stage = "yes_no_offer"
+                conv.action_steps.insert(0, step)  # until the caller says yes or no
+                turn.say(*(render(t, values) for t in step.offer.say))
+                turn.note("offer made: waiting for a yes or a no")
+                return
+        self._end_action(conv)
         self._complete(conv, topic, self._values(conv, topic), turn)
+
+    @staticmethod
+    def _end_action(conv: Conversation) -> None:
+        conv.action = None
+        conv.action_steps = []
+        conv.asked_again = {}
+
+    def _lookup(self, conv: Conversation, step: ActionStep, values: dict, turn: _Turn) -> None:
+        """Find the row; without one the `not_found` steps run next, in place of this one."""
+        lookup = step.lookup
+        assert lookup is not None
+        key = render(lookup.value, values)
+        row = find_row(self.tables.get(lookup.table, []), lookup.column, key)
+        params = {"table": lookup.table, "column": lookup.column, "value": key}
+        turn.actions.append(Action("lookup", params, {"found": row is not None, **(row or {})}))
+        if row is None:
+            conv.results.pop(lookup.into, None)
+            conv.action_steps[0:0] = lookup.not_found
+            turn.note(f"{key!r} not in {lookup.table}")
+            return
+        conv.results[lookup.into] = dict(row)
+        turn.note(f"{key!r} found in {lookup.table}: {row}")
+
+    def _ask_again(
+        self, conv: Conversation, topic: TopicSpec, step: ActionStep, values: dict, turn: _Turn
+    ) -> bool:
+        """Forget the slot and ask for it again (the action starts over once it is captured);
+        False when it was asked again `times` already: the next steps run instead."""
+        spec = step.ask_again
+        assert spec is not None
+        slot = next((s for s in topic.slots if s.name == spec.slot), None)
+        asked = conv.asked_again.get(spec.slot, 0)
+        if slot is None or asked >= spec.times:
+            turn.note(f"{spec.slot} asked again {asked} time(s): going on")
+            return False
+        conv.asked_again[spec.slot] = asked + 1
+        conv.captured.pop(slot.name, None)
+        conv.confirmed.discard(slot.name)
+        conv.confirming = None
+        conv.pending_slot = slot.name
+        conv.action, conv.action_steps = None, []  # from the first step once answered
+        self._count_failure(conv)
+        turn.say(*(render(t, values) for t in spec.say or [slot.reprompt or slot.prompt]))
+        turn.note(f"asking for {slot.name} again ({asked + 1} of {spec.times})")
+        return True
+
+    def _on_offer_answer(self, conv: Conversation, text: str, turn: _Turn) -> None:
+        """The caller's answer to an `offer` step: its yes or no steps run, in its place."""
+        topic = self.topics[conv.topic or ""]
+        offer = conv.action_steps[0].offer if conv.action_steps else None
+        if offer is None:  # nothing waits for an answer any more
+            conv.stage = None
+            self._offer_more(conv, turn)
+            return
+        kind = answer_kind(text)
+        if kind not in ("yes", "no"):
+            turn.say(offer.reprompt)
+            turn.note("no yes/no to the offer")
+            return
+        conv.stage = None
+        conv.action_steps[0:1] = offer.yes if kind == "yes" else offer.no
+        turn.actions.append(Action("offer", {"offer": " ".join(offer.say)}, {"accepted": kind}))
+        turn.note(f"offer {'accepted' if kind == 'yes' else 'declined'}")
+        self._run_action(conv, topic, turn)
 
     def _call_webhook(
         self, conv: Conversation, topic: TopicSpec, step: ActionStep, values: dict, turn: _Turn
@@ -1348,7 +1275,6 @@ class FlowResponder:
             return True
         conv.offered = times
         conv.stage = "offer_times"
-        conv.action_step -= 1  # this step again once the caller picks
         spoken = [speak_datetime(t) for t in times]
         values |= {f"time{i + 1}": text for i, text in enumerate(spoken)}
         values["times"] = (
@@ -1365,12 +1291,14 @@ class FlowResponder:
         """The caller's answer to offered times: a pick (by its time, "the first", "yes"), or
         another day or time (offered afresh), or "no" (the next free times)."""
         topic = self.topics[conv.topic or ""]
-        step = self.definition.actions[topic.action][conv.action_step]
-        offer = step.offer_times
-        assert offer is not None
+        offer = conv.action_steps[0].offer_times if conv.action_steps else None
+        if offer is None:  # nothing is offered any more
+            conv.stage = None
+            self._offer_more(conv, turn)
+            return
         words = set(WORDS.findall(text.lower()))
         if words & GOODBYES and words <= GOODBYES | THANKS | {"ok", "okay", "it"}:
-            conv.action = None
+            self._end_action(conv)
             self._goodbye(conv, turn)  # nothing booked: the caller left before picking
             return
         when = next(
@@ -1415,12 +1343,18 @@ class FlowResponder:
         conv.stage = None
         conv.wanted_time = None
         conv.captured[offer.into] = choice
-        conv.action_step += 1
+        conv.action_steps.pop(0)
         turn.note(f"{offer.into} = {choice}")
         self._run_action(conv, topic, turn)
 
-    def _handoff(self, conv: Conversation, turn: _Turn, handoff: Any, values: dict) -> None:
+    def _handoff(self, conv: Conversation, turn: _Turn, handoff: Handoff, values: dict) -> None:
+        """To a person: the step's queue, or without one the escalation's (`_escalate`)."""
+        if handoff.queue is None:  # as the escalation section says (as for an angry caller)
+            self._escalate(conv, turn, handoff.reason, handoff.say)
+            self._end_action(conv)
+            return
         self._end_card_entry(conv)
+        queue, priority = handoff.queue, handoff.priority
         captured = ", ".join(f"{k}={v}" for k, v in conv.captured.items()) or "nothing"
         transcript = " | ".join(f"{who}: {text}" for who, text in conv.history)
         summary = redact_cards(
@@ -1432,9 +1366,9 @@ class FlowResponder:
             Action(
                 "handoff",
                 {
-                    "queue": handoff.queue,
+                    "queue": queue,
                     "skills": list(handoff.skills),
-                    "priority": handoff.priority,
+                    "priority": priority,
                     "reason": handoff.reason,
                     "summary": summary,
                 },
@@ -1443,17 +1377,18 @@ class FlowResponder:
         )
         conv.intend(
             "Task",
-            Subject=f"Call transferred to {handoff.queue}: {handoff.reason}",
+            Subject=f"Call transferred to {queue}: {handoff.reason}",
             Description=summary,
-            Priority={"high": "High", "low": "Low"}.get(handoff.priority, "Normal"),
+            Priority={"high": "High", "low": "Low"}.get(priority, "Normal"),
         )
-        turn.say(*(render(t, values) for t in handoff.say))
-        conv.action = None
+        wording = self.definition.escalation.say if handoff.say is None else handoff.say
+        turn.say(*(render(t, values) for t in wording))
+        self._end_action(conv)
         turn.routing = "human"
         turn.end_call = True
         conv.outcome = "human"
         conv.ended = True
-        turn.note(f"hand off to {handoff.queue} ({handoff.priority}; skills {handoff.skills})")
+        turn.note(f"hand off to {queue} ({priority}; skills {handoff.skills})")
 
     # --- built-in conversation acts ------------------------------------------------------------
 

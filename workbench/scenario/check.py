@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.agent.check import agent_problems, voice_problem
-from workbench.agent.definition import ENTITY_TYPES, UNKNOWN_TOPIC, AgentDefinition
+from workbench.agent.definition import ENTITY_TYPES, UNKNOWN_TOPIC, AgentDefinition, walk_steps
 from workbench.errors import InputFileError
 from workbench.scenario.schema import (
     Scenario,
@@ -156,7 +156,7 @@ def crm_field_problems(path: Path, definition: AgentDefinition) -> list[str]:
     _, root = read_yaml(path, "agent definition")
     problems = []
     for name, steps in definition.actions.items():
-        for index, step in enumerate(steps):
+        for where, step in walk_steps(steps, ("actions", name)):  # nested steps too
             if step.crm is None:
                 continue
             obj = OBJECTS[step.crm.object]
@@ -164,7 +164,7 @@ def crm_field_problems(path: Path, definition: AgentDefinition) -> list[str]:
             for field_name in step.crm.fields:
                 found = obj.field(field_name)
                 if found is None or not found.createable:
-                    loc = ("actions", name, index, "crm", "fields", field_name)
+                    loc = (*where, "crm", "fields", field_name)
                     line, column = node_position(root, loc)
                     why = "no such field" if found is None else "cannot be written"
                     problems.append(
