@@ -164,6 +164,17 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "taught to the caller's ear, e.g. 'Northwind Software,Ava'."
             ),
         ] = "",
+        org: Annotated[
+            str | None,
+            typer.Option(
+                envvar="SF_INSTANCE_URL",
+                help="The agent's org, where crm / topic / routed_to are checked by callSid.",
+            ),
+        ] = None,
+        org_token: Annotated[
+            str | None,
+            typer.Option(envvar="SF_SESSION_ID", help="A session id (bearer token) for --org."),
+        ] = None,
     ) -> None:
         """Phone any Media Streams endpoint with a scenario's scripted caller; print what it heard."""
         from workbench.errors import ConfigError, WorkbenchError
@@ -175,6 +186,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if public_url is not None and not public_url.startswith(("ws://", "wss://")):
             raise ConfigError(f"--public-url {public_url!r}: expected a ws:// or wss:// URL")
         loaded = load_scenario(scenario)
+        if bool(org) != bool(org_token):
+            raise ConfigError(
+                "--org and --org-token go together (or SF_INSTANCE_URL + SF_SESSION_ID)"
+            )
+        org_client = None
+        if org and org_token:
+            from workbench.telephony.org_expect import org_client as make_org_client
+
+            org_client = make_org_client(org, org_token)
         result = run_scenario_call(
             url,
             loaded,
@@ -183,6 +203,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             signed_url=public_url,
             listen=listen,
             vocabulary=tuple(w.strip() for w in vocabulary.split(",") if w.strip()),
+            org=org_client,
         )
         data = result.as_dict()
         _print_call(data)

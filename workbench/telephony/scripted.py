@@ -158,6 +158,7 @@ def run_scenario_call(
     listen: bool = True,
     transcribe: Any = None,
     vocabulary: tuple[str, ...] = (),
+    org: Any = None,
 ) -> RemoteScenarioResult:
     """Play a scenario's caller (`workbench.scenario.caller.ScriptedCaller`) over the wire.
 
@@ -166,7 +167,9 @@ def run_scenario_call(
     the caller's ear (`caller_ear.CallerEar`; `transcribe`: 8 kHz PCM → words, default the
     accurate ear, taught `vocabulary`: the agent's names) transcribes the agent audio it heard, so `wait_for: agent_said`,
     `agent_said` and `agent_never_said` are judged from the agent's words as heard; waits on
-    agent internals (topic, handoff) cannot be seen from outside and time out.
+    agent internals (topic, handoff) cannot be seen from outside and time out. With `org` (a
+    simple-salesforce client on the agent's org), `crm`, `topic` and `routed_to` are read from
+    the records the call wrote (`org_expect.py`).
     """
     from workbench.engine import events as ev
     from workbench.scenario.caller import caller_render, scripted_caller_for
@@ -225,7 +228,13 @@ def run_scenario_call(
         if ear.errors:
             result.error = result.error or f"the caller's ear failed: {ear.errors[0]}"
     heard = result.heard if ear is not None else None
-    result.outcomes = judge_from_outside(scenario, client.results, caller.log, heard)
+    result.outcomes = judge_from_outside(
+        scenario, client.results, caller.log, heard, org_judged=org is not None
+    )
+    if org is not None and scenario.expect is not None:
+        from workbench.telephony.org_expect import org_outcomes
+
+        result.outcomes += org_outcomes(scenario.expect, client.call_sid, org)
     return result
 
 
@@ -240,7 +249,12 @@ def _outcome(expectation: str, where: str, status: str, expected: str, evidence:
 
 
 def judge_from_outside(
-    scenario: Any, results: Any, log_: Any, heard: list[Any] | None = None
+    scenario: Any,
+    results: Any,
+    log_: Any,
+    heard: list[Any] | None = None,
+    *,
+    org_judged: bool = False,
 ) -> list[dict[str, str]]:
     """The expectations a caller can judge from what it heard; the rest are skipped.
 
@@ -323,23 +337,16 @@ def judge_from_outside(
                     )
                 )
     for name in (
-        "topic",
+        *(() if org_judged else ("topic", "routed_to", "crm")),
         "entities",
-        "routed_to",
         *(() if heard is not None else ("agent_said", "agent_never_said")),
         "no_false_interruptions",
         "reprompts",
-        "crm",
         "end_reason",
     ):
         if getattr(expect, name, None) is not None:
-            out.append(
-                _outcome(
-                    name,
-                    "call",
-                    "skip",
-                    str(getattr(expect, name)),
-                    "not observable from the caller's side of the wire",
-                )
-            )
+            why = "not observable from the caller's side of the wire"
+            if name in ("topic", "routed_to", "crm"):
+                why = "no org configured (--org/--org-token or SF_INSTANCE_URL + SF_SESSION_ID)"
+            out.append(_outcome(name, "call", "skip", str(getattr(expect, name)), why))
     return out
