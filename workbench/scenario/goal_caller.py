@@ -38,6 +38,10 @@ class GoalCaller(ScriptedCaller):
     def _current(self, t_ms: float) -> Any:
         if not self._done and self._activity is None and self._index >= len(self.steps):
             self._next_goal_step(t_ms)
+            if self._index >= len(self.steps):
+                # No answer chosen yet (the reply goes on, or the ear's words are still to
+                # come): keep listening — the base caller would take the script as over.
+                return None
         return super()._current(t_ms)
 
     def _next_goal_step(self, t_ms: float) -> None:
