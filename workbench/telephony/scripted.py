@@ -265,6 +265,8 @@ def judge_from_outside(
     out = [_outcome("script", "call", "fail", "runs as written", p) for p in log_.problems]
     if heard is not None:
         for step, (where, start, end) in step_windows(log_.actions).items():
+            if step >= len(scenario.steps):
+                continue  # a goal-driven caller's lines are not the scenario's steps
             step_expect = getattr(scenario.steps[step], "expect", None)
             if step_expect is not None:
                 turns = [t for t in heard if start <= t.onset_ms < end]
