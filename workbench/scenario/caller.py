@@ -568,9 +568,16 @@ def scripted_caller_for(
         if sound not in sc.BUNDLED_NOISES:
             sound = str(scenario.resolve(sound))
         noise = load_noise(sound, scenario.seed)
-    return ScriptedCaller(
+    cls: Any = ScriptedCaller
+    extra: dict[str, Any] = {}
+    if scenario.goal is not None:  # a caller that answers by rules once its steps have run
+        from workbench.scenario.goal_caller import GoalCaller
+
+        cls, extra = GoalCaller, {"goal": scenario.goal}
+    return cls(
         scenario.steps,
         render,
+        **extra,
         number=scenario.caller.number,
         load_wav=lambda relative: load_wav_8k(scenario.resolve(relative)),
         noise=noise,

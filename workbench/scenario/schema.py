@@ -116,6 +116,7 @@ from pydantic import (
 from workbench.audio.network import PRESETS, GilbertElliott, NetworkConditions
 from workbench.errors import ConfigError, InputFileError
 from workbench.paths import DEMO_AGENT_DIR
+from workbench.scenario.persona import Goal, with_persona
 from workbench.yamlfile import (
     did_you_mean,
     field_names_at,
@@ -486,6 +487,9 @@ class Scenario(_Strict):
     seed: int = 0
     steps: tuple[Step, ...] = Field(min_length=1)
     expect: CallExpect = CallExpect()
+    # A goal-driven caller (scenario/persona.py): its facts, and rules answering the agent.
+    persona: dict[str, str | int | float] = {}
+    goal: Goal | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     def network_conditions(self) -> NetworkConditions:
@@ -585,7 +589,7 @@ def parse_scenario(path: Path, data: Any, root: yaml.Node | None) -> Scenario:
     if not isinstance(data, dict):
         raise InputFileError(f"{path}:1:1: a scenario must be a mapping of fields")
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(with_persona(data))
     except ValidationError as error:
         raise InputFileError("\n".join(_problems(path, root, error))) from None
     return scenario.model_copy(update={"source": path.resolve()})

@@ -159,6 +159,31 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         json_out: Annotated[
             Path | None, typer.Option("--json", help="Also write the results as JSON.")
         ] = None,
+        listen: Annotated[
+            bool,
+            typer.Option(
+                help="Transcribe the agent's audio as the caller heard it (the accurate ear), "
+                "so agent_said / agent_never_said / wait_for agent_said are judged."
+            ),
+        ] = True,
+        vocabulary: Annotated[
+            str,
+            typer.Option(
+                help="Comma-separated names the agent says (company, people, products), "
+                "taught to the caller's ear, e.g. 'Northwind Software,Ava'."
+            ),
+        ] = "",
+        org: Annotated[
+            str | None,
+            typer.Option(
+                envvar="SF_INSTANCE_URL",
+                help="The agent's org, where crm / topic / routed_to are checked by callSid.",
+            ),
+        ] = None,
+        org_token: Annotated[
+            str | None,
+            typer.Option(envvar="SF_SESSION_ID", help="A session id (bearer token) for --org."),
+        ] = None,
     ) -> None:
         """Phone any Media Streams endpoint with a scenario's scripted caller; print what it heard."""
         from workbench.errors import ConfigError, WorkbenchError
@@ -170,12 +195,24 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if public_url is not None and not public_url.startswith(("ws://", "wss://")):
             raise ConfigError(f"--public-url {public_url!r}: expected a ws:// or wss:// URL")
         loaded = load_scenario(scenario)
+        if bool(org) != bool(org_token):
+            raise ConfigError(
+                "--org and --org-token go together (or SF_INSTANCE_URL + SF_SESSION_ID)"
+            )
+        org_client = None
+        if org and org_token:
+            from workbench.telephony.org_expect import org_client as make_org_client
+
+            org_client = make_org_client(org, org_token)
         result = run_scenario_call(
             url,
             loaded,
             token=token,
             twilio_auth_token=twilio_auth_token or None,
             signed_url=public_url,
+            listen=listen,
+            vocabulary=tuple(w.strip() for w in vocabulary.split(",") if w.strip()),
+            org=org_client,
         )
         data = result.as_dict()
         _print_call(data)
@@ -279,6 +316,38 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         )
         typer.echo(dumps(result))
 
+    @bench.command("caller-ear")
+    def bench_caller_ear(
+        scenarios: Annotated[
+            list[Path] | None,
+            typer.Argument(help="Scenario files or folders (default: the bundled scenarios)."),
+        ] = None,
+        agent: Annotated[Path | None, typer.Option(help="Agent directory to serve.")] = None,
+        concurrency: Annotated[int, typer.Option(help="Calls at once.")] = 2,
+        vocabulary: Annotated[
+            str | None,
+            typer.Option(help="Comma-separated names for the ear (default: the agent's own)."),
+        ] = None,
+    ) -> None:
+        """Served calls heard by the caller's ear: share of agent sentences with WER ≤ 10 %."""
+        from workbench.errors import ConfigError
+        from workbench.paths import SCENARIOS_DIR
+        from workbench.telephony.caller_ear_bench import run_caller_ear_bench
+
+        paths: list[Path] = []
+        for given in scenarios or [SCENARIOS_DIR]:
+            if given.is_dir():
+                paths += sorted(given.glob("*.yaml"))
+            elif given.is_file():
+                paths.append(given)
+            else:
+                raise ConfigError(f"{given}: no such scenario file or folder")
+        words = (
+            None if vocabulary is None else [w.strip() for w in vocabulary.split(",") if w.strip()]
+        )
+        result = run_caller_ear_bench(paths, agent=agent, concurrency=concurrency, vocabulary=words)
+        typer.echo(json.dumps(result, indent=2))
+
 
 def overlap_lines(report: dict) -> list[str]:
     """The overlap outcomes of a call (`overlaps.OverlapTracker.report`) as text lines."""
@@ -332,6 +401,13 @@ def _print_call(data: dict) -> None:
     )
     for error in data["protocol_errors"]:
         typer.echo(f"  protocol error: {error}")
+    if data.get("conversation"):
+        typer.echo("  as heard at the caller:")
+    for line in data.get("conversation", []):
+        latency = f" ({line['latency_ms']:.0f} ms)" if line.get("latency_ms") is not None else ""
+        cut = f" [cut: {line['cut_by']}]" if line.get("cut_by") else ""
+        at = f"{line['at_ms'] / 1000:6.1f} s"
+        typer.echo(f"    {at} {line['speaker']:>6}{latency}: {line['text']}{cut}")
     for o in data.get("outcomes", []):
         typer.echo(
             f"  [{o['status']}] {o['where']}: {o['expectation']} {o['expected']} — {o['evidence']}"

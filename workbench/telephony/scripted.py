@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 REPLY_GAP_MS = 700.0  # the agent counts as finished after this much silence
 PATIENCE_S = 12.0  # an agent that says nothing this long: go on anyway
+# The caller's ear finishes its transcriptions after the call; on a machine busy with other
+# calls a queue of them can take minutes (a bench of 27 calls on 2 cores lost 7 at 60 s).
+EAR_FINISH_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class RemoteScenarioResult:
     caller_log: Any = None  # the scenario caller's CallerLog
     outcomes: list[dict[str, str]] = field(default_factory=list)
     error: str = ""
+    heard: list[Any] = field(default_factory=list)  # the agent's turns as heard (caller_ear)
 
     @property
     def failed(self) -> bool:
@@ -135,6 +139,11 @@ class RemoteScenarioResult:
                 {"step": a.step + 1, "kind": a.kind, "label": a.label, "started_ms": a.started_ms}
                 for a in self.caller_log.actions
             ]
+        if self.heard:
+            from workbench.telephony.caller_ear import heard_conversation
+
+            actions = self.caller_log.actions if self.caller_log is not None else []
+            data["conversation"] = heard_conversation(self.heard, actions)
         return data
 
 
@@ -146,22 +155,57 @@ def run_scenario_call(
     max_call_s: float = 600.0,
     twilio_auth_token: str | None = None,
     signed_url: str | None = None,
+    listen: bool = True,
+    transcribe: Any = None,
+    vocabulary: tuple[str, ...] = (),
+    org: Any = None,
 ) -> RemoteScenarioResult:
     """Play a scenario's caller (`workbench.scenario.caller.ScriptedCaller`) over the wire.
 
     The scripted caller decides every 20 ms frame from what reaches its ear, so barge-ins,
-    backchannels, DTMF, pauses and silences run as they do locally; waits on agent internals
-    (topic, handoff, agent_said) cannot be seen from outside and time out.
+    backchannels, DTMF, pauses and silences run as they do locally. With `listen` (default)
+    the caller's ear (`caller_ear.CallerEar`; `transcribe`: 8 kHz PCM → words, default the
+    accurate ear, taught `vocabulary`: the agent's names) transcribes the agent audio it heard, so `wait_for: agent_said`,
+    `agent_said` and `agent_never_said` are judged from the agent's words as heard; waits on
+    agent internals (topic, handoff) cannot be seen from outside and time out. With `org` (a
+    simple-salesforce client on the agent's org), `crm`, `topic` and `routed_to` are read from
+    the records the call wrote (`org_expect.py`).
     """
+    from workbench.engine import events as ev
     from workbench.scenario.caller import caller_render, scripted_caller_for
+    from workbench.telephony.caller_ear import CallerEar, accurate_transcriber
 
     caller = scripted_caller_for(scenario, caller_render(scenario))
+    ear: CallerEar | None = None
+    frame_source = caller.frame
+    on_agent_audio = lambda pcm, t_ms: caller.hear(t_ms, pcm)  # noqa: E731
+    client: MediaStreamClient
+    if listen:
+        ear = CallerEar(
+            transcribe or accurate_transcriber(vocabulary),
+            on_run=lambda run: caller.on_event(
+                ev.AgentAudioStarted(client.call_sid, run.onset_ms, run.turn, run.text)
+            ),
+        )
+
+        if hasattr(caller, "words_pending"):  # a goal-driven caller waits for the ear's words
+            caller.words_pending = ear.pending
+
+        def frame_source(t_ms: float) -> Any:
+            frame = caller.frame(t_ms)
+            ear.caller_frame(t_ms, frame.speech_end_ms)
+            return frame
+
+        def on_agent_audio(pcm: np.ndarray, t_ms: float) -> None:
+            ear.heard(t_ms, pcm, client.results.clears_received)
+            caller.hear(t_ms, pcm)
+
     client = MediaStreamClient(
         url,
         token=token,
         caller_number=scenario.caller.number,
-        frame_source=caller.frame,
-        on_agent_audio=lambda pcm, t_ms: caller.hear(t_ms, pcm),
+        frame_source=frame_source,
+        on_agent_audio=on_agent_audio,
         twilio_auth_token=twilio_auth_token,
         signed_url=signed_url,
         intent_of=lambda onset_ms: intent_of_action(caller.log),
@@ -180,7 +224,18 @@ def run_scenario_call(
         if pacer is not None:
             pacer.stop()
         client.hang_up()
-    result.outcomes = judge_from_outside(scenario, client.results, caller.log)
+    if ear is not None:
+        result.heard = ear.finish(EAR_FINISH_S)
+        if ear.errors:
+            result.error = result.error or f"the caller's ear failed: {ear.errors[0]}"
+    heard = result.heard if ear is not None else None
+    result.outcomes = judge_from_outside(
+        scenario, client.results, caller.log, heard, org_judged=org is not None
+    )
+    if org is not None and scenario.expect is not None:
+        from workbench.telephony.org_expect import org_outcomes
+
+        result.outcomes += org_outcomes(scenario.expect, client.call_sid, org)
     return result
 
 
@@ -211,12 +266,34 @@ def _outcome(expectation: str, where: str, status: str, expected: str, evidence:
     }
 
 
-def judge_from_outside(scenario: Any, results: Any, log_: Any) -> list[dict[str, str]]:
-    """The expectations a caller can judge from what it heard; the rest are skipped."""
+def judge_from_outside(
+    scenario: Any,
+    results: Any,
+    log_: Any,
+    heard: list[Any] | None = None,
+    *,
+    org_judged: bool = False,
+) -> list[dict[str, str]]:
+    """The expectations a caller can judge from what it heard; the rest are skipped.
+
+    `heard`: the agent's turns as the caller's ear transcribed them (None: not listening),
+    for `agent_said` / `agent_never_said` on the call and on each step's window."""
+    from workbench.telephony.caller_ear import heard_outcomes, step_windows
+
     out = [_outcome("script", "call", "fail", "runs as written", p) for p in log_.problems]
+    if heard is not None:
+        for step, (where, start, end) in step_windows(log_.actions).items():
+            if step >= len(scenario.steps):
+                continue  # a goal-driven caller's lines are not the scenario's steps
+            step_expect = getattr(scenario.steps[step], "expect", None)
+            if step_expect is not None:
+                turns = [t for t in heard if start <= t.onset_ms < end]
+                out += heard_outcomes(step_expect, turns, where)
     expect = getattr(scenario, "expect", None)
     if expect is None:
         return out
+    if heard is not None:
+        out += heard_outcomes(expect, heard, "call")
     latencies = list(results.turn_latencies_ms)
     limit = getattr(expect, "turn_latency_ms", None)
     if limit is not None:
@@ -280,24 +357,16 @@ def judge_from_outside(scenario: Any, results: Any, log_: Any) -> list[dict[str,
                     )
                 )
     for name in (
-        "topic",
+        *(() if org_judged else ("topic", "routed_to", "crm")),
         "entities",
-        "routed_to",
-        "agent_said",
-        "agent_never_said",
+        *(() if heard is not None else ("agent_said", "agent_never_said")),
         "no_false_interruptions",
         "reprompts",
-        "crm",
         "end_reason",
     ):
         if getattr(expect, name, None) is not None:
-            out.append(
-                _outcome(
-                    name,
-                    "call",
-                    "skip",
-                    str(getattr(expect, name)),
-                    "not observable from the caller's side of the wire",
-                )
-            )
+            why = "not observable from the caller's side of the wire"
+            if name in ("topic", "routed_to", "crm"):
+                why = "no org configured (--org/--org-token or SF_INSTANCE_URL + SF_SESSION_ID)"
+            out.append(_outcome(name, "call", "skip", str(getattr(expect, name)), why))
     return out

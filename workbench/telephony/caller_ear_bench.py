@@ -1,0 +1,205 @@
+"""`workbench bench caller-ear`: how well the caller's ear hears a served agent.
+
+A scenario suite is played with `workbench call`'s machinery (`run_scenario_call`, the
+caller's ear listening) against `workbench serve`'s server on a free loopback port, in this
+process. The server's own events say what the agent spoke (each reply's sentences, cut where
+a caller interrupted it); the caller's ear says what it heard. The call's heard words are
+aligned with its spoken sentences (one Levenshtein alignment per call, so a turn the ear cut
+differently costs nothing), and each sentence gets its own WER: its substitutions and
+deletions, plus the insertions that fall after its words. The figure: the share of sentences
+with WER ≤ 10 % (target ≥ 95 %), over the sentences of replies no interruption cut (a cut
+reply's text is the engine's estimate of what had played, so it scores the estimate as much as
+the ear); the share over every sentence is reported beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+SENTENCE_WER_LIMIT = 0.10
+TARGET_SHARE = 0.95
+
+
+def sentence_wers(sentences: Sequence[str], heard: str) -> list[float]:
+    """Each sentence's WER within one alignment of all `sentences` with `heard`."""
+    from workbench.speech.wer import normalize_words
+
+    ref: list[str] = []
+    owner: list[int] = []
+    for index, sentence in enumerate(sentences):
+        words = normalize_words(sentence)
+        ref += words
+        owner += [index] * len(words)
+    hyp = normalize_words(heard)
+    errors = [0] * len(sentences)
+    last_ref = -1  # the reference word an insertion follows
+    for op, i in _edit_script(ref, hyp):
+        if op == "ins":
+            target = owner[last_ref] if last_ref >= 0 else (owner[0] if owner else None)
+            if target is not None:
+                errors[target] += 1
+            continue
+        last_ref = i
+        if op != "ok":
+            errors[owner[i]] += 1
+    sizes = [0] * len(sentences)
+    for index in owner:
+        sizes[index] += 1
+    return [e / n if n else (0.0 if e == 0 else 1.0) for e, n in zip(errors, sizes, strict=True)]
+
+
+def _edit_script(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[str, int]]:
+    """A minimal edit script: ("ok" | "sub" | "del", ref index) and ("ins", -1), in order."""
+    n, m = len(ref), len(hyp)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        cost[i][0] = i
+    for j in range(m + 1):
+        cost[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            same = 0 if ref[i - 1] == hyp[j - 1] else 1
+            cost[i][j] = min(cost[i - 1][j - 1] + same, cost[i - 1][j] + 1, cost[i][j - 1] + 1)
+    script: list[tuple[str, int]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0:
+            same = 0 if ref[i - 1] == hyp[j - 1] else 1
+            if cost[i][j] == cost[i - 1][j - 1] + same:
+                script.append(("ok" if same == 0 else "sub", i - 1))
+                i, j = i - 1, j - 1
+                continue
+        if i > 0 and cost[i][j] == cost[i - 1][j] + 1:
+            script.append(("del", i - 1))
+            i -= 1
+        else:
+            script.append(("ins", -1))
+            j -= 1
+    return script[::-1]
+
+
+def spoken_sentences(events: Sequence[Any]) -> tuple[list[str], set[int]]:
+    """What the agent spoke on a call, sentence by sentence (cut where it was interrupted),
+    and the indexes of the sentences of replies an interruption cut: their text is the
+    engine's estimate of what had played, not a sentence the caller heard whole."""
+    from workbench.engine import events as ev
+    from workbench.scenario.assertions import spoken_by_turn
+
+    cut_turns = {
+        e.turn for e in events if isinstance(e, ev.AgentAudioStopped) and e.reason == "interrupted"
+    }
+    said = spoken_by_turn(events)
+    sentences: list[str] = []
+    cut: set[int] = set()
+    for turn in sorted(said):
+        for text in said[turn]:
+            if text.strip():
+                if turn in cut_turns:
+                    cut.add(len(sentences))
+                sentences.append(text)
+    return sentences, cut
+
+
+def run_caller_ear_bench(
+    scenario_paths: Sequence[Path],
+    *,
+    agent: Path | None = None,
+    concurrency: int = 2,
+    vocabulary: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Serve `agent`, call it with each scenario, and score the caller's ear per sentence.
+
+    `vocabulary`: words the tester gives the ear (None: the agent's own `vocabulary()`, what
+    whoever deployed the agent knows its names to be)."""
+    from workbench.engine.calls import CallRuntime
+    from workbench.scenario.schema import load_scenario
+    from workbench.telephony.caller_ear import accurate_transcriber
+    from workbench.telephony.scripted import run_scenario_call
+    from workbench.telephony.server import MediaStreamServer, ServerConfig, ServerThread
+
+    runtime = CallRuntime()
+    loaded_agent = runtime.agent(agent)
+    runtime.stack(loaded_agent)
+    words = tuple(loaded_agent.vocabulary() if vocabulary is None else vocabulary)
+    events: list[tuple[str, Any]] = []
+    settings = ServerConfig(
+        host="127.0.0.1",
+        port=0,
+        crm=False,
+        agent_path=agent,
+        max_loop_lag_ms=0.0,
+        max_turn_latency_ms=0.0,
+    )
+    thread = ServerThread(
+        lambda: MediaStreamServer(
+            settings, runtime=runtime, on_event=lambda call, e: events.append((call.call_sid, e))
+        )
+    )
+    port = thread.start()
+    url = f"ws://127.0.0.1:{port}/media"
+    transcribe = accurate_transcriber(words)
+
+    def one(path: Path) -> dict[str, Any]:
+        scenario = load_scenario(path)
+        result = run_scenario_call(url, scenario, transcribe=transcribe)
+        sid = result.results.call_sid
+        time.sleep(0.5)  # the server's last events (a cut reply) land after the socket closes
+        sentences, cut = spoken_sentences([e for s, e in list(events) if s == sid])
+        heard = " ".join(turn.text for turn in result.heard)
+        wers = sentence_wers(sentences, heard)
+        whole = [w for i, w in enumerate(wers) if i not in cut]
+        return {
+            "scenario": scenario.name,
+            "sentences": len(sentences),
+            "within_limit": sum(w <= SENTENCE_WER_LIMIT for w in wers),
+            "whole_sentences": len(whole),
+            "whole_within_limit": sum(w <= SENTENCE_WER_LIMIT for w in whole),
+            "error": result.error,
+            "worst": sorted(
+                ({"spoken": s, "wer": round(w, 3)} for s, w in zip(sentences, wers, strict=True)),
+                key=lambda item: -item["wer"],
+            )[:3],
+            "heard": heard,
+        }
+
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    try:
+        with ThreadPoolExecutor(max(1, concurrency)) as pool:
+            calls = list(pool.map(one, scenario_paths))
+    finally:
+        thread.stop(drain_timeout_s=2.0)
+    total = sum(c["sentences"] for c in calls)
+    within = sum(c["within_limit"] for c in calls)
+    whole = sum(c["whole_sentences"] for c in calls)
+    whole_within = sum(c["whole_within_limit"] for c in calls)
+    share = whole_within / whole if whole else 0.0
+    misheard = [
+        {"scenario": c["scenario"], **w} for c in calls for w in c["worst"] if w["wer"] > 0.10
+    ]
+    return {
+        "bench": "caller-ear",
+        "agent": str(loaded_agent.directory),
+        "calls": len(calls),
+        "failed_calls": [c["scenario"] for c in calls if c["error"]],
+        # Sentences of replies no interruption cut (the figure), then every sentence.
+        "whole_sentences": whole,
+        "whole_sentences_wer_le_10pct": whole_within,
+        "share_wer_le_10pct": round(share, 4),
+        "all_sentences": total,
+        "all_sentences_wer_le_10pct": within,
+        "share_all_wer_le_10pct": round(within / total if total else 0.0, 4),
+        "target_share": TARGET_SHARE,
+        "holds": share >= TARGET_SHARE,
+        "vocabulary": list(words),
+        "concurrency": concurrency,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "load_average": [round(x, 2) for x in (*load_before, *os.getloadavg())],
+        "misheard_sentences": misheard,
+        "per_call": calls,
+    }
