@@ -181,4 +181,20 @@ def test_an_email_glued_together_is_split_at_a_name_the_caller_just_heard():
     )
     said = stt_whisper.unglue_at(glued, "I have James Smith. What email address should we use?")
     assert said.text == "james at example dot com" and len(said.words) == 5
-    assert stt_whisper.unglue_at(glued, "What email address should we use?") == glued
+    # A name misheard before ("I have Jane Smith"): the address's one "at" still splits it
+    asked = stt_whisper.unglue_at(glued, "I have Jane Smith. What email address should we use?")
+    assert asked.text == "james at example dot com"
+    assert stt_whisper.unglue_at(glued, "Which day suits you?") == glued  # no email asked
+
+
+def test_words_that_merely_contain_at_are_not_split():
+    from workbench.speech.stt import Transcript, Word
+
+    def said(text):
+        return Transcript(text, tuple(Word(w, 0.0, 0.0) for w in text.split()), 0.8)
+
+    email = "What email address should we use?"
+    whole = said("beatrice dot smith at gmail dot com")  # the address has its own "at"
+    assert stt_whisper.unglue_at(whole, email) == whole
+    two = said("batatexample dot com")  # two "at"s: which one is the address's is unknown
+    assert stt_whisper.unglue_at(two, email) == two

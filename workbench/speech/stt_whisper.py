@@ -204,23 +204,28 @@ def spoken_form(text: str) -> str:
 
 
 def unglue_at(transcript: Transcript, context: str) -> Transcript:
-    """Put back an email's "at" where Whisper glued the address together and the first part
-    is a word the caller just heard the agent say: after "I have James Smith", the address
-    written "jamesatexample dot com" is "james at example dot com"."""
+    """Put back an email's "at" where Whisper glued the address together ("jamesatexample dot
+    com" → "james at example dot com"): where the first part is a word the caller just heard
+    the agent say ("I have James Smith"), or where the agent just asked for an email, the
+    words hold no "at" of their own and the glued word holds one "at" only (so "beatrice dot
+    smith at …" and "kathryn dot …" stay whole)."""
     known = set(re.findall(r"[a-z]+", context.lower()))
     words = list(transcript.words)
     if not known or not words:
         return transcript
+    asked_email = "email" in known and "at" not in [w.word for w in words]
     out: list[Word] = []
     for i, item in enumerate(words):
         glued = item.word
         following = words[i + 1].word if i + 1 < len(words) else ""
         split = None
         if following == "dot":
-            for j in range(1, len(glued) - 3):
-                if glued[j : j + 2] == "at" and glued[:j] in known:
-                    split = (glued[:j], "at", glued[j + 2 :])
-                    break
+            cuts = [j for j in range(1, len(glued) - 3) if glued[j : j + 2] == "at"]
+            named = [j for j in cuts if glued[:j] in known]
+            if named:
+                split = (glued[: named[0]], "at", glued[named[0] + 2 :])
+            elif asked_email and len(cuts) == 1 and cuts[0] >= 2:
+                split = (glued[: cuts[0]], "at", glued[cuts[0] + 2 :])
         if split is None:
             out.append(item)
         else:
