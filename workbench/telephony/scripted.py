@@ -181,11 +181,17 @@ def run_scenario_call(
     on_agent_audio = lambda pcm, t_ms: caller.hear(t_ms, pcm)  # noqa: E731
     client: MediaStreamClient
     if listen:
+        # Words during the call only when the script waits for them (a goal-driven caller,
+        # `wait_for: agent_said`); else after it, off the call's clock.
+        live = hasattr(caller, "words_pending") or any(
+            getattr(step, "wait_for", None) == "agent_said" for step in scenario.steps
+        )
         ear = CallerEar(
             transcribe or accurate_transcriber(vocabulary),
             on_run=lambda run: caller.on_event(
                 ev.AgentAudioStarted(client.call_sid, run.onset_ms, run.turn, run.text)
             ),
+            live=live,
         )
 
         if hasattr(caller, "words_pending"):  # a goal-driven caller waits for the ear's words
