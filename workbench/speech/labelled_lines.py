@@ -185,7 +185,8 @@ def mix(
         clip += noise * fade * SPEECH_RMS / 10.0 ** (condition.snr_db / 20.0)
     onset = end = None
     if speech is not None:
-        audible = np.flatnonzero(np.abs(speech) > AUDIBLE)
+        # (on the samples as written: 300.4 rounds to 300, which is not audible)
+        audible = np.flatnonzero(np.abs(np.round(speech)) > AUDIBLE)
         onset = 1000.0 * (lead + audible[0]) / RATE
         end = 1000.0 * (lead + audible[-1] + 1) / RATE
     return np.clip(np.round(clip), -32768, 32767).astype(np.int16), onset, end
