@@ -72,7 +72,7 @@ def test_a_typed_call_shows_the_transcript_the_waterfall_and_the_inspector(qtbot
 
     callers = [e.text for e in window.transcript.entries if e.kind == "caller"]
     agents = [e for e in window.transcript.entries if e.kind == "agent"]
-    assert any("opening hours" in text for text in callers)
+    assert any("opening hours" in text for text in callers), callers  # (as the ear heard it)
     assert len(agents) >= 2 and agents[0].heard  # the greeting and the reply
     assert "call ended" in window.transcript.html()
     assert "keypad 5" in window.transcript.html()
