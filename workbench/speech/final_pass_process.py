@@ -295,6 +295,11 @@ class ProcessFinalPass:
         self.vocabulary = tuple(str(term) for term in vocabulary)
         self._pool = shared_pool(model)
 
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> bool:
+        """Whether every worker has loaded within `timeout` s: a face about to take live
+        calls waits here while it is still loading, so no model loads beside a call."""
+        return self._pool.wait_ready(timeout)
+
     def transcribe(
         self,
         pcm16k: np.ndarray,

@@ -275,7 +275,14 @@ class EngineHandle:
 
             self.voices = list_voices()
             agent = self.runtime.agent(self.agent_path)
-            self.runtime.stack(agent)
+            stack = self.runtime.stack(agent)
+            ear = getattr(agent.definition, "ear", None) or DEFAULT_EAR
+            if ear == "accurate":
+                # Load the final pass's workers now, while the window says it is loading: a
+                # worker still loading beside a live sound-card call cost it microphone
+                # blocks (22 dropped; "what are your opening hours" heard as "what are you
+                # opening now ed").
+                stack.final_pass().wait_ready()
             self.agent_name = agent.name
             self._post(
                 msg.RuntimeReady(
