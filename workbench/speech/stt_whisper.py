@@ -14,7 +14,7 @@ compute (BENCHMARKS.md, "The ear").
 `WhisperModel.transcribe` always pads to one: ~680 ms of the ~800 ms a short utterance cost
 here went into encoding 27 s of padding. CTranslate2's encoder takes shorter inputs, so this
 pass encodes the utterance plus `TAIL_S` of silence, rounded up to `WINDOW_STEP_FRAMES`, and
-at least `MIN_WINDOW_FRAMES` (4 s for base: ~5x cheaper than 30 s). Short windows can make Whisper
+at least `MIN_WINDOW_FRAMES` (6 s for base: ~4x cheaper than 30 s). Short windows can make Whisper
 loop ("… 47129. Where is my order? …"); the decoder's length is capped by the audio's
 duration, and a looping result is decoded again over the full 30 s window (see
 `FULL_WINDOW_FRAMES`), the way faster-whisper's own fallback re-decodes a bad segment.
@@ -62,11 +62,12 @@ WINDOW_STEP_FRAMES = 200  # windows grow in 2 s steps (few distinct shapes)
 # The shortest window per model. Windows under 10 s made tiny.en repeat short answers ("no no
 # no no", "the first one the first one"): 7 of 24 short answers at 6 s, none at 10 s. Base
 # now and then writes a short answer twice at 4 or 6 s ("thanks thanks", "bye bye"), which
-# the accurate ear takes once when the streaming pass heard it once (`ears.undoubled`); so
-# 4 s, which encodes ~30 % faster than 6 s (and 6 s ~40 % faster than 10 s). Tuning
-# sentences, piper / Klatt3, reconciled: 5.8 / 27.3 % at 4 s, 5.8 / 27.1 % at 6 s; short
-# answers 3.4 / 62.1 % against 6.9 / 48.3 % (16 answers: a few words either way).
-MIN_WINDOW_FRAMES = {"base": 400, "tiny.en": 1000}
+# the accurate ear takes once when the streaming pass heard it once (`ears.undoubled`).
+# 6 s encodes ~40 % faster than 10 s. 4 s (~30 % faster again) did as well on the tuning
+# sentences (piper / Klatt3 5.8 / 27.3 % against 5.8 / 27.1 %), but it misheard a sound-card
+# call whose microphone had dropped blocks ("what are you opening now ed"), which 6 s heard
+# right: so 6 s.
+MIN_WINDOW_FRAMES = {"base": 600, "tiny.en": 1000}
 TAIL_S = 2.0  # silence after the speech in the window: Whisper ends better with some
 # Beam search: on the tuning sentences (not the held-out set) a beam of 3 took espeak's Klatt
 # voices from 38 to 35 % WER and piper from 7.6 to 7.3 %, for ~80 ms more per utterance.
