@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.trivial_target import running_trivial_target
 from typer.testing import CliRunner
 
 from workbench.cli import app
@@ -22,7 +23,6 @@ from workbench.paths import REPO_ROOT
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 LOCUSTFILE = REPO_ROOT / "loadtests/locustfile.py"
-TRIVIAL_TARGET = REPO_ROOT / "loadtests/trivial_target.py"
 SCENARIO = """\
 name: wire-acknowledgement
 caller: {number: "+14155550166", voice: "espeak:en-us"}
@@ -47,18 +47,8 @@ def scenario_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def never_resuming_target():
     """The trivial agent clearing on every onset (60 ms of caller voice over its reply)."""
-    process = subprocess.Popen(
-        [sys.executable, str(TRIVIAL_TARGET), "--port", "0", "--clear-after-ms", "60"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline().strip()
-        assert line.startswith("ready ws://127.0.0.1:"), line
-        yield line.split()[1]
-    finally:
-        process.terminate()
-        process.wait(10)
+    with running_trivial_target("--clear-after-ms", "60") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
