@@ -92,9 +92,9 @@ def turn_taking_settings(
     """`settings` with what the agent's `turn_taking:` sets (the fields its file writes; the
     interruption mode unless `interruption`, a scenario's or a flag's choice, overrides it)."""
     spec = getattr(definition, "turn_taking", None)
-    written = spec.model_fields_set if spec is not None else set()
+    written: set[str] = set(spec.model_fields_set) if spec is not None else set()
     names = {"resume": "resume_policy"}  # the file's name -> the setting's
-    changes = {names.get(name, name): getattr(spec, name) for name in written}
+    changes: dict[str, Any] = {names.get(name, name): getattr(spec, name) for name in written}
     if interruption is not None:
         changes["interruption"] = interruption
     return replace(settings, **changes)

@@ -102,7 +102,9 @@ class _Ears:
     def hear(self, t_ms: float, pcm: np.ndarray) -> None:
         first = first_audible_index(pcm)
         if first is not None:
-            start, end = t_ms + first / 8.0, t_ms + (last_audible_index(pcm) + 1) / 8.0
+            last = last_audible_index(pcm)
+            assert last is not None  # (audible somewhere, so audible last somewhere)
+            start, end = t_ms + first / 8.0, t_ms + (last + 1) / 8.0
             if self.heard and start - self.heard[-1][1] < 30.0:
                 self.heard[-1] = (self.heard[-1][0], end)
             else:

@@ -79,6 +79,12 @@ class FixedLatency:
         return self.costs.get(stage, 0.0)
 
 
+def _given(value: float | None) -> float:
+    """A parameter the distribution's validator has made sure of."""
+    assert value is not None
+    return float(value)
+
+
 class StageDistribution(BaseModel):
     """One stage's stand-in cost: a distribution in milliseconds (plus token rate for LLMs)."""
 
@@ -105,19 +111,21 @@ class StageDistribution(BaseModel):
         missing = [name for name in needed if getattr(self, name) is None]
         if missing:
             raise ValueError(f"{self.distribution} needs {', '.join(missing)}")
-        if self.distribution == "lognormal" and self.p95_ms <= self.median_ms:
+        if self.distribution == "lognormal" and _given(self.p95_ms) <= _given(self.median_ms):
             raise ValueError("p95_ms must be above median_ms")
         return self
 
     def sample(self, rng: np.random.Generator) -> float:
+        # (the validator above made sure the distribution's parameters are given)
         if self.distribution == "fixed":
-            return float(self.value_ms)
+            return _given(self.value_ms)
         if self.distribution == "normal":
-            return max(0.0, float(rng.normal(self.mean_ms, self.sd_ms)))
+            return max(0.0, float(rng.normal(_given(self.mean_ms), _given(self.sd_ms))))
         if self.distribution == "uniform":
-            return float(rng.uniform(self.min_ms, self.max_ms))
-        sigma = math.log(self.p95_ms / self.median_ms) / 1.6449
-        return float(rng.lognormal(math.log(self.median_ms), sigma))
+            return float(rng.uniform(_given(self.min_ms), _given(self.max_ms)))
+        median = _given(self.median_ms)
+        sigma = math.log(_given(self.p95_ms) / median) / 1.6449
+        return float(rng.lognormal(math.log(median), sigma))
 
 
 class LatencyProfileFile(BaseModel):

@@ -115,9 +115,10 @@ class CallerSideObserver:
         else:
             builder = TimelineBuilder(turn, origin.speech_end_ms)
             builder.reach("caller leg: network + jitter buffer", "network", origin.delivered_ms)
-            builder.reach(
-                record.endpoint_label or "endpointing wait", "setting", record.endpoint_at
-            )
+            if record.endpoint_at is not None:
+                builder.reach(
+                    record.endpoint_label or "endpointing wait", "setting", record.endpoint_at
+                )
         sent = record.first_frame_sent_at
         for name, owner, t in record.checkpoints:
             if t <= sent:

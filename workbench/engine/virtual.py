@@ -199,7 +199,9 @@ class LocalCallDriver:
             self._arrive(t, self._up_in_flight, self.agent_jitter)
             played = self.agent_jitter.pop(t)
             speech_end = (
-                self._speech_end_by_seq.pop(played.seq, None) if played.kind == "audio" else None
+                self._speech_end_by_seq.pop(played.seq, None)
+                if played.kind == "audio" and played.seq is not None
+                else None
             )
             self.observer.caller_frame_delivered(t, speech_end)
             self._handle(self.session.on_caller_frame(t, played.payload), t)
@@ -211,7 +213,7 @@ class LocalCallDriver:
             heard = self.caller_jitter.pop(t)
             pcm = ulaw_decode(heard.payload)
             self.caller.hear(t, pcm)
-            if heard.kind == "audio":
+            if heard.kind == "audio" and heard.seq is not None:
                 frame_meta = self._agent_frame_by_seq.pop(heard.seq, None)
                 if frame_meta is not None:
                     self._emit_all(self.observer.agent_frame_heard(t, frame_meta, pcm))

@@ -176,7 +176,9 @@ class CallerEar:
                 self._lead = [*self._lead, pcm][-int(LEAD_MS // FRAME_MS) :]
             return
         start = t_ms + first * SAMPLE_MS
-        self._last_audible_ms = t_ms + (last_audible_index(pcm) + 1) * SAMPLE_MS
+        last = last_audible_index(pcm)
+        assert last is not None  # (audible from `first` on)
+        self._last_audible_ms = t_ms + (last + 1) * SAMPLE_MS
         self._quiet_frames = 0
         if self._run is None:
             if not self._turn_open:

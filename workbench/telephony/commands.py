@@ -356,7 +356,7 @@ def overlap_lines(report: dict) -> list[str]:
     if not report:
         return []
 
-    def ms(value: object) -> str:
+    def ms(value: float | None) -> str:
         return "-" if value is None else f"{float(value):.0f} ms"
 
     lines = []
@@ -379,7 +379,7 @@ def overlap_lines(report: dict) -> list[str]:
 
 
 def _print_call(data: dict) -> None:
-    def ms(value: object) -> str:
+    def ms(value: float | None) -> str:
         return "-" if value is None else f"{float(value):.0f} ms"
 
     typer.echo(f"call {data['call_sid']}")
