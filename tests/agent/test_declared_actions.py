@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from workbench.agent import load_agent
-from workbench.agent.actions import free_times
 from workbench.agent.definition import ScheduleSpec
+from workbench.agent.flow.backoffice import free_times
 from workbench.agent.speakable import shown_text
 from workbench.errors import InputFileError
 

@@ -90,19 +90,19 @@ if TYPE_CHECKING:
     from workbench.agent.agent import Agent, load_agent
     from workbench.agent.conversation import CallerContext, Conversation
     from workbench.agent.entities import Entity
+    from workbench.agent.flow.reply import Action, Reply
     from workbench.agent.knowledge import KnowledgeChunk
-    from workbench.agent.responder import Action, Reply
     from workbench.agent.understanding import Understanding
 
 # Imported on first use, so `workbench --help` (which imports agent/commands.py) stays fast.
 _EXPORTS = {
-    "Action": "workbench.agent.responder",
+    "Action": "workbench.agent.flow.reply",
     "Agent": "workbench.agent.agent",
     "CallerContext": "workbench.agent.conversation",
     "Conversation": "workbench.agent.conversation",
     "Entity": "workbench.agent.entities",
     "KnowledgeChunk": "workbench.agent.knowledge",
-    "Reply": "workbench.agent.responder",
+    "Reply": "workbench.agent.flow.reply",
     "Understanding": "workbench.agent.understanding",
     "load_agent": "workbench.agent.agent",
 }

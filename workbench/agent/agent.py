@@ -16,9 +16,11 @@ from workbench.agent.definition import (
     load_definition,
     walk_steps,
 )
+from workbench.agent.flow.multi_question import SubQuestion
+from workbench.agent.flow.reply import Reply
+from workbench.agent.flow.responder import FlowResponder
 from workbench.agent.knowledge import KnowledgeChunk, KnowledgeIndex
 from workbench.agent.questions import MIN_CONFIDENCE, split_questions
-from workbench.agent.responder import FlowResponder, Reply, SubQuestion
 from workbench.agent.tables import Row, columns, load_table
 from workbench.agent.understanding import (
     TopicClassifier,
@@ -345,7 +347,7 @@ class Agent:
         for piece in kept:
             u = self.understand(piece, reference=c.reference)
             same = next((p for p in parts if p.topic == u.topic), None)
-            if same is not None and not self.responder._is_informational(u.topic):
+            if same is not None and not self.responder.is_informational(u.topic):
                 merged = f"{same.text} and {piece}"
                 u = self.understand(merged, reference=c.reference)
                 parts[parts.index(same)] = SubQuestion(merged, u, self.retrieve(merged))

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from workbench.agent.flow.reply import Reply
 from workbench.agent.knowledge import KnowledgeChunk
-from workbench.agent.responder import Reply
 from workbench.agent.speakable import redact_cards
 from workbench.agent.understanding import Understanding
 from workbench.errors import ConfigError, WorkbenchError

@@ -1,12 +1,12 @@
-"""The pieces of declared actions (`actions:` in agent.yaml) that are not dialogue.
+"""What declared actions (`actions:` in agent.yaml) ask of systems outside the call.
+
+Apart from the dialogue because none of it talks to the caller: it reads a schedule or makes
+an HTTP request, and the action steps (actions.py, times.py) turn the result into words.
 
 - `free_times(schedule, reference, day, count)`: the first free times of a schedule on the day
   the caller wants (or the first open day after it);
 - `post_webhook(call, payload)`: an HTTP POST of JSON with a timeout and retries; the reply's
-  JSON object is returned (an empty one for an empty reply), or `WebhookFailed`;
-- `Fields` and `render`: templates over slots, the caller, the call and webhook replies
-  (`{name}`, `{caller.phone}`, `{call.date}`, `{booking.reference}`), a missing value shown
-  as its placeholder rather than raising.
+  JSON object is returned (an empty one for an empty reply), or `WebhookFailed`.
 """
 
 from __future__ import annotations
@@ -26,41 +26,6 @@ log = logging.getLogger(__name__)
 
 class WebhookFailed(Exception):
     """Every attempt failed; the message says why (timeout, HTTP status, not JSON)."""
-
-
-class Fields:
-    """Attribute access for templates: `{booking.reference}` reads `reply["reference"]`."""
-
-    def __init__(self, name: str, values: dict[str, Any]) -> None:
-        self._name = name
-        self._values = values
-
-    def __getattr__(self, key: str) -> Any:
-        if key.startswith("_"):
-            raise AttributeError(key)
-        value = self._values.get(key)
-        if value is None:
-            return "{" + f"{self._name}.{key}" + "}"
-        if isinstance(value, dict):
-            return Fields(f"{self._name}.{key}", value)
-        return value
-
-    def __format__(self, spec: str) -> str:
-        return json.dumps(self._values)
-
-
-class Values(dict):
-    """Template values; a missing one renders visibly instead of raising."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
-def render(template: str, values: dict[str, Any]) -> str:
-    try:
-        return template.format_map(values if isinstance(values, Values) else Values(values))
-    except (AttributeError, IndexError, ValueError, KeyError):
-        return template
 
 
 def _clock(text: str) -> tuple[int, int]:
