@@ -80,11 +80,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         with console.status("loading the agent, the speech models and the local org…"):
             runtime.stack(runtime.agent(agent))
             if crm:
-                from workbench.crm.from_call import caller_context
+                from workbench.crm.from_call import known_caller_context
                 from workbench.crm.sink import CrmSink
 
                 sink = CrmSink.from_settings()
-                caller = caller_context(DEMO_CALLER, sink.lookup_caller(DEMO_CALLER))
+                caller = known_caller_context(DEMO_CALLER, sink.lookup_caller(DEMO_CALLER))
         try:
             started = datetime.now(UTC)
             with console.status("calling the agent…"):

@@ -209,8 +209,9 @@ def record_from_result(
     )
 
 
-def caller_context(phone: str, info: Any) -> Any:
-    """The agent's view of a caller the CRM knows (`sink.lookup_caller`), or None."""
+def known_caller_context(phone: str, info: Any) -> Any:
+    """The agent's view of a caller the CRM knows (`sink.lookup_caller`); None for a stranger
+    (unlike `telephony.server.caller_context`, which keeps a stranger's number)."""
     from workbench.agent import CallerContext
 
     if info is None:
