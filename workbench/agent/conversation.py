@@ -37,7 +37,8 @@ class Conversation:
 
     `secure_input` is True while the agent collects a card number on the keypad: the session
     masks those digits, and the agent keeps them out of this object altogether (the digits live
-    in the responder (flow/card_payment.py) until '#', then only the last four and a token remain).
+    in the responder, flow/card_payment.py, until '#'; then only the last four and a token
+    remain).
     """
 
     caller: CallerContext | None = None
