@@ -16,7 +16,12 @@ from typing import Any
 
 import yaml
 
-from workbench.agent.definition import AgentDefinition, load_definition_and_tree, walk_steps
+from workbench.agent.definition import (
+    AgentDefinition,
+    FieldChoice,
+    load_definition_and_tree,
+    walk_steps,
+)
 from workbench.agent.tables import columns, load_table
 from workbench.errors import ConfigError, InputFileError
 from workbench.yamlfile import did_you_mean, format_location, node_position
@@ -153,7 +158,7 @@ def _templates(d: AgentDefinition):
         kind = getattr(step, step.kind)
         if step.crm:
             for field, value in step.crm.fields.items():
-                template = value.from_ if hasattr(value, "from_") else value
+                template = value.from_ if isinstance(value, FieldChoice) else value
                 if isinstance(template, str):
                     yield (*where, "fields", field), template, values
             continue

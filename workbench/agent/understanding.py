@@ -98,7 +98,7 @@ class TopicClassifier:
         model = LogisticRegression(C=self._c, max_iter=1000, solver="newton-cg")
         model.fit(features, labels)
         self.classes: list[str] = [str(c) for c in model.classes_]
-        coef, intercept = model.coef_, model.intercept_
+        coef, intercept = np.asarray(model.coef_), np.asarray(model.intercept_)
         if len(self.classes) == 2:
             # Binary logistic regression keeps one row: p(second) = softmax([0, w.x + b]).
             coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
@@ -146,7 +146,7 @@ class TopicClassifier:
             scores = model.decision_function(x_test)
             if scores.ndim == 1:
                 scores = np.column_stack([np.zeros_like(scores), scores])
-            logits[np.ix_(test, columns)] = scores
+            logits[np.ix_(np.asarray(test), np.asarray(columns))] = scores
         truth = np.array([self.classes.index(label) for label in labels])
         accuracy = float(np.mean(logits.argmax(axis=1) == truth))
         best_t, best_loss = 1.0, np.inf
