@@ -60,7 +60,7 @@ def test_call_judges_what_the_pipecat_bot_said_in_its_greeting_and_its_replies(
         ("step 3: say 'And on Saturdays?'", "agent_said", "'/(five|5) in the evening/'", "pass"),
     ]
     assert [o for o in call["outcomes"] if o["status"] != "pass"] == []  # the wait_for too
-    assert call["error"] is None and call["protocol_errors"] == []
+    assert call["error"] == "" and call["protocol_errors"] == []
 
     # Two replies, each timed from the caller's last speech to the reply heard: no sooner than
     # the bot's VAD lets it answer, and within a few seconds on a loaded machine.
