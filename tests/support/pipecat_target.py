@@ -20,6 +20,7 @@ TARGETS = REPO / "tests" / "targets"
 PIPECAT_PYTHON = REPO / ".venv-pipecat" / "bin" / "python"
 BOT = TARGETS / "pipecat_bot.py"
 SCENARIO = TARGETS / "pipecat-office-hours.yaml"  # also shown in docs/testing-deployed-agents.md
+BARGE_IN = TARGETS / "pipecat-barge-in.yaml"
 SETUP_COMMAND = "WORKBENCH_TEST_TARGETS=1 bash scripts/setup"
 VOICE = "piper:joe"  # the agent's voice: a designer's bot would not sound like espeak
 GREETING = "Thank you for calling Maple Street Library. How can I help you today?"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 from support.pipecat_target import PIPECAT_PYTHON, REPO, SETUP_COMMAND, Bot, running_pipecat_bot
 
-# The scenario is the Pipecat bot's, not the demo agent's: the test runs it with `workbench
-# call`, so the scenario plugin must not collect it as an in-process run of the demo agent.
-collect_ignore = ["pipecat-office-hours.yaml"]
+# The scenarios are the Pipecat bot's, not the demo agent's: the tests run them with `workbench
+# call`, so the scenario plugin must not collect them as in-process runs of the demo agent.
+collect_ignore = ["pipecat-office-hours.yaml", "pipecat-barge-in.yaml"]
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,9 @@ from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     ClientConnectedFrame,
     Frame,
-    OutputAudioRawFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -65,10 +67,15 @@ class Phrase:
             self.rate = wav.getframerate()
             self.pcm = wav.readframes(wav.getnframes())
 
-    def frame(self) -> OutputAudioRawFrame:
-        # One frame for the whole phrase: the output transport resamples it to 8 kHz, cuts it
-        # into chunks and paces them, as it does a TTS service's audio.
-        return OutputAudioRawFrame(audio=self.pcm, sample_rate=self.rate, num_channels=1)
+    def frames(self) -> list[Frame]:
+        # What a TTS service pushes: the output transport resamples the audio to 8 kHz, cuts it
+        # into chunks, paces them, and from TTS frames knows when the bot speaks (an
+        # interruption needs that) and when it stopped.
+        return [
+            TTSStartedFrame(),
+            TTSAudioRawFrame(audio=self.pcm, sample_rate=self.rate, num_channels=1),
+            TTSStoppedFrame(),
+        ]
 
 
 class FixedPhrases(FrameProcessor):
@@ -84,7 +91,7 @@ class FixedPhrases(FrameProcessor):
         await super().process_frame(frame, direction)
         await self.push_frame(frame, direction)
         if isinstance(frame, ClientConnectedFrame):
-            await self.push_frame(self._greeting.frame())
+            await self.say(self._greeting)
         elif isinstance(frame, BotStartedSpeakingFrame):
             self._speaking = True
         elif isinstance(frame, BotStoppedSpeakingFrame):
@@ -92,7 +99,11 @@ class FixedPhrases(FrameProcessor):
         elif isinstance(frame, VADUserStartedSpeakingFrame) and self._speaking:
             await self.broadcast_interruption()  # the serializer sends Twilio's `clear`
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
-            await self.push_frame(self._reply.frame())
+            await self.say(self._reply)
+
+    async def say(self, phrase: Phrase) -> None:
+        for frame in phrase.frames():
+            await self.push_frame(frame)
 
 
 async def run_call(websocket: WebSocket, greeting: Phrase, reply: Phrase) -> None:
@@ -163,7 +174,9 @@ def main(argv: list[str] | None = None) -> None:
     sock.bind((args.host, args.port))
     host, port = sock.getsockname()[:2]
     app = make_app(greeting, reply, f"ready ws://{host}:{port}/media")
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    # A bounded graceful shutdown: a SIGTERM ends the bot within seconds even mid-call.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
     server.run(sockets=[sock])
 
 

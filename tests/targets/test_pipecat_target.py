@@ -14,11 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.pipecat_target import SCENARIO, Bot
+from support.pipecat_target import BARGE_IN, SCENARIO, Bot
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 VAD_STOP_MS = 400  # the bot replies after 0.4 s of caller quiet (its VADParams.stop_secs)
+VAD_START_MS = 200  # and yields after 0.2 s of caller speech (VADParams.start_secs)
 
 
 def workbench(*args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
@@ -73,6 +74,32 @@ def test_call_judges_what_the_pipecat_bot_said_in_its_greeting_and_its_replies(
     assert (call["marks_received"], call["clears_received"]) == (0, 0)
     agent_lines = [line["text"] for line in call["conversation"] if line["speaker"] == "agent"]
     assert len(agent_lines) == 3, agent_lines  # the greeting and two replies
+
+
+def test_the_pipecat_bot_yields_to_a_caller_who_talks_over_it_and_the_call_sees_its_clear(
+    pipecat_bot: Bot, tmp_path: Path
+):
+    out = tmp_path / "barge.json"
+    done = workbench(
+        "call", pipecat_bot.url, "--scenario", str(BARGE_IN), "--no-listen", "--json", str(out),
+        timeout_s=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    call = json.loads(out.read_text())
+
+    # Pipecat's interruption reaches the wire as Twilio's `clear`: the reply stops at the caller
+    # no sooner than the bot's VAD has heard 0.2 s of the caller, and well within a second and
+    # a half; the caller's side sees the stop made by the clear, and no reply resumed.
+    assert call["clears_received"] == 1
+    [stop_ms] = call["barge_in_stop_ms"]
+    assert VAD_START_MS <= stop_ms <= 1500, stop_ms
+    overlaps = call["overlaps"]["overlaps"]
+    assert [(o["outcome"], o["stopped_by"]) for o in overlaps].count(("yielded", "clear")) == 1
+    assert call["overlaps"]["summary"]["counts"]["resumed"] == 0
+    # It answers the question it was interrupted by, anew: two replies timed.
+    assert len(call["turn_latencies_ms"]) == 2
+    assert all(ms >= VAD_STOP_MS for ms in call["turn_latencies_ms"]), call["turn_latencies_ms"]
+    assert call["error"] == ""
 
 
 def test_load_completes_calls_on_the_pipecat_bot_with_every_turns_latency(
