@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from workbench.audio.heard import REPLY_GAP_MS
-from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.caller.client import MediaStreamClient, Pacer
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class RemoteScenarioResult:
                 for a in self.caller_log.actions
             ]
         if self.heard:
-            from workbench.telephony.caller_ear import heard_conversation
+            from workbench.telephony.caller.ear import heard_conversation
 
             actions = self.caller_log.actions if self.caller_log is not None else []
             data["conversation"] = heard_conversation(self.heard, actions)
@@ -173,7 +173,7 @@ def run_scenario_call(
     """
     from workbench.engine import events as ev
     from workbench.scenario.caller import caller_render, scripted_caller_for
-    from workbench.telephony.caller_ear import CallerEar, accurate_transcriber
+    from workbench.telephony.caller.ear import CallerEar, accurate_transcriber
 
     caller = scripted_caller_for(scenario, caller_render(scenario))
     ear: CallerEar | None = None
@@ -239,7 +239,7 @@ def run_scenario_call(
         scenario, client.results, caller.log, heard, org_judged=org is not None
     )
     if org is not None and scenario.expect is not None:
-        from workbench.telephony.org_expect import org_outcomes
+        from workbench.telephony.caller.org_expect import org_outcomes
 
         result.outcomes += org_outcomes(scenario.expect, client.call_sid, org)
     return result
@@ -284,7 +284,7 @@ def judge_from_outside(
 
     `heard`: the agent's turns as the caller's ear transcribed them (None: not listening),
     for `agent_said` / `agent_never_said` on the call and on each step's window."""
-    from workbench.telephony.caller_ear import heard_outcomes, step_windows
+    from workbench.telephony.caller.ear import heard_outcomes, step_windows
 
     out = [_outcome("script", "call", "fail", "runs as written", p) for p in log_.problems]
     if heard is not None:

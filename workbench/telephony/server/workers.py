@@ -228,8 +228,8 @@ def _stop_all(processes: list[Any], timeout_s: float) -> None:
 
 def _worker_main(config: Any, slot: WorkerSlot, started: Any, level: int) -> None:
     """A worker process: serve until SIGTERM, then drain (spawned by `run_workers`)."""
-    from workbench.telephony.server import serve_in_this_process
-    from workbench.telephony.server_process import die_with_parent
+    from workbench.telephony.server.media_server import serve_in_this_process
+    from workbench.telephony.server.process import die_with_parent
 
     die_with_parent()
     # Ctrl-C reaches the whole process group: while loading, ignore it (the supervisor's

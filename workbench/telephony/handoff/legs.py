@@ -51,8 +51,8 @@ from workbench.audio.frames import iter_frames
 from workbench.telephony.sounds import hold_frames
 
 if TYPE_CHECKING:
-    from workbench.telephony.call_bridge import MediaCall
-    from workbench.telephony.server import MediaStreamServer
+    from workbench.telephony.server.call_bridge import MediaCall
+    from workbench.telephony.server.media_server import MediaStreamServer
 
 log = logging.getLogger(__name__)
 

@@ -77,9 +77,9 @@ from workbench.engine import events as ev
 from workbench.errors import ConfigError
 from workbench.speech.ears import resolve_ear
 from workbench.telephony import signature as twilio_signature
-from workbench.telephony.call_bridge import FAULT_REASONS, CallSummary, MediaCall
 from workbench.telephony.metrics import ServerMetrics
 from workbench.telephony.protocol import MAX_MESSAGE_CHARS
+from workbench.telephony.server.call_bridge import FAULT_REASONS, CallSummary, MediaCall
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class MediaStreamServer:
         """`worker`: this process's `workers.WorkerSlot` when it is one of several."""
         check_config(config)
         from workbench.engine.calls import CallRuntime
-        from workbench.telephony.handoff import Switchboard
+        from workbench.telephony.handoff.legs import Switchboard
 
         self.config = config
         self.runtime = runtime or CallRuntime()
@@ -499,8 +499,8 @@ class MediaStreamServer:
         return await self._desk(request, relay=False)
 
     async def _desk(self, request: web.Request, *, relay: bool) -> web.StreamResponse:
-        from workbench.telephony.desk_router import DeskRouter
-        from workbench.telephony.handoff import AgentConnection
+        from workbench.telephony.handoff.desk_router import DeskRouter
+        from workbench.telephony.handoff.legs import AgentConnection
 
         ws = web.WebSocketResponse(max_msg_size=1_000_000, heartbeat=None)
         await ws.prepare(request)
@@ -852,7 +852,7 @@ def run_server(config: ServerConfig, *, ready: Callable[[Any], None] | None = No
     (`workers.run_workers`); `ready` then receives an object with the bound `port`."""
     check_config(config)
     if config.workers > 1:
-        from workbench.telephony.workers import run_workers
+        from workbench.telephony.server.workers import run_workers
 
         run_workers(config, ready=ready)
         return

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from workbench.telephony.handoff import BadDeskMessage, read_desk_message, skills_allow
+from workbench.telephony.handoff.legs import BadDeskMessage, read_desk_message, skills_allow
 
 if TYPE_CHECKING:
-    from workbench.telephony.server import MediaStreamServer
+    from workbench.telephony.server.media_server import MediaStreamServer
 
 log = logging.getLogger(__name__)
 

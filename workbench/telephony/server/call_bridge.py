@@ -55,8 +55,8 @@ from workbench.telephony import protocol as p
 
 if TYPE_CHECKING:
     from workbench.engine.session import AgentFrame
-    from workbench.telephony.handoff import HumanLeg
-    from workbench.telephony.server import MediaStreamServer
+    from workbench.telephony.handoff.legs import HumanLeg
+    from workbench.telephony.server.media_server import MediaStreamServer
 
 log = logging.getLogger(__name__)
 
@@ -585,7 +585,7 @@ class MediaCall:
         if reason in SESSION_FAULTS:
             self.server.metrics.inc("workbench_errors_total", cause=f"session_{reason}")
         if reason == "handoff" and not self._closing:
-            from workbench.telephony.handoff import start_handoff
+            from workbench.telephony.handoff.legs import start_handoff
 
             start_handoff(self)
             return

@@ -53,7 +53,7 @@ from workbench.audio.heard import AUDIBLE_THRESHOLD
 from workbench.engine.outcomes import Intent
 from workbench.telephony import protocol as p
 from workbench.telephony import signature as twilio_signature
-from workbench.telephony.overlaps import OverlapTracker
+from workbench.telephony.caller.overlaps import OverlapTracker
 
 log = logging.getLogger(__name__)
 
