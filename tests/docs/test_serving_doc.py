@@ -19,7 +19,7 @@ from workbench.loadreport import OVERLAP, Sample, overlap_report, overlap_sample
 from workbench.paths import REPO_ROOT
 from workbench.telephony.caller.overlaps import OverlapTracker, observed_policy
 from workbench.telephony.commands import overlap_lines
-from workbench.telephony.server.media_server import BUSY_MESSAGE
+from workbench.telephony.server.admission import BUSY_MESSAGE
 
 DOC = REPO_ROOT / "docs" / "serving.md"
 WORKBENCH = Path(sys.executable).parent / "workbench"

@@ -7,7 +7,8 @@ import pytest
 from telephony_helpers import VIP_NUMBER
 
 from workbench.audio.codec import ulaw_decode
-from workbench.telephony.caller.client import MediaStreamClient, Pacer
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 from workbench.telephony.handoff.desk import AgentDeskClient
 from workbench.telephony.sounds import hold_frames
 

@@ -11,7 +11,8 @@ from telephony_helpers import start_server
 
 from workbench.cli import main
 from workbench.engine import events as ev
-from workbench.telephony.caller.client import MediaStreamClient, Pacer
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 from workbench.telephony.server.process import ServerProcess
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]

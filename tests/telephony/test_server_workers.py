@@ -14,7 +14,8 @@ import websocket
 
 from workbench.crm.org.client import local_salesforce
 from workbench.errors import ConfigError
-from workbench.telephony.caller.client import MediaStreamClient, Pacer
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 from workbench.telephony.caller.scripted import CallStep, run_steps, scenario_renderer
 from workbench.telephony.metrics import ServerMetrics, render_merged
 from workbench.telephony.server.process import ServerProcess

@@ -120,11 +120,9 @@ def run_caller_ear_bench(
     from workbench.scenario.schema import load_scenario
     from workbench.telephony.caller.ear import accurate_transcriber
     from workbench.telephony.caller.scripted import run_scenario_call
-    from workbench.telephony.server.media_server import (
-        MediaStreamServer,
-        ServerConfig,
-        ServerThread,
-    )
+    from workbench.telephony.server.config import ServerConfig
+    from workbench.telephony.server.media_server import MediaStreamServer
+    from workbench.telephony.server.serving import ServerThread
 
     runtime = CallRuntime()
     loaded_agent = runtime.agent(agent)

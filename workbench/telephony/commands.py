@@ -94,7 +94,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Serve the agent over Twilio Media Streams (POST /twiml, WS /media, WS /agent, /metrics)."""
-        from workbench.telephony.server.media_server import ServerConfig, run_server
+        from workbench.telephony.server.config import ServerConfig
+        from workbench.telephony.server.run import run_server
         from workbench.telephony.server.workers import parse_workers
 
         if ear is not None:

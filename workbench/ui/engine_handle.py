@@ -347,11 +347,9 @@ class EngineHandle:
 
     def _run_remote_call(self, options: CallOptions) -> None:
         """Call a deployed agent over Media Streams; the caller side is all we can observe."""
-        from workbench.telephony.caller.client import (
-            NOT_APPLICABLE_OVERLAP,
-            MediaStreamClient,
-            Pacer,
-        )
+        from workbench.telephony.caller.client import MediaStreamClient
+        from workbench.telephony.caller.pacer import Pacer
+        from workbench.telephony.caller.results import NOT_APPLICABLE_OVERLAP
 
         agent = self.runtime.agent(self.agent_path)
         tts = self.runtime.stack(agent).caller_tts(options.caller_voice)

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from workbench.audio.heard import REPLY_GAP_MS
-from workbench.telephony.caller.client import MediaStreamClient, Pacer
+from workbench.engine.outcomes import Intent
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +166,7 @@ def run_scenario_call(
 
     The scripted caller decides every 20 ms frame from what reaches its ear, so barge-ins,
     backchannels, DTMF, pauses and silences run as they do locally. With `listen` (default)
-    the caller's ear (`caller_ear.CallerEar`; `transcribe`: 8 kHz PCM → words, default the
+    the caller's ear (`ear.CallerEar`; `transcribe`: 8 kHz PCM → words, default the
     accurate ear, taught `vocabulary`: the agent's names) transcribes the agent audio it heard, so `wait_for: agent_said`,
     `agent_said` and `agent_never_said` are judged from the agent's words as heard; waits on
     agent internals (topic, handoff) cannot be seen from outside and time out. With `org` (a
@@ -173,6 +175,7 @@ def run_scenario_call(
     """
     from workbench.engine import events as ev
     from workbench.scenario.caller import caller_render, scripted_caller_for
+    from workbench.scenario.goal_caller import GoalCaller
     from workbench.telephony.caller.ear import CallerEar, accurate_transcriber
 
     caller = scripted_caller_for(scenario, caller_render(scenario))
@@ -194,7 +197,7 @@ def run_scenario_call(
             live=live,
         )
 
-        if hasattr(caller, "words_pending"):  # a goal-driven caller waits for the ear's words
+        if isinstance(caller, GoalCaller):  # a goal-driven caller waits for the ear's words
             caller.words_pending = ear.pending
 
         def frame_source(t_ms: float) -> Any:
@@ -246,7 +249,7 @@ def run_scenario_call(
 
 
 # What the scripted caller means by the sound its step makes, when it lands over agent audio.
-INTENT_OF_STEP = {
+INTENT_OF_STEP: dict[str, Intent] = {
     "barge_in": "interruption",
     "backchannel": "acknowledgement",
     "say": "interruption",
@@ -254,7 +257,7 @@ INTENT_OF_STEP = {
 }
 
 
-def intent_of_action(log_: Any) -> str | None:
+def intent_of_action(log_: Any) -> Intent | None:
     """The intent of the caller's latest action (the one whose voice just began): a barge-in
     or an ordinary line takes the turn, a backchannel acknowledges, any other sound is noise."""
     if not log_.actions:
