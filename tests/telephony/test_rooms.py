@@ -69,8 +69,7 @@ def telephony_imports() -> dict[str, set[str]]:
     graph = grimp.build_graph("workbench", cache_dir=None)
     modules = {m for m in graph.modules if m == PACKAGE or m.startswith(PACKAGE + ".")}
     return {
-        m: {t for t in graph.find_modules_directly_imported_by(m) if t in modules}
-        for m in modules
+        m: {t for t in graph.find_modules_directly_imported_by(m) if t in modules} for m in modules
     }
 
 
