@@ -6,17 +6,17 @@ Routes:
   number (form field `From`) and the token as custom parameters;
 - `GET /media` (WebSocket): one call per connection, Twilio Media Streams exactly
   (`call_bridge.MediaCall`);
-- `GET /agent` (WebSocket): human agents and supervisors (`handoff.AgentConnection`);
+- `GET /agent` (WebSocket): human agents and supervisors (`handoff/desk_connection.py`);
 - `GET /healthz`, `GET /metrics` (Prometheus text).
 
-Security: the server binds 127.0.0.1 by default; any other address requires a shared-secret
+Security (`auth.py`): the server binds 127.0.0.1 by default; any other address requires a shared-secret
 token, and a token given is enforced on every address. With a token, `/twiml`, `/agent` and
 `/metrics` need it (`?token=` or `Authorization: Bearer`); `/media` takes it on the upgrade or —
 since Twilio cannot add headers or query strings to a stream URL — in
 `start.customParameters.token`. A wrong token on any request is refused with 403, a missing one
 on HTTP routes with 401. The TwiML carries the token only to a request that presented it.
 
-Twilio's signatures (`signature.py`): given the account's auth token (`--twilio-auth-token` or
+Twilio's signatures (`telephony/signature.py`): given the account's auth token (`--twilio-auth-token` or
 TWILIO_AUTH_TOKEN), `/twiml` and the `/media` upgrade must carry a valid `X-Twilio-Signature`
 (HMAC-SHA1 of the URL Twilio requested and the sorted POST parameters) — or, for peers that are
 not Twilio, the shared token when one is configured. A wrong signature is refused with 403, and
@@ -24,7 +24,7 @@ so is a request with neither. The URL checked is the public one (`--public-url`:
 `/media`, the same host over `https://` for `/twiml`), else the one this request reached
 (`Host`, `X-Forwarded-Proto`).
 
-Admission control (`--max-calls`, per process): a call beyond capacity is refused before it
+Admission control (`admission.py`; `--max-calls`, per process): a call beyond capacity is refused before it
 costs anything — `/twiml` answers TwiML that gives the caller a busy signal (`--when-full busy`,
 the default), rejects the call (`reject`) or says the line is busy and hangs up (`message`); a
 `/media` upgrade is answered 503 before any audio. Refusals are counted
@@ -48,8 +48,11 @@ a single core when many callers talk at once; workers use the others. Each worke
 on a private Unix socket; `GET /metrics` on any worker sums the metrics of all of them
 (`workbench_workers_reporting` says how many answered) and `/healthz` reports the worker that
 answered. A call waiting for a human waits in the worker that took it; a desk (`/agent`) that
-lands on any worker is relayed to every worker's queue (`desk_router.py`), so it sees and takes
-all waiting calls as with one process.
+lands on any worker is relayed to every worker's queue (`handoff/desk_router.py`), so it sees
+and takes all waiting calls as with one process.
+
+This module is the application and the state its calls share; the settings are `config.py`,
+a finished call's scorecard and records `after_call.py`, running it `serving.py` and `run.py`.
 """
 
 from __future__ import annotations
