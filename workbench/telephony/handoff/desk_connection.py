@@ -16,7 +16,18 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from workbench.telephony.handoff.desk_protocol import MODES, BadDeskMessage, read_desk_message
+from workbench.telephony.handoff.desk_protocol import (
+    MODES,
+    Audio,
+    BadDeskMessage,
+    Hello,
+    ModeChange,
+    Monitor,
+    QueueRequest,
+    Say,
+    Take,
+    read_desk_message,
+)
 from workbench.telephony.handoff.legs import ConsultLeg, HumanLeg
 from workbench.telephony.handoff.switchboard import Switchboard
 from workbench.telephony.handoff.ticket import HandoffTicket, skills_allow
@@ -101,14 +112,15 @@ class AgentConnection:
     async def _handle(self, data: dict[str, Any]) -> None:
         event = data.get("event")
         if not self.role:
-            if event != "hello" or data.get("role") not in ("agent", "supervisor"):
+            hello = Hello.read(data)
+            if hello is None:
                 self.send({"event": "error", "message": "say hello with a role first"})
                 return
-            self.role = data["role"]
-            self.name = str(data.get("name") or self.role)
-            self.skills = frozenset(str(s).lower() for s in data.get("skills", []) or [])
+            self.role, self.name, self.skills = hello.role, hello.name, hello.skills
             self.send({"event": "welcome", "queue": self.server.switchboard.snapshot()})
             return
+        # (Each message is read where it is acted on: one sent at the wrong time is refused as
+        # unexpected before its fields are looked at.)
         match event:
             case "list":
                 self.send({"event": "queue", "calls": self.server.switchboard.snapshot()})
@@ -116,16 +128,15 @@ class AgentConnection:
                 if self.call is not None:
                     self.send({"event": "error", "message": "already on a call"})
                     return
-                leg = self.server.switchboard.take(self, data.get("callSid"))
+                leg = self.server.switchboard.take(self, Take.read(data).call_sid)
                 if leg is None:
                     self.send({"event": "error", "message": "no such call waiting"})
                     return
                 leg.connect_agent(self)
             case "media":
-                payload = base64.b64decode(data["media"]["payload"], validate=True)
-                self._audio(payload)
+                self._audio(Audio.read(data).payload)
             case "say":
-                text = str(data["text"]).strip()
+                text = Say.read(data).text
                 if text and self.call is not None:
                     loop = asyncio.get_running_loop()
                     ulaw = await loop.run_in_executor(None, self.server.human_tts().render, text)
@@ -133,24 +144,24 @@ class AgentConnection:
             case "hangup" if self.role == "agent" and self.call is not None:
                 self.call.hang_up_by(self)
             case "transfer" if self.role == "agent" and isinstance(self.call, HumanLeg):
-                self.call.transfer(str(data["queue"]))
+                self.call.transfer(QueueRequest.read(data).queue)
             case "consult" if self.role == "agent" and isinstance(self.call, HumanLeg):
-                self.call.start_consult(str(data["queue"]))
+                self.call.start_consult(QueueRequest.read(data).queue)
             case "consult_end" if self.role == "agent" and isinstance(self.call, HumanLeg):
                 self.call.end_consult()
             case "monitor" if self.role == "supervisor":
-                mode = data.get("mode", "listen")
-                leg = self.server.switchboard.find_active(str(data.get("callSid", "")))
-                if mode not in MODES or leg is None:
+                monitor = Monitor.read(data)
+                leg = self.server.switchboard.find_active(monitor.call_sid)
+                if monitor.mode not in MODES or leg is None:
                     self.send({"event": "error", "message": "no such active call or mode"})
                     return
-                leg.add_supervisor(self, mode)
+                leg.add_supervisor(self, str(monitor.mode))
             case "mode" if self.role == "supervisor" and isinstance(self.call, HumanLeg):
-                mode = data.get("mode")
+                mode = ModeChange.read(data).mode
                 if mode not in MODES:
                     self.send({"event": "error", "message": f"mode must be one of {MODES}"})
                     return
-                self.call.supervisors[self] = mode
+                self.call.supervisors[self] = str(mode)
                 self.send({"event": "monitoring", "callSid": self.call.call.call_sid, "mode": mode})
             case "leave" if self.call is not None:
                 self.call.remove_person(self)

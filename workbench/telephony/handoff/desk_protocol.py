@@ -21,13 +21,18 @@ mixer; the agent hears the caller and any whispering or barging supervisor (sepa
 a listening supervisor hears caller and agent and is heard by no one; a whisper reaches only the
 agent.
 
-Apart from the connection that serves it because the desk router reads the same messages on
-their way to the workers.
+A desk's messages with fields are read into typed messages (`Hello`, `Take`, `Audio`, `Say`,
+`QueueRequest`, `Monitor`, `ModeChange`) at the moment the connection acts on one: a field
+that is missing or of the wrong kind raises (`KeyError`, `TypeError`, `ValueError`,
+`binascii.Error`) and is said back to the desk as a bad message. Apart from the connection that
+serves it because the desk router reads the same messages on their way to the workers.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -50,3 +55,89 @@ def read_desk_message(message: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadDeskMessage("bad message: not an object")
     return data
+
+
+@dataclass(frozen=True)
+class Hello:
+    """`hello`: who the desk is (`role` "agent" or "supervisor") and the skills it serves."""
+
+    role: str
+    name: str
+    skills: frozenset[str]
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> Hello | None:
+        """The hello, or None when `data` is not a hello with a role."""
+        if data.get("event") != "hello" or data.get("role") not in ("agent", "supervisor"):
+            return None
+        role = str(data["role"])
+        skills = frozenset(str(s).lower() for s in data.get("skills", []) or [])
+        return cls(role, str(data.get("name") or role), skills)
+
+
+@dataclass(frozen=True)
+class Take:
+    """`take`: the named call (`callSid` or `legId`), or with None the best one for my skills."""
+
+    call_sid: str | None
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> Take:
+        call_sid = data.get("callSid")
+        return cls(None if call_sid is None else str(call_sid))
+
+
+@dataclass(frozen=True)
+class Audio:
+    """`media`: μ-law audio from the desk (20 ms frames, paced by the client)."""
+
+    payload: bytes
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> Audio:
+        return cls(base64.b64decode(data["media"]["payload"], validate=True))
+
+
+@dataclass(frozen=True)
+class Say:
+    """`say`: typed words, spoken into the call in the server's human voice."""
+
+    text: str
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> Say:
+        return cls(str(data["text"]).strip())
+
+
+@dataclass(frozen=True)
+class QueueRequest:
+    """`transfer` or `consult`: the queue to hand the caller on to, or to ask a colleague in."""
+
+    queue: str
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> QueueRequest:
+        return cls(str(data["queue"]))
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """`monitor` (supervisors): join an active call in a mode (`MODES`, checked by the server)."""
+
+    call_sid: str
+    mode: object
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> Monitor:
+        return cls(str(data.get("callSid", "")), data.get("mode", "listen"))
+
+
+@dataclass(frozen=True)
+class ModeChange:
+    """`mode` (supervisors): switch how I am on the call."""
+
+    mode: object
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> ModeChange:
+        return cls(data.get("mode"))
