@@ -12,7 +12,7 @@ measured through `report(name, value_ms, ok, cause)`:
 - `barge_in_stop`: barge-in speech onset (after a leading "Yeah,": of the words after it) →
   end of the last agent audio heard after it;
 - `overlap`: each time the caller's voice began over agent audio, what became of it, judged at
-  the caller's ear by `workbench.telephony.overlaps.OverlapTracker` (as `workbench call` does)
+  the caller's ear by `workbench.telephony.caller.overlaps.OverlapTracker` (as `workbench call` does)
   with the caller's intent (a barge-in or a line: an interruption; a backchannel: an
   acknowledgement): yielded, resumed (with its resume gap), abandoned reply or talked over.
   Value: the stop latency (0 when talked over); ok: the outcome was right (an interruption

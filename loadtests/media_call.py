@@ -1,6 +1,6 @@
 """A lean, greenlet-friendly Twilio-side Media Streams call and the process's shared pacer.
 
-Why not `workbench.telephony.client.MediaStreamClient`: it is faithful but does per-frame
+Why not `workbench.telephony.caller.client.MediaStreamClient`: it is faithful but does per-frame
 work that caps a generator process far below 500 calls — a `json.dumps` and a `b64encode`
 per sent frame, a numpy μ-law decode per played frame, a receiver *thread* per call, and a
 `Condition` per call that every tick notifies. Under Locust threads become greenlets, so it
@@ -54,7 +54,7 @@ from workbench.engine.caller import interruption_onset_index
 from workbench.loadreport import GeneratorHealth
 from workbench.telephony import protocol as p
 from workbench.telephony import signature as twilio_signature
-from workbench.telephony.overlaps import OverlapTracker
+from workbench.telephony.caller.overlaps import OverlapTracker
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import typer
 
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.paths import REPO_ROOT, workbench_home
-from workbench.telephony.server_process import ServerProcess, die_with_parent
+from workbench.telephony.server.process import ServerProcess, die_with_parent
 
 LOADTESTS_DIR = REPO_ROOT / "loadtests"
 LOCUSTFILE = LOADTESTS_DIR / "locustfile.py"
@@ -215,7 +215,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 def overlap_summary_lines(overlaps: dict[str, Any]) -> list[str]:
     """The run's overlap outcomes (`loadreport.overlap_report`): in all, and per scenario when
     there are several, each with the policy the callers observed."""
-    from workbench.telephony.overlaps import summary_text
+    from workbench.telephony.caller.overlaps import summary_text
 
     if not overlaps.get("summary", {}).get("overlaps"):
         return []

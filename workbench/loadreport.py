@@ -134,7 +134,7 @@ def overlap_report(samples: Sequence[Sample]) -> dict[str, Any]:
     """The overlap outcomes of a run: in all and per scenario, `summarise`d, with the policy
     observed (the same report `workbench call` gives for one call)."""
     from workbench.engine.outcomes import summarise
-    from workbench.telephony.overlaps import observed_policy
+    from workbench.telephony.caller.overlaps import observed_policy
 
     rows: dict[str, list[tuple[Any, bool, str | None]]] = defaultdict(list)
     for s in samples:

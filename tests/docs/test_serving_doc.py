@@ -17,9 +17,9 @@ from workbench.engine.outcomes import OverlapOutcome, summarise
 from workbench.load_commands import overlap_summary_lines
 from workbench.loadreport import OVERLAP, Sample, overlap_report, overlap_sample_cause
 from workbench.paths import REPO_ROOT
+from workbench.telephony.caller.overlaps import OverlapTracker, observed_policy
 from workbench.telephony.commands import overlap_lines
-from workbench.telephony.overlaps import OverlapTracker, observed_policy
-from workbench.telephony.server import BUSY_MESSAGE
+from workbench.telephony.server.admission import BUSY_MESSAGE
 
 DOC = REPO_ROOT / "docs" / "serving.md"
 WORKBENCH = Path(sys.executable).parent / "workbench"

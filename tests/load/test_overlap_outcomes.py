@@ -55,7 +55,9 @@ def never_resuming_target():
 def pausing_server():
     """`workbench serve --interruption pause` with the demo agent on a free loopback port."""
     from workbench.engine.calls import CallRuntime
-    from workbench.telephony.server import MediaStreamServer, ServerConfig, ServerThread
+    from workbench.telephony.server.config import ServerConfig
+    from workbench.telephony.server.media_server import MediaStreamServer
+    from workbench.telephony.server.serving import ServerThread
 
     runtime = CallRuntime()
     runtime.stack(runtime.agent())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.telephony.server_process import ServerProcess
+from workbench.telephony.server.process import ServerProcess
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from workbench.crm.sink import CallerInfo
 from workbench.engine.calls import CallRuntime
-from workbench.telephony.server import MediaStreamServer, ServerConfig, ServerThread
+from workbench.telephony.server.config import ServerConfig
+from workbench.telephony.server.media_server import MediaStreamServer
+from workbench.telephony.server.serving import ServerThread
 
 VIP_NUMBER = "+14155550777"
 TOKEN = "s3cret-token"

@@ -13,8 +13,9 @@ import websocket
 from telephony_helpers import start_server
 
 from workbench.errors import ConfigError
-from workbench.telephony.client import CallRefused, MediaStreamClient, Pacer
-from workbench.telephony.server import ServerConfig, check_config, default_max_calls
+from workbench.telephony.caller.client import CallRefused, MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
+from workbench.telephony.server.config import ServerConfig, check_config, default_max_calls
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.telephony import protocol as p
-from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from workbench.engine import events as ev
-from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from workbench.cli import app
 from workbench.scenario.schema import load_scenario
-from workbench.telephony.caller_ear import CallerEar, heard_matches, heard_outcomes
+from workbench.telephony.caller.ear import CallerEar, heard_matches, heard_outcomes
 from workbench.telephony.caller_ear_bench import sentence_wers
 
 LOUD = (3000 * np.cos(np.arange(160) * 0.3)).astype(np.int16)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.telephony.desk_router import can_serve, merged_queue
+from workbench.telephony.handoff.desk_router import can_serve, merged_queue
 
 
 def entry(call_sid: str, priority: str = "normal", waiting: float = 0.0, skills=()) -> dict:

@@ -7,8 +7,9 @@ import pytest
 from telephony_helpers import VIP_NUMBER
 
 from workbench.audio.codec import ulaw_decode
-from workbench.telephony.client import MediaStreamClient, Pacer
-from workbench.telephony.desk import AgentDeskClient
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
+from workbench.telephony.handoff.desk import AgentDeskClient
 from workbench.telephony.sounds import hold_frames
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]

@@ -78,7 +78,7 @@ def test_the_callers_side_stays_strict_about_what_the_agent_sends():
 def test_a_call_from_an_honest_peer_goes_on_and_the_departure_is_logged_once(live_server, caplog):
     call_sid, stream_sid = "CA" + uuid.uuid4().hex, "MZ" + uuid.uuid4().hex
     tolerated = live_server.server.metrics.counter("workbench_tolerated_total")
-    caplog.set_level(logging.WARNING, logger="workbench.telephony.call_bridge")
+    caplog.set_level(logging.WARNING, logger="workbench.telephony.server.call_bridge")
     ws = websocket.create_connection(live_server.media_url, timeout=20)
     ws.send(CONNECTED)
     ws.send(start_with_region(call_sid, stream_sid))

@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from workbench.audio.codec import ulaw_decode, ulaw_encode
 from workbench.telephony import protocol as p
-from workbench.telephony.client import MediaStreamClient
+from workbench.telephony.caller.client import MediaStreamClient
 
 
 def tone_frame() -> bytes:

@@ -12,7 +12,8 @@ import websocket
 from telephony_helpers import TOKEN
 
 from workbench.errors import ConfigError
-from workbench.telephony.server import MediaStreamServer, ServerConfig, check_config
+from workbench.telephony.server.config import ServerConfig, check_config
+from workbench.telephony.server.media_server import MediaStreamServer
 
 # The reference's §3 examples, in the order Twilio sends them (payload unshortened).
 CONNECTED = '{"event":"connected","protocol":"Call","version":"1.0.0"}'

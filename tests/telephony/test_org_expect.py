@@ -11,7 +11,7 @@ import pytest
 
 from workbench.crm.org import LocalOrg
 from workbench.scenario.schema import parse_scenario
-from workbench.telephony.org_expect import org_client, org_outcomes
+from workbench.telephony.caller.org_expect import org_client, org_outcomes
 
 pytestmark = pytest.mark.network
 

@@ -8,7 +8,7 @@ import numpy as np
 from workbench.audio.codec import ulaw_encode
 from workbench.audio.frames import FRAME_BYTES
 from workbench.audio.heard import AUDIBLE_THRESHOLD
-from workbench.telephony.overlaps import OverlapTracker, compare_return
+from workbench.telephony.caller.overlaps import OverlapTracker, compare_return
 
 
 def reply_frames(words: int = 12, seed: int = 7) -> list[bytes]:

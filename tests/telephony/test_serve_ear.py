@@ -11,8 +11,9 @@ from telephony_helpers import start_server
 
 from workbench.cli import main
 from workbench.engine import events as ev
-from workbench.telephony.client import MediaStreamClient, Pacer
-from workbench.telephony.server_process import ServerProcess
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
+from workbench.telephony.server.process import ServerProcess
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

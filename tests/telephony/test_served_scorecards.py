@@ -13,7 +13,8 @@ from support.otlp_receiver import attributes, otlp_receiver
 from workbench.engine import events as ev
 from workbench.engine.scorecard import CALL_LOG_FIELDS, resolution_of
 from workbench.telephony.bench import scorecard_coverage
-from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

@@ -8,7 +8,8 @@ import pytest
 import websocket
 from telephony_helpers import start_server
 
-from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 
 pytestmark = [pytest.mark.network]
 

@@ -14,11 +14,12 @@ import websocket
 
 from workbench.crm.org.client import local_salesforce
 from workbench.errors import ConfigError
-from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
+from workbench.telephony.caller.scripted import CallStep, run_steps, scenario_renderer
 from workbench.telephony.metrics import ServerMetrics, render_merged
-from workbench.telephony.scripted import CallStep, run_steps, scenario_renderer
-from workbench.telephony.server_process import ServerProcess
-from workbench.telephony.workers import default_workers, parse_workers
+from workbench.telephony.server.process import ServerProcess
+from workbench.telephony.server.workers import default_workers, parse_workers
 
 WORKERS = 2
 
@@ -186,7 +187,7 @@ def test_sigterm_drains_every_worker_and_lets_active_calls_finish(tmp_path):
 @pytest.mark.network
 @pytest.mark.slow
 def test_one_desk_sees_and_takes_the_calls_waiting_in_every_worker(workers_server):
-    from workbench.telephony.desk import AgentDeskClient
+    from workbench.telephony.handoff.desk import AgentDeskClient
 
     http = f"http://127.0.0.1:{workers_server.port}"
     agent_url = f"ws://127.0.0.1:{workers_server.port}/agent"

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from workbench.cli import app
 from workbench.errors import WorkbenchError
 from workbench.telephony import signature
-from workbench.telephony.client import CallRefused, MediaStreamClient, Pacer
+from workbench.telephony.caller.client import CallRefused, MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 
 AUTH_TOKEN = "0123456789abcdef0123456789abcdef"  # a made-up account auth token
 

@@ -8,7 +8,8 @@ import pytest
 from telephony.telephony_helpers import VIP_NUMBER, start_server
 
 from workbench.audio.codec import ulaw_decode
-from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 
 pytestmark = [pytest.mark.gui, pytest.mark.network]
 

@@ -298,7 +298,9 @@ def test_the_load_panel_says_plainly_when_load_testing_is_missing(qtbot, monkeyp
 @pytest.fixture
 def media_server(call_runtime):
     """The telephony media-stream server on a free loopback port (no CRM), as a deployed agent."""
-    from workbench.telephony.server import MediaStreamServer, ServerConfig, ServerThread
+    from workbench.telephony.server.config import ServerConfig
+    from workbench.telephony.server.media_server import MediaStreamServer
+    from workbench.telephony.server.serving import ServerThread
 
     config = ServerConfig(host="127.0.0.1", port=0, crm=False)
     thread = ServerThread(lambda: MediaStreamServer(config, runtime=call_runtime))

@@ -4,7 +4,7 @@ A scripted caller says fixed lines in a fixed order, so it is written for one ag
 wording. A goal-driven caller instead answers whatever the agent just asked: after the
 scenario's steps (usually one opening line), each time the agent finishes a reply the caller
 reads what the agent said (the engine's reply sentences in process; over the wire, the
-caller's ear — `telephony/caller_ear.py`) and says the line of the rule whose pattern
+caller's ear — `telephony/caller/ear.py`) and says the line of the rule whose pattern
 matched latest in it (an agent's question comes at the end of its reply: "Thanks, Dana.
 What's your email?" asks for the email, not the name), else the `otherwise` line. It hangs up
 after a rule with `hang_up: true`, when the agent ends the call, or after `max_turns` lines.

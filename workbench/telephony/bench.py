@@ -40,9 +40,11 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import ConfigError
-from workbench.telephony.client import NOT_APPLICABLE_OVERLAP, MediaStreamClient, Pacer
-from workbench.telephony.scripted import CallStep, run_steps
-from workbench.telephony.server_process import ServerProcess
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
+from workbench.telephony.caller.results import NOT_APPLICABLE_OVERLAP
+from workbench.telephony.caller.scripted import CallStep, run_steps
+from workbench.telephony.server.process import ServerProcess
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,7 @@ def run_serve_bench(
     if overload < 0:
         raise ConfigError("--overload must be a positive multiple of the server's capacity")
     if overload > 0:
-        from workbench.telephony.server import default_max_calls
+        from workbench.telephony.server.config import default_max_calls
 
         capacity = (max_calls or default_max_calls(workers)) * workers
         calls = max(1, round(overload * capacity))
@@ -135,7 +137,7 @@ def run_serve_bench(
         raise ConfigError("--calls must be at least 1")
     if stagger_s < 0:
         raise ConfigError("--stagger must be zero (calls in step) or a number of seconds")
-    from workbench.telephony.scripted import scenario_renderer
+    from workbench.telephony.caller.scripted import scenario_renderer
 
     say = progress or (lambda text: None)
     render = scenario_renderer(voice)

@@ -118,9 +118,11 @@ def run_caller_ear_bench(
     whoever deployed the agent knows its names to be)."""
     from workbench.engine.calls import CallRuntime
     from workbench.scenario.schema import load_scenario
-    from workbench.telephony.caller_ear import accurate_transcriber
-    from workbench.telephony.scripted import run_scenario_call
-    from workbench.telephony.server import MediaStreamServer, ServerConfig, ServerThread
+    from workbench.telephony.caller.ear import accurate_transcriber
+    from workbench.telephony.caller.scripted import run_scenario_call
+    from workbench.telephony.server.config import ServerConfig
+    from workbench.telephony.server.media_server import MediaStreamServer
+    from workbench.telephony.server.serving import ServerThread
 
     runtime = CallRuntime()
     loaded_agent = runtime.agent(agent)

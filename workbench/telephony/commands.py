@@ -94,8 +94,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Serve the agent over Twilio Media Streams (POST /twiml, WS /media, WS /agent, /metrics)."""
-        from workbench.telephony.server import ServerConfig, run_server
-        from workbench.telephony.workers import parse_workers
+        from workbench.telephony.server.config import ServerConfig
+        from workbench.telephony.server.run import run_server
+        from workbench.telephony.server.workers import parse_workers
 
         if ear is not None:
             check_ear(ear)
@@ -188,7 +189,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """Phone any Media Streams endpoint with a scenario's scripted caller; print what it heard."""
         from workbench.errors import ConfigError, WorkbenchError
         from workbench.scenario.schema import load_scenario
-        from workbench.telephony.scripted import run_scenario_call
+        from workbench.telephony.caller.scripted import run_scenario_call
 
         if not url.startswith(("ws://", "wss://")):
             raise ConfigError(f"{url!r}: expected a ws:// or wss:// media-stream URL")
@@ -201,7 +202,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             )
         org_client = None
         if org and org_token:
-            from workbench.telephony.org_expect import org_client as make_org_client
+            from workbench.telephony.caller.org_expect import org_client as make_org_client
 
             org_client = make_org_client(org, org_token)
         result = run_scenario_call(
@@ -239,7 +240,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = "",
     ) -> None:
         """A terminal agent desk: see queued calls, take one (context first), type to speak."""
-        from workbench.telephony.desk import run_desk
+        from workbench.telephony.handoff.desk import run_desk
 
         run_desk(
             url,
@@ -295,7 +296,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """N concurrent scripted calls over loopback; caller-side latency, server CPU and memory."""
         from workbench.telephony.bench import dumps, run_serve_bench
-        from workbench.telephony.workers import parse_workers
+        from workbench.telephony.server.workers import parse_workers
 
         if ear is not None:
             check_ear(ear)
@@ -351,7 +352,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
 def overlap_lines(report: dict) -> list[str]:
     """The overlap outcomes of a call (`overlaps.OverlapTracker.report`) as text lines."""
-    from workbench.telephony.overlaps import summary_text
+    from workbench.telephony.caller.overlaps import summary_text
 
     if not report:
         return []

@@ -29,6 +29,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 HEADER = "X-Twilio-Signature"
@@ -40,7 +41,7 @@ Params = Mapping[str, str] | Iterable[tuple[str, str]]
 
 def signature(auth_token: str, url: str, params: Params = ()) -> str:
     """The `X-Twilio-Signature` value for a request to `url` with POST `params`."""
-    pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
+    pairs = _pairs(params)
     data = url + "".join(name + value for name, value in sorted(set(pairs)))
     digest = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
@@ -50,11 +51,18 @@ def valid(auth_token: str, url: str, params: Params, offered: str | None) -> boo
     """Does `offered` sign this request? The URL is tried with and without its port."""
     if not offered or not auth_token:
         return False
-    pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
+    pairs = _pairs(params)
     return any(
         hmac.compare_digest(signature(auth_token, candidate, pairs), offered)
         for candidate in _url_variants(url)
     )
+
+
+def _pairs(params: Params) -> list[tuple[str, str]]:
+    """POST parameters as (name, value) pairs, from a mapping or from pairs."""
+    if isinstance(params, Mapping):
+        return list(cast("Mapping[str, str]", params).items())
+    return list(params)
 
 
 def _url_variants(url: str) -> list[str]:

@@ -49,10 +49,10 @@ DEFAULT_EAR = "accurate"
 
 
 def telephony_client_available() -> bool:
-    """True once the Twilio-faithful client (`workbench.telephony.client`) exists."""
+    """True once the Twilio-faithful client (`workbench.telephony.caller.client`) exists."""
     import importlib.util
 
-    return importlib.util.find_spec("workbench.telephony.client") is not None
+    return importlib.util.find_spec("workbench.telephony.caller.client") is not None
 
 
 def split_problems(message: str) -> tuple[tuple[int | None, str], ...]:
@@ -347,7 +347,9 @@ class EngineHandle:
 
     def _run_remote_call(self, options: CallOptions) -> None:
         """Call a deployed agent over Media Streams; the caller side is all we can observe."""
-        from workbench.telephony.client import NOT_APPLICABLE_OVERLAP, MediaStreamClient, Pacer
+        from workbench.telephony.caller.client import MediaStreamClient
+        from workbench.telephony.caller.pacer import Pacer
+        from workbench.telephony.caller.results import NOT_APPLICABLE_OVERLAP
 
         agent = self.runtime.agent(self.agent_path)
         tts = self.runtime.stack(agent).caller_tts(options.caller_voice)

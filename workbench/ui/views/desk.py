@@ -118,7 +118,7 @@ class AgentDeskPanel(QWidget):
         if self.client is not None:
             self.disconnect_desk()
             return
-        from workbench.telephony.desk import AgentDeskClient
+        from workbench.telephony.handoff.desk import AgentDeskClient
 
         skills = tuple(s.strip() for s in self.skills_edit.text().split(",") if s.strip())
         self.client = AgentDeskClient(
@@ -218,7 +218,7 @@ class AgentDeskPanel(QWidget):
             self.waiting = list(message.get("calls", []))
             self._show_queue()
         elif kind == "context":
-            from workbench.telephony.desk import format_context
+            from workbench.telephony.handoff.desk import format_context
 
             self.call_sid = message.get("callSid")
             self.context = message

@@ -345,7 +345,7 @@ class SoftphonePanel(QWidget):
         else:
             self.remote_note.setText(
                 "Calling a deployed agent is not available yet: the WebSocket client "
-                "(workbench.telephony.client) is not in this build."
+                "(workbench.telephony.caller.client) is not in this build."
             )
             self.remote_radio.setEnabled(False)
             self.url_edit.setEnabled(False)

@@ -25,7 +25,6 @@ sums all of them (`WorkerSlot.sibling_snapshots`).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -38,16 +37,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.telephony.server.config import ServerConfig
+from workbench.telephony.server.worker_slot import WorkerSlot
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 180.0  # loading the agent and speech stack, per worker (they load at once)
 STOP_MARGIN_S = 20.0  # beyond the drain timeout before a worker is killed
-SIBLING_TIMEOUT_S = 2.0  # a sibling's metrics answer
 
 
 def default_workers() -> int:
@@ -67,43 +66,6 @@ def parse_workers(value: str | int) -> int:
     if count < 1:
         raise ConfigError(f"--workers {value}: give a number of processes (1 or more) or 'auto'")
     return count
-
-
-@dataclass(frozen=True)
-class WorkerSlot:
-    """Which of the server's worker processes this is, and where its siblings answer."""
-
-    index: int
-    count: int
-    directory: str
-
-    def socket_path(self, index: int | None = None) -> str:
-        return str(Path(self.directory) / f"worker-{self.index if index is None else index}.sock")
-
-    def ready_count(self) -> int:
-        """Workers listening so far (each creates its socket once it serves)."""
-        return sum(1 for i in range(self.count) if Path(self.socket_path(i)).exists())
-
-    async def sibling_snapshots(self) -> list[dict[str, Any]]:
-        """The other workers' metrics snapshots (those that answer in time)."""
-        others = [i for i in range(self.count) if i != self.index]
-        answers = await asyncio.gather(*(self._snapshot(i) for i in others))
-        return [answer for answer in answers if answer is not None]
-
-    async def _snapshot(self, index: int) -> dict[str, Any] | None:
-        import aiohttp
-
-        path = self.socket_path(index)
-        try:
-            timeout = aiohttp.ClientTimeout(total=SIBLING_TIMEOUT_S)
-            connector = aiohttp.UnixConnector(path=path)
-            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-                async with session.get("http://worker/worker/metrics") as response:
-                    response.raise_for_status()
-                    return await response.json()
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:  # (not up yet)
-            log.warning("worker %d: no metrics from worker %d: %s", self.index, index, error)
-            return None
 
 
 @dataclass(frozen=True)
@@ -130,7 +92,7 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_workers(config: Any, *, ready: Callable[[Any], None] | None = None) -> None:
+def run_workers(config: ServerConfig, *, ready: Callable[[Any], None] | None = None) -> None:
     """Serve with `config.workers` processes until SIGTERM/SIGINT (blocking)."""
     count = config.workers
     reserved = reserve_port(config.host, config.port)
@@ -226,10 +188,10 @@ def _stop_all(processes: list[Any], timeout_s: float) -> None:
             process.join(5.0)
 
 
-def _worker_main(config: Any, slot: WorkerSlot, started: Any, level: int) -> None:
+def _worker_main(config: ServerConfig, slot: WorkerSlot, started: Any, level: int) -> None:
     """A worker process: serve until SIGTERM, then drain (spawned by `run_workers`)."""
-    from workbench.telephony.server import serve_in_this_process
-    from workbench.telephony.server_process import die_with_parent
+    from workbench.telephony.server.process import die_with_parent
+    from workbench.telephony.server.serving import serve_in_this_process
 
     die_with_parent()
     # Ctrl-C reaches the whole process group: while loading, ignore it (the supervisor's

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from workbench.audio.heard import REPLY_GAP_MS
-from workbench.telephony.client import MediaStreamClient, Pacer
+from workbench.engine.outcomes import Intent
+from workbench.telephony.caller.client import MediaStreamClient
+from workbench.telephony.caller.pacer import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +142,7 @@ class RemoteScenarioResult:
                 for a in self.caller_log.actions
             ]
         if self.heard:
-            from workbench.telephony.caller_ear import heard_conversation
+            from workbench.telephony.caller.ear import heard_conversation
 
             actions = self.caller_log.actions if self.caller_log is not None else []
             data["conversation"] = heard_conversation(self.heard, actions)
@@ -164,7 +166,7 @@ def run_scenario_call(
 
     The scripted caller decides every 20 ms frame from what reaches its ear, so barge-ins,
     backchannels, DTMF, pauses and silences run as they do locally. With `listen` (default)
-    the caller's ear (`caller_ear.CallerEar`; `transcribe`: 8 kHz PCM → words, default the
+    the caller's ear (`ear.CallerEar`; `transcribe`: 8 kHz PCM → words, default the
     accurate ear, taught `vocabulary`: the agent's names) transcribes the agent audio it heard, so `wait_for: agent_said`,
     `agent_said` and `agent_never_said` are judged from the agent's words as heard; waits on
     agent internals (topic, handoff) cannot be seen from outside and time out. With `org` (a
@@ -173,7 +175,8 @@ def run_scenario_call(
     """
     from workbench.engine import events as ev
     from workbench.scenario.caller import caller_render, scripted_caller_for
-    from workbench.telephony.caller_ear import CallerEar, accurate_transcriber
+    from workbench.scenario.goal_caller import GoalCaller
+    from workbench.telephony.caller.ear import CallerEar, accurate_transcriber
 
     caller = scripted_caller_for(scenario, caller_render(scenario))
     ear: CallerEar | None = None
@@ -194,7 +197,7 @@ def run_scenario_call(
             live=live,
         )
 
-        if hasattr(caller, "words_pending"):  # a goal-driven caller waits for the ear's words
+        if isinstance(caller, GoalCaller):  # a goal-driven caller waits for the ear's words
             caller.words_pending = ear.pending
 
         def frame_source(t_ms: float) -> Any:
@@ -239,14 +242,14 @@ def run_scenario_call(
         scenario, client.results, caller.log, heard, org_judged=org is not None
     )
     if org is not None and scenario.expect is not None:
-        from workbench.telephony.org_expect import org_outcomes
+        from workbench.telephony.caller.org_expect import org_outcomes
 
         result.outcomes += org_outcomes(scenario.expect, client.call_sid, org)
     return result
 
 
 # What the scripted caller means by the sound its step makes, when it lands over agent audio.
-INTENT_OF_STEP = {
+INTENT_OF_STEP: dict[str, Intent] = {
     "barge_in": "interruption",
     "backchannel": "acknowledgement",
     "say": "interruption",
@@ -254,7 +257,7 @@ INTENT_OF_STEP = {
 }
 
 
-def intent_of_action(log_: Any) -> str | None:
+def intent_of_action(log_: Any) -> Intent | None:
     """The intent of the caller's latest action (the one whose voice just began): a barge-in
     or an ordinary line takes the turn, a backchannel acknowledges, any other sound is noise."""
     if not log_.actions:
@@ -284,7 +287,7 @@ def judge_from_outside(
 
     `heard`: the agent's turns as the caller's ear transcribed them (None: not listening),
     for `agent_said` / `agent_never_said` on the call and on each step's window."""
-    from workbench.telephony.caller_ear import heard_outcomes, step_windows
+    from workbench.telephony.caller.ear import heard_outcomes, step_windows
 
     out = [_outcome("script", "call", "fail", "runs as written", p) for p in log_.problems]
     if heard is not None:

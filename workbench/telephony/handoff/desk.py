@@ -1,6 +1,6 @@
 """The human side of a handoff: an agent-client library and the `workbench desk` terminal.
 
-`AgentDeskClient` speaks the server's `/agent` protocol (see `handoff.py`) synchronously with
+`AgentDeskClient` speaks the server's `/agent` protocol (`desk_protocol.py`) synchronously with
 websocket-client: agents list the queue, take a call (the context arrives before any audio),
 speak by typing (`say`, rendered in a TTS voice by the server) or by sending audio, transfer
 and hang up; supervisors monitor a call in listen, whisper or barge mode.

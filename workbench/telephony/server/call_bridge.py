@@ -6,36 +6,20 @@ and runs a `CallSession` on a `RealTimeDriver` thread. The driver's frames and e
 back to the loop with `loop.call_soon_threadsafe`; everything that touches the socket or the
 call's own state happens on the loop.
 
-Marks: after the first frame of each agent turn, every `MARK_EVERY_FRAMES` frames and at the
-end of each sentence the server sends a `mark` named for what it closes
-(`t<turn>-s<sentence>-p<percent>-<kind>-<n>`). Their echoes say what the caller has actually
-heard; the server-side "first audible agent audio" and the `on_audio_heard` calls to the
-session come from them, never from the send clock. On barge-in (the session stops its audio
-with reason "interrupted") the server sends `clear`, drops the turn's remaining frames and
-treats the burst of echoes that follows as flushed, not heard.
-
-Pause and resume ("pause" interruption mode): when the session pauses its reply for the
-caller's voice (`AgentPaused`), the server sends `clear` at once. Its ledger of the turn's
-frames and the marks echoed so far say what the caller heard: every frame up to the last mark
-echoed for certain, and of the frames after it, all but those still in the caller's buffer —
-how many that is, the depth of the caller's buffer, is measured at each echo (frames sent
-then, less the frames the echo proves played). The unplayed remainder is kept, counted from
-the start of the word it begins in. On `AgentResumed` the session re-sends its cut word from
-the start (`rewound_ms`); the server first re-sends whatever of the remainder lies before
-that (audio the `clear` dropped that the session does not know was lost), with marks, so the
-caller hears each word once and in order (the cut word whole again). On a yield (`AgentAudio
-Stopped`, "interrupted") the remainder is dropped and no second `clear` is sent. The session
-is told the heard position at the pause (`on_audio_heard`), so the transcript and the CRM
-keep what was heard.
+Marks prove what the caller heard: the call's `MarkLedger` (`marks.py`) says when to send
+one and what its echo proves; the server-side "first audible agent audio" and the
+`on_audio_heard` calls to the session come from the echoes, never from the send clock. On
+barge-in the server sends `clear`; on a pause it sends `clear` and, on resume, re-sends what
+the `clear` dropped (`marks.py` tells how).
 
 After a handoff the AI session ends but the socket stays open: the caller hears hold audio,
-then the human agent (see `handoff.py`).
+then the human agent (see `handoff/`).
 
 The peer is read tolerantly (`protocol.parse_inbound`): an unknown field or a mark echoed
 without `sequenceNumber` is logged once and the call goes on. Any protocol fault (bad JSON,
 bad base64, wrong types, missing fields, unknown or out-of-order events, binary or oversized
-frames, a client that stops reading) ends this call, with its reason logged, counted and written to the
-CRM as a failed call; other calls never notice.
+frames, a client that stops reading) ends this call, with its reason logged, counted and
+written to the CRM as a failed call; other calls never notice.
 """
 
 from __future__ import annotations
@@ -43,108 +27,70 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import WSMsgType, web
 
 from workbench.audio.frames import FRAME_BYTES, FRAME_MS
 from workbench.engine import events as ev
 from workbench.telephony import protocol as p
+from workbench.telephony.metrics import ServerMetrics
+from workbench.telephony.server.call_summary import (
+    FAULT_REASONS,
+    SESSION_FAULTS,
+    CallFault,
+    CallSummary,
+    HeardRecord,
+    TurnHeard,
+)
+from workbench.telephony.server.config import ServerConfig
+from workbench.telephony.server.marks import MarkLedger, heard_events
 
 if TYPE_CHECKING:
     from workbench.engine.session import AgentFrame
-    from workbench.telephony.handoff import HumanLeg
-    from workbench.telephony.server import MediaStreamServer
 
 log = logging.getLogger(__name__)
 
-MARK_EVERY_FRAMES = 10  # a mark every 200 ms of agent audio: how finely "heard" is known
 MEDIA_MESSAGE_BYTES = 330  # a 20 ms outbound media message on the wire, about
 HANGUP_MARK = "hangup"
 HANGUP_PLAYOUT_TIMEOUT_S = 15.0  # the caller's buffer should drain long before this
-FAULT_REASONS = {"protocol_error", "client_not_reading", "transport_error", "error", "unauthorized"}
-SESSION_FAULTS = {"error", "transport_error", "timeout"}  # the session ended itself badly
 
 
-@dataclass
-class MarkInfo:
-    """What a mark closes: the agent audio sent since the previous mark."""
+class CallHost(Protocol):
+    """What a call needs from the server that accepted it (`media_server.MediaStreamServer`)."""
 
-    turn: int
-    sentence_index: int
-    progress: float
-    text: str
-    kind: str
-    chunk_frames: int  # frames since the previous mark (audio this echo proves played)
-    flushed: bool = False
-    ledger_end: int = 0  # the turn's frames sent up to and including this mark's
-
-
-@dataclass
-class PauseRecord:
-    """One pause of a reply at the caller (`AgentPaused`), as the server saw it (frames of the
-    turn's ledger; call clock, ms)."""
-
-    t_ms: float
-    turn: int
-    sent_frames: int  # sent before the `clear`
-    proven_frames: int  # proven played by mark echoes
-    heard_frames: int  # played, by the measured depth of the caller's buffer
-    resume_from: int  # the start of the word the unplayed remainder begins in
-    outcome: str = ""  # "resumed" | "yielded" | "" (the call ended first)
-    resent_frames: int = 0  # of the remainder, re-sent by the server (before the session's)
+    @property
+    def config(self) -> ServerConfig: ...
+    @property
+    def metrics(self) -> ServerMetrics: ...
+    @property
+    def draining(self) -> bool: ...
+    def token_matches(self, offered: str | None) -> bool: ...
+    def register_call(self, call: MediaCall) -> None: ...
+    def unregister_call(self, call: MediaCall) -> None: ...
+    async def lookup_caller(self, number: str) -> Any: ...
+    def new_session(self, call: MediaCall) -> tuple[Any, Any]: ...
+    def publish_event(self, call: MediaCall, event: ev.Event) -> None: ...
+    def note_turn_latency(self, latency_ms: float) -> None: ...
+    def write_ai_leg(self, call: MediaCall) -> None: ...
+    def start_handoff(self, call: MediaCall) -> None: ...
 
 
-@dataclass
-class HeardRecord:
-    """A mark echo that proved agent audio reached the caller (call clock, ms)."""
+class HumanSide(Protocol):
+    """What a call needs from its human leg once handed off (`handoff.legs.HumanLeg`)."""
 
-    t_ms: float
-    turn: int
-    sentence_index: int
-    progress: float
-    text: str
-
-
-@dataclass
-class TurnHeard:
-    """Server-side view of a turn at the caller, from mark echoes."""
-
-    turn: int
-    first_audible_ms: float
-    caller_speech_end_ms: float | None
-    latency_ms: float | None
-
-
-class CallFault(Exception):
-    """Ends one call: `cause` names the fault for logs and metrics."""
-
-    def __init__(self, cause: str, detail: str) -> None:
-        super().__init__(f"{cause}: {detail}")
-        self.cause = cause
-        self.detail = detail
-
-
-@dataclass
-class CallSummary:
-    """What stays of a call after its socket closed (for tests, the desk and reports)."""
-
-    call_sid: str
-    end_reason: str
-    events: list[ev.Event] = field(default_factory=list)
-    turns: list[TurnHeard] = field(default_factory=list)
-    heard: list[HeardRecord] = field(default_factory=list)
-    human_leg_ids: list[str] = field(default_factory=list)
-    clears_sent: int = 0
-    pauses: list[PauseRecord] = field(default_factory=list)
+    @property
+    def leg_id(self) -> str: ...
+    def on_caller_frame(self, frame: bytes) -> None: ...
+    def on_caller_dtmf(self, digit: str) -> None: ...
+    def end(self, reason: str) -> None: ...
 
 
 class MediaCall:
     """One `/media` WebSocket connection and the call it carries."""
 
-    def __init__(self, server: MediaStreamServer, ws: web.WebSocketResponse, *, authorized: bool):
+    def __init__(self, server: CallHost, ws: web.WebSocketResponse, *, authorized: bool):
         self.server = server
         self.ws = ws
         self.loop = asyncio.get_running_loop()
@@ -164,28 +110,17 @@ class MediaCall:
         self.end_reason = ""
         self.closed = asyncio.Event()
         self.summary = CallSummary(call_sid="", end_reason="")
-        self.human: HumanLeg | None = None
+        self.human: HumanSide | None = None
         self.escalation: dict[str, Any] = {}
         self.last_topic = ""
         self.ai_leg_written = False
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
-        self._marks: dict[str, MarkInfo] = {}
-        self._mark_counter = 0
-        self._frames_since_mark = 0
-        self._frames_by_turn: dict[int, int] = {}
         self._interrupted_turns: set[int] = set()
         self._speech_end_ms: float | None = None
         self._turn_speech_end: dict[int, float | None] = {}
         self._heard_turns: set[int] = set()
-        # The current turn's frames as sent (the ledger), how many the caller has played for
-        # certain (mark echoes), the depth of its buffer at the last echo, and a pause's state.
-        self._ledger: list[AgentFrame] = []
-        self._ledger_turn: int | None = None
-        self._proven = 0
-        self._depth: int | None = None
-        self._pause: PauseRecord | None = None
-        self._mark_next = False
+        self.marks = MarkLedger()  # what the caller heard of the agent, proved by mark echoes
         self._media_remainder = b""
         self._hangup_echoed = asyncio.Event()
         self._closing = False
@@ -336,7 +271,7 @@ class MediaCall:
         if name == HANGUP_MARK:
             self._hangup_echoed.set()
             return
-        info = self._marks.pop(name, None)
+        info = self.marks.marks.pop(name, None)
         if info is None:
             if self.human is not None:
                 return  # human-leg marks are not tracked
@@ -346,9 +281,7 @@ class MediaCall:
             return  # echoed by `clear`: that audio was dropped, not heard
         now = self.driver.now_ms()
         turn = info.turn
-        if turn == self._ledger_turn:
-            self._proven = max(self._proven, info.ledger_end)
-            self._depth = len(self._ledger) - info.ledger_end  # sent, not yet played
+        self.marks.prove(info)
         if turn not in self._heard_turns:
             self._heard_turns.add(turn)
             first = now - info.chunk_frames * FRAME_MS  # the echo follows the chunk's playout
@@ -364,59 +297,25 @@ class MediaCall:
                 self.server.note_turn_latency(latency)
             if turn > 0:
                 self.server.metrics.inc("workbench_turns_total")
-            self._publish_heard(turn, first, speech_end)
+            # The server-side waterfall of the turn, closed by the echo (not the send clock).
+            for event in heard_events(self.call_sid, record, turn, first, speech_end):
+                self.summary.events.append(event)
+                self.server.publish_event(self, event)
         self.summary.heard.append(
             HeardRecord(now, turn, info.sentence_index, info.progress, info.text)
         )
         if info.kind == "speech":
-            sentence, progress = info.sentence_index, info.progress
+            self._tell_heard(turn, info.sentence_index, info.progress)
 
-            def heard(session: Any, t_ms: float) -> list[Any]:
-                method = getattr(session, "on_audio_heard", None)
-                if method is None:
-                    return []
-                return method(t_ms, turn, sentence, progress) or []
+    def _tell_heard(self, turn: int, sentence: int, progress: float) -> None:
+        """Tell the session how far into the turn's reply the caller has heard."""
 
+        def heard(session: Any, t_ms: float) -> list[Any]:
+            method = getattr(session, "on_audio_heard", None)
+            return (method(t_ms, turn, sentence, progress) or []) if method else []
+
+        if self.driver is not None:
             self.driver.call(heard)
-
-    def _publish_heard(self, turn: int, first_ms: float, speech_end_ms: float | None) -> None:
-        """The server-side waterfall of a turn, closed by the mark echo (not the send clock)."""
-        from workbench.engine.trace import TimelineBuilder, TimelineError
-
-        heard: list[ev.Event] = [ev.AgentAudioHeard(self.call_sid, first_ms, turn=turn)]
-        record = self.session.turns.get(turn) if self.session is not None else None
-        if record is not None and record.first_frame_sent_at is not None:
-            origin = speech_end_ms if turn > 0 and speech_end_ms is not None else 0.0
-            builder = TimelineBuilder(turn, origin)
-            try:
-                if turn > 0 and record.endpoint_at is not None:
-                    builder.reach(
-                        record.endpoint_label or "endpointing wait", "setting", record.endpoint_at
-                    )
-                sent = record.first_frame_sent_at
-                for name, owner, t in list(record.checkpoints):
-                    if t <= sent:
-                        builder.reach(name, owner, t)
-                builder.reach("agent output clock (20 ms frames)", "playout", sent)
-                builder.reach("agent leg + caller playout (mark echo)", "network", first_ms)
-                builder.caller_text = record.caller_text
-                builder.agent_text = " ".join(record.agent_sentences)
-                builder.spans.extend(list(record.spans))
-                builder.notes.append(
-                    "server-side: origin is the VAD's end of caller speech; the end is the "
-                    "first mark echo (what the caller's playout reached)"
-                )
-                timeline = builder.build()
-                heard.append(
-                    ev.TurnCompleted(self.call_sid, first_ms, turn=turn, timeline=timeline)
-                )
-            except TimelineError as error:
-                log.info(
-                    "call %s: no server-side waterfall for turn %d: %s", self.call_sid, turn, error
-                )
-        for event in heard:
-            self.summary.events.append(event)
-            self.server.publish_event(self, event)
 
     # ------------------------------------------------------------------ from the driver thread
 
@@ -432,39 +331,14 @@ class MediaCall:
     def _on_agent_frame(self, frame: AgentFrame) -> None:
         if self.state != "ai" or frame.turn in self._interrupted_turns:
             return  # flushed by a barge-in, or the call moved on
-        if frame.turn != self._ledger_turn:
-            self._ledger, self._ledger_turn, self._proven, self._pause = [], frame.turn, 0, None
+        self.marks.follow(frame.turn)
         self._send_agent_frame(frame)
 
     def _send_agent_frame(self, frame: AgentFrame) -> None:
         self.send_media(frame.payload)
-        self._ledger.append(frame)
-        count = self._frames_by_turn.get(frame.turn, 0) + 1
-        self._frames_by_turn[frame.turn] = count
-        self._frames_since_mark += 1
-        if (
-            count == 1
-            or self._mark_next
-            or self._frames_since_mark >= MARK_EVERY_FRAMES
-            or frame.progress >= 1.0
-        ):
-            self._mark_next = False
-            self._mark_counter += 1
-            name = (
-                f"t{frame.turn}-s{frame.sentence_index}-p{round(frame.progress * 100)}"
-                f"-{frame.kind}-{self._mark_counter}"
-            )
-            self._marks[name] = MarkInfo(
-                frame.turn,
-                frame.sentence_index,
-                frame.progress,
-                frame.text,
-                frame.kind,
-                self._frames_since_mark,
-                ledger_end=len(self._ledger),
-            )
-            self._frames_since_mark = 0
-            self.send(p.OutboundMark(self.stream_sid, name))
+        mark = self.marks.sent(frame)
+        if mark is not None:
+            self.send(p.OutboundMark(self.stream_sid, mark))
 
     def _on_event(self, event: ev.Event) -> None:
         if not isinstance(event, ev.PartialTranscript):  # (live only: the bulk of all events)
@@ -492,91 +366,40 @@ class MediaCall:
 
     def _barge_in(self, turn: int) -> None:
         self._interrupted_turns.add(turn)
-        pause, self._pause = self._pause, None
+        pause, self.marks.pause = self.marks.pause, None
         if pause is not None and pause.turn == turn:
             pause.outcome = "yielded"  # cleared at the pause already: drop the remainder
-            self._ledger = []
+            self.marks.frames = []
             return
-        self._flush_marks()
+        self.marks.flush()
         self.summary.clears_sent += 1
         self.server.metrics.inc("workbench_barge_ins_total")
         self.send(p.Clear(self.stream_sid))
 
-    def _flush_marks(self) -> None:
-        """Every mark still out follows audio a `clear` drops: its echo proves nothing."""
-        for info in self._marks.values():
-            info.flushed = True
-        self._frames_since_mark = 0
-
     def _paused(self, event: ev.AgentPaused) -> None:
         """The session went quiet for the caller's voice: `clear` now, keep the remainder."""
-        if self.state != "ai" or event.turn != self._ledger_turn or self._pause is not None:
+        if self.state != "ai" or event.turn != self.marks.turn or self.marks.pause is not None:
             return
         if event.turn in self._interrupted_turns:
             return
-        sent = len(self._ledger)
-        # Played: all but the depth of the caller's buffer (unknown before the first echo:
-        # then only what echoes proved), never less than proven.
-        depth = self._depth if self._depth is not None else sent - self._proven
-        heard = min(sent, max(self._proven, sent - depth))
-        self._pause = PauseRecord(
-            t_ms=event.t_ms,
-            turn=event.turn,
-            sent_frames=sent,
-            proven_frames=self._proven,
-            heard_frames=heard,
-            resume_from=self._word_start(heard),
-        )
-        self.summary.pauses.append(self._pause)
-        self._flush_marks()
+        pause = self.marks.paused(event.t_ms, event.turn)
+        self.summary.pauses.append(pause)
+        self.marks.flush()
         self.summary.clears_sent += 1
         self.server.metrics.inc("workbench_pauses_total")
         self.send(p.Clear(self.stream_sid))
-        if heard > 0 and self.driver is not None:
-            last = self._ledger[heard - 1]
+        if pause.heard_frames > 0:
+            last = self.marks.frames[pause.heard_frames - 1]
             if last.kind == "speech":
-                turn, sentence, progress = last.turn, last.sentence_index, last.progress
-                self.driver.call(
-                    lambda session, t_ms: (
-                        session.on_audio_heard(t_ms, turn, sentence, progress) or []
-                    )
-                )
-
-    def _word_start(self, index: int) -> int:
-        """Where the word that ledger frame `index` falls in begins (the last quiet frame at
-        or before it in its sentence); `index` itself when it is past the end."""
-        from workbench.audio.frames import word_start
-
-        if index >= len(self._ledger):
-            return index
-        frame = self._ledger[index]
-        first = index
-        while first > 0 and (
-            self._ledger[first - 1].kind,
-            self._ledger[first - 1].sentence_index,
-        ) == (
-            frame.kind,
-            frame.sentence_index,
-        ):
-            first -= 1
-        return first + word_start([f.payload for f in self._ledger[first : index + 1]])
+                self._tell_heard(last.turn, last.sentence_index, last.progress)
 
     def _resumed(self, event: ev.AgentResumed) -> None:
         """The session goes on with the reply, re-sending its cut word from the start: first
         re-send what the `clear` dropped before that (the session thinks it was played)."""
-        pause, self._pause = self._pause, None
+        pause, self.marks.pause = self.marks.pause, None
         if pause is None or pause.turn != event.turn or self.state != "ai":
             return
-        pause.outcome = "resumed"
-        # The session re-sends the last `rewound_ms` of what it sent (its cut word).
-        rewound = len(self._ledger) - round(event.rewound_ms / FRAME_MS)
-        start = min(pause.resume_from, rewound)
-        resend = self._ledger[pause.resume_from : rewound]
-        del self._ledger[start:]
-        self._proven = min(self._proven, start)
-        pause.resent_frames = len(resend)
-        self._mark_next = True  # learn soon that the caller hears the reply again
-        for frame in resend:
+        for frame in self.marks.resume(pause, event.rewound_ms):
             self._send_agent_frame(frame)
 
     def _on_session_ended(self, event: ev.CallEnded) -> None:
@@ -585,9 +408,7 @@ class MediaCall:
         if reason in SESSION_FAULTS:
             self.server.metrics.inc("workbench_errors_total", cause=f"session_{reason}")
         if reason == "handoff" and not self._closing:
-            from workbench.telephony.handoff import start_handoff
-
-            start_handoff(self)
+            self.server.start_handoff(self)
             return
         self.server.write_ai_leg(self)
         if self.state != "ended":
@@ -732,8 +553,43 @@ class MediaCall:
         self.server.unregister_call(self)
         self.closed.set()
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ what the call leaves
 
     @property
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started_monotonic
+
+    def call_result(self) -> Any:
+        """The AI leg as the engine's `CallResult` (what its scorecard is made from)."""
+        from workbench.engine.scorecard import session_call_result
+
+        return session_call_result(
+            self.session,
+            self.summary.events,
+            end_reason=self.end_reason or "unknown",
+            duration_ms=self.elapsed_s * 1000.0,
+        )
+
+    def claim_ai_leg(self) -> bool:
+        """True once for a call whose AI session ran: its AI leg is to be written now."""
+        if self.ai_leg_written or self.session is None:
+            return False
+        self.ai_leg_written = True
+        return True
+
+    def ai_leg_record(self, tasks: list[str]) -> Any:
+        """The AI leg's `CallRecord` (linked to the human leg after a handoff); `tasks`: the
+        agent's topics that are tasks, not answers."""
+        from workbench.telephony.server.after_call import ai_leg_record
+
+        return ai_leg_record(
+            self.session,
+            call_id=self.call_sid,
+            events=self.summary.events,
+            caller_number=self.caller_number,
+            started_at=self.started_at,
+            fault=self.end_reason in FAULT_REASONS,
+            consent=self.custom_parameters.get("consent", "true").lower() in ("1", "true", "yes"),
+            next_call_id=self.human.leg_id if self.human is not None else None,
+            tasks=tasks,
+        )

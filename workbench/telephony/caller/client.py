@@ -13,7 +13,7 @@ It behaves like Twilio's end of a bidirectional stream (reference §7):
   as protocol errors, as a test failure would be).
 
 No asyncio, no Qt. One `tick()` does a 20 ms step (send one frame, play one frame, echo marks);
-`Pacer` calls `tick()` for one or many clients on a thread, and a gevent harness can call it
+`pacer.Pacer` calls `tick()` for one or many clients on a thread, and a gevent harness can call it
 from a greenlet instead. Reading the socket happens on a receiver thread (`connect()`).
 
 Measurements, at the caller: time to first agent audio (from `start`), turn latency (the
@@ -41,7 +41,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,7 +52,12 @@ from workbench.audio.heard import AUDIBLE_THRESHOLD
 from workbench.engine.outcomes import Intent
 from workbench.telephony import protocol as p
 from workbench.telephony import signature as twilio_signature
-from workbench.telephony.overlaps import OverlapTracker
+from workbench.telephony.caller.overlaps import OverlapTracker
+from workbench.telephony.caller.results import (
+    NOT_APPLICABLE_OVERLAP,
+    NOT_APPLICABLE_SILENT,
+    CallerResults,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +67,6 @@ STOP_GAP_MS = 400.0  # agent audio silent this long after a barge-in onset has s
 # this many ticks for predicates that only time makes true (the agent quiet for a while):
 # waking every script thread on every tick cost a load test more CPU than its calls.
 WAKE_EVERY_TICKS = 5
-
-
-NOT_APPLICABLE_SILENT = "barge_in_stop: agent silent at the caller's onset"
-NOT_APPLICABLE_OVERLAP = "turn_latency: agent still speaking when the caller stopped"
 
 
 def new_sid(prefix: str) -> str:
@@ -87,38 +87,6 @@ def signed_headers(url: str, twilio_auth_token: str | None, signed_url: str | No
         return []
     value = twilio_signature.signature(twilio_auth_token, signed_url or url)
     return [f"{twilio_signature.HEADER}: {value}"]
-
-
-@dataclass
-class CallerResults:
-    """What the caller measured (ms on the client's monotonic clock, from `start`)."""
-
-    call_sid: str = ""
-    stream_sid: str = ""
-    first_agent_audio_ms: float | None = None  # start → first audible agent sample played
-    turn_latencies_ms: list[float] = field(default_factory=list)
-    first_media_after_speech_ms: list[float] = field(default_factory=list)  # TTFA (received)
-    barge_in_stop_ms: list[float] = field(default_factory=list)
-    media_received: int = 0
-    marks_received: int = 0
-    marks_echoed: int = 0
-    clears_received: int = 0
-    frames_sent: int = 0
-    late_sends: int = 0  # ticks run more than a frame late (the generator's own health)
-    worst_lateness_ms: float = 0.0
-    protocol_errors: list[str] = field(default_factory=list)
-    closed_by_server: bool = False
-    close_reason: str = ""
-    refused: bool = False  # the agent refused the upgrade (503 at capacity, 403…)
-    refused_status: int | None = None
-    # Measures that did not apply, by reason (never numbers in the lists above).
-    not_applicable: dict[str, int] = field(default_factory=dict)
-    # Each caller onset over agent audio and what became of it (`overlaps.OverlapTracker.
-    # report`: overlaps, summary, policy), filled when the call ends.
-    overlaps: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
 
 
 class MediaStreamClient:
@@ -606,57 +574,3 @@ class MediaStreamClient:
     def wait_sent(self, timeout_s: float) -> bool:
         """Wait until every queued caller frame has been sent."""
         return self.wait_until(lambda: not self._outgoing, timeout_s)
-
-
-class Pacer:
-    """Ticks clients every 20 ms on absolute deadlines (`t0 + n × 20 ms`), on one thread.
-
-    One pacer can drive many clients (a load test); Locust would replace it with a greenlet
-    calling `client.tick()` the same way.
-    """
-
-    def __init__(self, clients: Iterable[MediaStreamClient] = ()) -> None:
-        self._clients: list[MediaStreamClient] = list(clients)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def add(self, client: MediaStreamClient) -> None:
-        with self._lock:
-            self._clients.append(client)
-
-    def remove(self, client: MediaStreamClient) -> None:
-        with self._lock:
-            if client in self._clients:
-                self._clients.remove(client)
-
-    def start(self) -> Pacer:
-        self._thread = threading.Thread(target=self._run, name="pacer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-
-    def _run(self) -> None:
-        start = time.perf_counter()
-        n = 0
-        while not self._stop.is_set():
-            due = start + n * FRAME_MS / 1000.0
-            delay = due - time.perf_counter()
-            if delay > 0:
-                if self._stop.wait(delay):
-                    return
-            with self._lock:
-                clients = [c for c in self._clients if not c.closed.is_set()]
-            for client in clients:
-                try:
-                    client.tick(due)
-                except Exception:  # one broken call must not stop the others' clocks
-                    log.exception("client %s: tick failed", client.call_sid)
-            n += 1
-            behind = (time.perf_counter() - due) * 1000.0
-            if behind > 10 * FRAME_MS:  # far behind (machine stalled): skip, do not burst
-                n += int(behind // FRAME_MS)

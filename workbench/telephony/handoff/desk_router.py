@@ -13,7 +13,7 @@ it opens an agent connection to every worker, itself included, over their privat
   the worker holding it, and passes everything that worker sends back;
 - asks every worker to `monitor` for a supervisor and keeps the one that has the call.
 
-The desk speaks the protocol of `handoff.py`, unchanged; the workers see an ordinary agent
+The desk speaks the protocol of `desk_protocol.py`, unchanged; the workers see an ordinary agent
 client each. Errors answering a message sent to every worker come from this worker only (the
 others would repeat it), except for `monitor`, which fails only when every worker says no.
 """
@@ -24,15 +24,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from workbench.telephony.handoff import BadDeskMessage, read_desk_message, skills_allow
-
-if TYPE_CHECKING:
-    from workbench.telephony.server import MediaStreamServer
+from workbench.telephony.handoff.desk_protocol import BadDeskMessage, read_desk_message
+from workbench.telephony.handoff.ticket import skills_allow
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +56,31 @@ def can_serve(skills: frozenset[str], entry: dict[str, Any]) -> bool:
     return skills_allow(skills, frozenset(str(s).lower() for s in entry.get("skills") or []))
 
 
+class WorkerSockets(Protocol):
+    """Where this server's worker processes answer (`server.worker_slot.WorkerSlot`)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def count(self) -> int: ...
+    def socket_path(self, index: int | None = None) -> str: ...
+
+
+class RoutingHost(Protocol):
+    """What the router needs from the server: which worker it is, among how many."""
+
+    @property
+    def worker(self) -> WorkerSockets | None: ...
+
+
 class DeskRouter:
     """One desk's `/agent` socket, relayed to every worker's own `/agent`."""
 
-    def __init__(self, server: MediaStreamServer, ws: web.WebSocketResponse) -> None:
-        assert server.worker is not None
+    def __init__(self, server: RoutingHost, ws: web.WebSocketResponse) -> None:
+        worker = server.worker
+        assert worker is not None
         self.server = server
-        self.worker = server.worker
+        self.worker = worker
         self.ws = ws
         self.skills: frozenset[str] = frozenset()
         self.queues: dict[int, list[dict[str, Any]]] = {}
