@@ -54,7 +54,7 @@ from workbench.engine import events as ev
 from workbench.telephony import protocol as p
 
 if TYPE_CHECKING:
-    from workbench.engine.session import AgentFrame
+    from workbench.engine.playout import AgentFrame
     from workbench.telephony.handoff import HumanLeg
     from workbench.telephony.server import MediaStreamServer
 
