@@ -256,7 +256,9 @@ class CallSession:
                 and t_ms - self.last_agent_audio_end >= self.settings.no_input_timeout_ms
             ):
                 out += self._no_input(t_ms)
-        return out + self.barge.check_cap(t_ms)
+        if self.barge.overlap is not None:  # (a pause that reached its cap ends)
+            out += self.barge.check_cap(t_ms)
+        return out
 
     def on_stage_done(self, t_ms: float, work_id: int, result: Any) -> list[Output]:
         work = self.works.take(work_id)
