@@ -47,8 +47,9 @@ import gevent.lock
 import numpy as np
 import websocket
 
-from workbench.audio.codec import ulaw_decode, ulaw_encode
+from workbench.audio.codec import ulaw_encode
 from workbench.audio.frames import FRAME_BYTES, FRAME_SAMPLES, SILENCE_FRAME
+from workbench.audio.heard import AUDIBLE_ULAW_TABLE, REPLY_GAP_MS
 from workbench.engine.caller import interruption_onset_index
 from workbench.loadreport import GeneratorHealth
 from workbench.telephony import protocol as p
@@ -57,7 +58,6 @@ from workbench.telephony.overlaps import OverlapTracker
 
 log = logging.getLogger(__name__)
 
-AUDIBLE = 300  # |sample| above this is audible (as workbench.telephony.client)
 FRAME_S = 0.020
 SLOTS = 10  # phases per 20 ms tick
 SLOT_S = FRAME_S / SLOTS
@@ -68,16 +68,12 @@ WAKE_EARLY_S = 0.0
 # The measured window starts this long after all users are spawned: the last calls' connects
 # and the greetings they all receive at once are the ramp-up, not the steady state.
 SETTLE_S = 2.0
-REPLY_GAP_MS = 600.0  # the agent's reply is over after this much quiet at the ear
 STOP_GAP_MS = 400.0  # after a barge-in onset, agent audio quiet this long has stopped
 # After a backchannel the script waits this long from its onset before its next step, so an
 # agent that paused for it has time to resume (what became of the reply is the overlap's
 # outcome, `overlaps.OverlapTracker`).
 FALSE_INTERRUPTION_WINDOW_MS = 1500.0
 
-AUDIBLE_TABLE = bytes(
-    1 if abs(int(ulaw_decode(bytes([b]))[0])) > AUDIBLE else 0 for b in range(256)
-)
 SILENCE_B64 = base64.b64encode(SILENCE_FRAME).decode("ascii")
 _MEDIA = (
     '{"event":"media","sequenceNumber":"%d","streamSid":"%s","media":'
@@ -91,7 +87,7 @@ def new_sid(prefix: str) -> str:
 
 def audible_span(payload: bytes) -> tuple[int, int] | None:
     """(first, last + 1) audible sample of μ-law bytes, or None when all is quiet."""
-    marks = payload.translate(AUDIBLE_TABLE)
+    marks = payload.translate(AUDIBLE_ULAW_TABLE)
     first = marks.find(1)
     if first < 0:
         return None

@@ -42,10 +42,10 @@ import time
 
 import numpy as np
 
-from workbench.audio.codec import ulaw_decode, ulaw_encode
+from workbench.audio.codec import ulaw_encode
+from workbench.audio.heard import ulaw_is_audible
 from workbench.telephony import protocol as p
 
-AUDIBLE_TABLE = bytes(1 if abs(int(ulaw_decode(bytes([b]))[0])) > 300 else 0 for b in range(256))
 END_OF_TURN_FRAMES = 15  # 300 ms of quiet after speech
 BARGE_FRAMES = 15  # 300 ms of caller speech over the reply
 MAX_FRAME = 2 * p.MAX_MESSAGE_CHARS
@@ -384,7 +384,7 @@ class Server:
         conn.playing_until = max(conn.playing_until, time.monotonic()) + speech.seconds
 
     def _on_media(self, conn: Conn, audio: bytes) -> None:
-        if 1 in audio.translate(AUDIBLE_TABLE):
+        if ulaw_is_audible(audio):
             conn.voiced += 1
             conn.quiet = 0
             conn.heard_speech = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from workbench.audio.heard import AUDIBLE_THRESHOLD
 from workbench.errors import ConfigError
 from workbench.speech import labelled_lines as ll
 from workbench.speech.labelled_lines import load_texts, speech_conditions
@@ -55,8 +56,8 @@ def test_nothing_is_audible_before_the_onset_of_a_clean_line(clips):
     assert clean
     for clip in clean:
         onset = int(clip.onset_ms * 8)
-        assert np.abs(clip.pcm[:onset].astype(int)).max() <= ll.AUDIBLE
-        assert abs(int(clip.pcm[onset])) > ll.AUDIBLE
+        assert np.abs(clip.pcm[:onset].astype(int)).max() <= AUDIBLE_THRESHOLD
+        assert abs(int(clip.pcm[onset])) > AUDIBLE_THRESHOLD
 
 
 def test_a_background_sits_at_its_labelled_snr_below_the_speech_level():
@@ -73,7 +74,7 @@ def test_a_transient_ends_well_before_the_voice_begins():
     speech[1000:3000] = 3000.0
     for seed in range(5):
         pcm, onset, _ = ll.mix(speech, ll.Condition(transient="cough"), seed=seed)
-        loud = np.flatnonzero(np.abs(pcm[: int(onset * 8)].astype(int)) > ll.AUDIBLE)
+        loud = np.flatnonzero(np.abs(pcm[: int(onset * 8)].astype(int)) > AUDIBLE_THRESHOLD)
         assert loud.size, "the cough is in the lead-in"
         assert onset - loud[-1] / 8 >= 200.0
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from workbench.audio.codec import ulaw_encode
 from workbench.audio.frames import FRAME_BYTES
-from workbench.telephony.client import AUDIBLE
+from workbench.audio.heard import AUDIBLE_THRESHOLD
 from workbench.telephony.overlaps import OverlapTracker, compare_return
 
 
@@ -25,7 +25,7 @@ def reply_frames(words: int = 12, seed: int = 7) -> list[bytes]:
 def span(frame: bytes) -> tuple[int, int] | None:
     from workbench.audio.codec import ulaw_decode
 
-    loud = np.flatnonzero(np.abs(ulaw_decode(frame).astype(np.int32)) > AUDIBLE)
+    loud = np.flatnonzero(np.abs(ulaw_decode(frame).astype(np.int32)) > AUDIBLE_THRESHOLD)
     return (int(loud[0]), int(loud[-1]) + 1) if loud.size else None
 
 

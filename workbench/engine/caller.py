@@ -18,10 +18,13 @@ import numpy as np
 
 from workbench.audio.codec import ulaw_encode
 from workbench.audio.frames import FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME
+from workbench.audio.heard import (
+    AUDIBLE_THRESHOLD,
+    REPLY_GAP_MS,
+    first_audible_index,
+    last_audible_index,
+)
 from workbench.engine.interruption import leading_acknowledgement
-
-# Samples louder than this (about −40 dBFS) count as audible speech.
-AUDIBLE_THRESHOLD = 300
 
 
 @dataclass(frozen=True)
@@ -56,16 +59,6 @@ class Caller(Protocol):
     def done(self) -> bool:
         """True once the caller wants to hang up."""
         ...
-
-
-def first_audible_index(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> int | None:
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
-    return int(loud[0]) if loud.size else None
-
-
-def last_audible_index(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> int | None:
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
-    return int(loud[-1]) if loud.size else None
 
 
 def speech_after_first_pause_index(
@@ -143,7 +136,7 @@ class SayTurnsCaller:
         render: Any,
         *,
         number: str = "+15550100",
-        reply_gap_ms: float = 600.0,
+        reply_gap_ms: float = REPLY_GAP_MS,
         patience_ms: float = 10000.0,
     ) -> None:
         self.number = number

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from workbench.audio.heard import first_audible_index, last_audible_index
 from workbench.engine import events as ev
-from workbench.engine.caller import SayTurnsCaller, first_audible_index, last_audible_index
+from workbench.engine.caller import SayTurnsCaller
 from workbench.engine.calls import CallRuntime, run_call
 from workbench.engine.latency import FixedLatency
 from workbench.engine.session import SessionSettings

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.audio.heard import first_audible_index
 from workbench.engine import events as ev
-from workbench.engine.caller import first_audible_index
 from workbench.engine.playout import AgentFrame
 from workbench.engine.session import CallSession
 from workbench.engine.trace import TimelineBuilder, TimelineError, TurnTimeline

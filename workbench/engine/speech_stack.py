@@ -20,7 +20,7 @@ from typing import Any
 
 from workbench.audio.codec import ulaw_decode
 from workbench.audio.frames import iter_frames
-from workbench.engine.caller import first_audible_index
+from workbench.audio.heard import first_audible_index
 from workbench.speech.lexicon import Lexicon
 from workbench.speech.stt import load_recognizer
 from workbench.speech.tts import TelephoneTTS, load_synthesizer

@@ -34,10 +34,11 @@ from typing import Any
 
 from workbench.audio.codec import ulaw_decode
 from workbench.audio.frames import FRAME_MS
+from workbench.audio.heard import last_audible_index
 from workbench.audio.jitter import JitterBuffer
 from workbench.audio.network import NetworkConditions, NetworkLeg
 from workbench.engine import events as ev
-from workbench.engine.caller import Caller, last_audible_index
+from workbench.engine.caller import Caller
 from workbench.engine.latency import LatencyModel, MeasuredLatency
 from workbench.engine.observer import CallerSideObserver
 from workbench.engine.outcomes import OverlapOutcome

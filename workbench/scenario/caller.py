@@ -33,13 +33,9 @@ import numpy as np
 
 from workbench.audio.codec import ulaw_encode
 from workbench.audio.frames import FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME
+from workbench.audio.heard import REPLY_GAP_MS, first_audible_index, last_audible_index
 from workbench.engine import events as ev
-from workbench.engine.caller import (
-    CallerFrame,
-    first_audible_index,
-    interruption_onset_index,
-    last_audible_index,
-)
+from workbench.engine.caller import CallerFrame, interruption_onset_index
 from workbench.engine.overlaps import CallerSound
 from workbench.scenario import schema as sc
 
@@ -143,7 +139,7 @@ class ScriptedCaller:
         noise: np.ndarray | None = None,
         snr_db: float | None = None,
         noise_offset: int = 0,
-        reply_gap_ms: float = 600.0,
+        reply_gap_ms: float = REPLY_GAP_MS,
         reply_timeout_ms: float = 10000.0,
     ) -> None:
         self.number = number

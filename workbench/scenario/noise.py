@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.audio.heard import AUDIBLE_THRESHOLD
 from workbench.audio.resample import resample
 from workbench.audio.wav import read_wav, write_wav
 from workbench.paths import ASSETS_DIR, cache_dir
@@ -141,7 +142,7 @@ def gain_for_snr(speech_rms: float, snr_db: float) -> float:
     return speech_rms / (10.0 ** (snr_db / 20.0))
 
 
-def active_rms(pcm: np.ndarray, threshold: int = 300) -> float:
+def active_rms(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> float:
     """RMS of the speech in `pcm` (20 ms blocks whose peak passes `threshold`)."""
     pcm = np.asarray(pcm, dtype=np.float64)
     blocks = pcm[: len(pcm) // 160 * 160].reshape(-1, 160)

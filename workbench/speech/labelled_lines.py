@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workbench.audio.heard import AUDIBLE_THRESHOLD
 from workbench.errors import ConfigError
 from workbench.paths import ASSETS_DIR
 from workbench.speech import nonspeech
@@ -35,7 +36,6 @@ VOICES = ("piper:joe", "espeak:en-us+klatt3", "espeak:en-us+f3")
 RATES_WPM: tuple[int | None, ...] = (None, 140, 210)  # the voice's own pace, slow, fast
 SNRS_DB = (10.0, 15.0, 20.0)
 SPEECH_RMS = 2500.0  # about -22 dBFS: a caller at a normal level after the phone's AGC
-AUDIBLE = 300  # the call benches' "audible" (engine/caller.py AUDIBLE_THRESHOLD)
 LEAD_MS = 1000.0  # line audio before anything happens (detectors measure the floor)
 TAIL_MS = 600.0
 FADE_IN_MS = 300.0  # backgrounds fade in, so a clip does not open with a step
@@ -136,7 +136,7 @@ def noise_conditions() -> list[Condition]:
 
 def _active_rms(pcm: np.ndarray) -> float:
     blocks = pcm[: len(pcm) // 160 * 160].astype(np.float64).reshape(-1, 160)
-    loud = blocks[np.abs(blocks).max(axis=1) > AUDIBLE]
+    loud = blocks[np.abs(blocks).max(axis=1) > AUDIBLE_THRESHOLD]
     return float(np.sqrt(np.mean(loud**2))) if len(loud) else 0.0
 
 
@@ -186,7 +186,7 @@ def mix(
     onset = end = None
     if speech is not None:
         # (on the samples as written: 300.4 rounds to 300, which is not audible)
-        audible = np.flatnonzero(np.abs(np.round(speech)) > AUDIBLE)
+        audible = np.flatnonzero(np.abs(np.round(speech)) > AUDIBLE_THRESHOLD)
         onset = 1000.0 * (lead + audible[0]) / RATE
         end = 1000.0 * (lead + audible[-1] + 1) / RATE
     return np.clip(np.round(clip), -32768, 32767).astype(np.int16), onset, end

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from workbench.audio.frames import FRAME_MS
-from workbench.engine.caller import first_audible_index, last_audible_index
+from workbench.audio.heard import first_audible_index, last_audible_index
 
 log = logging.getLogger(__name__)
 

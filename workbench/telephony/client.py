@@ -49,6 +49,7 @@ import websocket
 
 from workbench.audio.codec import ulaw_decode, ulaw_encode
 from workbench.audio.frames import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME
+from workbench.audio.heard import AUDIBLE_THRESHOLD
 from workbench.engine.outcomes import Intent
 from workbench.telephony import protocol as p
 from workbench.telephony import signature as twilio_signature
@@ -56,7 +57,6 @@ from workbench.telephony.overlaps import OverlapTracker
 
 log = logging.getLogger(__name__)
 
-AUDIBLE = 300  # |sample| above this (about -40 dBFS) is audible speech
 BARGE_WINDOW_MS = 100.0  # caller speech this soon after audible agent audio is a barge-in
 STOP_GAP_MS = 400.0  # agent audio silent this long after a barge-in onset has stopped
 # Waiters (`wait_until`) are woken when a tick changes what they wait for, and otherwise every
@@ -286,7 +286,7 @@ class MediaStreamClient:
         ends = []
         for i in range(0, len(pcm), FRAME_SAMPLES):
             chunk = pcm[i : i + FRAME_SAMPLES]
-            loud = np.flatnonzero(np.abs(chunk.astype(np.int32)) > AUDIBLE)
+            loud = np.flatnonzero(np.abs(chunk.astype(np.int32)) > AUDIBLE_THRESHOLD)
             frames.append(ulaw_encode(chunk))
             ends.append(int(loud[-1]) + 1 if loud.size else None)
         self.send_frames(frames, ends)
@@ -437,7 +437,7 @@ class MediaStreamClient:
         pcm = ulaw_decode(chunk) if chunk else np.zeros(0, np.int16)
         span: tuple[int, int] | None = None
         if chunk:
-            loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > AUDIBLE)
+            loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > AUDIBLE_THRESHOLD)
             if loud.size:
                 span = (int(loud[0]), int(loud[-1]) + 1)
                 first = now + float(loud[0]) / 8.0

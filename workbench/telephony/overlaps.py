@@ -34,13 +34,13 @@ from typing import Any
 import numpy as np
 
 from workbench.audio.codec import ulaw_decode
+from workbench.audio.heard import REPLY_GAP_MS  # after this much quiet: a new reply
 from workbench.engine.outcomes import Intent, OverlapOutcome, classify, summarise
 
 FRAME_MS = 20.0
 BARGE_WINDOW_MS = 100.0  # agent audio this recent at the caller's onset: an overlap
 STOP_GAP_MS = 400.0  # agent audio quiet this long after an onset (without a clear): stopped
 TALK_OVER_MS = 2000.0  # agent audio still heard this long after an onset: it talked over
-REPLY_GAP_MS = 600.0  # agent audio after this much quiet (no overlap pending) is a new reply
 RESUME_WINDOW_MS = 5000.0  # audio later than this after the stop is not the paused reply
 COMPARE_MS = 200.0  # how much of the returned audio is compared with the reply's start
 HEAD_MS = 400.0  # how much of each reply's start is kept

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from workbench.audio.heard import REPLY_GAP_MS
 from workbench.telephony.client import MediaStreamClient, Pacer
 
 log = logging.getLogger(__name__)
 
-REPLY_GAP_MS = 700.0  # the agent counts as finished after this much silence
 PATIENCE_S = 12.0  # an agent that says nothing this long: go on anyway
 # The caller's ear finishes its transcriptions after the call; on a machine busy with other
 # calls a queue of them can take minutes (a bench of 27 calls on 2 cores lost 7 at 60 s).
