@@ -15,7 +15,8 @@ from support.fakes import FakeAgent, FakeSpeechStack, tone_frame
 from workbench.agent import Reply
 from workbench.audio.frames import SILENCE_FRAME
 from workbench.engine import events as ev
-from workbench.engine.session import CallSession, SessionSettings, StageWork
+from workbench.engine.session import CallSession, SessionSettings
+from workbench.engine.stages import StageWork
 
 LANE = "STT final pass (whisper base, local)"
 

@@ -10,12 +10,9 @@ from support.fakes import FakeAgent, FakeSpeechStack, tone_frame
 
 from workbench.audio.frames import SILENCE_FRAME
 from workbench.engine import events as ev
-from workbench.engine.session import (
-    NOISE_FLOOR_MIN_FRAMES,
-    CallSession,
-    SessionSettings,
-    StageWork,
-)
+from workbench.engine.listening import NOISE_FLOOR_MIN_FRAMES
+from workbench.engine.session import CallSession, SessionSettings
+from workbench.engine.stages import StageWork
 
 
 def new_session(**settings: object) -> CallSession:

@@ -77,10 +77,10 @@ def _instrumented_run(runtime: CallRuntime, lines: list[str], ear: str | None) -
     def on_driver(driver: Any) -> None:
         session = driver.session
         for name, owner, attr in (
-            ("vad_process", session.vad, "process"),
-            ("vad_frame", session.vad, "frame_is_speech"),
+            ("vad_process", session.listening.vad, "process"),
+            ("vad_frame", session.listening.vad, "frame_is_speech"),
             ("stt_feed", session.recognizer, "feed"),
-            ("resample", session._upsampler, "process"),
+            ("resample", session.listening.upsampler, "process"),
         ):
             timers[name] = _Stopwatch(getattr(owner, attr))
             setattr(owner, attr, timers[name])

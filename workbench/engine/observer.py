@@ -24,7 +24,8 @@ import numpy as np
 
 from workbench.audio.heard import first_audible_index
 from workbench.engine import events as ev
-from workbench.engine.session import AgentFrame, CallSession
+from workbench.engine.playout import AgentFrame
+from workbench.engine.session import CallSession
 from workbench.engine.trace import TimelineBuilder, TimelineError, TurnTimeline
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,9 @@ from typing import Any
 
 from workbench.audio.frames import FRAME_MS, SILENCE_FRAME
 from workbench.engine import events as ev
-from workbench.engine.session import AgentFrame, CallSession, StageWork
+from workbench.engine.playout import AgentFrame
+from workbench.engine.session import CallSession
+from workbench.engine.stages import StageWork
 from workbench.engine.trace import Span
 
 log = logging.getLogger(__name__)

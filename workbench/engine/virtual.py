@@ -43,8 +43,10 @@ from workbench.engine.latency import LatencyModel, MeasuredLatency
 from workbench.engine.observer import CallerSideObserver
 from workbench.engine.outcomes import OverlapOutcome
 from workbench.engine.overlaps import HeardFrame, overlap_outcomes
+from workbench.engine.playout import AgentFrame
 from workbench.engine.scorecard import call_facts
-from workbench.engine.session import AgentFrame, CallSession, StageWork
+from workbench.engine.session import CallSession
+from workbench.engine.stages import StageWork
 from workbench.engine.trace import Span, TurnTimeline
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from typing import Any
 from workbench.audio.frames import FRAME_MS
 from workbench.engine import events as ev
 from workbench.engine.interruption import leading_acknowledgement
-from workbench.engine.session import display_text
+from workbench.engine.playout import display_text
 from workbench.engine.trace import TurnTimeline, percentile
 from workbench.engine.virtual import CallResult
 from workbench.scenario import schema as sc

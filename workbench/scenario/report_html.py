@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from workbench.engine import events as ev
-from workbench.engine.session import display_text
+from workbench.engine.playout import display_text
 from workbench.engine.trace import TurnTimeline, latency_summary
 from workbench.scenario.runner import ScenarioResult
 from workbench.scenario.summary import outcomes_line, overlap_line, suite_summary

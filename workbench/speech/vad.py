@@ -153,7 +153,8 @@ class VoiceActivityDetector:
 
 class NoiseGatedVoiceActivityDetector(VoiceActivityDetector):
     """webrtcvad with an energy gate against the line's noise floor: the call session's gate
-    (engine/session.py `_is_speech_frame`) as a detector of its own, so benches can compare it.
+    (engine/listening.py `Listening._is_speech_frame`) as a detector of its own, so benches can
+    compare it.
 
     A frame is speech only if webrtcvad says so and its RMS stands `noise_margin` (default 4.5,
     13 dB) above the floor: the median frame level of the last `floor_frames` frames (1.5 s)

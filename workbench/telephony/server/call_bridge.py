@@ -48,7 +48,7 @@ from workbench.telephony.server.config import ServerConfig
 from workbench.telephony.server.marks import MarkLedger, heard_events
 
 if TYPE_CHECKING:
-    from workbench.engine.session import AgentFrame
+    from workbench.engine.playout import AgentFrame
 
 log = logging.getLogger(__name__)
 

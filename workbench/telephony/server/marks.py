@@ -37,7 +37,7 @@ from workbench.engine import events as ev
 from workbench.telephony.server.call_summary import PauseRecord
 
 if TYPE_CHECKING:
-    from workbench.engine.session import AgentFrame
+    from workbench.engine.playout import AgentFrame
 
 log = logging.getLogger(__name__)
 
