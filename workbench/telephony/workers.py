@@ -19,13 +19,13 @@ The supervisor (this module, in the process `workbench serve` started):
 - if a worker dies on its own, stops the others and exits with an error, so whatever restarts
   the server sees it (one worker's calls cannot be moved to another).
 
-Each worker answers `GET /worker/metrics` on its Unix socket; `GET /metrics` on any worker
-sums all of them (`WorkerSlot.sibling_snapshots`).
+The workers write their metrics to one prometheus_client multiprocess directory of the run
+(`PROMETHEUS_MULTIPROC_DIR`, in their environment from the start), so `GET /metrics` on any
+worker renders all of them merged (`metrics.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -36,18 +36,18 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.telephony.metrics import MULTIPROC_DIR_ENV
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 180.0  # loading the agent and speech stack, per worker (they load at once)
 STOP_MARGIN_S = 20.0  # beyond the drain timeout before a worker is killed
-SIBLING_TIMEOUT_S = 2.0  # a sibling's metrics answer
 
 
 def default_workers() -> int:
@@ -84,27 +84,6 @@ class WorkerSlot:
         """Workers listening so far (each creates its socket once it serves)."""
         return sum(1 for i in range(self.count) if Path(self.socket_path(i)).exists())
 
-    async def sibling_snapshots(self) -> list[dict[str, Any]]:
-        """The other workers' metrics snapshots (those that answer in time)."""
-        others = [i for i in range(self.count) if i != self.index]
-        answers = await asyncio.gather(*(self._snapshot(i) for i in others))
-        return [answer for answer in answers if answer is not None]
-
-    async def _snapshot(self, index: int) -> dict[str, Any] | None:
-        import aiohttp
-
-        path = self.socket_path(index)
-        try:
-            timeout = aiohttp.ClientTimeout(total=SIBLING_TIMEOUT_S)
-            connector = aiohttp.UnixConnector(path=path)
-            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-                async with session.get("http://worker/worker/metrics") as response:
-                    response.raise_for_status()
-                    return await response.json()
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:  # (not up yet)
-            log.warning("worker %d: no metrics from worker %d: %s", self.index, index, error)
-            return None
-
 
 @dataclass(frozen=True)
 class ServingInfo:
@@ -137,6 +116,8 @@ def run_workers(config: Any, *, ready: Callable[[Any], None] | None = None) -> N
     port = reserved.getsockname()[1]
     config = replace(config, port=port)
     directory = tempfile.mkdtemp(prefix="workbench-serve-")  # mode 0700
+    metrics_directory = Path(directory) / "metrics"
+    metrics_directory.mkdir()
     context = multiprocessing.get_context("spawn")
     started = context.Queue()
     level = logging.getLogger("workbench").getEffectiveLevel()
@@ -156,8 +137,9 @@ def run_workers(config: Any, *, ready: Callable[[Any], None] | None = None) -> N
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for process in processes:
-            process.start()
+        with _environment(MULTIPROC_DIR_ENV, str(metrics_directory)):  # what spawned workers get
+            for process in processes:
+                process.start()
         ears = _wait_started(processes, started, count, lambda: stopping)
         reserved.close()
         if not stopping and ready is not None:
@@ -183,6 +165,20 @@ def run_workers(config: Any, *, ready: Callable[[Any], None] | None = None) -> N
                 process.join(5.0)
         started.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """`name=value` in this process's environment for the block (spawned children keep it)."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def _wait_started(
