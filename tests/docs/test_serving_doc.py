@@ -5,6 +5,7 @@ overlap report examples are what `workbench call` and `workbench load` make of t
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -130,3 +131,43 @@ def test_the_load_example_is_the_call_example_as_a_one_call_run():
     [line] = overlap_summary_lines(report)
     assert line.strip().startswith("overlaps 2: yielded 1 of 1 interruptions")
     assert line.strip().endswith("; policy observed: pauses and resumes")
+
+
+def metrics_table() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The table of "What `/metrics` counts": metric → (type, label names)."""
+    section = DOC.read_text(encoding="utf-8").split("### What `/metrics` counts")[1]
+    section = section.split("\n#")[0]
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| ([^|]+) \|", section, re.M)
+    return {name: (kind, tuple(re.findall(r"`(\w+)`", labels))) for name, kind, labels in rows}
+
+
+def test_the_metrics_table_is_what_a_server_with_workers_serves(tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from workbench.telephony.metrics import render_workers
+
+    table = metrics_table()
+    assert len(table) >= 20
+    # A worker counts one of everything, labelled as the table says (labels appear once used).
+    script = (
+        "import json, sys\n"
+        "from workbench.telephony.metrics import ServerMetrics\n"
+        "m = ServerMetrics((0, 1))\n"
+        "for name, (kind, labels) in json.loads(sys.argv[1]).items():\n"
+        "    if kind == 'counter':\n"
+        "        m.inc(name, **{label: 'x' for label in labels})\n"
+        "    elif kind == 'histogram':\n"
+        "        m.observe(name, 0.5)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, json.dumps(table)],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+        check=True,
+        timeout=60,
+    )
+    served: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for family in text_string_to_metric_families(render_workers(str(tmp_path))):
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = {label for sample in family.samples for label in sample.labels} - {"le"}
+        served[name] = (family.type, tuple(sorted(labels)))
+    assert served == table

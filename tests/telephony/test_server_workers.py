@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +19,7 @@ from workbench.errors import ConfigError
 from workbench.telephony.caller.client import MediaStreamClient
 from workbench.telephony.caller.pacer import Pacer
 from workbench.telephony.caller.scripted import CallStep, run_steps, scenario_renderer
-from workbench.telephony.metrics import ServerMetrics, render_merged
+from workbench.telephony.metrics import ServerMetrics, render_workers
 from workbench.telephony.server.process import ServerProcess
 from workbench.telephony.server.workers import default_workers, parse_workers
 
@@ -33,30 +35,49 @@ def test_workers_option_takes_a_number_or_auto():
         parse_workers("many")
 
 
-def test_metrics_of_several_workers_add_up():
-    first, second = ServerMetrics(), ServerMetrics()
-    first.active_calls, second.active_calls = 2, 3
-    first.inc("workbench_calls_total", reason="caller_hung_up")
-    second.inc("workbench_calls_total", reason="caller_hung_up", amount=2)
-    second.inc("workbench_errors_total", cause="protocol_error")
-    first.observe("workbench_turn_latency_seconds", 0.35)
-    second.observe("workbench_turn_latency_seconds", 1.1)
-    snapshots = [json.loads(json.dumps(m.snapshot())) for m in (first, second)]  # as sent
-    lines = render_merged(snapshots, {"workbench_workers": 2}).splitlines()
+def _worker_writes(directory, index: int, script: str) -> None:
+    """A worker process's metrics: `script` run against `m`, a worker's `ServerMetrics`."""
+    code = (
+        "from workbench.telephony.metrics import ServerMetrics\n"
+        f"m = ServerMetrics(({index}, 2))\n{script}"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
 
-    assert "workbench_active_calls 5" in lines
-    assert "workbench_workers 2" in lines
-    assert 'workbench_calls_total{reason="caller_hung_up"} 3' in lines
-    assert 'workbench_errors_total{cause="protocol_error"} 1' in lines
-    assert 'workbench_turn_latency_seconds_bucket{le="0.4"} 1' in lines
-    assert 'workbench_turn_latency_seconds_bucket{le="+Inf"} 2' in lines
-    assert "workbench_turn_latency_seconds_sum 1.45" in lines
-    assert render_merged([first.snapshot()]) == first.render()
-    by_worker = render_merged(
-        [{**first.snapshot(), "worker": 0}, {**second.snapshot(), "worker": 1}]
-    ).splitlines()
-    assert 'workbench_worker_active_calls{worker="0"} 2' in by_worker
-    assert 'workbench_worker_active_calls{worker="1"} 3' in by_worker
+
+def test_metrics_of_several_workers_add_up(tmp_path):
+    first = """
+m.active_calls = 2
+m.inc("workbench_calls_total", reason="caller_hung_up")
+m.observe("workbench_turn_latency_seconds", 0.35)
+"""
+    second = """
+m.active_calls = 3
+m.inc("workbench_calls_total", reason="caller_hung_up", amount=2)
+m.inc("workbench_errors_total", cause="protocol_error")
+m.observe("workbench_turn_latency_seconds", 1.1)
+"""
+    _worker_writes(tmp_path, 0, first)
+    _worker_writes(tmp_path, 1, second)
+    text = render_workers(str(tmp_path))
+    lines = text.splitlines()
+
+    assert "workbench_active_calls 5.0" in lines
+    assert "workbench_workers 2.0" in lines
+    assert "workbench_workers_reporting 2.0" in lines
+    assert 'workbench_calls_total{reason="caller_hung_up"} 3.0' in lines
+    assert 'workbench_errors_total{cause="protocol_error"} 1.0' in lines
+    assert 'workbench_turn_latency_seconds_bucket{le="0.4"} 1.0' in lines
+    assert 'workbench_turn_latency_seconds_bucket{le="+Inf"} 2.0' in lines
+    assert _metric(text, "workbench_turn_latency_seconds_sum") == pytest.approx(1.45)
+    assert 'workbench_worker_active_calls{worker="0"} 2.0' in lines
+    assert 'workbench_worker_active_calls{worker="1"} 3.0' in lines
+
+
+def test_a_worker_without_its_metrics_directory_says_so(monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    with pytest.raises(RuntimeError, match="PROMETHEUS_MULTIPROC_DIR"):
+        ServerMetrics((0, 2))
 
 
 def _get(url: str) -> tuple[int, str]:

@@ -1,4 +1,4 @@
-"""Telephony commands: `serve`, `call`, `desk` and `bench serve`."""
+"""Telephony commands: `serve`, `call`, `desk`, `bench serve`, `bench protocol`."""
 
 from __future__ import annotations
 
@@ -316,6 +316,16 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             progress=lambda text: typer.echo(text, err=True),
         )
         typer.echo(dumps(result))
+
+    @bench.command("protocol")
+    def bench_protocol(
+        messages: Annotated[int, typer.Option(help="Messages per timed round.", min=1)] = 20_000,
+        rounds: Annotated[int, typer.Option(help="Timed rounds (the best counts).", min=1)] = 5,
+    ) -> None:
+        """CPU per Media Streams message read and written, beside json.loads of the same frame."""
+        from workbench.telephony.protocol_bench import run_protocol_bench
+
+        typer.echo(json.dumps(run_protocol_bench(messages, rounds), indent=2))
 
     @bench.command("caller-ear")
     def bench_caller_ear(

@@ -1,204 +1,198 @@
-"""Server metrics in the Prometheus text exposition format (version 0.0.4), written by hand.
+"""Server metrics for `GET /metrics`, kept and exposed by prometheus_client.
 
-prometheus_client is not a dependency; the handful of counters, gauges and histograms the
-media-stream server keeps do not need it. Everything is guarded by one lock because calls
-report from the asyncio loop and from driver threads alike.
+One `ServerMetrics` per server process; calls report from the asyncio loop and from driver
+threads alike (prometheus_client's values are thread-safe). Every metric is declared here,
+with its help text and label names, so the exposition is the same whether or not a metric
+has been counted yet.
 
-A server with several worker processes (`workbench serve --workers N`) keeps one
-`ServerMetrics` per worker; `snapshot()` is a worker's state as plain JSON-able data and
-`render_merged(snapshots)` the exposition of their sum (counters, gauges and histogram buckets
-add up), so `GET /metrics` on any worker describes the whole server.
+A server with several worker processes (`workbench serve --workers N`) uses prometheus_client's
+multiprocess mode: the supervisor gives the workers one `PROMETHEUS_MULTIPROC_DIR` per run
+(`workers.py`, before they start: the mode is chosen when prometheus_client is imported),
+each worker writes its values to its own files there, and whichever worker answers
+`GET /metrics` renders all of them merged (counters and histograms summed, gauges summed
+over the workers), so it describes the whole server.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from typing import Any
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# No `*_created` series: nothing reads them, and the merged exposition has none either.
+disable_created_metrics()
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Turn latency buckets (seconds): dense around the 0.5-1 s that decides whether a call feels live.
 LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)
 
-
-def _labels(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    body = ",".join(f'{key}="{_escape(value)}"' for key, value in sorted(labels.items()))
-    return "{" + body + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if value == float("inf"):
-        return "+Inf"
-    return format(float(value), ".10g")  # no float noise (1.45, not 1.4500000000000002)
-
-
-@dataclass
-class Histogram:
-    buckets: tuple[float, ...] = LATENCY_BUCKETS
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-    count: int = 0
-
-    def __post_init__(self) -> None:
-        self.counts = [0] * len(self.buckets)
-
-    def observe(self, value: float) -> None:
-        self.total += value
-        self.count += 1
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
-
-
-class ServerMetrics:
-    """The server's counters; `render()` is the body of `GET /metrics`."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.active_calls = 0
-        self.queued_calls = 0
-        self.human_calls = 0
-        self.max_calls = 0  # admission limit of this process (`--max-calls`)
-        self.loop_lag_ms = 0.0  # the event loop's worst lateness over the last second
-        self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self._histograms: dict[str, Histogram] = {}
-
-    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        key = (name, tuple(sorted(labels.items())))
-        with self._lock:
-            self._counters[key] = self._counters.get(key, 0.0) + amount
-
-    def observe(self, name: str, seconds: float) -> None:
-        with self._lock:
-            self._histograms.setdefault(name, Histogram()).observe(seconds)
-
-    def counter(self, name: str, **labels: str) -> float:
-        with self._lock:
-            return self._counters.get((name, tuple(sorted(labels.items()))), 0.0)
-
-    def histogram_count(self, name: str) -> int:
-        with self._lock:
-            histogram = self._histograms.get(name)
-            return histogram.count if histogram else 0
-
-    def snapshot(self) -> dict[str, Any]:
-        """This process's metrics as JSON-able data (what a worker hands its siblings)."""
-        with self._lock:
-            return {
-                "gauges": {
-                    "workbench_active_calls": self.active_calls,
-                    "workbench_queued_calls": self.queued_calls,
-                    "workbench_human_calls": self.human_calls,
-                    "workbench_max_calls": self.max_calls,
-                    "workbench_event_loop_lag_ms": self.loop_lag_ms,
-                },
-                "counters": [
-                    [name, [list(pair) for pair in labels], value]
-                    for (name, labels), value in self._counters.items()
-                ],
-                "histograms": {
-                    name: {
-                        "buckets": list(h.buckets),
-                        "counts": list(h.counts),
-                        "total": h.total,
-                        "count": h.count,
-                    }
-                    for name, h in self._histograms.items()
-                },
-            }
-
-    def render(self) -> str:
-        return render_merged([self.snapshot()])
-
-
-GAUGE_HELP = {
-    "workbench_active_calls": "Media-stream calls connected now.",
-    "workbench_queued_calls": "Calls waiting for a human agent.",
-    "workbench_human_calls": "Calls connected to a human agent.",
-    "workbench_max_calls": "Calls the server takes at once (admission limit, all workers).",
-    "workbench_event_loop_lag_ms": "Event-loop lateness, worst of the last second (summed).",
-    "workbench_workers": "Worker processes serving calls.",
-    "workbench_workers_reporting": "Worker processes whose metrics this answer includes.",
-    "workbench_worker_active_calls": "Media-stream calls connected now, by worker process.",
-}
-
-
-def render_merged(
-    snapshots: list[dict[str, Any]], extra_gauges: dict[str, float] | None = None
-) -> str:
-    """The exposition of the sum of `snapshots` (one per worker process)."""
-    gauges: dict[str, float] = {}
-    counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-    histograms: dict[str, tuple[list[int], float, int, tuple[float, ...]]] = {}
-    for snap in snapshots:
-        for name, value in snap["gauges"].items():
-            gauges[name] = gauges.get(name, 0) + value
-        for name, labels, value in snap["counters"]:
-            key = (name, tuple((str(k), str(v)) for k, v in labels))
-            counters[key] = counters.get(key, 0.0) + value
-        for name, h in snap["histograms"].items():
-            buckets = tuple(h["buckets"])
-            if name not in histograms:
-                histograms[name] = ([0] * len(buckets), 0.0, 0, buckets)
-            counts, total, count, known = histograms[name]
-            if known != buckets:  # (every worker runs the same code; never expected)
-                continue
-            merged = [a + b for a, b in zip(counts, h["counts"], strict=True)]
-            histograms[name] = (merged, total + h["total"], count + h["count"], buckets)
-    gauges.update(extra_gauges or {})
-    lines: list[str] = []
-    for name, value in gauges.items():
-        help_text = GAUGE_HELP.get(name, name)
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {_number(value)}"]
-    per_worker = sorted(
-        (snap["worker"], snap["gauges"].get("workbench_active_calls", 0))
-        for snap in snapshots
-        if "worker" in snap
-    )
-    if per_worker:  # how the kernel has spread the calls
-        name = "workbench_worker_active_calls"
-        lines += [f"# HELP {name} {GAUGE_HELP[name]}", f"# TYPE {name} gauge"]
-        lines += [f'{name}{{worker="{index}"}} {_number(value)}' for index, value in per_worker]
-    for name in sorted({key[0] for key in counters}):
-        lines += [f"# HELP {name} {_COUNTER_HELP.get(name, name)}", f"# TYPE {name} counter"]
-        for (metric, labels), value in sorted(counters.items()):
-            if metric == name:
-                lines.append(f"{name}{_labels(dict(labels))} {_number(value)}")
-    for name in sorted(histograms):
-        counts, total, count, buckets = histograms[name]
-        lines += [f"# HELP {name} {_HISTOGRAM_HELP.get(name, name)}", f"# TYPE {name} histogram"]
-        for bound, bucket_count in zip(buckets, counts, strict=True):
-            lines.append(f'{name}_bucket{{le="{_number(bound)}"}} {bucket_count}')
-        lines.append(f'{name}_bucket{{le="+Inf"}} {count}')
-        lines.append(f"{name}_sum {_number(total)}")
-        lines.append(f"{name}_count {count}")
-    return "\n".join(lines) + "\n"
-
-
-_COUNTER_HELP = {
-    "workbench_calls_total": "Media-stream calls by how they ended.",
-    "workbench_turns_total": "Agent turns heard by callers.",
-    "workbench_barge_ins_total": "Barge-ins that stopped the agent (clear sent).",
-    "workbench_pauses_total": "Replies paused for the caller's voice (clear sent, rest kept).",
-    "workbench_errors_total": "Calls ended by a fault, by cause.",
-    "workbench_handoffs_total": "Calls handed to a human agent.",
-    "workbench_crm_writes_total": "Call legs written to the CRM.",
-    "workbench_calls_refused_total": "Calls refused (busy TwiML or 503 upgrade), by route, reason.",
-    "workbench_requests_refused_total": "Requests refused for a missing or wrong Twilio signature.",
-    "workbench_tolerated_total": "Harmless departures from the protocol let pass (logged once).",
+# name: (help, label names); label names sorted, as they appear in the exposition.
+COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "workbench_calls_total": ("Media-stream calls by how they ended.", ("reason",)),
+    "workbench_turns_total": ("Agent turns heard by callers.", ()),
+    "workbench_barge_ins_total": ("Barge-ins that stopped the agent (clear sent).", ()),
+    "workbench_pauses_total": (
+        "Replies paused for the caller's voice (clear sent, rest kept).",
+        (),
+    ),
+    "workbench_errors_total": ("Calls ended by a fault, by cause.", ("cause",)),
+    "workbench_handoffs_total": ("Calls handed to a human agent.", ("queue",)),
+    "workbench_crm_writes_total": ("Call legs written to the CRM.", ()),
+    "workbench_calls_refused_total": (
+        "Calls refused (busy TwiML or 503 upgrade), by route, reason.",
+        ("reason", "route"),
+    ),
+    "workbench_requests_refused_total": (
+        "Requests refused for a missing or wrong Twilio signature.",
+        ("reason", "route"),
+    ),
+    "workbench_tolerated_total": (
+        "Harmless departures from the protocol let pass (logged once).",
+        (),
+    ),
     "workbench_call_resolutions_total": (
         "Finished AI calls by resolution (ai_resolved, workflow, handed_off, abandoned) and "
-        "main topic (the last topic taken up; none when none was)."
+        "main topic (the last topic taken up; none when none was).",
+        ("resolution", "topic"),
     ),
-    "workbench_topic_tasks_total": "Topics taken up by AI calls, by topic and task success.",
+    "workbench_topic_tasks_total": (
+        "Topics taken up by AI calls, by topic and task success.",
+        ("success", "topic"),
+    ),
 }
-_HISTOGRAM_HELP = {
+HISTOGRAMS: dict[str, str] = {
     "workbench_turn_latency_seconds": (
         "Server-side turn latency: caller speech end to first agent audio heard (mark echo)."
     ),
 }
+# attribute of `ServerMetrics`: (gauge, help). With workers each is summed over them.
+GAUGES: dict[str, tuple[str, str]] = {
+    "active_calls": ("workbench_active_calls", "Media-stream calls connected now."),
+    "queued_calls": ("workbench_queued_calls", "Calls waiting for a human agent."),
+    "human_calls": ("workbench_human_calls", "Calls connected to a human agent."),
+    "max_calls": (
+        "workbench_max_calls",
+        "Calls the server takes at once (admission limit, all workers).",
+    ),
+    "loop_lag_ms": (
+        "workbench_event_loop_lag_ms",
+        "Event-loop lateness, worst of the last second (summed).",
+    ),
+}
+
+
+class _GaugeAttribute:
+    """An attribute of `ServerMetrics` that the server sets and reads, mirrored in a gauge."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, metrics: ServerMetrics | None, owner: type) -> float:
+        assert metrics is not None
+        return metrics._values[self.name]
+
+    def __set__(self, metrics: ServerMetrics, value: float) -> None:
+        metrics._values[self.name] = value
+        metrics._gauges[self.name].set(value)
+        if self.name == "active_calls" and metrics._worker_active_calls is not None:
+            metrics._worker_active_calls.set(value)
+
+
+class ServerMetrics:
+    """The server's metrics; `render()` is the body of `GET /metrics`.
+
+    `worker`: (index, count) of this process among the server's workers, which must then run
+    in prometheus_client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR` set before start).
+    """
+
+    active_calls = _GaugeAttribute()
+    queued_calls = _GaugeAttribute()
+    human_calls = _GaugeAttribute()
+    max_calls = _GaugeAttribute()  # admission limit of this process (`--max-calls`)
+    loop_lag_ms = _GaugeAttribute()  # the event loop's worst lateness over the last second
+
+    def __init__(self, worker: tuple[int, int] | None = None) -> None:
+        self._directory: str | None = None
+        if worker is not None:
+            self._directory = os.environ.get(MULTIPROC_DIR_ENV)
+            if not self._directory or not os.path.isdir(self._directory):
+                raise RuntimeError(
+                    f"a worker's metrics need {MULTIPROC_DIR_ENV} (a directory) set before start"
+                )
+        # Our own registry: several servers may share a process (the tests do).
+        self.registry = CollectorRegistry(auto_describe=True)
+        summed = "sum"  # with workers: over all of them (a worker that dies stops the server)
+        self._counters = {
+            name: Counter(name, text, labels, registry=self.registry)
+            for name, (text, labels) in COUNTERS.items()
+        }
+        self._histograms = {
+            name: Histogram(name, text, buckets=LATENCY_BUCKETS, registry=self.registry)
+            for name, text in HISTOGRAMS.items()
+        }
+        self._gauges = {
+            attribute: Gauge(name, text, registry=self.registry, multiprocess_mode=summed)
+            for attribute, (name, text) in GAUGES.items()
+        }
+        self._values: dict[str, float] = dict.fromkeys(GAUGES, 0)
+        self._worker_active_calls: Gauge | None = None
+        if worker is not None:
+            index, count = worker
+            workers = Gauge(
+                "workbench_workers",
+                "Worker processes serving calls.",
+                registry=self.registry,
+                multiprocess_mode="max",
+            )
+            workers.set(count)
+            reporting = Gauge(
+                "workbench_workers_reporting",
+                "Worker processes whose metrics this answer includes.",
+                registry=self.registry,
+                multiprocess_mode=summed,
+            )
+            reporting.set(1)  # one per worker, summed
+            self._worker_active_calls = Gauge(
+                "workbench_worker_active_calls",
+                "Media-stream calls connected now, by worker process.",
+                ["worker"],
+                registry=self.registry,
+                multiprocess_mode=summed,
+            ).labels(worker=str(index))
+            self._worker_active_calls.set(0)
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        counter = self._counters[name]
+        (counter.labels(**labels) if labels else counter).inc(amount)
+
+    def observe(self, name: str, seconds: float) -> None:
+        self._histograms[name].observe(seconds)
+
+    def counter(self, name: str, **labels: str) -> float:
+        """This process's count (0 before the first)."""
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+    def histogram_count(self, name: str) -> int:
+        return int(self.registry.get_sample_value(f"{name}_count") or 0)
+
+    def render(self) -> str:
+        """The exposition (text format 0.0.4): this process's, or with workers all of theirs."""
+        if self._directory is not None:
+            return render_workers(self._directory)
+        return generate_latest(self.registry).decode("utf-8")
+
+
+def render_workers(directory: str) -> str:
+    """The exposition of every worker's metrics in a multiprocess `directory`, merged."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry).decode("utf-8")

@@ -45,9 +45,9 @@ Worker processes (`workbench serve --workers N`, `workers.py`): N processes each
 connections over them and each call lives in one process, under that process's GIL. Per-call
 speech work (VAD, resampling, the streaming recogniser) holds the GIL, so one process saturates
 a single core when many callers talk at once; workers use the others. Each worker also answers
-on a private Unix socket; `GET /metrics` on any worker sums the metrics of all of them
-(`workbench_workers_reporting` says how many answered) and `/healthz` reports the worker that
-answered. A call waiting for a human waits in the worker that took it; a desk (`/agent`) that
+on a private Unix socket; `GET /metrics` on any worker sums the metrics of all of them (they
+share one prometheus_client multiprocess directory; `workbench_workers_reporting` says how
+many wrote there) and `/healthz` reports the worker that answered. A call waiting for a human waits in the worker that took it; a desk (`/agent`) that
 lands on any worker is relayed to every worker's queue (`handoff/desk_router.py`), so it sees
 and takes all waiting calls as with one process.
 
@@ -125,7 +125,7 @@ class MediaStreamServer:
             self.stack.final_pass()  # load Whisper now, not on the event loop in the first call
         self.crm = crm_sink
         self.on_event = on_event
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(None if worker is None else (worker.index, worker.count))
         self.after_call = AfterCall(
             self.metrics, agent_name=getattr(self.agent, "name", ""), keep=config.keep_finished
         )
@@ -310,31 +310,11 @@ class MediaStreamServer:
         return web.json_response(body, status=200 if ready else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        from workbench.telephony.metrics import render_merged
-
         self.metrics.queued_calls = len(self.switchboard.queue)
-        if self.worker is None:
-            text = self.metrics.render()
-        else:
-            siblings = await self.worker.sibling_snapshots()
-            snapshots = [{**self.metrics.snapshot(), "worker": self.worker.index}, *siblings]
-            text = render_merged(
-                snapshots,
-                {
-                    "workbench_workers": self.worker.count,
-                    "workbench_workers_reporting": len(snapshots),
-                },
-            )
         return web.Response(
-            body=text.encode("utf-8"),
+            body=self.metrics.render().encode("utf-8"),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
-
-    async def _worker_snapshot(self, request: web.Request) -> web.Response:
-        """This worker's own metrics (JSON), for a sibling answering `GET /metrics`."""
-        self.metrics.queued_calls = len(self.switchboard.queue)
-        index = self.worker.index if self.worker is not None else 0
-        return web.json_response({**self.metrics.snapshot(), "worker": index})
 
     # ------------------------------------------------------------------ calls
 
@@ -464,9 +444,8 @@ class MediaStreamServer:
         port: int = sockets[0].getsockname()[1] if sockets else self.config.port
         self.port = port
         self._lag_task = asyncio.ensure_future(self.admission.watch_loop_lag(self.clock_late_ms))
-        if self.worker is not None:  # siblings ask for this worker's metrics here
+        if self.worker is not None:  # desks that land on a sibling are relayed here
             internal = web.Application()
-            internal.router.add_get("/worker/metrics", self._worker_snapshot)
             internal.router.add_get("/agent", self._worker_agent)  # desks relayed by a sibling
             self._internal_runner = web.AppRunner(internal, handle_signals=False)
             await self._internal_runner.setup()

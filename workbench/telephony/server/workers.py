@@ -19,8 +19,9 @@ The supervisor (this module, in the process `workbench serve` started):
 - if a worker dies on its own, stops the others and exits with an error, so whatever restarts
   the server sees it (one worker's calls cannot be moved to another).
 
-Each worker answers `GET /worker/metrics` on its Unix socket; `GET /metrics` on any worker
-sums all of them (`WorkerSlot.sibling_snapshots`).
+The workers write their metrics to one prometheus_client multiprocess directory of the run
+(`PROMETHEUS_MULTIPROC_DIR`, in their environment from the start), so `GET /metrics` on any
+worker renders all of them merged (`metrics.py`).
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.telephony.metrics import MULTIPROC_DIR_ENV
 from workbench.telephony.server.config import ServerConfig
 from workbench.telephony.server.worker_slot import WorkerSlot
 
@@ -99,6 +102,8 @@ def run_workers(config: ServerConfig, *, ready: Callable[[Any], None] | None = N
     port = reserved.getsockname()[1]
     config = replace(config, port=port)
     directory = tempfile.mkdtemp(prefix="workbench-serve-")  # mode 0700
+    metrics_directory = Path(directory) / "metrics"
+    metrics_directory.mkdir()
     context = multiprocessing.get_context("spawn")
     started = context.Queue()
     level = logging.getLogger("workbench").getEffectiveLevel()
@@ -118,8 +123,9 @@ def run_workers(config: ServerConfig, *, ready: Callable[[Any], None] | None = N
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for process in processes:
-            process.start()
+        with _environment(MULTIPROC_DIR_ENV, str(metrics_directory)):  # what spawned workers get
+            for process in processes:
+                process.start()
         ears = _wait_started(processes, started, count, lambda: stopping)
         reserved.close()
         if not stopping and ready is not None:
@@ -145,6 +151,20 @@ def run_workers(config: ServerConfig, *, ready: Callable[[Any], None] | None = N
                 process.join(5.0)
         started.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """`name=value` in this process's environment for the block (spawned children keep it)."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def _wait_started(
