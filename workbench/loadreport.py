@@ -5,8 +5,9 @@ and `workbench load` (the application side, which must never import Locust or ge
 
 Locust rounds response times to about two significant digits before its percentiles are
 computed (load-testing reference §5), so the harness keeps every raw sample and computes its
-own percentiles here: nearest-rank on the sorted samples (p = the value at rank ⌈p·n⌉), which
-is exact and always one of the observed values.
+own percentiles here: nearest-rank on the sorted samples (p = the value at rank ⌈p·n⌉;
+`workbench.stats.percentile(..., method="nearest_rank")`), which is exact and always one of
+the observed values.
 
 Three kinds of outcome are kept apart: a measure (a number), a measure that did not apply
 (`Sample.not_applicable`: no number, a reason — e.g. a barge-in that found the agent already
@@ -32,6 +33,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from workbench.stats import percentile
 
 PERCENTILES = (50.0, 95.0, 99.0)
 LATENESS_BIN_MS = 0.1  # the pacing-lateness histogram's resolution
@@ -160,15 +163,6 @@ def overlap_report(samples: Sequence[Sample]) -> dict[str, Any]:
     }
 
 
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of `values` (0 < p ≤ 100): exact, one of the values."""
-    if not values:
-        raise ValueError("no values")
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
-    return float(ordered[min(rank, len(ordered)) - 1])
-
-
 def summarize(values: Sequence[float]) -> dict[str, float | int]:
     """count, mean, p50, p95, p99, max (ms) of a list of samples (empty: count 0 only)."""
     if not values:
@@ -176,7 +170,7 @@ def summarize(values: Sequence[float]) -> dict[str, float | int]:
     ordered = sorted(values)
     out: dict[str, float | int] = {"count": len(ordered), "mean": sum(ordered) / len(ordered)}
     for p in PERCENTILES:
-        out[f"p{p:g}"] = percentile(ordered, p)
+        out[f"p{p:g}"] = percentile(ordered, p, method="nearest_rank")
     out["max"] = float(ordered[-1])
     return out
 
@@ -290,7 +284,7 @@ def self_check(
     for item in health:
         merged.merge(item.lateness)
         steady = item.cpu_percent[1:] or item.cpu_percent
-        cpu_median = percentile(steady, 50) if steady else 0.0
+        cpu_median = percentile(steady, 50, method="nearest_rank") if steady else 0.0
         p99 = item.lateness.percentile(99)
         seconds = max(item.seconds, 1e-9)
         entry = {
@@ -410,8 +404,8 @@ def time_series(samples: Sequence[Sample], bucket_s: float = SERIES_BUCKET_S) ->
             {
                 "t_s": index * bucket_s,
                 "count": len(values),
-                "p50": percentile(values, 50),
-                "p95": percentile(values, 95),
+                "p50": percentile(values, 50, method="nearest_rank"),
+                "p95": percentile(values, 95, method="nearest_rank"),
             }
             for index, values in sorted(by_bucket.items())
         ]

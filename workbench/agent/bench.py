@@ -8,10 +8,7 @@ from pathlib import Path
 
 import yaml
 
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+from workbench.stats import percentile
 
 
 def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
@@ -61,11 +58,11 @@ def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
         "temperature": round(agent.classifier.temperature, 2),
         "understand_ms": {
             "p50": round(statistics.median(understand_ms), 3),
-            "p95": round(_percentile(understand_ms, 0.95), 3),
+            "p95": round(percentile(understand_ms, 95, method="nearest_rank"), 3),
         },
         "retrieve_ms": {
             "p50": round(statistics.median(retrieve_ms), 3),
-            "p95": round(_percentile(retrieve_ms, 0.95), 3),
+            "p95": round(percentile(retrieve_ms, 95, method="nearest_rank"), 3),
         },
         "knowledge_chunks": len(agent.knowledge.chunks),
     }

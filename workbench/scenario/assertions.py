@@ -25,10 +25,11 @@ from workbench.audio.frames import FRAME_MS
 from workbench.engine import events as ev
 from workbench.engine.interruption import leading_acknowledgement
 from workbench.engine.session import display_text
-from workbench.engine.trace import TurnTimeline, percentile
+from workbench.engine.trace import TurnTimeline
 from workbench.engine.virtual import CallResult
 from workbench.scenario import schema as sc
 from workbench.scenario.caller import CallerAction, CallerLog
+from workbench.stats import percentile
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from typing import Any
 from workbench.engine.outcomes import OverlapOutcome, summarise
 from workbench.engine.report import call_to_dict
 from workbench.engine.scorecard import suite_scorecard
-from workbench.engine.trace import latency_summary, percentile
 from workbench.scenario.assertions import barge_in_stop_times, premature_endpoints
 from workbench.scenario.assertions import false_interruptions as judge_false
 from workbench.scenario.runner import ScenarioResult
+from workbench.stats import latency_summary
 
 
 def false_interruptions(results: Sequence[ScenarioResult]) -> int:
@@ -52,20 +52,16 @@ def outcomes_line(summary: dict[str, Any]) -> str:
 def suite_summary(results: Sequence[ScenarioResult], wall_s: float) -> dict[str, Any]:
     timelines = [t for r in results if r.call for t in r.call.timelines if t.turn > 0]
     stops = barge_in_stop_times(r.caller for r in results)
-    barge: dict[str, Any] = {"count": len(stops)}
-    if stops:
-        barge |= {
-            "p50_ms": round(percentile(stops, 50), 1),
-            "p95_ms": round(percentile(stops, 95), 1),
-            "max_ms": round(max(stops), 1),
-        }
+    barge: dict[str, Any] = latency_summary(stops, suffix="_ms", count="count")
     return {
         "scenarios": len(results),
         "passed": sum(1 for r in results if r.passed),
         "failed": sum(1 for r in results if not r.passed),
         "wall_s": round(wall_s, 2),
         "call_time_s": round(sum(r.call.duration_ms for r in results if r.call) / 1000.0, 1),
-        "turn_latency_ms": latency_summary(timelines),
+        "turn_latency_ms": latency_summary(
+            [t.total_ms for t in timelines], suffix="_ms", mean=True
+        ),
         "barge_in_stop_ms": barge,
         "false_interruptions": false_interruptions(results),
         "overlaps": summarise(o for r in results if r.call for o in r.call.overlaps),

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from workbench.audio.heard import REPLY_GAP_MS
+from workbench.stats import percentile
 from workbench.telephony.client import MediaStreamClient, Pacer
 
 log = logging.getLogger(__name__)
@@ -321,7 +322,7 @@ def judge_from_outside(
                 bound = getattr(limit, name, None)
                 if bound is None:
                     continue
-                value = float(np.percentile(latencies, q))
+                value = percentile(latencies, q)
                 out.append(
                     _outcome(
                         f"turn_latency_ms.{name}",

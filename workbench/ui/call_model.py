@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.engine import events as ev
-from workbench.engine.trace import TurnTimeline, latency_summary
+from workbench.engine.trace import TurnTimeline
+from workbench.stats import latency_summary
 
 
 @dataclass
@@ -65,7 +66,8 @@ class CallModel:
 
     def summary(self) -> dict[str, float]:
         """p50/p95 of caller-perceived latency over the caller's turns (not the greeting)."""
-        return latency_summary(t for t in self.timelines if t.turn > 0)
+        totals = [t.total_ms for t in self.timelines if t.turn > 0]
+        return latency_summary(totals, suffix="_ms", mean=True)
 
     def apply(self, event: ev.Event) -> int | None:
         self.events.append(event)
