@@ -83,7 +83,7 @@ def reference_text(sentence: str) -> str:
     return display_text(sentence)
 
 
-def _summary(values: Sequence[float]) -> dict[str, float | int | None]:
+def _summary(values: Sequence[float]) -> dict[str, Any]:
     if not values:
         return {"n": 0, "p50": None, "p95": None, "max": None}
     return latency_summary(values, count="n")
