@@ -12,9 +12,9 @@ from typing import Any
 from workbench.engine.outcomes import OverlapOutcome, summarise
 from workbench.engine.report import call_to_dict
 from workbench.engine.scorecard import suite_scorecard
-from workbench.scenario.assertions import barge_in_stop_times, premature_endpoints
-from workbench.scenario.assertions import false_interruptions as judge_false
 from workbench.scenario.runner import ScenarioResult
+from workbench.scenario.turn_taking import barge_in_stop_times, premature_endpoints
+from workbench.scenario.turn_taking import false_interruptions as judge_false
 from workbench.stats import latency_summary
 
 
