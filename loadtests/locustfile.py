@@ -188,7 +188,7 @@ class SyntheticCaller(User):
         if arrivals:
             self._arrival_wait()
         plan = call_script.pick(_plans(self.options), self.rng)
-        call = media_call.MediaCall(
+        call = media_call.LocustCall(
             self.host or self.environment.host,
             self.pacer,
             token=self.options.token or None,
@@ -342,7 +342,7 @@ if _SHAPE:
                 },
                 "soak": {"users": o.peak_users, "duration_s": o.soak_s, "ramp_s": o.ramp_s},
                 "replay": {
-                    "profile": shapes.load_profile(Path(o.arrival_profile)),
+                    "profile": shapes.load_arrival_profile(Path(o.arrival_profile)),
                     "fraction": o.fraction,
                     "duration_s": o.replay_s,
                     "mean_call_s": o.mean_call_s,

@@ -8,10 +8,10 @@ runs, but each call costs roughly what the reference's "naive" user costs (~150โ
 process). This module keeps the same behaviour (reference twilio-media-streams.md ยง7) with the
 per-frame work removed:
 
-- caller audio is pre-encoded once per process to base64 frame strings (`Utterance`); a sent
+- caller audio is pre-encoded once per process to base64 frame strings (`EncodedUtterance`); a sent
   frame is one `%`-format of a fixed JSON template plus a masked WebSocket header;
 - agent audio is judged audible with a 256-byte lookup table (`bytes.translate`), no decode;
-- ONE `Pacer` greenlet per process sends every call's frame each 20 ms; calls are spread over
+- ONE `GreenletPacer` greenlet per process sends every call's frame each 20 ms; calls are spread over
   ten 2 ms slots (their phases differ, as real calls' do), so each slot's burst is short;
 - websocket-client (pure Python, cooperative under gevent) only opens the connection; frames
   are written and parsed here, and one receive greenlet per call reads in bulk;
@@ -95,7 +95,7 @@ def audible_span(payload: bytes) -> tuple[int, int] | None:
 
 
 @dataclass(frozen=True)
-class Utterance:
+class EncodedUtterance:
     """Caller speech pre-encoded for sending: base64 frames and where the speech lies in them."""
 
     text: str
@@ -107,7 +107,7 @@ class Utterance:
     interruption_onset_ms: float | None = None
 
     @classmethod
-    def from_pcm(cls, text: str, pcm8k: np.ndarray) -> Utterance:
+    def from_pcm(cls, text: str, pcm8k: np.ndarray) -> EncodedUtterance:
         pcm = np.asarray(pcm8k, dtype=np.int16)
         pcm = np.concatenate([pcm, np.zeros((-len(pcm)) % FRAME_SAMPLES, np.int16)])
         ulaw = ulaw_encode(pcm)
@@ -126,7 +126,7 @@ class Utterance:
 
 
 @dataclass
-class Interjection:
+class InterjectionMeasure:
     """A barge-in or backchannel as the caller measured it (times on the call's schedule)."""
 
     kind: str
@@ -154,7 +154,7 @@ class CallState:
     # speech, so the turn has no response latency (counted as not applicable, not timed).
     reply_not_applicable: str = ""
     clears_ms: list[float] = field(default_factory=list)
-    interjection: Interjection | None = None
+    interjection: InterjectionMeasure | None = None
     protocol_errors: list[str] = field(default_factory=list)
     closed_reason: str = ""
     closed_by_agent: bool = False
@@ -162,13 +162,13 @@ class CallState:
     marks_echoed: int = 0
 
 
-class MediaCall:
+class LocustCall:
     """The caller's end of one call. `connect()`, then the script queues speech and keys."""
 
     def __init__(
         self,
         url: str,
-        pacer: Pacer,
+        pacer: GreenletPacer,
         *,
         token: str | None = None,
         caller_number: str = "+14155550199",
@@ -216,7 +216,7 @@ class MediaCall:
         self._echo_now: list[str] = []
         self._receiver: gevent.Greenlet | None = None
         self._utterance_started_ms: float | None = None
-        self._pending_utterance: Utterance | None = None
+        self._pending_utterance: EncodedUtterance | None = None
         self._pending_intent: str | None = None
         # Each caller onset over agent audio and what became of it (the same tracker as
         # `workbench call`'s client): `overlap_report()` once the call is over.
@@ -304,7 +304,7 @@ class MediaCall:
 
     # ------------------------------------------------------------------ caller actions
 
-    def say(self, utterance: Utterance, intent: str | None = "interruption") -> None:
+    def say(self, utterance: EncodedUtterance, intent: str | None = "interruption") -> None:
         """Queue an utterance: its frames go out one per tick after anything queued. `intent`:
         what the caller means by it if it lands over agent audio ("interruption",
         "acknowledgement", "noise")."""
@@ -667,7 +667,7 @@ class MediaCall:
         return last is not None and self.now_ms() - last < 200.0
 
 
-class Pacer:
+class GreenletPacer:
     """One greenlet per process: every call's frame each 20 ms, on absolute deadlines.
 
     Calls join the least-loaded of `SLOTS` 2 ms phases, so a tick's sends are spread over the
@@ -676,7 +676,7 @@ class Pacer:
     """
 
     def __init__(self, *, burn_ms_per_tick: float = 0.0) -> None:
-        self.slots: list[list[MediaCall]] = [[] for _ in range(SLOTS)]
+        self.slots: list[list[LocustCall]] = [[] for _ in range(SLOTS)]
         self.health = GeneratorHealth(process=f"pid {os.getpid()}")
         self.burn_ms_per_tick = burn_ms_per_tick
         self._greenlet: gevent.Greenlet | None = None
@@ -716,14 +716,14 @@ class Pacer:
         """The record to report: the window's, once it has ended, else the running one."""
         return self.final or self.health
 
-    def start(self) -> Pacer:
+    def start(self) -> GreenletPacer:
         if self._greenlet is None:
             self._t0 = time.perf_counter()
             self._greenlet = gevent.spawn(self._run)
             self._cpu = gevent.spawn(self._sample_cpu)
         return self
 
-    def add(self, call: MediaCall) -> None:
+    def add(self, call: LocustCall) -> None:
         self.start()
         slot = min(range(SLOTS), key=lambda i: len(self.slots[i]))
         call.slot = slot
@@ -735,7 +735,7 @@ class Pacer:
         self._calls += 1
         self.health.max_calls = max(self.health.max_calls, self._calls)
 
-    def remove(self, call: MediaCall) -> None:
+    def remove(self, call: LocustCall) -> None:
         calls = self.slots[call.slot]
         if call in calls:
             calls.remove(call)
@@ -805,12 +805,12 @@ def settle_gc() -> None:
     gc.freeze()
 
 
-_PACER: Pacer | None = None
+_PACER: GreenletPacer | None = None
 
 
-def process_pacer(burn_ms_per_tick: float = 0.0) -> Pacer:
+def process_pacer(burn_ms_per_tick: float = 0.0) -> GreenletPacer:
     """The process's one pacer (created on first use)."""
     global _PACER
     if _PACER is None:
-        _PACER = Pacer(burn_ms_per_tick=burn_ms_per_tick)
+        _PACER = GreenletPacer(burn_ms_per_tick=burn_ms_per_tick)
     return _PACER

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from workbench.agent.entities import luhn_valid
 from workbench.crm.call_record import CallRecord
 from workbench.crm.mapping import prepare_call
-from workbench.crm.redaction import luhn_valid, redact_text, redact_transcript
+from workbench.crm.redaction import redact_text, redact_transcript
 
 
 def test_luhn_accepts_test_card_numbers_and_rejects_a_changed_digit():

@@ -14,7 +14,7 @@ import base64, json, sys
 sys.path.insert(0, "loadtests")
 import media_call
 
-call = media_call.MediaCall("ws://unused", media_call.Pacer())
+call = media_call.LocustCall("ws://unused", media_call.GreenletPacer())
 sid = call.stream_sid
 
 def media(audio):
@@ -75,13 +75,13 @@ def media(call, frames):
     return json.dumps({"event": "media", "streamSid": call.stream_sid,
                        "media": {"payload": payload}}, separators=(",", ":")).encode()
 
-utterance = media_call.Utterance.from_pcm("Sorry, what about Saturday?", synthetic_render("Sorry, what about Saturday?"))
+utterance = media_call.EncodedUtterance.from_pcm("Sorry, what about Saturday?", synthetic_render("Sorry, what about Saturday?"))
 out = {}
 
 def run(agent_frames, barge_at_tick, clear_at_tick=None, kind="barge_in"):
-    call = media_call.MediaCall("ws://unused", media_call.Pacer())
+    call = media_call.LocustCall("ws://unused", media_call.GreenletPacer())
     call._on_text(media(call, agent_frames))
-    item = media_call.Interjection(kind)
+    item = media_call.InterjectionMeasure(kind)
     for n in range(barge_at_tick + len(utterance.frames) + 60):
         if n == barge_at_tick:
             call.state.interjection = item
@@ -102,7 +102,7 @@ call, item = run(agent_frames=400, barge_at_tick=10, kind="backchannel")
 out["overlap"] = [call.state.reply_not_applicable, call.state.awaiting_reply]
 # The reply begins while the utterance's 200 ms silent tail is still being sent: timed from
 # the reply's first sample, not from the end of the tail.
-call = media_call.MediaCall("ws://unused", media_call.Pacer())
+call = media_call.LocustCall("ws://unused", media_call.GreenletPacer())
 frames = len(utterance.frames)
 for n in range(5 + frames + 30):
     if n == 5:

@@ -23,7 +23,7 @@ class FakeCall:
         self.ticks += 1
         self.pacer.health.lateness.add((time.perf_counter() - due) * 1000.0)
 
-pacer = media_call.Pacer()
+pacer = media_call.GreenletPacer()
 calls = [FakeCall(pacer) for _ in range(4)]
 for call in calls:
     pacer.add(call)

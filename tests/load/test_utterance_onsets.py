@@ -23,7 +23,7 @@ def quiet(ms):
 pcm = np.concatenate([quiet(40), tone(260), quiet(240), tone(700)])
 out = {}
 for text in ("Yeah, but how much is it?", "Sorry, how much is it?"):
-    u = media_call.Utterance.from_pcm(text, pcm)
+    u = media_call.EncodedUtterance.from_pcm(text, pcm)
     out[text] = [u.onset_ms, u.interruption_onset_ms]
 print(json.dumps(out))
 """

@@ -12,7 +12,7 @@ from telephony_helpers import start_server
 
 from workbench.audio.frames import SILENCE_FRAME, iter_frames, word_start
 from workbench.engine import events as ev
-from workbench.engine.session import display_text
+from workbench.speech.numbers import display_text
 from workbench.telephony.client import MediaStreamClient, Pacer
 from workbench.telephony.scripted import scenario_renderer
 

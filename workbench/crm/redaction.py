@@ -29,6 +29,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from workbench.agent.entities import luhn_valid
+
 _DIGIT_WORDS = {
     "zero": "0",
     "oh": "0",
@@ -70,19 +72,6 @@ class Redacted:
     text: str
     counts: dict[str, int] = field(default_factory=dict)
     confidence: float = 1.0
-
-
-def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum every payment-card number satisfies."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
 
 
 def _digits_of(run: str) -> str:

@@ -78,7 +78,7 @@ def voice_name(voice: str, rate: int | None) -> str:
 
 def reference_text(sentence: str) -> str:
     """What the caller said, as words: the sentence without its TTS reading-mode tags."""
-    from workbench.engine.session import display_text
+    from workbench.speech.numbers import display_text
 
     return display_text(sentence)
 

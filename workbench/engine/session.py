@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-import re
 import statistics
 import threading
 from collections import deque
@@ -45,6 +44,7 @@ from workbench.engine.endpointing import EndpointDecision, make_endpointer
 from workbench.engine.interruption import BACKCHANNEL_TOKENS, InterruptionJudge
 from workbench.engine.trace import Span
 from workbench.speech.ears import FINAL_PASS_LANE, reconcile
+from workbench.speech.numbers import display_text
 from workbench.speech.stt import Transcript
 from workbench.speech.vad import VadSpeechEnd, VadSpeechStart
 
@@ -204,14 +204,6 @@ class _Overlap:
     reason: str = ""
     speech_ended_at: float | None = None  # the caller's last speech frame in it
     after_acknowledgement_ms: float | None = None  # began this soon after an acknowledgement
-
-
-_TTS_MARKUP = re.compile(r"</?(?:digits|spell)>", re.IGNORECASE)
-
-
-def display_text(text: str) -> str:
-    """A reply sentence as a person reads it: without the TTS reading-mode tags."""
-    return _TTS_MARKUP.sub("", text)
 
 
 class CallSession:

@@ -23,12 +23,12 @@ from typing import Any
 
 from workbench.engine import events as ev
 from workbench.engine.interruption import leading_acknowledgement
-from workbench.engine.session import display_text
 from workbench.engine.trace import TurnTimeline
 from workbench.engine.virtual import CallResult
 from workbench.scenario import schema as sc
 from workbench.scenario.caller_log import CallerAction, CallerLog
 from workbench.scenario.turn_taking import false_interruptions
+from workbench.speech.numbers import display_text
 from workbench.stats import percentile
 
 log = logging.getLogger(__name__)

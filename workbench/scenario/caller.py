@@ -479,7 +479,7 @@ def _padded(pcm: np.ndarray) -> np.ndarray:
 
 
 def _said(event: ev.Event, pattern: str) -> bool:
-    from workbench.engine.session import display_text
+    from workbench.speech.numbers import display_text
 
     if isinstance(event, ev.ResponseStarted):
         texts = list(event.sentences)

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from workbench.engine import events as ev
-from workbench.engine.session import display_text
 from workbench.engine.trace import TurnTimeline
 from workbench.scenario.runner import ScenarioResult
 from workbench.scenario.summary import outcomes_line, overlap_line, suite_summary
+from workbench.speech.numbers import display_text
 from workbench.stats import latency_summary
 
 _COLOURS = {

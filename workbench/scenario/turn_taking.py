@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from workbench.audio.frames import FRAME_MS
 from workbench.engine import events as ev
-from workbench.engine.session import display_text
 from workbench.engine.virtual import CallResult
 from workbench.scenario.caller_log import CallerLog
+from workbench.speech.numbers import display_text
 
 NOISE_STOP_GRACE_MS = 1500.0  # a stop this long after caller speech ended is still its doing
 

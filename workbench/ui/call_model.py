@@ -16,7 +16,7 @@ from workbench.stats import latency_summary
 
 
 @dataclass
-class TurnRecord:
+class TurnDetails:
     """Everything the inspector shows for one turn."""
 
     turn: int
@@ -48,16 +48,16 @@ class CallModel:
 
     def reset(self) -> None:
         self.call_id = ""
-        self.turns: dict[int, TurnRecord] = {}
+        self.turns: dict[int, TurnDetails] = {}
         self.events: list[ev.Event] = []
         self.ended: ev.CallEnded | None = None
         self._last_final: ev.FinalTranscript | None = None
         self._last_endpoint: ev.EndpointDecided | None = None
         self._current_turn = 0
 
-    def turn(self, number: int) -> TurnRecord:
+    def turn(self, number: int) -> TurnDetails:
         if number not in self.turns:
-            self.turns[number] = TurnRecord(number)
+            self.turns[number] = TurnDetails(number)
         return self.turns[number]
 
     @property
@@ -117,7 +117,7 @@ class CallModel:
             self.ended = event
         return None
 
-    def _start_turn(self, number: int) -> TurnRecord:
+    def _start_turn(self, number: int) -> TurnDetails:
         """The first decision of a turn claims the caller's last final transcript."""
         record = self.turn(number)
         if number > 0 and number != self._current_turn:
