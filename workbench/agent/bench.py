@@ -6,9 +6,8 @@ import statistics
 import time
 from pathlib import Path
 
-import yaml
-
 from workbench.stats import percentile
+from workbench.yamlfile import read_yaml
 
 
 def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
@@ -25,7 +24,7 @@ def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
 
     heldout_path = Path(directory) / "heldout.yaml"
     heldout = (
-        yaml.safe_load(heldout_path.read_text(encoding="utf-8")) if heldout_path.is_file() else {}
+        read_yaml(heldout_path, "held-out lines", tree=False)[0] if heldout_path.is_file() else {}
     )
     utterances = [u for us in heldout.values() for u in us] or [
         e for t in agent.definition.topics for e in t.examples

@@ -12,10 +12,12 @@ from typing import Any
 from workbench.engine.outcomes import OverlapOutcome, summarise
 from workbench.engine.report import call_to_dict
 from workbench.engine.scorecard import suite_scorecard
+from workbench.errors import InputFileError
 from workbench.scenario.runner import ScenarioResult
 from workbench.scenario.turn_taking import barge_in_stop_times, premature_endpoints
 from workbench.scenario.turn_taking import false_interruptions as judge_false
 from workbench.stats import latency_summary
+from workbench.yamlfile import read_yaml
 
 
 def false_interruptions(results: Sequence[ScenarioResult]) -> int:
@@ -86,8 +88,6 @@ def premature_summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
 def agent_fingerprint(directory: str) -> dict[str, str]:
     """The agent a run called: its name, directory and a hash of every file in it (the
     definition, lexicon, knowledge), so `compare` can tell two agent versions apart."""
-    import yaml
-
     root = Path(directory)
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -96,8 +96,9 @@ def agent_fingerprint(directory: str) -> dict[str, str]:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     name = ""
     try:
-        name = str((yaml.safe_load((root / "agent.yaml").read_text()) or {}).get("name", ""))
-    except (OSError, yaml.YAMLError, AttributeError):
+        data = read_yaml(root / "agent.yaml", "agent definition", tree=False)[0]
+        name = str((data or {}).get("name", ""))
+    except (InputFileError, AttributeError):  # the report names the agent if it can
         pass
     return {"name": name, "path": str(root), "hash": digest.hexdigest()[:16]}
 
