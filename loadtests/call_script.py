@@ -71,7 +71,7 @@ def report_not_applicable(report: Report, name: str, reason: str) -> None:
 @dataclass(frozen=True)
 class PlanStep:
     kind: str
-    utterance: Any = None  # media_call.EncodedUtterance for say/barge_in/backchannel
+    utterance: Any = None  # call_records.EncodedUtterance for say/barge_in/backchannel
     value: float = 0.0  # pause/silence ms, at_ms, interval ms
     digits: str = ""
     wait: str = ""
@@ -135,7 +135,7 @@ def load_plans(
     """Plans for every scenario under `paths` (weight > 0). `voice`: `synthetic`, a TTS voice,
     or None for each scenario's own caller voice. Without `render_audio` no TTS runs (the
     master only needs names, weights and intents)."""
-    from media_call import EncodedUtterance
+    from call_records import EncodedUtterance
 
     plans = []
     renderers: dict[tuple[str, int | None], Callable[[str], np.ndarray]] = {}
@@ -333,7 +333,8 @@ def _await_reply(call: Any, report: Report, timeout: float) -> None:
 def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> None:
     """Speak `at_ms` into the agent's current speech; measure the stop (or no stop)."""
     import gevent
-    from media_call import FALSE_INTERRUPTION_WINDOW_MS, InterjectionMeasure
+    from call_records import InterjectionMeasure
+    from media_call import FALSE_INTERRUPTION_WINDOW_MS
 
     state = call.state
     began = call.now_ms()
