@@ -60,7 +60,8 @@ def make_main_window(qtbot, call_runtime, tmp_path):
         qtbot.addWidget(window)
         windows.append(window)
         window.show()
-        with qtbot.waitSignal(window.bridge.runtime_ready, timeout=30_000):
+        # (loading the ear's Whisper workers took over 30 s once with the cores busy)
+        with qtbot.waitSignal(window.bridge.runtime_ready, timeout=120_000):
             pass
         return window
 
