@@ -9,8 +9,9 @@ Two methods, named wherever they are used, because a figure means nothing withou
   report promises (Locust's own figures are rounded; ours are not).
 
 Pure Python rather than ``np.percentile``: the lists are short and summaries are taken often
-(a progress line a second, a bucket per metric), where numpy's call overhead is ~100x the sort.
-It sits beside `errors.py`, below every room, so the audio helpers and the faces share it.
+(a progress line a second, a bucket per metric), and ``np.percentile`` of 20 values cost ~75x
+this (225 vs 3 µs, side by side on a loaded machine). It sits beside `errors.py`, below
+every room, so the benches, the scorecards, the reports and the Locust process share it.
 """
 
 from __future__ import annotations
