@@ -2,7 +2,7 @@
 
 A `CallPlan` is a scenario with its caller audio pre-rendered once per process (TTS through
 the on-disk `TTSCache`, or a synthetic voice for generator benches) and pre-encoded for
-sending. `play_call` runs one call from a plan on a `MediaCall` and reports what the caller
+sending. `play_call` runs one call from a plan on a `LocustCall` and reports what the caller
 measured through `report(name, value_ms, ok, cause)`:
 
 - `call_setup`: WebSocket connect + upgrade;
@@ -71,7 +71,7 @@ def report_not_applicable(report: Report, name: str, reason: str) -> None:
 @dataclass(frozen=True)
 class PlanStep:
     kind: str
-    utterance: Any = None  # media_call.Utterance for say/barge_in/backchannel
+    utterance: Any = None  # call_records.EncodedUtterance for say/barge_in/backchannel
     value: float = 0.0  # pause/silence ms, at_ms, interval ms
     digits: str = ""
     wait: str = ""
@@ -135,7 +135,7 @@ def load_plans(
     """Plans for every scenario under `paths` (weight > 0). `voice`: `synthetic`, a TTS voice,
     or None for each scenario's own caller voice. Without `render_audio` no TTS runs (the
     master only needs names, weights and intents)."""
-    from media_call import Utterance
+    from call_records import EncodedUtterance
 
     plans = []
     renderers: dict[tuple[str, int | None], Callable[[str], np.ndarray]] = {}
@@ -159,7 +159,7 @@ def load_plans(
             kind = sc.step_kind(step)
             text = getattr(step, kind, None) if kind in ("say", "barge_in", "backchannel") else None
             if isinstance(text, str):
-                utt = Utterance.from_pcm(text, render(text)) if render else None
+                utt = EncodedUtterance.from_pcm(text, render(text)) if render else None
                 at = getattr(step, "at_ms", 0.0)
                 steps.append(PlanStep(kind, utt, value=at, now=getattr(step, "now", False)))
             elif kind == "say_wav":
@@ -168,7 +168,7 @@ def load_plans(
                     from workbench.scenario.caller import load_wav_8k
 
                     pcm = load_wav_8k(scenario.resolve(step.say_wav))
-                    utt = Utterance.from_pcm(step.say_wav, pcm)
+                    utt = EncodedUtterance.from_pcm(step.say_wav, pcm)
                 steps.append(PlanStep("say", utt, now=step.now))
             elif kind == "pause":
                 steps.append(PlanStep("pause", value=step.pause_ms))
@@ -221,7 +221,7 @@ class CallFailed(Exception):
 
 
 def play_call(call: Any, plan: CallPlan, report: Report, *, connect_timeout_s: float = 10.0):
-    """Run one call from `plan` on `call` (a `media_call.MediaCall`); hangs up in all cases."""
+    """Run one call from `plan` on `call` (a `media_call.LocustCall`); hangs up in all cases."""
     import gevent
     import websocket
 
@@ -333,7 +333,8 @@ def _await_reply(call: Any, report: Report, timeout: float) -> None:
 def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> None:
     """Speak `at_ms` into the agent's current speech; measure the stop (or no stop)."""
     import gevent
-    from media_call import FALSE_INTERRUPTION_WINDOW_MS, Interjection
+    from call_records import InterjectionMeasure
+    from media_call import FALSE_INTERRUPTION_WINDOW_MS
 
     state = call.state
     began = call.now_ms()
@@ -349,7 +350,7 @@ def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> Non
     delay = (target - call.now_ms()) / 1000.0
     if delay > 0:
         gevent.sleep(delay)
-    item = Interjection(step.kind)
+    item = InterjectionMeasure(step.kind)
     state.interjection = item
     call.say(step.utterance, "interruption" if step.kind == "barge_in" else "acknowledgement")
     if step.kind == "barge_in":

@@ -48,6 +48,7 @@ from locust.runners import MasterRunner, WorkerRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this file
 
 import call_script  # noqa: E402
+import greenlet_pacer  # noqa: E402
 import media_call  # noqa: E402
 import progress  # noqa: E402
 import shapes  # noqa: E402
@@ -163,7 +164,7 @@ class SyntheticCaller(User):
     def on_start(self) -> None:
         self.options = _options_of(self.environment)
         self.rng = random.Random()
-        self.pacer = media_call.process_pacer(self.options.burn_cpu_ms)
+        self.pacer = greenlet_pacer.process_pacer(self.options.burn_cpu_ms)
 
     def _arrival_wait(self) -> None:
         """Arrival-rate mode: wait for this process's next call slot (SIPp -r with -l)."""
@@ -188,7 +189,7 @@ class SyntheticCaller(User):
         if arrivals:
             self._arrival_wait()
         plan = call_script.pick(_plans(self.options), self.rng)
-        call = media_call.MediaCall(
+        call = media_call.LocustCall(
             self.host or self.environment.host,
             self.pacer,
             token=self.options.token or None,
@@ -232,8 +233,8 @@ def _fire(environment, name, value_ms, ok, cause, scenario, call_sid) -> None:
 @events.report_to_master.add_listener
 def _ship(client_id, data) -> None:
     data["exact_samples"], _Process.unsent = _Process.unsent, []
-    if media_call._PACER is not None:
-        data["exact_health"] = media_call._PACER.measured.to_dict()
+    if greenlet_pacer._PACER is not None:
+        data["exact_health"] = greenlet_pacer._PACER.measured.to_dict()
 
 
 @events.worker_report.add_listener
@@ -254,7 +255,7 @@ def _started(environment, **_kw) -> None:
         _Process.progress = gevent.spawn(_print_progress, environment, _Process.run_started)
     if not isinstance(environment.runner, MasterRunner):
         _plans(environment.parsed_options)  # render the callers' audio before any call starts
-        media_call.settle_gc()  # Locust, gevent, the plans: out of the collector's sight
+        greenlet_pacer.settle_gc()  # Locust, gevent, the plans: out of the collector's sight
 
 
 def _print_progress(environment, started: float) -> None:
@@ -295,16 +296,16 @@ def _stop_progress(**_kw) -> None:
 
 @events.spawning_complete.add_listener
 def _steady(user_count, **_kw) -> None:
-    """Judge the generator on the steady state: the window starts `media_call.SETTLE_S` after
+    """Judge the generator on the steady state: the window starts `greenlet_pacer.SETTLE_S` after
     all users are spawned (the first time only) and ends when the test stops."""
-    if media_call._PACER is not None:
-        media_call._PACER.begin_window()
+    if greenlet_pacer._PACER is not None:
+        greenlet_pacer._PACER.begin_window()
 
 
 @events.test_stopping.add_listener
 def _window_ends(**_kw) -> None:
-    if media_call._PACER is not None:
-        media_call._PACER.end_window()
+    if greenlet_pacer._PACER is not None:
+        greenlet_pacer._PACER.end_window()
 
 
 # ---------------------------------------------------------------- shapes
@@ -342,7 +343,7 @@ if _SHAPE:
                 },
                 "soak": {"users": o.peak_users, "duration_s": o.soak_s, "ramp_s": o.ramp_s},
                 "replay": {
-                    "profile": shapes.load_profile(Path(o.arrival_profile)),
+                    "profile": shapes.load_arrival_profile(Path(o.arrival_profile)),
                     "fraction": o.fraction,
                     "duration_s": o.replay_s,
                     "mean_call_s": o.mean_call_s,
@@ -400,8 +401,8 @@ def _write_report(environment, **_kw) -> None:
     health: list[GeneratorHealth] = []
     if isinstance(environment.runner, MasterRunner):
         health = [GeneratorHealth.from_dict(h) for h in _Process.worker_health.values()]
-    elif media_call._PACER is not None:
-        health = [media_call._PACER.measured]
+    elif greenlet_pacer._PACER is not None:
+        health = [greenlet_pacer._PACER.measured]
     samples = sorted(_Process.samples, key=lambda s: s.t)
     reconciliation = None
     if o.org_url:

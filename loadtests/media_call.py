@@ -1,4 +1,4 @@
-"""A lean, greenlet-friendly Twilio-side Media Streams call and the process's shared pacer.
+"""A lean, greenlet-friendly Twilio-side Media Streams call (paced by `greenlet_pacer.py`).
 
 Why not `workbench.telephony.caller.client.MediaStreamClient`: it is faithful but does per-frame
 work that caps a generator process far below 500 calls — a `json.dumps` and a `b64encode`
@@ -8,10 +8,10 @@ runs, but each call costs roughly what the reference's "naive" user costs (~150�
 process). This module keeps the same behaviour (reference twilio-media-streams.md §7) with the
 per-frame work removed:
 
-- caller audio is pre-encoded once per process to base64 frame strings (`Utterance`); a sent
+- caller audio is pre-encoded once per process to base64 frame strings (`EncodedUtterance`); a sent
   frame is one `%`-format of a fixed JSON template plus a masked WebSocket header;
 - agent audio is judged audible with a 256-byte lookup table (`bytes.translate`), no decode;
-- ONE `Pacer` greenlet per process sends every call's frame each 20 ms; calls are spread over
+- ONE `GreenletPacer` greenlet per process sends every call's frame each 20 ms; calls are spread over
   ten 2 ms slots (their phases differ, as real calls' do), so each slot's burst is short;
 - websocket-client (pure Python, cooperative under gevent) only opens the connection; frames
   are written and parsed here, and one receive greenlet per call reads in bulk;
@@ -28,46 +28,33 @@ every frame) and CPU, so an overloaded generator is visible and never blamed on 
 from __future__ import annotations
 
 import base64
-import gc
 import json
 import logging
-import os
 import random
 import struct
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.event
 import gevent.lock
-import numpy as np
 import websocket
+from call_records import CallState, EncodedUtterance, audible_span
 
-from workbench.audio.codec import ulaw_encode
-from workbench.audio.frames import FRAME_BYTES, FRAME_SAMPLES, SILENCE_FRAME
-from workbench.audio.heard import AUDIBLE_ULAW_TABLE, REPLY_GAP_MS
-from workbench.engine.caller import interruption_onset_index
-from workbench.loadreport import GeneratorHealth
+from workbench.audio.frames import FRAME_BYTES, SILENCE_FRAME
+from workbench.audio.heard import REPLY_GAP_MS
 from workbench.telephony import protocol as p
 from workbench.telephony import signature as twilio_signature
 from workbench.telephony.caller.overlaps import OverlapTracker
 
+if TYPE_CHECKING:
+    from greenlet_pacer import GreenletPacer
+
 log = logging.getLogger(__name__)
 
-FRAME_S = 0.020
-SLOTS = 10  # phases per 20 ms tick
-SLOT_S = FRAME_S / SLOTS
-# libev's timers wake ~0.7 ms late on average (millisecond resolution). Waking early and
-# yielding until the deadline cuts that to ~0.2 ms but costs ~8 % of a core at 500 slot
-# wake-ups a second, which matters more at high call counts: off by default.
-WAKE_EARLY_S = 0.0
-# The measured window starts this long after all users are spawned: the last calls' connects
-# and the greetings they all receive at once are the ramp-up, not the steady state.
-SETTLE_S = 2.0
 STOP_GAP_MS = 400.0  # after a barge-in onset, agent audio quiet this long has stopped
 # After a backchannel the script waits this long from its onset before its next step, so an
 # agent that paused for it has time to resume (what became of the reply is the overlap's
@@ -85,90 +72,13 @@ def new_sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
 
 
-def audible_span(payload: bytes) -> tuple[int, int] | None:
-    """(first, last + 1) audible sample of μ-law bytes, or None when all is quiet."""
-    marks = payload.translate(AUDIBLE_ULAW_TABLE)
-    first = marks.find(1)
-    if first < 0:
-        return None
-    return first, marks.rfind(1) + 1
-
-
-@dataclass(frozen=True)
-class Utterance:
-    """Caller speech pre-encoded for sending: base64 frames and where the speech lies in them."""
-
-    text: str
-    frames: tuple[str, ...]
-    onset_ms: float  # first audible sample, from the utterance's start
-    end_ms: float  # end of the last audible sample
-    # Where an interruption proper begins ("Yeah, | but…": after the acknowledgement's pause),
-    # from the utterance's start; a barge-in's stop latency counts from here, as in scenarios.
-    interruption_onset_ms: float | None = None
-
-    @classmethod
-    def from_pcm(cls, text: str, pcm8k: np.ndarray) -> Utterance:
-        pcm = np.asarray(pcm8k, dtype=np.int16)
-        pcm = np.concatenate([pcm, np.zeros((-len(pcm)) % FRAME_SAMPLES, np.int16)])
-        ulaw = ulaw_encode(pcm)
-        span = audible_span(ulaw) or (0, len(ulaw))
-        frames = tuple(
-            base64.b64encode(ulaw[i : i + FRAME_BYTES]).decode("ascii")
-            for i in range(0, len(ulaw), FRAME_BYTES)
-        )
-        proper = interruption_onset_index(pcm, text)
-        interruption_onset = None if proper is None else max(proper / 8.0, span[0] / 8.0)
-        return cls(text, frames, span[0] / 8.0, span[1] / 8.0, interruption_onset)
-
-    @property
-    def duration_ms(self) -> float:
-        return len(self.frames) * FRAME_S * 1000.0
-
-
-@dataclass
-class Interjection:
-    """A barge-in or backchannel as the caller measured it (times on the call's schedule)."""
-
-    kind: str
-    onset_ms: float | None = None  # barge-ins: the interruption proper's onset
-    sound_onset_ms: float | None = None  # the utterance's first audible sample
-    last_agent_ms: float | None = None
-    clear_ms: float | None = None
-    stop_ms: float | None = None  # onset → end of the last agent audio heard after it
-    # Why the measure does not apply (the agent was silent at the onset: nothing to stop or
-    # to interrupt falsely); set instead of `stop_ms`, never as a 0 ms stop.
-    not_applicable: str = ""
-
-
-@dataclass
-class CallState:
-    """What happened on the call (written by the pacer and the receiver, read by the script)."""
-
-    first_agent_audio_ms: float | None = None  # first audible agent sample played
-    last_audible_end_ms: float | None = None
-    run_onset_ms: float | None = None  # start of the agent's current speech run
-    speech_end_ms: float | None = None  # end of the caller's latest utterance / key press
-    reply_ms: float | None = None  # first audible agent sample after `speech_end_ms`
-    awaiting_reply: bool = False
-    # The agent was still talking when the caller stopped: its next sample continues that
-    # speech, so the turn has no response latency (counted as not applicable, not timed).
-    reply_not_applicable: str = ""
-    clears_ms: list[float] = field(default_factory=list)
-    interjection: Interjection | None = None
-    protocol_errors: list[str] = field(default_factory=list)
-    closed_reason: str = ""
-    closed_by_agent: bool = False
-    media_received: int = 0
-    marks_echoed: int = 0
-
-
-class MediaCall:
+class LocustCall:
     """The caller's end of one call. `connect()`, then the script queues speech and keys."""
 
     def __init__(
         self,
         url: str,
-        pacer: Pacer,
+        pacer: GreenletPacer,
         *,
         token: str | None = None,
         caller_number: str = "+14155550199",
@@ -216,7 +126,7 @@ class MediaCall:
         self._echo_now: list[str] = []
         self._receiver: gevent.Greenlet | None = None
         self._utterance_started_ms: float | None = None
-        self._pending_utterance: Utterance | None = None
+        self._pending_utterance: EncodedUtterance | None = None
         self._pending_intent: str | None = None
         # Each caller onset over agent audio and what became of it (the same tracker as
         # `workbench call`'s client): `overlap_report()` once the call is over.
@@ -304,7 +214,7 @@ class MediaCall:
 
     # ------------------------------------------------------------------ caller actions
 
-    def say(self, utterance: Utterance, intent: str | None = "interruption") -> None:
+    def say(self, utterance: EncodedUtterance, intent: str | None = "interruption") -> None:
         """Queue an utterance: its frames go out one per tick after anything queued. `intent`:
         what the caller means by it if it lands over agent audio ("interruption",
         "acknowledgement", "noise")."""
@@ -665,152 +575,3 @@ class MediaCall:
     def agent_speaking(self) -> bool:
         last = self.state.last_audible_end_ms
         return last is not None and self.now_ms() - last < 200.0
-
-
-class Pacer:
-    """One greenlet per process: every call's frame each 20 ms, on absolute deadlines.
-
-    Calls join the least-loaded of `SLOTS` 2 ms phases, so a tick's sends are spread over the
-    20 ms instead of bursting at once. The pacer also samples the process's CPU once a second
-    and (tests only) can burn CPU each tick to starve itself on purpose.
-    """
-
-    def __init__(self, *, burn_ms_per_tick: float = 0.0) -> None:
-        self.slots: list[list[MediaCall]] = [[] for _ in range(SLOTS)]
-        self.health = GeneratorHealth(process=f"pid {os.getpid()}")
-        self.burn_ms_per_tick = burn_ms_per_tick
-        self._greenlet: gevent.Greenlet | None = None
-        self._t0 = 0.0
-        self._n = 0
-        self._calls = 0
-        self._window_at: float | None = None
-        self._reset_at_tick: int | None = None
-        self.final: GeneratorHealth | None = None
-
-    def reset_health(self) -> None:
-        """Start the lateness/CPU record afresh (after the ramp-up's connect storm); the
-        lateness so far is kept apart as the ramp-up's (reported, not judged)."""
-        ramp = self.health.lateness
-        ramp.merge(self.health.ramp_lateness)
-        self.health = GeneratorHealth(
-            process=self.health.process, max_calls=self._calls, ramp_lateness=ramp
-        )
-
-    def begin_window(self, settle_s: float = SETTLE_S) -> None:
-        """The measured window starts `settle_s` from now (the first call only; later calls,
-        e.g. each step of a shape, change nothing). At that point the pacer itself, between
-        two ticks, freezes the process's long-lived objects (`settle_gc`), lets one tick pass
-        to catch up, and starts the record afresh."""
-        if self._window_at is None and self.final is None:
-            self._window_at = time.perf_counter() + settle_s
-
-    def end_window(self) -> None:
-        """The test is stopping: keep the record as it is (`measured`), so the hang-up storm
-        of every call at once is not judged as steady-state pacing."""
-        if self.final is None:
-            self.final = self.health
-            self.health = GeneratorHealth(process=self.health.process)
-
-    @property
-    def measured(self) -> GeneratorHealth:
-        """The record to report: the window's, once it has ended, else the running one."""
-        return self.final or self.health
-
-    def start(self) -> Pacer:
-        if self._greenlet is None:
-            self._t0 = time.perf_counter()
-            self._greenlet = gevent.spawn(self._run)
-            self._cpu = gevent.spawn(self._sample_cpu)
-        return self
-
-    def add(self, call: MediaCall) -> None:
-        self.start()
-        slot = min(range(SLOTS), key=lambda i: len(self.slots[i]))
-        call.slot = slot
-        # Tick 0 of the call is the next occurrence of its slot, so its schedule is t0 + n·20 ms.
-        n = self._n + 1
-        call.t0 = self._t0 + n * FRAME_S + slot * SLOT_S
-        call._tick_base = n  # type: ignore[attr-defined]
-        self.slots[slot].append(call)
-        self._calls += 1
-        self.health.max_calls = max(self.health.max_calls, self._calls)
-
-    def remove(self, call: MediaCall) -> None:
-        calls = self.slots[call.slot]
-        if call in calls:
-            calls.remove(call)
-            self._calls -= 1
-
-    def _run(self) -> None:
-        perf = time.perf_counter
-        while True:
-            base = self._t0 + self._n * FRAME_S
-            for slot in range(SLOTS):
-                due = base + slot * SLOT_S
-                # (see WAKE_EARLY_S)
-                delay = due - perf()
-                if delay > WAKE_EARLY_S:
-                    gevent.sleep(delay - WAKE_EARLY_S)
-                while perf() < due:
-                    gevent.sleep(0)
-                for call in list(self.slots[slot]):
-                    if call.closed:
-                        self.remove(call)
-                        continue
-                    try:
-                        call.tick(self._n - call._tick_base, due)  # type: ignore[attr-defined]
-                    except Exception:  # one broken call must not stop the others' clocks
-                        log.exception("call %s: tick failed", call.call_sid)
-                        call._close("tick failed")
-                self.health.frames_sent += len(self.slots[slot])
-            if self.burn_ms_per_tick > 0:  # deliberate starvation (the self-check's test)
-                end = perf() + self.burn_ms_per_tick / 1000.0
-                while perf() < end:
-                    pass
-            self._n += 1
-            if self._window_at is not None and perf() >= self._window_at:
-                self._window_at = None
-                settle_gc()
-                self._reset_at_tick = self._n + 1
-            elif self._reset_at_tick == self._n:
-                self._reset_at_tick = None
-                if self.final is None:
-                    self.reset_health()
-            behind = perf() - (self._t0 + self._n * FRAME_S)
-            if behind > 0.2:  # far behind (machine stalled): skip ticks rather than burst
-                skipped = int(behind / FRAME_S)  # every call's clock skips the same ticks
-                # Frames never sent are not hidden: each is recorded as late as the pacer was.
-                for _ in range(skipped * self._calls):
-                    self.health.lateness.add(behind * 1000.0)
-                self._n += skipped
-
-    def _sample_cpu(self) -> None:
-        wall, cpu = time.perf_counter(), time.process_time()
-        while True:
-            gevent.sleep(1.0)
-            wall2, cpu2 = time.perf_counter(), time.process_time()
-            self.health.cpu_percent.append(100.0 * (cpu2 - cpu) / max(wall2 - wall, 1e-6))
-            self.health.seconds += wall2 - wall
-            wall, cpu = wall2, cpu2
-
-
-def settle_gc() -> None:
-    """Collect once, then freeze everything alive (`gc.freeze`): Locust, gevent, the plans'
-    audio, the calls set up so far. A full (generation 2) collection walks every tracked
-    object; with the whole process in view it paused the pacer for 15–50 ms every ~10 s at 500
-    calls (the p99.9 of pacing lateness). Frozen objects are never walked again (nor freed by
-    the cycle collector — they are the process's long-lived state); objects made later are
-    collected as usual."""
-    gc.collect()
-    gc.freeze()
-
-
-_PACER: Pacer | None = None
-
-
-def process_pacer(burn_ms_per_tick: float = 0.0) -> Pacer:
-    """The process's one pacer (created on first use)."""
-    global _PACER
-    if _PACER is None:
-        _PACER = Pacer(burn_ms_per_tick=burn_ms_per_tick)
-    return _PACER

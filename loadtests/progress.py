@@ -19,7 +19,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from workbench.loadreport import REFUSED, Sample, percentile
+from workbench.loadreport import REFUSED, Sample
+from workbench.stats import percentile
 
 PROGRESS_EVERY_S = 2.0
 LATENCY = "response_latency"  # the report's turn response latency
@@ -60,8 +61,8 @@ class ProgressTracker:
             "t_s": round(t_s, 1),
             "users": users,
             "calls_completed": self._calls_completed,
-            "p50_ms": percentile(latencies, 50) if latencies else None,
-            "p95_ms": percentile(latencies, 95) if latencies else None,
+            "p50_ms": percentile(latencies, 50, method="nearest_rank") if latencies else None,
+            "p95_ms": percentile(latencies, 95, method="nearest_rank") if latencies else None,
             "failures": failures,
             "calls_refused": self._calls_refused,
         }

@@ -107,7 +107,7 @@ class Soak(Shape):
         return self.users, max(1.0, self.users / max(self.ramp_s, 1.0))
 
 
-def load_profile(path: Path) -> list[tuple[float, float]]:
+def load_arrival_profile(path: Path) -> list[tuple[float, float]]:
     """`time,calls_per_minute` rows (HH:MM, # comments allowed) → [(minute of day, cpm)]."""
     points = []
     with path.open(encoding="utf-8") as handle:

@@ -455,7 +455,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     target.url,
                     users=n,
                     spawn_rate=spawn,
-                    # ramp-up, 2 s of settling (not measured, loadtests/media_call.SETTLE_S),
+                    # ramp-up, 2 s of settling (not measured, loadtests/greenlet_pacer.SETTLE_S),
                     # the steady state, and a little slack for the stop
                     duration=f"{int(ramp_s + 2 + seconds + 1)}s",
                     report_prefix=prefix,

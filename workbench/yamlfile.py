@@ -1,7 +1,10 @@
-"""YAML files validated by pydantic, with problems reported as file:line:column: field: why.
+"""Every YAML file a person writes is read here; problems come as file:line:column: field: why.
 
-Agents, scenarios, mappings and profiles are files people write by hand; a typo must produce
-one clear line per problem that points at the place, never a traceback.
+Agents, scenarios, latency profiles, an agent's tables and held-out lines are files people
+write by hand; a typo must produce one clear line per problem that points at the place, never
+a traceback. `read_yaml` reads and parses (syntax errors in plain words, `yaml_problem`);
+`load_model` validates the result with pydantic and places each problem on its line.
+(The lexicon and the CRM mapping parse their own node trees, for line numbers of their own.)
 """
 
 from __future__ import annotations
@@ -114,8 +117,9 @@ def _message(item: dict[str, Any], model: type[BaseModel] | None = None) -> str:
     return message
 
 
-def read_yaml(path: str | Path, what: str) -> tuple[Any, yaml.Node | None]:
-    """The parsed data and the node tree (for positions) of a YAML file."""
+def read_yaml(path: str | Path, what: str, *, tree: bool = True) -> tuple[Any, yaml.Node | None]:
+    """The parsed data and the node tree (for positions; None when `tree` is False, which
+    saves parsing the text twice) of a YAML file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -124,7 +128,7 @@ def read_yaml(path: str | Path, what: str) -> tuple[Any, yaml.Node | None]:
     except (OSError, UnicodeDecodeError) as error:
         raise InputFileError(f"{path}: cannot read {what} ({error})") from None
     try:
-        return yaml.safe_load(text), yaml.compose(text)
+        return yaml.safe_load(text), (yaml.compose(text) if tree else None)
     except yaml.YAMLError as error:
         raise InputFileError(yaml_problem(path, error)) from None
 

@@ -12,28 +12,28 @@ from workbench.loadreport import (
     LatenessHistogram,
     Sample,
     build_report,
-    percentile,
     read_samples_csv,
     self_check,
     summarize,
     write_report,
 )
+from workbench.stats import percentile
 
 
 def test_percentiles_are_nearest_rank_on_the_raw_samples():
     values = [float(v) for v in range(1, 101)]  # 1..100 ms
-    assert percentile(values, 50) == 50.0
-    assert percentile(values, 95) == 95.0
-    assert percentile(values, 99) == 99.0
-    assert percentile(values, 100) == 100.0
+    assert percentile(values, 50, method="nearest_rank") == 50.0
+    assert percentile(values, 95, method="nearest_rank") == 95.0
+    assert percentile(values, 99, method="nearest_rank") == 99.0
+    assert percentile(values, 100, method="nearest_rank") == 100.0
     # Locust would report 147 ms as 150 ms; the exact report keeps the observed value.
-    assert percentile([147.0, 1432.0, 3432.0], 50) == 1432.0
-    assert percentile([147.0], 99) == 147.0
+    assert percentile([147.0, 1432.0, 3432.0], 50, method="nearest_rank") == 1432.0
+    assert percentile([147.0], 99, method="nearest_rank") == 147.0
 
 
 def test_percentile_of_nothing_is_an_error():
     with pytest.raises(ValueError):
-        percentile([], 50)
+        percentile([], 50, method="nearest_rank")
 
 
 def test_summary_of_known_samples():

@@ -86,7 +86,7 @@ def test_soak_holds_for_its_duration():
 
 
 def test_replay_follows_the_recorded_day_at_a_fraction_of_its_peak():
-    profile = shapes.load_profile(SAMPLE_PROFILE)
+    profile = shapes.load_arrival_profile(SAMPLE_PROFILE)
     clock = FakeClock()
     shape = shapes.Replay(profile, fraction=0.15, duration_s=780.0, mean_call_s=60.0, clock=clock)
     assert shape.recorded_peak_cpm == 62.0
@@ -103,4 +103,4 @@ def test_profile_files_need_two_rows(tmp_path: Path):
     bad = tmp_path / "one.csv"
     bad.write_text("time,calls_per_minute\n09:00,10\n")
     with pytest.raises(ValueError, match="at least two rows"):
-        shapes.load_profile(bad)
+        shapes.load_arrival_profile(bad)

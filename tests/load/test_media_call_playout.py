@@ -12,9 +12,9 @@ from support.child import run_script
 SCRIPT = r"""
 import base64, json, sys
 sys.path.insert(0, "loadtests")
-import media_call
+import call_records, greenlet_pacer, media_call
 
-call = media_call.MediaCall("ws://unused", media_call.Pacer())
+call = media_call.LocustCall("ws://unused", greenlet_pacer.GreenletPacer())
 sid = call.stream_sid
 
 def media(audio):
@@ -67,7 +67,7 @@ def test_agent_audio_plays_in_order_with_marks_clear_and_validation():
 MEASURES = r"""
 import base64, json, sys, time
 sys.path.insert(0, "loadtests")
-import media_call
+import call_records, greenlet_pacer, media_call
 from call_script import synthetic_render
 
 def media(call, frames):
@@ -75,13 +75,13 @@ def media(call, frames):
     return json.dumps({"event": "media", "streamSid": call.stream_sid,
                        "media": {"payload": payload}}, separators=(",", ":")).encode()
 
-utterance = media_call.Utterance.from_pcm("Sorry, what about Saturday?", synthetic_render("Sorry, what about Saturday?"))
+utterance = call_records.EncodedUtterance.from_pcm("Sorry, what about Saturday?", synthetic_render("Sorry, what about Saturday?"))
 out = {}
 
 def run(agent_frames, barge_at_tick, clear_at_tick=None, kind="barge_in"):
-    call = media_call.MediaCall("ws://unused", media_call.Pacer())
+    call = media_call.LocustCall("ws://unused", greenlet_pacer.GreenletPacer())
     call._on_text(media(call, agent_frames))
-    item = media_call.Interjection(kind)
+    item = call_records.InterjectionMeasure(kind)
     for n in range(barge_at_tick + len(utterance.frames) + 60):
         if n == barge_at_tick:
             call.state.interjection = item
@@ -102,7 +102,7 @@ call, item = run(agent_frames=400, barge_at_tick=10, kind="backchannel")
 out["overlap"] = [call.state.reply_not_applicable, call.state.awaiting_reply]
 # The reply begins while the utterance's 200 ms silent tail is still being sent: timed from
 # the reply's first sample, not from the end of the tail.
-call = media_call.MediaCall("ws://unused", media_call.Pacer())
+call = media_call.LocustCall("ws://unused", greenlet_pacer.GreenletPacer())
 frames = len(utterance.frames)
 for n in range(5 + frames + 30):
     if n == 5:

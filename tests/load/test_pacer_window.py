@@ -11,7 +11,7 @@ from support.child import run_script
 SCRIPT = """
 import json, sys, time
 sys.path.insert(0, "loadtests")
-import gevent, media_call
+import gevent, greenlet_pacer
 
 class FakeCall:
     closed = False
@@ -23,7 +23,7 @@ class FakeCall:
         self.ticks += 1
         self.pacer.health.lateness.add((time.perf_counter() - due) * 1000.0)
 
-pacer = media_call.Pacer()
+pacer = greenlet_pacer.GreenletPacer()
 calls = [FakeCall(pacer) for _ in range(4)]
 for call in calls:
     pacer.add(call)

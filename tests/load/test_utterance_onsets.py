@@ -11,7 +11,7 @@ SCRIPT = r"""
 import json, sys
 import numpy as np
 sys.path.insert(0, "loadtests")
-import media_call
+import call_records, greenlet_pacer, media_call
 
 def tone(ms):
     t = np.arange(int(ms * 8)) / 8000.0
@@ -23,7 +23,7 @@ def quiet(ms):
 pcm = np.concatenate([quiet(40), tone(260), quiet(240), tone(700)])
 out = {}
 for text in ("Yeah, but how much is it?", "Sorry, how much is it?"):
-    u = media_call.Utterance.from_pcm(text, pcm)
+    u = call_records.EncodedUtterance.from_pcm(text, pcm)
     out[text] = [u.onset_ms, u.interruption_onset_ms]
 print(json.dumps(out))
 """

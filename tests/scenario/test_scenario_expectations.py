@@ -9,10 +9,11 @@ from workbench.engine.outcomes import OverlapOutcome
 from workbench.engine.trace import Lane, TurnTimeline
 from workbench.engine.virtual import CallResult
 from workbench.scenario import schema as sc
-from workbench.scenario.assertions import evaluate, premature_endpoints
-from workbench.scenario.caller import CallerAction, CallerLog, Interjection
+from workbench.scenario.assertions import evaluate
+from workbench.scenario.caller_log import CallerAction, CallerLog, Interjection
 from workbench.scenario.runner import ScenarioResult
 from workbench.scenario.summary import premature_summary
+from workbench.scenario.turn_taking import premature_endpoints
 
 C = "CA0000"
 

@@ -12,7 +12,7 @@ from telephony_helpers import start_server
 
 from workbench.audio.frames import SILENCE_FRAME, iter_frames, word_start
 from workbench.engine import events as ev
-from workbench.engine.playout import display_text
+from workbench.speech.numbers import display_text
 from workbench.telephony.caller.client import MediaStreamClient
 from workbench.telephony.caller.pacer import Pacer
 from workbench.telephony.caller.scripted import scenario_renderer

@@ -7,8 +7,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
 from workbench.agent.conversation import CallerContext, Conversation
 from workbench.agent.definition import (
     UNKNOWN_TOPIC,
@@ -29,7 +27,7 @@ from workbench.agent.understanding import (
     understand,
 )
 from workbench.errors import InputFileError
-from workbench.yamlfile import did_you_mean, format_location
+from workbench.yamlfile import did_you_mean, format_location, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +277,7 @@ class Agent:
             for slot in topic.slots:
                 terms += slot.choices
         if self.lexicon_path:
-            data = yaml.safe_load(self.lexicon_path.read_text(encoding="utf-8")) or {}
+            data = read_yaml(self.lexicon_path, "lexicon", tree=False)[0] or {}
             terms += [str(word) for word in (data.get("words") or {})]
         return terms
 

@@ -6,12 +6,8 @@ import statistics
 import time
 from pathlib import Path
 
-import yaml
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+from workbench.stats import percentile
+from workbench.yamlfile import read_yaml
 
 
 def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
@@ -28,7 +24,7 @@ def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
 
     heldout_path = Path(directory) / "heldout.yaml"
     heldout = (
-        yaml.safe_load(heldout_path.read_text(encoding="utf-8")) if heldout_path.is_file() else {}
+        read_yaml(heldout_path, "held-out lines", tree=False)[0] if heldout_path.is_file() else {}
     )
     utterances = [u for us in heldout.values() for u in us] or [
         e for t in agent.definition.topics for e in t.examples
@@ -61,11 +57,11 @@ def run_agent_benchmark(directory: Path, repeat: int = 200) -> dict:
         "temperature": round(agent.classifier.temperature, 2),
         "understand_ms": {
             "p50": round(statistics.median(understand_ms), 3),
-            "p95": round(_percentile(understand_ms, 0.95), 3),
+            "p95": round(percentile(understand_ms, 95, method="nearest_rank"), 3),
         },
         "retrieve_ms": {
             "p50": round(statistics.median(retrieve_ms), 3),
-            "p95": round(_percentile(retrieve_ms, 0.95), 3),
+            "p95": round(percentile(retrieve_ms, 95, method="nearest_rank"), 3),
         },
         "knowledge_chunks": len(agent.knowledge.chunks),
     }

@@ -10,23 +10,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-
 from workbench.errors import InputFileError
+from workbench.yamlfile import read_yaml
 
 Row = dict[str, str]
 
 
 def load_table(path: Path) -> list[Row]:
     """The rows of `path`; a file that is not such a table raises `InputFileError`."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputFileError(f"{path}: cannot read the table ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise InputFileError(f"{where}: not valid YAML ({error})") from None
+    data, _ = read_yaml(path, "table", tree=False)
     if isinstance(data, dict) and len(data) == 1:
         data = next(iter(data.values()))
     if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):

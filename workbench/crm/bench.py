@@ -35,6 +35,7 @@ from workbench.crm.delivery import Backoff, DeliveryWorker
 from workbench.crm.mapping import build_call_items, build_event_item, load_mapping, validate_mapping
 from workbench.crm.outbox import Outbox
 from workbench.crm.sink import CrmSettings, describer, local_org_client, real_org_client
+from workbench.stats import rounded_percentile
 
 BENCH_BACKOFF = Backoff(base_s=0.05, cap_s=2.0)
 _TOKEN_ENV = "WORKBENCH_BENCH_ORG_TOKEN"
@@ -145,8 +146,8 @@ def run_crm_bench(
                 faults=faults,
                 kill_worker=kill_worker,
                 per_record=per_record,
-                enqueue_ms_p50=round(_percentile(enqueue_ms, 0.50), 2),
-                enqueue_ms_p95=round(_percentile(enqueue_ms, 0.95), 2),
+                enqueue_ms_p50=_nearest_rank(enqueue_ms, 50, 2),
+                enqueue_ms_p95=_nearest_rank(enqueue_ms, 95, 2),
                 **kill_info,
             )
             outbox.close()
@@ -245,16 +246,15 @@ def _verify(
         "dead_letters": status.dead_by_cause,
         "outbox": status.counts,
         "throughput": round(delivered_records / elapsed, 1),
-        "delay_p50_s": round(_percentile(delays, 0.50), 3),
-        "delay_p95_s": round(_percentile(delays, 0.95), 3),
+        "delay_p50_s": _nearest_rank(delays, 50, 3),
+        "delay_p95_s": _nearest_rank(delays, 95, 3),
         "wall_s": round(elapsed, 2),
     }
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    return values[min(len(values) - 1, int(q * len(values)))]
+def _nearest_rank(values: list[float], q: float, digits: int) -> float:
+    """A nearest-rank percentile (an observed delay); 0 when nothing was measured."""
+    return rounded_percentile(values, q, digits, method="nearest_rank") or 0.0
 
 
 def _child_main(argv: list[str]) -> None:

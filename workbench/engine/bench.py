@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import time
 from typing import Any
 
 from workbench.engine import events as ev
 from workbench.engine.calls import CallRuntime, run_call, say_lines_caller
 from workbench.engine.session import SessionSettings
-from workbench.engine.trace import percentile
+from workbench.stats import latency_summary
 
 LATENCY_QUESTIONS = [
     "What are your opening hours?",
@@ -137,16 +136,8 @@ def _latencies(
     return totals
 
 
-def _summary(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"n": 0}
-    return {
-        "n": len(values),
-        "p50_ms": round(percentile(values, 50), 1),
-        "p95_ms": round(percentile(values, 95), 1),
-        "mean_ms": round(statistics.fmean(values), 1),
-        "max_ms": round(max(values), 1),
-    }
+def _summary(values: list[float]) -> dict[str, float | int]:
+    return latency_summary(values, suffix="_ms", count="n", mean=True)
 
 
 def heard_with(result: Any) -> str:

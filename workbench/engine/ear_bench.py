@@ -31,8 +31,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from workbench.paths import ASSETS_DIR, DEMO_AGENT_DIR
 from workbench.speech.bench import (
     IMPAIRED,
@@ -46,6 +44,7 @@ from workbench.speech.bench import (
 )
 from workbench.speech.ears import EARS, load_ear
 from workbench.speech.wer import corpus_wer, word_error_rate
+from workbench.stats import latency_summary
 
 log = logging.getLogger(__name__)
 
@@ -79,21 +78,15 @@ def voice_name(voice: str, rate: int | None) -> str:
 
 def reference_text(sentence: str) -> str:
     """What the caller said, as words: the sentence without its TTS reading-mode tags."""
-    from workbench.engine.playout import display_text
+    from workbench.speech.numbers import display_text
 
     return display_text(sentence)
 
 
-def _summary(values: Sequence[float]) -> dict[str, float | int | None]:
+def _summary(values: Sequence[float]) -> dict[str, Any]:
     if not values:
         return {"n": 0, "p50": None, "p95": None, "max": None}
-    array = np.asarray(values, dtype=np.float64)
-    return {
-        "n": int(array.size),
-        "p50": round(float(np.percentile(array, 50)), 1),
-        "p95": round(float(np.percentile(array, 95)), 1),
-        "max": round(float(array.max()), 1),
-    }
+    return latency_summary(values, count="n")
 
 
 def _render(voice: str, rate: int | None, sentences: Sequence[str]) -> list[bytes]:

@@ -28,7 +28,7 @@ from workbench.engine.caller import SayTurnsCaller
 from workbench.engine.calls import CallRuntime, run_call
 from workbench.engine.latency import FixedLatency
 from workbench.engine.session import SessionSettings
-from workbench.engine.trace import percentile
+from workbench.stats import rounded_percentile
 
 VOICE = "piper:joe"
 DEFAULT_EAR = "fast"  # as `bench engine`, whose semantic p50 (≈ 280–290 ms) is the reference
@@ -203,8 +203,8 @@ def summarise(lines: Sequence[EndpointLine]) -> dict[str, Any]:
         "overlap_ms_total": round(sum(line.overlap_ms for line in lines), 1),
         "talked_over_ms_total": round(sum(line.talked_over_ms for line in lines), 1),
         "answered_whole_sentence": sum(line.answered_whole for line in lines),
-        "turn_latency_p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
-        "turn_latency_p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
+        "turn_latency_p50_ms": rounded_percentile(latencies, 50),
+        "turn_latency_p95_ms": rounded_percentile(latencies, 95),
         "premature": [
             {
                 "text": line.text,

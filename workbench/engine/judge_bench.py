@@ -34,6 +34,7 @@ from workbench.engine.virtual import CallResult
 from workbench.speech import labelled_lines as ll
 from workbench.speech import nonspeech
 from workbench.speech.ears import resolve_ear
+from workbench.stats import rounded_percentile
 
 # What callers say while they listen. Some are hard on purpose ("makes sense" is all content
 # words; "uh-huh, right" is two acknowledgements in a row).
@@ -325,10 +326,6 @@ def noisy_line_specs(
     return specs
 
 
-def _percentile(values: Sequence[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
-
-
 def summarise(lines: Sequence[JudgedLine]) -> dict[str, Any]:
     backchannels = [line for line in lines if line.label == "backchannel"]
     interruptions = [line for line in lines if line.label == "interruption"]
@@ -348,8 +345,8 @@ def summarise(lines: Sequence[JudgedLine]) -> dict[str, Any]:
         "backchannels": len(backchannels),
         "missed_interruptions": sum(not line.stopped for line in interruptions),
         "interruptions": len(interruptions),
-        "stop_ms_p50": _percentile(stops, 50),
-        "stop_ms_p95": _percentile(stops, 95),
+        "stop_ms_p50": rounded_percentile(stops, 50),
+        "stop_ms_p95": rounded_percentile(stops, 95),
         "stop_ms_max": round(max(stops), 1) if stops else None,
         "wrong": [
             {"voice": line.voice, "label": line.label, "text": line.text, "heard": line.heard}

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from workbench.errors import ConfigError, InputFileError
+from workbench.errors import ConfigError
 from workbench.paths import ASSETS_DIR
+from workbench.yamlfile import load_model
 
 PROFILES_DIR = ASSETS_DIR / "profiles"
 
@@ -183,16 +183,5 @@ def load_profile(name_or_path: str, seed: int = 0) -> LatencyModel:
         if not path.is_file():
             choices = ", ".join(["measured", "fixed", *bundled_profiles()])
             raise ConfigError(f"unknown latency profile {name_or_path!r} (choose: {choices})")
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such latency profile file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise InputFileError(f"{path}: not valid YAML ({error})") from None
-    try:
-        profile = LatencyProfileFile.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise InputFileError(f"{path}: {where}: {first['msg']}") from None
+    profile = load_model(path, LatencyProfileFile, "latency profile")
     return ProfileLatency(profile, seed=seed)

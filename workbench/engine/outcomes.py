@@ -21,10 +21,11 @@ decision; `classify` takes it as an argument so every face judges the same way.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
+
+from workbench.stats import percentile
 
 Outcome = Literal["yielded", "resumed", "abandoned_reply", "talked_over"]
 Intent = Literal["interruption", "acknowledgement", "noise"]
@@ -81,14 +82,8 @@ def classify(
 
 
 def _p(values: Sequence[float], q: float) -> float | None:
-    """Exact percentile by linear interpolation; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low = int(math.floor(position))
-    high = min(low + 1, len(ordered) - 1)
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+    """The linear percentile, unrounded; None for no values."""
+    return percentile(values, q) if values else None
 
 
 def summarise(outcomes: Iterable[OverlapOutcome]) -> dict[str, object]:

@@ -8,7 +8,6 @@ over it. The session decides *when* (turn-taking); this room knows *what* was se
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,13 +15,7 @@ from typing import Any
 
 from workbench.audio.frames import FRAME_MS, iter_frames, word_start
 from workbench.engine.stages import Output, StageWork, WorkLedger
-
-_TTS_MARKUP = re.compile(r"</?(?:digits|spell)>", re.IGNORECASE)
-
-
-def display_text(text: str) -> str:
-    """A reply sentence as a person reads it: without the TTS reading-mode tags."""
-    return _TTS_MARKUP.sub("", text)
+from workbench.speech.numbers import display_text
 
 
 @dataclass(frozen=True)

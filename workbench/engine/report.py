@@ -6,8 +6,9 @@ import dataclasses
 from typing import Any
 
 from workbench.engine import events as ev
-from workbench.engine.trace import TurnTimeline, latency_summary, render_waterfall
+from workbench.engine.trace import TurnTimeline, render_waterfall
 from workbench.engine.virtual import CallResult
+from workbench.stats import latency_summary
 
 
 def event_to_dict(event: ev.Event) -> dict[str, Any]:
@@ -31,6 +32,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _latency(result: CallResult) -> dict[str, float | int]:
+    """Latency at the caller over the caller's turns (the greeting is not a reply)."""
+    totals = [t.total_ms for t in result.timelines if t.turn > 0]
+    return latency_summary(totals, suffix="_ms", mean=True)
+
+
 def call_to_dict(result: CallResult, *, include_events: bool = True) -> dict[str, Any]:
     data = {
         "call_id": result.call_id,
@@ -41,7 +48,7 @@ def call_to_dict(result: CallResult, *, include_events: bool = True) -> dict[str
         "disposition": result.disposition,
         "transcript": [{"speaker": s, "text": t} for s, t in result.transcript],
         "turns": [t.to_dict() for t in result.timelines],
-        "latency": latency_summary(t for t in result.timelines if t.turn > 0),
+        "latency": _latency(result),
         "network": result.network,
     }
     if include_events:
@@ -60,7 +67,7 @@ def print_call(console: Any, result: CallResult, title: str = "") -> None:
         console.print(render_waterfall(timeline))
         if timeline.caller_text:
             console.print(f"  [dim]heard: {timeline.caller_text!r}[/]")
-    summary = latency_summary(t for t in result.timelines if t.turn > 0)
+    summary = _latency(result)
     if summary.get("turns"):
         console.print(
             f"turn latency at the caller: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms "

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.engine import events as ev
 from workbench.engine.outcomes import OverlapOutcome, summarise
-from workbench.engine.trace import percentile
+from workbench.stats import latency_summary
 
 if TYPE_CHECKING:
     from workbench.engine.virtual import CallResult
@@ -178,17 +178,6 @@ def premature_endpoints(events: Sequence[ev.Event]) -> int:
     return count
 
 
-def latency_of(totals: Sequence[float]) -> dict[str, float | int]:
-    if not totals:
-        return {"turns": 0}
-    return {
-        "turns": len(totals),
-        "p50": round(percentile(totals, 50), 1),
-        "p95": round(percentile(totals, 95), 1),
-        "max": round(max(totals), 1),
-    }
-
-
 def scorecard_for(
     call: CallResult,
     overlaps: Sequence[OverlapOutcome] | None = None,
@@ -228,7 +217,7 @@ def scorecard_for(
         turns=len(turns),
         reprompts=call.reprompts,
         no_matches=call.no_matches,
-        latency_ms=latency_of([t.total_ms for t in call.timelines if t.turn > 0]),
+        latency_ms=latency_summary([t.total_ms for t in call.timelines if t.turn > 0]),
         interruptions=summarise(overlaps),
         crm={"records": sum(crm_objects.values()), "by_object": dict(sorted(crm_objects.items()))},
         premature_endpoints=(

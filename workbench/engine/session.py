@@ -46,10 +46,11 @@ from workbench.engine.answering import Answering, fallback_reply
 from workbench.engine.barge_in import BargeIns
 from workbench.engine.endpointing import make_endpointer
 from workbench.engine.listening import Listening
-from workbench.engine.playout import AgentFrame, Playout, display_text, frames_from
+from workbench.engine.playout import AgentFrame, Playout, frames_from
 from workbench.engine.stages import Output, Stage, StageWork, WorkLedger
 from workbench.engine.turns import TurnRecord
 from workbench.speech.ears import FINAL_PASS_LANE
+from workbench.speech.numbers import display_text
 from workbench.speech.stt import Transcript
 from workbench.speech.vad import VadSpeechEnd
 

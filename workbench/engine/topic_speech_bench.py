@@ -25,11 +25,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from workbench.speech.bench import machine_info, padded_frames, recognise_frames
 from workbench.speech.ears import EARS, TwoPassRecognizer
 from workbench.speech.wer import corpus_wer
+from workbench.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ def load_heldout(agent_dir: Path) -> dict[str, list[str]]:
     path = Path(agent_dir) / "heldout.yaml"
     if not path.is_file():
         return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return read_yaml(path, "held-out lines", tree=False)[0] or {}
 
 
 def _ears(agent: Any) -> dict[str, Any]:

@@ -13,8 +13,7 @@ refused rather than drawn.
 from __future__ import annotations
 
 import json
-import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,32 +120,6 @@ class TimelineBuilder:
             spans=tuple(self.spans),
             notes=tuple(self.notes),
         )
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Exact percentile by linear interpolation (no rounding, unlike Locust's)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return float(ordered[0])
-    position = (len(ordered) - 1) * q / 100.0
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
-
-
-def latency_summary(timelines: Iterable[TurnTimeline]) -> dict[str, float]:
-    totals = [t.total_ms for t in timelines]
-    if not totals:
-        return {"turns": 0}
-    return {
-        "turns": len(totals),
-        "p50_ms": round(percentile(totals, 50), 1),
-        "p95_ms": round(percentile(totals, 95), 1),
-        "mean_ms": round(statistics.fmean(totals), 1),
-        "max_ms": round(max(totals), 1),
-    }
 
 
 def chrome_trace(timelines: Iterable[TurnTimeline], call_id: str = "call") -> dict[str, Any]:

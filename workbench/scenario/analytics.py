@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.scorecard import RESOLUTIONS
-from workbench.engine.trace import percentile
 from workbench.errors import InputFileError
+from workbench.stats import latency_summary
 
 LATENCY_BINS_MS = (200, 300, 400, 500, 600, 800, 1000, 1500, 2000, 3000)
 
@@ -155,19 +155,7 @@ def aggregate(rows: Sequence[CallRow]) -> dict[str, Any]:
         "task_success_by_topic": {
             topic: {"succeeded": ok, "calls": total} for topic, (ok, total) in sorted(tasks.items())
         },
-        "turn_latency_ms": {
-            "turns": len(latencies),
-            **(
-                {
-                    "p50": round(percentile(latencies, 50), 1),
-                    "p95": round(percentile(latencies, 95), 1),
-                    "max": round(max(latencies), 1),
-                }
-                if latencies
-                else {}
-            ),
-            "histogram": _histogram(latencies),
-        },
+        "turn_latency_ms": {**latency_summary(latencies), "histogram": _histogram(latencies)},
         "average_waterfall_ms": [
             {"lane": name, "owner": owner, "mean_ms": round(total / lane_turns, 1)}
             for (name, owner), total in lane_totals.items()

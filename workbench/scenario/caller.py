@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from workbench.engine import events as ev
 from workbench.engine.caller import CallerFrame, interruption_onset_index
 from workbench.engine.overlaps import CallerSound
 from workbench.scenario import schema as sc
+from workbench.scenario.caller_log import CallerAction, CallerLog, Interjection
 
 log = logging.getLogger(__name__)
 
@@ -45,65 +46,6 @@ SAMPLE_MS = 1000.0 / 8000.0
 # What a step's sound over the agent means (`engine/outcomes.py`'s intents).
 INTENTS = {"barge_in": "interruption", "backchannel": "acknowledgement", "sound": "noise"}
 DTMF_TONE_MS = 100.0
-
-
-@dataclass
-class CallerAction:
-    """One step the caller carried out."""
-
-    step: int
-    kind: str
-    label: str
-    started_ms: float
-    text: str = ""
-    onset_ms: float | None = None  # first audible sample sent (speech steps)
-    speech_end_ms: float | None = None  # last audible sample sent
-    ended_ms: float | None = None
-
-
-@dataclass
-class Interjection:
-    """A barge-in or backchannel, timed against the agent's speech, as the caller measured it."""
-
-    step: int
-    kind: str  # "barge_in" | "backchannel" | "sound"
-    text: str
-    at_ms: float  # planned: speech onset this far into the agent's current speech
-    agent_onset_ms: float | None = None  # the agent speech run it was timed against
-    onset_ms: float | None = None  # the caller's first audible sample
-    speech_end_ms: float | None = None
-    agent_audible_at_onset: bool = False
-    last_agent_audio_ms: float | None = None  # end of the last agent audio before the quiet
-    stop_ms: float | None = None  # (interruption) onset → last agent audio heard, once measured
-    # Where the interruption proper began: after the pause that follows a leading
-    # acknowledgement ("Yeah, | but…"), else the onset. Stop latency counts from here, since a
-    # judge that lets "yeah" pass (as it must) cannot know sooner.
-    interruption_onset_ms: float | None = None
-
-    @property
-    def measured_from_ms(self) -> float | None:
-        return (
-            self.interruption_onset_ms if self.interruption_onset_ms is not None else self.onset_ms
-        )
-
-    @property
-    def offset_ms(self) -> float | None:
-        """Where the onset really fell in the agent's speech (frame-quantised)."""
-        if self.onset_ms is None or self.agent_onset_ms is None:
-            return None
-        return self.onset_ms - self.agent_onset_ms
-
-
-@dataclass
-class CallerLog:
-    actions: list[CallerAction] = field(default_factory=list)
-    interjections: list[Interjection] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # the script could not run as written
-    steps_reached: int = 0
-    # After each thing it said (its speech end), when it next heard the agent (None: never)
-    waits: list[tuple[float, float | None]] = field(default_factory=list)
-    # The agent audio it heard, as (start, end) runs (gaps under a frame and a half joined)
-    agent_heard: list[tuple[float, float]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- activities
@@ -537,7 +479,7 @@ def _padded(pcm: np.ndarray) -> np.ndarray:
 
 
 def _said(event: ev.Event, pattern: str) -> bool:
-    from workbench.engine.playout import display_text
+    from workbench.speech.numbers import display_text
 
     if isinstance(event, ev.ResponseStarted):
         texts = list(event.sentences)

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from workbench.engine.trace import percentile
 from workbench.errors import InputFileError
+from workbench.stats import latency_summary, percentile
 
 TURN_FLOOR_MS = 20.0  # smaller changes are the model's own jitter, not a regression
 BOOTSTRAP_ROUNDS = 2000
@@ -121,11 +121,11 @@ def bootstrap(
         statistic(rng.choice(b, b.size)) - statistic(rng.choice(a, a.size))
         for _ in range(BOOTSTRAP_ROUNDS)
     ]
-    return Interval(float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
+    return Interval(percentile(diffs, 2.5), percentile(diffs, 97.5))
 
 
 def _p95(values: Any) -> float:
-    return float(np.percentile(values, 95))
+    return percentile(values, 95)
 
 
 @dataclass
@@ -241,14 +241,7 @@ def _verdict(items: list[dict[str, Any]]) -> str:
 
 
 def _summary(values: Sequence[float]) -> dict[str, Any]:
-    if not values:
-        return {"turns": 0}
-    return {
-        "turns": len(values),
-        "p50_ms": round(percentile(values, 50), 1),
-        "p95_ms": round(percentile(values, 95), 1),
-        "max_ms": round(max(values), 1),
-    }
+    return latency_summary(values, suffix="_ms")
 
 
 def _scenario_row(name: str, before: list[dict], after: list[dict]) -> dict[str, Any]:

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from workbench.engine import events as ev
-from workbench.engine.playout import display_text
-from workbench.engine.trace import TurnTimeline, latency_summary
+from workbench.engine.trace import TurnTimeline
 from workbench.scenario.runner import ScenarioResult
 from workbench.scenario.summary import outcomes_line, overlap_line, suite_summary
+from workbench.speech.numbers import display_text
+from workbench.stats import latency_summary
 
 _COLOURS = {
     "network": "#8e9aaf",
@@ -83,7 +84,8 @@ def _anchor(result: ScenarioResult) -> str:
 def _latency(result: ScenarioResult) -> dict:
     if result.call is None:
         return {}
-    return latency_summary(t for t in result.call.timelines if t.turn > 0)
+    totals = [t.total_ms for t in result.call.timelines if t.turn > 0]
+    return latency_summary(totals, suffix="_ms", mean=True)
 
 
 def _summary_table(summary: dict) -> str:

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from workbench.engine.scorecard import Scorecard
-from workbench.scenario.assertions import premature_endpoints
 from workbench.scenario.runner import ScenarioResult
 from workbench.scenario.summary import outcomes_line, overlap_line, suite_summary
+from workbench.scenario.turn_taking import premature_endpoints
 
 
 def print_result_line(console: Any, result: ScenarioResult) -> None:

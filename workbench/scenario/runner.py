@@ -28,7 +28,8 @@ from workbench.engine.scorecard import Scorecard
 from workbench.engine.session import SessionSettings
 from workbench.engine.virtual import CallResult
 from workbench.scenario.assertions import CrmCheckFn, Outcome, evaluate
-from workbench.scenario.caller import CallerLog, ScriptedCaller, scripted_caller_for
+from workbench.scenario.caller import ScriptedCaller, scripted_caller_for
+from workbench.scenario.caller_log import CallerLog
 from workbench.scenario.schema import Scenario, load_scenario
 
 log = logging.getLogger(__name__)

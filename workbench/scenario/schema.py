@@ -117,9 +117,8 @@ from workbench.audio.network import PRESETS, GilbertElliott, NetworkConditions
 from workbench.errors import ConfigError, InputFileError
 from workbench.paths import DEMO_AGENT_DIR
 from workbench.scenario.persona import Goal, with_persona
+from workbench.scenario.schema_problems import scenario_problems
 from workbench.yamlfile import (
-    did_you_mean,
-    field_names_at,
     format_location,
     node_position,
     read_yaml,
@@ -509,89 +508,15 @@ class Scenario(_Strict):
         return [step.say for step in self.steps if isinstance(step, SayStep)]
 
 
-_MEMBER_MODELS = ("NetworkSpec", "LatencyLimits", "CountRange")
-
-
-def _is_member_label(part: Any) -> bool:
-    """A union member's label in a pydantic location (`str`, `list[str]`, `CountRange`…)."""
-    if not isinstance(part, str):
-        return False
-    return (
-        part in _MEMBER_MODELS
-        or part in ("str", "int", "float", "bool", "none")
-        or part.startswith(("constrained-", "list[", "dict[", "function-"))
-    )
-
-
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    out: list[Any] = []
-    for i, part in enumerate(loc):
-        if _is_member_label(part):
-            continue
-        # a step's kind tag follows its index: steps[2].say.now → steps[2].now
-        if i >= 2 and part in _TAGS and isinstance(loc[i - 1], int) and loc[i - 2] == "steps":
-            continue
-        out.append(part)
-    return tuple(out)
-
-
-def _relevant(item: dict[str, Any]) -> bool:
-    """Of a union's per-member errors keep those of the member the input was meant for."""
-    members = [p for p in item["loc"] if _is_member_label(p)]
-    is_mapping = isinstance(item.get("input"), dict)
-    if item["type"] in ("model_type", "dict_type", "model_attributes_type") and not is_mapping:
-        return not members  # the input was a scalar: the scalar member's error says it
-    if is_mapping and (item["type"].endswith("_type") or item["type"].endswith("_parsing")):
-        return not members  # the input was a mapping: the model member's errors say it
-    return True
-
-
-def _problems(path: Path, root: yaml.Node | None, error: ValidationError) -> list[str]:
-    """file:line:column: field: why (one line per problem, in file order)."""
-    items = [item for item in error.errors() if _relevant(item)] or error.errors()
-    located = []
-    for item in items:
-        loc = _clean_loc(tuple(item["loc"]))
-        if item["type"] == "too_short" and any(
-            len(other["loc"]) > len(item["loc"]) and tuple(other["loc"][: len(loc)]) == loc
-            for other in items
-        ):
-            continue  # "at least 1 step" because the steps themselves were invalid
-        line, column = node_position(root, loc)
-        located.append(
-            (line, column, f"{path}:{line}:{column}: {format_location(loc)}: {_why(item)}")
-        )
-    located.sort(key=lambda entry: (entry[0], entry[1]))
-    return list(dict.fromkeys(text for _, _, text in located))
-
-
-def _why(item: dict[str, Any]) -> str:
-    kind = item["type"]
-    if kind == "extra_forbidden":
-        names = field_names_at(Scenario, tuple(item["loc"]))
-        return "unknown field" + (
-            did_you_mean(str(item["loc"][-1]), names) or " (check the spelling)"
-        )
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "bad_step":
-        return item["msg"]
-    message = item["msg"]
-    if message.startswith("Value error, "):
-        return message[len("Value error, ") :]
-    message = message.replace("Input should be", "expected")
-    if kind.endswith("_type") or kind.endswith("_parsing") or kind.startswith("literal_error"):
-        return f"{message}, got {item['input']!r}"
-    return message
-
-
 def parse_scenario(path: Path, data: Any, root: yaml.Node | None) -> Scenario:
     if not isinstance(data, dict):
         raise InputFileError(f"{path}:1:1: a scenario must be a mapping of fields")
     try:
         scenario = Scenario.model_validate(with_persona(data))
     except ValidationError as error:
-        raise InputFileError("\n".join(_problems(path, root, error))) from None
+        raise InputFileError(
+            "\n".join(scenario_problems(path, root, error, Scenario, _TAGS))
+        ) from None
     return scenario.model_copy(update={"source": path.resolve()})
 
 

@@ -12,7 +12,7 @@ from workbench.engine import events as ev
 from workbench.engine.outcomes import OverlapOutcome, classify
 from workbench.engine.scorecard import Scorecard, overlaps_in, scorecard_for
 from workbench.engine.virtual import CallResult
-from workbench.scenario.caller import CallerLog
+from workbench.scenario.caller_log import CallerLog
 
 
 def overlaps_from_caller(call: CallResult, caller: CallerLog) -> list[OverlapOutcome]:

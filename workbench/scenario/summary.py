@@ -12,10 +12,12 @@ from typing import Any
 from workbench.engine.outcomes import OverlapOutcome, summarise
 from workbench.engine.report import call_to_dict
 from workbench.engine.scorecard import suite_scorecard
-from workbench.engine.trace import latency_summary, percentile
-from workbench.scenario.assertions import barge_in_stop_times, premature_endpoints
-from workbench.scenario.assertions import false_interruptions as judge_false
+from workbench.errors import InputFileError
 from workbench.scenario.runner import ScenarioResult
+from workbench.scenario.turn_taking import barge_in_stop_times, premature_endpoints
+from workbench.scenario.turn_taking import false_interruptions as judge_false
+from workbench.stats import latency_summary
+from workbench.yamlfile import read_yaml
 
 
 def false_interruptions(results: Sequence[ScenarioResult]) -> int:
@@ -52,20 +54,16 @@ def outcomes_line(summary: dict[str, Any]) -> str:
 def suite_summary(results: Sequence[ScenarioResult], wall_s: float) -> dict[str, Any]:
     timelines = [t for r in results if r.call for t in r.call.timelines if t.turn > 0]
     stops = barge_in_stop_times(r.caller for r in results)
-    barge: dict[str, Any] = {"count": len(stops)}
-    if stops:
-        barge |= {
-            "p50_ms": round(percentile(stops, 50), 1),
-            "p95_ms": round(percentile(stops, 95), 1),
-            "max_ms": round(max(stops), 1),
-        }
+    barge: dict[str, Any] = latency_summary(stops, suffix="_ms", count="count")
     return {
         "scenarios": len(results),
         "passed": sum(1 for r in results if r.passed),
         "failed": sum(1 for r in results if not r.passed),
         "wall_s": round(wall_s, 2),
         "call_time_s": round(sum(r.call.duration_ms for r in results if r.call) / 1000.0, 1),
-        "turn_latency_ms": latency_summary(timelines),
+        "turn_latency_ms": latency_summary(
+            [t.total_ms for t in timelines], suffix="_ms", mean=True
+        ),
         "barge_in_stop_ms": barge,
         "false_interruptions": false_interruptions(results),
         "overlaps": summarise(o for r in results if r.call for o in r.call.overlaps),
@@ -90,8 +88,6 @@ def premature_summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
 def agent_fingerprint(directory: str) -> dict[str, str]:
     """The agent a run called: its name, directory and a hash of every file in it (the
     definition, lexicon, knowledge), so `compare` can tell two agent versions apart."""
-    import yaml
-
     root = Path(directory)
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -100,8 +96,9 @@ def agent_fingerprint(directory: str) -> dict[str, str]:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     name = ""
     try:
-        name = str((yaml.safe_load((root / "agent.yaml").read_text()) or {}).get("name", ""))
-    except (OSError, yaml.YAMLError, AttributeError):
+        data = read_yaml(root / "agent.yaml", "agent definition", tree=False)[0]
+        name = str((data or {}).get("name", ""))
+    except (InputFileError, AttributeError):  # the report names the agent if it can
         pass
     return {"name": name, "path": str(root), "hash": digest.hexdigest()[:16]}
 

@@ -38,6 +38,7 @@ from workbench.paths import ASSETS_DIR
 from workbench.speech.stt import StreamingRecognizer, load_recognizer, set_input_band
 from workbench.speech.vad import VoiceActivityDetector
 from workbench.speech.wer import corpus_wer, word_error_rate
+from workbench.stats import percentile
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _summary(values: Sequence[float], digits: int = 2) -> dict[str, float | None
     array = np.asarray(values, dtype=np.float64)
     return {
         "mean": round(float(array.mean()), digits),
-        "p95": round(float(np.percentile(array, 95)), digits),
+        "p95": round(percentile(values, 95), digits),
         "max": round(float(array.max()), digits),
         "n": int(array.size),
     }

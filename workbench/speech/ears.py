@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import ConfigError
+from workbench.speech.alignment import edit_script
 from workbench.speech.stt import StreamingRecognizer, Transcript, Word
 from workbench.speech.stt_whisper import MODEL_NAME
 
@@ -274,37 +275,13 @@ def _digit_runs(tokens: Sequence[str]) -> list[tuple[int, int]]:
     return runs
 
 
+def _digits_closer(a: str, b: str) -> float:
+    """Two digits align more cheaply than a digit with a word: runs map onto runs."""
+    if a == b:
+        return 0.0
+    return 0.5 if a.isdigit() and b.isdigit() else 1.0
+
+
 def _align(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int | None]]:
-    """A Levenshtein alignment of two token lists: (index in a, index in b or None)."""
-    n, m = len(a), len(b)
-    cost = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n + 1):
-        cost[i][0] = i
-    for j in range(m + 1):
-        cost[0][j] = j
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            # Two digits align more cheaply than a digit with a word: runs map onto runs.
-            same = a[i - 1] == b[j - 1]
-            both_digits = a[i - 1].isdigit() and b[j - 1].isdigit()
-            substitution = 0 if same else (0.5 if both_digits else 1)
-            cost[i][j] = min(
-                cost[i - 1][j - 1] + substitution, cost[i - 1][j] + 1, cost[i][j - 1] + 1
-            )
-    pairs: list[tuple[int, int | None]] = []
-    i, j = n, m
-    while i > 0:
-        if j > 0:
-            same = a[i - 1] == b[j - 1]
-            both_digits = a[i - 1].isdigit() and b[j - 1].isdigit()
-            substitution = 0 if same else (0.5 if both_digits else 1)
-            if cost[i][j] == cost[i - 1][j - 1] + substitution:
-                pairs.append((i - 1, j - 1))
-                i, j = i - 1, j - 1
-                continue
-            if cost[i][j] == cost[i][j - 1] + 1:
-                j -= 1
-                continue
-        pairs.append((i - 1, None))
-        i -= 1
-    return pairs[::-1]
+    """Each token of `a` with the index of its token in `b` (None where it was dropped)."""
+    return [(e.ref, e.hyp) for e in edit_script(a, b, _digits_closer) if e.ref is not None]

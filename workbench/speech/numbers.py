@@ -38,6 +38,12 @@ _PLURALS = {"penny": "pence"}
 _MARKUP = re.compile(r"<(digits|spell)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 _STRAY_TAG = re.compile(r"</?(?:digits|spell)>", re.IGNORECASE)
 
+
+def display_text(text: str) -> str:
+    """A reply sentence as a person reads it: without the reading-mode tags."""
+    return _STRAY_TAG.sub("", text)
+
+
 _CARD = re.compile(
     r"(?<![\w])(?:\d{4}(?:[ -]\d{4}){2,3}|\d{4}[ -]\d{6}[ -]\d{5}|\d{13,19})(?![\w])"
 )

@@ -39,6 +39,7 @@ from workbench.speech.vad import (
     VadSpeechStart,
     VoiceActivityDetector,
 )
+from workbench.stats import rounded_percentile
 
 FRAME = 160
 FRAME_MS = 20.0
@@ -135,10 +136,6 @@ def run_detector(detector: Any, clip: LabelledClip) -> ClipResult:
     return ClipResult(clip, tuple(confirmed), tuple(ended), tuple(costs))
 
 
-def _pct(values: Sequence[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
-
-
 def _noise_kind(clip: LabelledClip) -> str:
     return clip.condition.transient or clip.condition.name
 
@@ -152,9 +149,9 @@ def score(results: Sequence[ClipResult]) -> dict[str, Any]:
     return {
         "speech_clips": len(speech),
         "noise_clips": len(noise),
-        "onset_ms_p50": _pct(latencies, 50),
-        "onset_ms_p90": _pct(latencies, 90),
-        "onset_ms_p95": _pct(latencies, 95),
+        "onset_ms_p50": rounded_percentile(latencies, 50),
+        "onset_ms_p90": rounded_percentile(latencies, 90),
+        "onset_ms_p95": rounded_percentile(latencies, 95),
         "onset_ms_max": round(max(latencies), 1) if latencies else None,
         "missed": {
             label: sum(r.missed for r in speech if r.clip.kind == label)
@@ -168,8 +165,8 @@ def score(results: Sequence[ClipResult]) -> dict[str, Any]:
         "early_fires_by_condition": dict(Counter(r.clip.condition.name for r in speech if r.early)),
         "onset_ms_by_background": {
             background: {
-                "p50": _pct(values, 50),
-                "p90": _pct(values, 90),
+                "p50": rounded_percentile(values, 50),
+                "p90": rounded_percentile(values, 90),
                 "clips": len(values),
             }
             for background in ("clean", "babble", "line")
@@ -182,7 +179,7 @@ def score(results: Sequence[ClipResult]) -> dict[str, Any]:
             )
         },
         "us_per_frame_mean": round(float(np.mean(costs)), 1) if costs else None,
-        "us_per_frame_p99": _pct(costs, 99),
+        "us_per_frame_p99": rounded_percentile(costs, 99),
     }
 
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import ConfigError
+from workbench.stats import rounded_percentile
 from workbench.telephony.caller.client import MediaStreamClient
 from workbench.telephony.caller.pacer import Pacer
 from workbench.telephony.caller.results import NOT_APPLICABLE_OVERLAP
@@ -52,10 +53,6 @@ DEFAULT_LINES = ("What are your opening hours?", "What payment options do you ha
 BARGE_LINE = "Sorry, can I ask something else?"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 REDIAL_S = (1.0, 3.0)  # a refused caller dials again after this long (uniform)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
 
 
 @dataclass
@@ -377,15 +374,15 @@ def summarise(
         "calls_total": len(results),
         "turns_measured": len(latencies),
         "turn_latency_ms": {
-            "p50": percentile(latencies, 50),
-            "p95": percentile(latencies, 95),
-            "p99": percentile(latencies, 99),
+            "p50": rounded_percentile(latencies, 50),
+            "p95": rounded_percentile(latencies, 95),
+            "p99": rounded_percentile(latencies, 99),
             "max": round(max(latencies), 1) if latencies else None,
         },
-        "first_agent_audio_ms_p50": percentile(
+        "first_agent_audio_ms_p50": rounded_percentile(
             [r["first_agent_audio_ms"] for r in results if r["first_agent_audio_ms"]], 50
         ),
-        "barge_in_stop_ms": {"count": len(barge), "p95": percentile(barge, 95)},
+        "barge_in_stop_ms": {"count": len(barge), "p95": rounded_percentile(barge, 95)},
         "not_applicable": not_applicable,
         "no_greeting": no_greeting,
         "no_reply": no_reply,

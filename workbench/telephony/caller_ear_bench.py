@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from workbench.speech.alignment import edit_script
+
 SENTENCE_WER_LIMIT = 0.10
 TARGET_SHARE = 0.95
 
@@ -38,49 +40,19 @@ def sentence_wers(sentences: Sequence[str], heard: str) -> list[float]:
     hyp = normalize_words(heard)
     errors = [0] * len(sentences)
     last_ref = -1  # the reference word an insertion follows
-    for op, i in _edit_script(ref, hyp):
-        if op == "ins":
+    for edit in edit_script(ref, hyp):
+        if edit.ref is None:  # an insertion
             target = owner[last_ref] if last_ref >= 0 else (owner[0] if owner else None)
             if target is not None:
                 errors[target] += 1
             continue
-        last_ref = i
-        if op != "ok":
-            errors[owner[i]] += 1
+        last_ref = edit.ref
+        if edit.op != "ok":
+            errors[owner[edit.ref]] += 1
     sizes = [0] * len(sentences)
     for index in owner:
         sizes[index] += 1
     return [e / n if n else (0.0 if e == 0 else 1.0) for e, n in zip(errors, sizes, strict=True)]
-
-
-def _edit_script(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[str, int]]:
-    """A minimal edit script: ("ok" | "sub" | "del", ref index) and ("ins", -1), in order."""
-    n, m = len(ref), len(hyp)
-    cost = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n + 1):
-        cost[i][0] = i
-    for j in range(m + 1):
-        cost[0][j] = j
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            same = 0 if ref[i - 1] == hyp[j - 1] else 1
-            cost[i][j] = min(cost[i - 1][j - 1] + same, cost[i - 1][j] + 1, cost[i][j - 1] + 1)
-    script: list[tuple[str, int]] = []
-    i, j = n, m
-    while i > 0 or j > 0:
-        if i > 0 and j > 0:
-            same = 0 if ref[i - 1] == hyp[j - 1] else 1
-            if cost[i][j] == cost[i - 1][j - 1] + same:
-                script.append(("ok" if same == 0 else "sub", i - 1))
-                i, j = i - 1, j - 1
-                continue
-        if i > 0 and cost[i][j] == cost[i - 1][j] + 1:
-            script.append(("del", i - 1))
-            i -= 1
-        else:
-            script.append(("ins", -1))
-            j -= 1
-    return script[::-1]
 
 
 def spoken_sentences(events: Sequence[Any]) -> tuple[list[str], set[int]]:

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.engine import events as ev
-from workbench.engine.trace import TurnTimeline, latency_summary
+from workbench.engine.trace import TurnTimeline
+from workbench.stats import latency_summary
 
 
 @dataclass
-class TurnRecord:
+class TurnDetails:
     """Everything the inspector shows for one turn."""
 
     turn: int
@@ -47,16 +48,16 @@ class CallModel:
 
     def reset(self) -> None:
         self.call_id = ""
-        self.turns: dict[int, TurnRecord] = {}
+        self.turns: dict[int, TurnDetails] = {}
         self.events: list[ev.Event] = []
         self.ended: ev.CallEnded | None = None
         self._last_final: ev.FinalTranscript | None = None
         self._last_endpoint: ev.EndpointDecided | None = None
         self._current_turn = 0
 
-    def turn(self, number: int) -> TurnRecord:
+    def turn(self, number: int) -> TurnDetails:
         if number not in self.turns:
-            self.turns[number] = TurnRecord(number)
+            self.turns[number] = TurnDetails(number)
         return self.turns[number]
 
     @property
@@ -65,7 +66,8 @@ class CallModel:
 
     def summary(self) -> dict[str, float]:
         """p50/p95 of caller-perceived latency over the caller's turns (not the greeting)."""
-        return latency_summary(t for t in self.timelines if t.turn > 0)
+        totals = [t.total_ms for t in self.timelines if t.turn > 0]
+        return latency_summary(totals, suffix="_ms", mean=True)
 
     def apply(self, event: ev.Event) -> int | None:
         self.events.append(event)
@@ -115,7 +117,7 @@ class CallModel:
             self.ended = event
         return None
 
-    def _start_turn(self, number: int) -> TurnRecord:
+    def _start_turn(self, number: int) -> TurnDetails:
         """The first decision of a turn claims the caller's last final transcript."""
         record = self.turn(number)
         if number > 0 and number != self._current_turn:

@@ -30,6 +30,7 @@ from workbench.engine import events as ev
 from workbench.errors import WorkbenchError
 from workbench.ui import messages as msg
 from workbench.ui.audio_io import level_dbfs
+from workbench.ui.crm_link import CrmLink
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,6 @@ def gui_call_log_path() -> Path:
 
 def append_call_log(path: Path, card: Any, result: Any, agent_path: Any) -> None:
     import json
-    from datetime import UTC, datetime
 
     from workbench.engine.scorecard import call_log_line
 
@@ -135,11 +135,10 @@ class EngineHandle:
         self._post_level = post_level or (lambda name, value: None)
         self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
         self._speech = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helper")
-        self._crm_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm")
+        self.crm = CrmLink(post)  # the CRM sink and the OTLP export, on their own thread
         self._preload = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preload")
         self._preload_voices = preload_voices
         self._crm_enabled = crm
-        self._sink: Any = None
         self._verifier: Any = None
         self._closing = False
         self._events_seen = 0
@@ -158,7 +157,7 @@ class EngineHandle:
         sink on its own thread meanwhile: its imports and org start-up hold the GIL for a while,
         which is harmless now and would stall the window during a call's after-call work."""
         if self._crm_enabled:
-            self._crm_pool.submit(self._post_crm_status)
+            self.crm.refresh()
         for voice in self._preload_voices:
             # Piper's network takes seconds to load and onnxruntime releases the GIL while it
             # does: loading it beside the agent makes the app ready seconds sooner.
@@ -167,15 +166,15 @@ class EngineHandle:
 
     def shutdown(self) -> None:
         """End any call, cancel queued work and join every thread this handle started."""
-        self._closing = True
+        self._closing = self.crm.closing = True
         self.hang_up()
         self._engine.shutdown(wait=True, cancel_futures=True)
         self._speech.shutdown(wait=True, cancel_futures=True)
-        self._crm_pool.shutdown(wait=True, cancel_futures=True)
+        self.crm.pool.shutdown(wait=True, cancel_futures=True)
         self._preload.shutdown(wait=True, cancel_futures=True)
         # Every worker has stopped: closing from this thread cannot race them.
         self._close_verifier()
-        self._close_sink()
+        self.crm.close_sink()
         if self.audio is not None:
             self.audio.stop()
 
@@ -434,7 +433,7 @@ class EngineHandle:
         self._post(msg.CallFinished(result, scorecard=scorecard, trace_path=trace_path))
         if self._crm_enabled and not self._closing:
             self._post(msg.CallStateChanged(msg.AFTER_CALL_WORK, "writing the call to the CRM"))
-            self._crm_pool.submit(self._write_to_crm, result)
+            self.crm.pool.submit(self.crm.write_call, result)
         else:
             self._post(msg.CallStateChanged(msg.ENDED, result.end_reason))
 
@@ -461,7 +460,7 @@ class EngineHandle:
         if otlp_enabled() and not self._closing:
             resolution = scorecard.resolution if scorecard is not None else ""
             trace = CallTrace.of(result, resolution=resolution)
-            self._crm_pool.submit(self._export_trace, trace)
+            self.crm.pool.submit(self._export_trace, trace)
         return scorecard, str(trace_path or "")
 
     @staticmethod
@@ -587,105 +586,6 @@ class EngineHandle:
         except Exception as error:
             log.exception("agent reload failed")
             self._post(msg.AgentReloaded(error=f"{type(error).__name__}: {error}"))
-
-    # crm thread ---------------------------------------------------------------------------
-    def refresh_crm(self) -> Future:
-        return self._crm_pool.submit(self._post_crm_status)
-
-    def _open_sink(self) -> Any:
-        if self._sink is None:
-            from workbench.crm.sink import CrmSink
-
-            self._sink = CrmSink.from_settings()
-        return self._sink
-
-    def _close_sink(self) -> None:
-        if self._sink is not None:
-            self._sink.close()
-            self._sink = None
-
-    def _client(self, sink: Any) -> Any:
-        from workbench.crm.sink import CrmSettings, local_org_client, real_org_client
-
-        if sink.org is not None:
-            return local_org_client(sink.org)
-        return real_org_client(CrmSettings.from_env())
-
-    def _post_crm_status(self, call_id: str = "", records=(), final: bool = False) -> None:
-        try:
-            sink = self._open_sink()
-            events: list[dict[str, Any]] = []
-            if sink.org is not None:
-                events = sink.org.published_events(0)[-50:]
-            self._post(
-                msg.CrmUpdate(
-                    sink.target,
-                    call_id,
-                    tuple(records),
-                    tuple(events),
-                    sink.status().as_dict(),
-                    final=final,
-                )
-            )
-        except Exception as error:
-            log.warning("CRM status failed: %s", error)
-            self._post(msg.CrmUpdate(error=f"CRM unavailable: {error}", final=final))
-
-    def _write_to_crm(self, result: Any, wait_s: float = 15.0) -> None:
-        from workbench.crm.from_call import call_events, record_from_result
-
-        try:
-            sink = self._open_sink()
-            started = datetime.now(UTC)
-            record = record_from_result(result, started_at=started)
-            sink.write_call(record)
-            for call_event in call_events(result.call_id, result.events, started):
-                sink.publish_event(call_event)
-            deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline and not self._closing:
-                items = sink.outbox.items(call_id=result.call_id)
-                if all(item.state in ("delivered", "dead") for item in items):
-                    break
-                self._post_crm_status(result.call_id)
-                time.sleep(0.2)  # the delivery worker runs on its own threads; poll its outbox
-            records = self._read_back(sink, sink.outbox.items(call_id=result.call_id))
-            self._post_crm_status(result.call_id, records, final=True)
-        except Exception as error:
-            log.exception("CRM write-back failed")
-            self._post(msg.CrmUpdate(call_id=result.call_id, error=str(error), final=True))
-        self._post(msg.CallStateChanged(msg.ENDED, result.end_reason))
-
-    def _read_back(self, sink: Any, items: list[Any]) -> list[dict[str, Any]]:
-        """Each delivered record as the org has it now (fields this call wrote, plus Id)."""
-        records: list[dict[str, Any]] = []
-        sf = self._client(sink)
-        for item in items:
-            if item.kind == "event":
-                continue
-            row: dict[str, Any] = {
-                "object": item.object,
-                "Id": item.result_id or "",
-                "state": item.state,
-                "error": item.last_error or "",
-            }
-            if item.state == "delivered" and item.result_id:
-                names = [k for k, v in item.payload.items() if not isinstance(v, dict)]
-                if item.ext_field and item.ext_field not in names:
-                    names.append(item.ext_field)
-                fields = ", ".join(["Id", *[n for n in names if n != "Id"]])
-                try:
-                    found = sf.query(
-                        f"SELECT {fields} FROM {item.object} WHERE Id = '{item.result_id}'"
-                    )["records"]
-                except Exception as error:  # shown beside the record, not fatal
-                    row["error"] = f"read back failed: {error}"
-                    found = []
-                if found:
-                    row["fields"] = {k: v for k, v in found[0].items() if k != "attributes"}
-            else:
-                row["fields"] = dict(item.payload)
-            records.append(row)
-        return records
 
 
 def _preload_voice(voice: str) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from workbench.audio.heard import REPLY_GAP_MS
 from workbench.engine.outcomes import Intent
+from workbench.stats import percentile
 from workbench.telephony.caller.client import MediaStreamClient
 from workbench.telephony.caller.pacer import Pacer
 
@@ -324,7 +325,7 @@ def judge_from_outside(
                 bound = getattr(limit, name, None)
                 if bound is None:
                     continue
-                value = float(np.percentile(latencies, q))
+                value = percentile(latencies, q)
                 out.append(
                     _outcome(
                         f"turn_latency_ms.{name}",

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTextBrowser, QVBo
 
 from workbench.engine import events as ev
 from workbench.ui.bridge import EngineBridge
-from workbench.ui.call_model import CallModel, TurnRecord
+from workbench.ui.call_model import CallModel, TurnDetails
 
 
 class LiveCall(QObject):
@@ -148,7 +148,7 @@ def _esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def turn_html(record: TurnRecord) -> str:
+def turn_html(record: TurnDetails) -> str:
     parts: list[str] = []
     if record.turn == 0:
         parts.append(_section("Heard", "<i>nothing: the agent's greeting opens the call</i>"))
@@ -190,7 +190,7 @@ def turn_html(record: TurnRecord) -> str:
         )
         parts.append(_section("Knowledge retrieved", f"<table>{rows}</table>"))
     if record.sentences or record.plan:
-        from workbench.ui.views.transcript import display_text
+        from workbench.speech.numbers import display_text
 
         body = f"“{_esc(display_text(' '.join(record.sentences)))}”"
         if record.plan:

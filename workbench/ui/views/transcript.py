@@ -7,23 +7,16 @@ once; the HTML is rebuilt at most every 60 ms, so a burst of partials costs one 
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass
 
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from workbench.engine import events as ev
+from workbench.speech.numbers import display_text
 from workbench.ui.bridge import EngineBridge
 
 REPAINT_MS = 60
-# The TTS reading-mode tags (as workbench.engine.session.display_text strips them; that module
-# pulls in the whole speech stack, which the GUI thread must not import at startup).
-_TTS_MARKUP = re.compile(r"</?(?:digits|spell)>", re.IGNORECASE)
-
-
-def display_text(text: str) -> str:
-    return _TTS_MARKUP.sub("", text)
 
 
 @dataclass

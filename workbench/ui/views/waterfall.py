@@ -14,7 +14,8 @@ from PySide6.QtCore import QPointF, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from workbench.engine.trace import OWNER_KINDS, TurnTimeline, latency_summary
+from workbench.engine.trace import OWNER_KINDS, TurnTimeline
+from workbench.stats import latency_summary
 from workbench.ui.bridge import EngineBridge
 
 OWNER_COLOURS = {
@@ -223,7 +224,7 @@ class WaterfallView(QWidget):
 
     def _update_summary(self) -> None:
         caller_turns = [t for n, t in self.timelines.items() if n > 0]
-        summary = latency_summary(caller_turns)
+        summary = latency_summary([t.total_ms for t in caller_turns], suffix="_ms", mean=True)
         if not caller_turns:
             text = "No caller turns yet — latency appears here as each reply reaches the caller."
         else:
