@@ -4,14 +4,15 @@ Agents, scenarios, latency profiles, an agent's tables and held-out lines are fi
 write by hand; a typo must produce one clear line per problem that points at the place, never
 a traceback. `read_yaml` reads and parses (syntax errors in plain words, `yaml_problem`);
 `load_model` validates the result with pydantic and places each problem on its line.
-(The lexicon and the CRM mapping parse their own node trees, for line numbers of their own.)
+The lexicon and the CRM mapping read through `read_text` and `parse_with` here too (the same
+messages for a missing file and for a syntax error) and then walk their own node trees.
 """
 
 from __future__ import annotations
 
 import difflib
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from workbench.errors import InputFileError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 
 
 def format_location(loc: tuple[Any, ...]) -> str:
@@ -117,20 +119,31 @@ def _message(item: dict[str, Any], model: type[BaseModel] | None = None) -> str:
     return message
 
 
-def read_yaml(path: str | Path, what: str, *, tree: bool = True) -> tuple[Any, yaml.Node | None]:
-    """The parsed data and the node tree (for positions; None when `tree` is False, which
-    saves parsing the text twice) of a YAML file."""
+def read_text(path: str | Path, what: str) -> str:
+    """A hand-written file's text; a missing or unreadable file is one clear line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such {what} file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise InputFileError(f"{path}: cannot read {what} ({error})") from None
+
+
+def parse_with(path: str | Path, text: str, parse: Callable[[str], T]) -> T:
+    """`parse(text)` (e.g. `yaml.compose`, or a loader of one's own), its syntax errors as
+    `yaml_problem` lines at `path`."""
     try:
-        return yaml.safe_load(text), (yaml.compose(text) if tree else None)
+        return parse(text)
     except yaml.YAMLError as error:
-        raise InputFileError(yaml_problem(path, error)) from None
+        raise InputFileError(yaml_problem(Path(path), error)) from None
+
+
+def read_yaml(path: str | Path, what: str, *, tree: bool = True) -> tuple[Any, yaml.Node | None]:
+    """The parsed data and the node tree (for positions; None when `tree` is False, which
+    saves parsing the text twice) of a YAML file."""
+    text = read_text(path, what)
+    return parse_with(path, text, lambda t: (yaml.safe_load(t), yaml.compose(t) if tree else None))
 
 
 def yaml_problem(path: Path, error: yaml.YAMLError) -> str:

@@ -86,7 +86,7 @@ def test_a_missing_object_is_reported_with_the_missing_fields():
 def test_bad_yaml_names_the_file_and_line(tmp_path):
     path = tmp_path / "mapping.yaml"
     path.write_text("voice_call:\n  object: VoiceCall\n  fields: [unclosed\n")
-    with pytest.raises(InputFileError, match=r"mapping.yaml:\d+: invalid YAML"):
+    with pytest.raises(InputFileError, match=r"mapping.yaml:\d+:\d+: invalid YAML"):
         load_mapping(path)
 
 

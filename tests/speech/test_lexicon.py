@@ -72,7 +72,7 @@ def test_from_mapping_and_extend() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("words:\n  SQL: [sequel\n", r"lexicon\.yaml:\d+: not valid YAML"),
+        ("words:\n  SQL: [sequel\n", r"lexicon\.yaml:\d+:\d+: invalid YAML"),
         ("- SQL\n", r"lexicon\.yaml:1: lexicon: expected a mapping"),
         ("words:\n  SQL: sequel\nsounds: {}\n", r"lexicon\.yaml:3: sounds: unknown section"),
         ("words:\n  - SQL\n", r"lexicon\.yaml:2: words: expected a mapping"),

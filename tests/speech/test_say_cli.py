@@ -85,7 +85,7 @@ def test_a_file_that_cannot_be_created_is_one_clear_error() -> None:
 def test_a_bad_lexicon_is_reported_with_its_line(tmp_path: Path) -> None:
     lexicon = tmp_path / "lex.yaml"
     lexicon.write_text("words:\n  SQL: [\n", encoding="utf-8")
-    with pytest.raises(WorkbenchError, match=r"lex\.yaml:\d+: not valid YAML"):
+    with pytest.raises(WorkbenchError, match=r"lex\.yaml:\d+:\d+: invalid YAML"):
         run_say("hi", tmp_path / "x.wav", lexicon=lexicon)
 
 

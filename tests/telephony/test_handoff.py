@@ -9,7 +9,7 @@ from telephony_helpers import VIP_NUMBER
 from workbench.audio.codec import ulaw_decode
 from workbench.telephony.caller.client import MediaStreamClient
 from workbench.telephony.caller.pacer import Pacer
-from workbench.telephony.handoff.desk import AgentDeskClient
+from workbench.telephony.handoff.desk import DeskClient
 from workbench.telephony.sounds import hold_frames
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -28,13 +28,13 @@ def test_hold_audio_is_a_soft_audible_loop():
 
 def test_escalated_call_reaches_a_human_with_context_first_and_supervision(live_server, runtime):
     tts = runtime.stack(runtime.agent()).caller_tts("piper:joe")
-    desk = AgentDeskClient(live_server.agent_url, name="Sam", skills=("*",))
+    desk = DeskClient(live_server.agent_url, name="Sam", skills=("*",))
     assert desk.connect()["event"] == "welcome"
     client = MediaStreamClient(live_server.media_url, caller_number=VIP_NUMBER, record_audio=True)
     client.connect()
     pacer = Pacer([client]).start()
-    supervisor = AgentDeskClient(live_server.agent_url, role="supervisor", name="Lee")
-    colleague = AgentDeskClient(live_server.agent_url, name="Kim", skills=("billing",))
+    supervisor = DeskClient(live_server.agent_url, role="supervisor", name="Lee")
+    colleague = DeskClient(live_server.agent_url, name="Kim", skills=("billing",))
     colleague.connect()
     try:
         assert client.wait_for_agent_quiet(500, 20)  # the greeting
@@ -135,7 +135,7 @@ def test_escalated_call_reaches_a_human_with_context_first_and_supervision(live_
     assert consult.previous_call_id == leg_id and consult.disposition == "consult"
 
 
-def desk_hears(desk: AgentDeskClient, track: str, timeout_s: float = 10.0) -> bool:
+def desk_hears(desk: DeskClient, track: str, timeout_s: float = 10.0) -> bool:
     """Wait until the agent client has received audible audio on `track`."""
 
     def audible() -> bool:

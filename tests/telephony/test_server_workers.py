@@ -208,13 +208,13 @@ def test_sigterm_drains_every_worker_and_lets_active_calls_finish(tmp_path):
 @pytest.mark.network
 @pytest.mark.slow
 def test_one_desk_sees_and_takes_the_calls_waiting_in_every_worker(workers_server):
-    from workbench.telephony.handoff.desk import AgentDeskClient
+    from workbench.telephony.handoff.desk import DeskClient
 
     http = f"http://127.0.0.1:{workers_server.port}"
     agent_url = f"ws://127.0.0.1:{workers_server.port}/agent"
     ask_for_a_person = scenario_renderer("piper:joe")("I want to speak to a person.")
-    desk = AgentDeskClient(agent_url, name="Sam", skills=("*",))
-    supervisor = AgentDeskClient(agent_url, role="supervisor", name="Lee")
+    desk = DeskClient(agent_url, name="Sam", skills=("*",))
+    supervisor = DeskClient(agent_url, role="supervisor", name="Lee")
     assert desk.connect()["queue"] == []
     supervisor.connect()
 

@@ -25,6 +25,7 @@ from workbench.crm.outbox import NewItem
 from workbench.crm.redaction import redact_text, redact_transcript
 from workbench.errors import ConfigError, InputFileError
 from workbench.paths import ASSETS_DIR
+from workbench.yamlfile import parse_with, read_text
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +131,8 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 def load_mapping(path: Path | str | None = None) -> CrmMapping:
     """Read a mapping file (default: the canonical `assets/crm/mapping.yaml`)."""
     path = Path(path) if path is not None else DEFAULT_MAPPING_PATH
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputFileError(f"{path}: cannot read the CRM mapping ({error.strerror})") from None
-    try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(error, "problem", None) or str(error)
-        raise InputFileError(f"{where}: invalid YAML in the CRM mapping: {problem}") from None
+    text = read_text(path, "CRM mapping")
+    data = parse_with(path, text, lambda t: yaml.load(t, Loader=_LineLoader))  # noqa: S506 - a SafeLoader subclass
     if not isinstance(data, _Lines):
         raise InputFileError(f"{path}:1: the CRM mapping must be a mapping with voice_call, event")
 

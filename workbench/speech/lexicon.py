@@ -55,20 +55,9 @@ class Lexicon:
     @classmethod
     def load(cls, path: str | Path) -> Lexicon:
         """Read and validate a lexicon file; any problem raises `InputFileError`."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputFileError(f"{path}: no such lexicon file") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise InputFileError(f"{path}: cannot read lexicon ({error})") from None
-        try:
-            root = yaml.compose(text)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark is not None else ""
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise InputFileError(f"{path}{where}: not valid YAML ({problem})") from None
+        from workbench.yamlfile import parse_with, read_text
+
+        root = parse_with(path, read_text(path, "lexicon"), yaml.compose)
         return _LexiconParser(str(path)).parse(root)
 
     def spoken_forms(self) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The human side of a handoff: an agent-client library and the `workbench desk` terminal.
 
-`AgentDeskClient` speaks the server's `/agent` protocol (`desk_protocol.py`) synchronously with
+`DeskClient` speaks the server's `/agent` protocol (`desk_protocol.py`) synchronously with
 websocket-client: agents list the queue, take a call (the context arrives before any audio),
 speak by typing (`say`, rendered in a TTS voice by the server) or by sending audio, transfer
 and hang up; supervisors monitor a call in listen, whisper or barge mode.
@@ -30,7 +30,7 @@ class DeskError(WorkbenchError):
     """The agent server refused a request or did not answer."""
 
 
-class AgentDeskClient:
+class DeskClient:
     """A human agent's (or supervisor's) connection to the server's `/agent` endpoint."""
 
     def __init__(
@@ -244,9 +244,7 @@ def run_desk(url: str, *, token: str | None, name: str, skills: tuple[str, ...])
         elif kind == "error":
             print(f"\n[server: {message.get('message')}]")
 
-    client = AgentDeskClient(
-        url, token=token, role="agent", name=name, skills=skills, on_message=show
-    )
+    client = DeskClient(url, token=token, role="agent", name=name, skills=skills, on_message=show)
     welcome = client.connect()
     show({"event": "queue", "calls": welcome["queue"]})
     print(DESK_HELP)

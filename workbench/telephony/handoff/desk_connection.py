@@ -45,7 +45,7 @@ class DeskHost(Protocol):
     def human_tts(self) -> Any: ...
 
 
-class AgentConnection:
+class DeskConnection:
     """One `/agent` WebSocket: a human agent or a supervisor."""
 
     def __init__(self, server: DeskHost, ws: web.WebSocketResponse) -> None:

@@ -52,7 +52,7 @@ def merged_queue(queues: dict[int, list[dict[str, Any]]]) -> list[tuple[int, dic
 
 
 def can_serve(skills: frozenset[str], entry: dict[str, Any]) -> bool:
-    """`AgentConnection.can_serve` on a queue entry (a ticket as `describe()` lists it)."""
+    """`DeskConnection.can_serve` on a queue entry (a ticket as `describe()` lists it)."""
     return skills_allow(skills, frozenset(str(s).lower() for s in entry.get("skills") or []))
 
 

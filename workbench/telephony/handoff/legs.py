@@ -43,7 +43,7 @@ MAX_AGENT_BUFFER_FRAMES = 3000  # 60 s of queued agent speech
 
 class Desk(Protocol):
     """A person's connection as the legs and the switchboard use it
-    (`desk_connection.AgentConnection`)."""
+    (`desk_connection.DeskConnection`)."""
 
     role: str  # "agent" | "supervisor"
     name: str

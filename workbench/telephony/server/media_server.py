@@ -72,7 +72,7 @@ from aiohttp import web
 
 from workbench.engine import events as ev
 from workbench.speech.ears import resolve_ear
-from workbench.telephony.handoff.desk_connection import AgentConnection
+from workbench.telephony.handoff.desk_connection import DeskConnection
 from workbench.telephony.handoff.desk_router import DeskRouter
 from workbench.telephony.handoff.switchboard import Switchboard
 from workbench.telephony.metrics import ServerMetrics
@@ -263,7 +263,7 @@ class MediaStreamServer:
     async def _desk(self, request: web.Request, *, relay: bool) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=1_000_000, heartbeat=None)
         await ws.prepare(request)
-        await (DeskRouter(self, ws) if relay else AgentConnection(self, ws)).run()
+        await (DeskRouter(self, ws) if relay else DeskConnection(self, ws)).run()
         return ws
 
     async def _healthz(self, request: web.Request) -> web.Response:

@@ -1,7 +1,7 @@
 """The agent desk: the workbench as the human a call is handed to (the softphone's Answer).
 
 It connects to a `workbench serve` agent endpoint (`ws://HOST:PORT/agent`) with the same
-`AgentDeskClient` as the `workbench desk` terminal. Calls the AI escalated wait in the queue
+`DeskClient` as the `workbench desk` terminal. Calls the AI escalated wait in the queue
 list; Answer takes one, and its context (why it was escalated, the transcript so far, captured
 values, summary, CRM record) is on screen before the caller hears anyone. The human talks by
 typing (the server speaks it into the call in a TTS voice), transfers to another queue or hangs
@@ -118,10 +118,10 @@ class AgentDeskPanel(QWidget):
         if self.client is not None:
             self.disconnect_desk()
             return
-        from workbench.telephony.handoff.desk import AgentDeskClient
+        from workbench.telephony.handoff.desk import DeskClient
 
         skills = tuple(s.strip() for s in self.skills_edit.text().split(",") if s.strip())
-        self.client = AgentDeskClient(
+        self.client = DeskClient(
             self.url_edit.text().strip(),
             name=self.name_edit.text().strip() or "agent",
             skills=skills or ("*",),
