@@ -15,17 +15,8 @@ from greenlet_pacer import FRAME_S
 
 from workbench.audio.codec import ulaw_encode
 from workbench.audio.frames import FRAME_BYTES, FRAME_SAMPLES
-from workbench.audio.heard import AUDIBLE_ULAW_TABLE
+from workbench.audio.heard import ulaw_audible_span
 from workbench.engine.caller import interruption_onset_index
-
-
-def audible_span(payload: bytes) -> tuple[int, int] | None:
-    """(first, last + 1) audible sample of μ-law bytes, or None when all is quiet."""
-    marks = payload.translate(AUDIBLE_ULAW_TABLE)
-    first = marks.find(1)
-    if first < 0:
-        return None
-    return first, marks.rfind(1) + 1
 
 
 @dataclass(frozen=True)
@@ -45,7 +36,7 @@ class EncodedUtterance:
         pcm = np.asarray(pcm8k, dtype=np.int16)
         pcm = np.concatenate([pcm, np.zeros((-len(pcm)) % FRAME_SAMPLES, np.int16)])
         ulaw = ulaw_encode(pcm)
-        span = audible_span(ulaw) or (0, len(ulaw))
+        span = ulaw_audible_span(ulaw) or (0, len(ulaw))
         frames = tuple(
             base64.b64encode(ulaw[i : i + FRAME_BYTES]).decode("ascii")
             for i in range(0, len(ulaw), FRAME_BYTES)

@@ -42,10 +42,10 @@ import gevent
 import gevent.event
 import gevent.lock
 import websocket
-from call_records import CallState, EncodedUtterance, audible_span
+from call_records import CallState, EncodedUtterance
 
 from workbench.audio.frames import FRAME_BYTES, SILENCE_FRAME
-from workbench.audio.heard import REPLY_GAP_MS
+from workbench.audio.heard import REPLY_GAP_MS, ulaw_audible_span
 from workbench.telephony import protocol as p
 from workbench.telephony import signature as twilio_signature
 from workbench.telephony.caller.overlaps import OverlapTracker
@@ -340,7 +340,7 @@ class LocustCall:
             chunk = bytes(self._playout[:FRAME_BYTES])
             del self._playout[:FRAME_BYTES]
             self._played += len(chunk)
-            span = audible_span(chunk)
+            span = ulaw_audible_span(chunk)
             if span is not None:
                 first = now + span[0] / 8.0
                 last = now + span[1] / 8.0

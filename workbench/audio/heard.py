@@ -46,6 +46,16 @@ AUDIBLE_ULAW_TABLE = bytes(
 )
 
 
+def ulaw_audible_span(payload: bytes) -> tuple[int, int] | None:
+    """(first, last + 1) audible sample of µ-law bytes (end exclusive, as a slice), or None
+    when all is quiet."""
+    marks = payload.translate(AUDIBLE_ULAW_TABLE)
+    first = marks.find(1)
+    if first < 0:
+        return None
+    return first, marks.rfind(1) + 1
+
+
 def ulaw_is_audible(payload: bytes) -> bool:
     """Whether any byte of µ-law `payload` decodes to an audible sample."""
     return 1 in payload.translate(AUDIBLE_ULAW_TABLE)

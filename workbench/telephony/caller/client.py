@@ -48,7 +48,7 @@ import websocket
 
 from workbench.audio.codec import ulaw_decode, ulaw_encode
 from workbench.audio.frames import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SILENCE_FRAME
-from workbench.audio.heard import AUDIBLE_THRESHOLD
+from workbench.audio.heard import audible_span, last_audible_index
 from workbench.engine.outcomes import Intent
 from workbench.telephony import protocol as p
 from workbench.telephony import signature as twilio_signature
@@ -254,9 +254,9 @@ class MediaStreamClient:
         ends = []
         for i in range(0, len(pcm), FRAME_SAMPLES):
             chunk = pcm[i : i + FRAME_SAMPLES]
-            loud = np.flatnonzero(np.abs(chunk.astype(np.int32)) > AUDIBLE_THRESHOLD)
+            last = last_audible_index(chunk)
             frames.append(ulaw_encode(chunk))
-            ends.append(int(loud[-1]) + 1 if loud.size else None)
+            ends.append(None if last is None else last + 1)
         self.send_frames(frames, ends)
 
     def send_frames(self, frames: Iterable[bytes], speech_ends: Iterable[int | None]) -> None:
@@ -404,24 +404,23 @@ class MediaStreamClient:
         )
         pcm = ulaw_decode(chunk) if chunk else np.zeros(0, np.int16)
         span: tuple[int, int] | None = None
-        if chunk:
-            loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > AUDIBLE_THRESHOLD)
-            if loud.size:
-                span = (int(loud[0]), int(loud[-1]) + 1)
-                first = now + float(loud[0]) / 8.0
-                last = now + float(loud[-1] + 1) / 8.0
-                if self.results.first_agent_audio_ms is None:
-                    self.results.first_agent_audio_ms = first
-                previous = self._last_agent_audible_ms
-                if previous is None or first - previous >= STOP_GAP_MS:
-                    self._agent_run_onset_ms = first
-                if self._awaiting_reply and self._speech_end_ms is not None:
-                    if first > self._speech_end_ms and not self._caller_speaking:
-                        self.results.turn_latencies_ms.append(first - self._speech_end_ms)
-                        self._awaiting_reply = False
-                self._last_agent_audible_ms = last
-                if self._barge_onset_ms is not None:
-                    self._barge_last_agent_ms = last
+        audible = audible_span(pcm) if chunk else None
+        if audible is not None:
+            span = (audible[0], audible[1] + 1)
+            first = now + audible[0] / 8.0
+            last = now + (audible[1] + 1) / 8.0
+            if self.results.first_agent_audio_ms is None:
+                self.results.first_agent_audio_ms = first
+            previous = self._last_agent_audible_ms
+            if previous is None or first - previous >= STOP_GAP_MS:
+                self._agent_run_onset_ms = first
+            if self._awaiting_reply and self._speech_end_ms is not None:
+                if first > self._speech_end_ms and not self._caller_speaking:
+                    self.results.turn_latencies_ms.append(first - self._speech_end_ms)
+                    self._awaiting_reply = False
+            self._last_agent_audible_ms = last
+            if self._barge_onset_ms is not None:
+                self._barge_last_agent_ms = last
         self._check_barge_stop(now)
         with self._state:
             self.overlaps.agent_frame(now, chunk, span)
