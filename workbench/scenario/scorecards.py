@@ -13,6 +13,7 @@ from workbench.engine.outcomes import OverlapOutcome, classify
 from workbench.engine.scorecard import Scorecard, overlaps_in, scorecard_for
 from workbench.engine.virtual import CallResult
 from workbench.scenario.caller_log import CallerLog
+from workbench.scenario.turn_taking import premature_endpoints
 
 
 def overlaps_from_caller(call: CallResult, caller: CallerLog) -> list[OverlapOutcome]:
@@ -62,5 +63,9 @@ def overlaps_from_caller(call: CallResult, caller: CallerLog) -> list[OverlapOut
 
 
 def scenario_scorecard(call: CallResult, caller: CallerLog) -> Scorecard:
+    """The scripted call's scorecard. Its premature endpoints are the script's own count
+    (`turn_taking.premature_endpoints`: it knows where each sentence ended), the measure the
+    scenario's assertions use too; calls without a script get the scorecard's proxy."""
     overlaps = call.overlaps or overlaps_in(call.events) or overlaps_from_caller(call, caller)
-    return scorecard_for(call, overlaps)
+    premature = len(premature_endpoints(call, caller))
+    return scorecard_for(call, overlaps, premature=premature)
