@@ -21,22 +21,22 @@ AUDIBLE_THRESHOLD = 300
 REPLY_GAP_MS = 600.0
 
 
-def first_audible_index(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> int | None:
-    """The index of the first audible sample of 16-bit `pcm`, or None if none is."""
+def audible_span(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> tuple[int, int] | None:
+    """(first, last) audible sample indices of 16-bit `pcm`, or None if nothing is audible."""
     loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
-    return int(loud[0]) if loud.size else None
+    return (int(loud[0]), int(loud[-1])) if loud.size else None
+
+
+def first_audible_index(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> int | None:
+    """The index of the first audible sample of `pcm`, or None if none is."""
+    span = audible_span(pcm, threshold)
+    return None if span is None else span[0]
 
 
 def last_audible_index(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> int | None:
-    """The index of the last audible sample of 16-bit `pcm`, or None if none is."""
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
-    return int(loud[-1]) if loud.size else None
-
-
-def audible_span(pcm: np.ndarray, threshold: int = AUDIBLE_THRESHOLD) -> tuple[int, int] | None:
-    """(first, last) audible sample indices of `pcm`, or None if nothing in it is audible."""
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
-    return (int(loud[0]), int(loud[-1])) if loud.size else None
+    """The index of the last audible sample of `pcm`, or None if none is."""
+    span = audible_span(pcm, threshold)
+    return None if span is None else span[1]
 
 
 # For callers that look at µ-law bytes without decoding them (the Locust caller at hundreds of

@@ -26,6 +26,7 @@ import yaml
 
 from workbench.errors import InputFileError
 from workbench.paths import ASSETS_DIR
+from workbench.yamlfile import parse_with, read_text
 
 DEFAULT_LEXICON_PATH = ASSETS_DIR / "voices" / "default_lexicon.yaml"
 
@@ -55,8 +56,6 @@ class Lexicon:
     @classmethod
     def load(cls, path: str | Path) -> Lexicon:
         """Read and validate a lexicon file; any problem raises `InputFileError`."""
-        from workbench.yamlfile import parse_with, read_text
-
         root = parse_with(path, read_text(path, "lexicon"), yaml.compose)
         return _LexiconParser(str(path)).parse(root)
 
