@@ -10,7 +10,8 @@ import pytest
 
 from workbench.audio.network import NetworkConditions
 from workbench.engine import events as ev
-from workbench.engine.calls import CallRuntime, run_call, say_lines_caller
+from workbench.engine.caller import SayTurnsCaller
+from workbench.engine.calls import DEFAULT_CALLER_VOICE, CallRuntime, run_call, say_lines_caller
 from workbench.engine.latency import FixedLatency
 from workbench.engine.report import call_to_dict
 from workbench.engine.session import SessionSettings
@@ -122,3 +123,27 @@ def test_a_vendor_latency_profile_is_charged_to_its_stages(runtime):
     assert any(e for e in result.events if isinstance(e, ev.FillerStarted)) == (
         respond.duration_ms > SessionSettings().filler_after_ms
     )
+
+
+def test_a_turn_bridged_by_a_filler_completes_with_its_words_and_its_latency_stops_at_the_filler(
+    runtime,
+):
+    # The filler is heard before the words are understood; the turn's record must still say
+    # what the caller said and what the agent answered (a softphone test waited on that).
+    slow_reply = FixedLatency(costs={"respond": SessionSettings().filler_after_ms + 1500.0})
+
+    def patient_caller(stack):  # waits through "One moment." for the answer
+        tts = stack.caller_tts(DEFAULT_CALLER_VOICE)
+        lines = ["What are your opening hours?"]
+        return SayTurnsCaller(lines, lambda text: tts.render_pcm(text, 8000), reply_gap_ms=3000)
+
+    result = run_call(runtime, patient_caller, latency=slow_reply)
+    assert any(isinstance(e, ev.FillerStarted) for e in result.events)
+    turn = result.timelines[1]
+    assert "opening hours" in turn.caller_text
+    assert turn.agent_text and "open" in turn.agent_text.lower()
+    assert any(lane.name.startswith("filler timer") for lane in turn.lanes)
+    heard = next(e for e in result.events if isinstance(e, ev.AgentAudioHeard) and e.turn == 1)
+    completed = next(e for e in result.events if isinstance(e, ev.TurnCompleted) and e.turn == 1)
+    assert completed.t_ms == heard.t_ms == pytest.approx(turn.origin_ms + turn.total_ms)
+    assert result.events.index(completed) > result.events.index(heard)

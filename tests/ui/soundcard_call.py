@@ -26,6 +26,16 @@ from workbench.ui.app import make_application  # noqa: E402
 from workbench.ui.main_window import MainWindow  # noqa: E402
 
 TIMEOUT_S = 120
+# What the ear did, for a failure message.
+STORY = (
+    ev.FinalTranscript,
+    ev.FinalPassDiscarded,
+    ev.StageFailed,
+    ev.AgentPaused,
+    ev.AgentResumed,
+    ev.Interruption,
+    ev.TurnCompleted,
+)
 
 
 def main(caller_wav: str, recording: str) -> dict:
@@ -40,6 +50,7 @@ def main(caller_wav: str, recording: str) -> dict:
         "agent_replied": False,
         "max_mic_dbfs": -90.0,
         "ended": False,
+        "ear_story": [],
     }
     for combo in (phone.mic_combo, phone.speaker_combo):
         combo.setCurrentIndex(combo.findText("default"))
@@ -62,9 +73,15 @@ def main(caller_wav: str, recording: str) -> dict:
         if isinstance(event, ev.AgentAudioStopped) and event.turn == 0 and not players:
             # The greeting is over: the caller speaks into the microphone.
             players.append(subprocess.Popen(["paplay", "--device=line", caller_wav]))
-        if isinstance(event, ev.FinalTranscript) and not result["caller_heard_as"]:
-            result["caller_heard_as"] = event.text
-        if isinstance(event, ev.TurnCompleted) and event.turn == 1:
+        if isinstance(event, STORY):
+            result["ear_story"].append(repr(event)[:300])
+        if isinstance(event, ev.FinalTranscript) and event.text:
+            result["caller_heard_as"] = " ".join((result["caller_heard_as"], event.text)).strip()
+        timeline = getattr(event, "timeline", None)
+        answered = timeline is not None and bool(getattr(timeline, "caller_text", ""))
+        if isinstance(event, ev.TurnCompleted) and answered and not result["agent_replied"]:
+            # The reply to the caller's words (on busy cores the agent may first have asked
+            # whether the caller is still there: a turn with no caller words).
             result["agent_replied"] = True
             # Let the reply play out of the speaker for a moment, then hang up.
             QTimer.singleShot(1500, phone.hang_up)

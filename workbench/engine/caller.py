@@ -197,7 +197,10 @@ class SayTurnsCaller:
         pass
 
 
-MAX_MIC_BACKLOG = 10  # 20 ms blocks: at most 200 ms of microphone audio waiting to be sent
+MAX_MIC_BACKLOG = (
+    10  # 20 ms blocks: quiet microphone audio waiting to be sent beyond 200 ms is shed
+)
+MAX_MIC_SPEECH_BACKLOG = 100  # speech is shed only beyond 2 s: a stalled call must not lose words
 
 
 class InteractiveCaller:
@@ -237,13 +240,18 @@ class InteractiveCaller:
     def push_microphone(self, pcm8k: np.ndarray) -> None:
         """One 20 ms block from the microphone (dropped while muted or on hold).
 
-        The sound card's clock and the call's clock drift apart (and a device that runs
-        faster than real time would flood the call): blocks beyond `MAX_MIC_BACKLOG` waiting
-        to be sent are dropped, so the caller's audio never lags by more than that.
+        The sound card's clock and the call's clock drift apart, a stalled machine makes the
+        call skip ticks, and a device that runs faster than real time would flood the call.
+        The backlog is shed in pauses, as a jitter buffer shrinks in silence: a quiet block
+        beyond `MAX_MIC_BACKLOG` waiting is dropped, a spoken one only beyond
+        `MAX_MIC_SPEECH_BACKLOG`. Dropping spoken blocks at 200 ms cut words out of the middle
+        of a sentence on a loaded machine ("opening hours" heard as "opening now ed").
         """
         if self.muted or self.on_hold:
             return
-        if self._frames.qsize() >= MAX_MIC_BACKLOG:
+        waiting = self._frames.qsize()
+        quiet = last_audible_index(pcm8k) is None
+        if waiting >= MAX_MIC_SPEECH_BACKLOG or (quiet and waiting >= MAX_MIC_BACKLOG):
             self.mic_blocks_dropped += 1
             return
         self._frames.put(Utterance(pcm8k, ""))

@@ -51,6 +51,7 @@ class CallerSideObserver:
         self._origin_by_turn: dict[int, _SpeechArrival | None] = {0: None}
         self._first_heard: dict[int, float] = {}
         self._audible_at: dict[int, float] = {}
+        self._awaiting_words: set[int] = set()  # first heard a filler; completed on its reply
 
     def caller_frame_delivered(self, t_ms: float, speech_end_ms: float | None) -> None:
         """The session received (at `t_ms`) a caller frame whose last speech sample was at
@@ -76,17 +77,39 @@ class CallerSideObserver:
 
     def agent_frame_heard(self, t_ms: float, frame: AgentFrame, pcm: np.ndarray) -> list[ev.Event]:
         """The caller heard (at `t_ms`) a frame the agent sent; returns events once a turn's
-        first audible sample is known."""
+        first audible sample is known, and its `TurnCompleted` once the turn's words are.
+
+        A turn whose first audible sound was a filler is completed when its reply is first
+        heard (or a later turn is, or the call ends): its latency stops at the filler, but
+        what the caller said and the agent answered are only known then."""
         turn = frame.turn
+        out: list[ev.Event] = []
+        for waiting in sorted(self._awaiting_words):
+            if waiting < turn or (waiting == turn and frame.kind != "filler"):
+                out.extend(self._complete(waiting))
         self._first_heard.setdefault(turn, t_ms)
         if turn in self._audible_at:
-            return []
+            return out
         index = first_audible_index(pcm)
         if index is None:
-            return []
+            return out
         audible = t_ms + index * 1000.0 / 8000.0
         self._audible_at[turn] = audible
-        out: list[ev.Event] = [ev.AgentAudioHeard(self.session.call_id, audible, turn=turn)]
+        out.append(ev.AgentAudioHeard(self.session.call_id, audible, turn=turn))
+        if frame.kind == "filler":
+            self._awaiting_words.add(turn)
+            return out
+        return out + self._complete(turn)
+
+    def finish(self) -> list[ev.Event]:
+        """The call is over: complete the turns still waiting for their words."""
+        out: list[ev.Event] = []
+        for waiting in sorted(self._awaiting_words):
+            out.extend(self._complete(waiting))
+        return out
+
+    def _complete(self, turn: int) -> list[ev.Event]:
+        self._awaiting_words.discard(turn)
         try:
             timeline = self._build(turn)
         except TimelineError as error:
@@ -95,12 +118,11 @@ class CallerSideObserver:
             log.error("call %s: %s", self.session.call_id, error)
             self.timeline_errors.append(str(error))
             timeline = None
-        if timeline is not None:
-            self.timelines[turn] = timeline
-            out.append(
-                ev.TurnCompleted(self.session.call_id, audible, turn=turn, timeline=timeline)
-            )
-        return out
+        if timeline is None:
+            return []
+        self.timelines[turn] = timeline
+        audible = self._audible_at[turn]
+        return [ev.TurnCompleted(self.session.call_id, audible, turn=turn, timeline=timeline)]
 
     def _build(self, turn: int) -> TurnTimeline | None:
         record = self.session.turns.get(turn)

@@ -235,6 +235,7 @@ class LocalCallDriver:
             t += FRAME_MS
         if not self.session.ended:
             self._handle(self.session.hang_up(t, reason="timeout"), t)
+        self._emit_all(self.observer.finish())
         wall = time.perf_counter() - wall_start
         sounds = getattr(self.caller, "caller_sounds", None)
         overlaps = overlap_outcomes(self.heard, self.events, sounds()) if sounds else []
