@@ -5,7 +5,9 @@ reply's words once, in order. Checked on the audio samples the caller played."""
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 from telephony_helpers import start_server
@@ -18,6 +20,8 @@ from workbench.telephony.caller.pacer import Pacer
 from workbench.telephony.caller.scripted import scenario_renderer
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
 
 QUESTION = "What are your opening hours?"  # a reply of a few sentences from the demo agent
 # A carrier's jitter buffer: ~15 frames still unplayed at the clear, more than the session's own
@@ -208,3 +212,74 @@ def test_an_interruption_pauses_the_reply_with_one_clear_and_the_remainder_is_dr
     [overlap, *_] = client.results.overlaps["overlaps"]
     assert (overlap["intent"], overlap["outcome"]) == ("interruption", "yielded")
     assert overlap["stopped_by"] == "clear" and overlap["stop_latency_ms"] is not None
+
+
+@pytest.fixture(scope="module")
+def rephrasing_server(runtime, tmp_path_factory):
+    """The demo agent, told by its own file to rephrase after any pause (`turn_taking:`)."""
+    agent = tmp_path_factory.mktemp("agent") / "northwind"
+    shutil.copytree(REPO / "assets" / "agents" / "northwind", agent)
+    definition = agent / "agent.yaml"
+    definition.write_text(
+        definition.read_text() + "turn_taking:\n  resume: rephrase\n  rephrase_after_ms: 0\n"
+    )
+    server = start_server(runtime, agent_path=agent)
+    yield server
+    server.thread.stop(drain_timeout_s=2.0)
+
+
+def test_a_rephrased_resume_says_the_rest_of_the_cut_sentence_once_then_the_reply_on(
+    rephrasing_server, runtime
+):
+    # Over Twilio the `clear` also drops sentences the caller's buffer had not played yet: the
+    # caller must hear "As I was saying, <the rest>" and then each later sentence once — not
+    # the cut sentence's rest twice.
+    render = scenario_renderer("espeak:en-us")
+    client = MediaStreamClient(
+        rephrasing_server.media_url, record_audio=True, playout_delay_ms=1200.0
+    )
+    client.connect()
+    pacer = Pacer([client]).start()
+    try:
+        assert client.wait_for_agent_quiet(700, 20)  # the greeting
+        client.send_audio(render(QUESTION), intent="interruption")
+        client.wait_sent(10)
+        assert client.wait_for_agent_audio(20)
+        time.sleep(1.2)  # into the reply
+        client.send_audio(render("uh-huh"), intent="acknowledgement")
+        client.wait_sent(5)
+        client.wait_for_agent_quiet(1500, 30)
+    finally:
+        client.hang_up()
+        pacer.stop()
+    summary = rephrasing_server.wait_finished(client.call_sid)
+    events = rephrasing_server.events_of(client.call_sid)
+    [reply] = [e for e in events if isinstance(e, ev.ResponseStarted) and e.turn == 1]
+    [resumed] = [e for e in events if isinstance(e, ev.AgentResumed) and e.turn == 1]
+    assert resumed.rephrased and resumed.text.startswith("As I was saying, "), resumed
+    [pause] = summary.pauses
+    assert pause.outcome == "resumed"
+
+    stack = runtime.stack(runtime.agent())
+    frames = reply_frames(runtime, reply.sentences)
+    cut = resumed.sentence_index
+    assert 0 <= cut < len(reply.sentences)
+    later = [
+        frame
+        for i, sentence in enumerate(reply.sentences[cut + 1 :], start=cut + 1)
+        for frame in iter_frames(stack.render_agent_speech(sentence, first=i == 0))
+    ]
+    rephrasing = list(iter_frames(stack.render_agent_speech(resumed.text, first=True)))
+
+    def audible(frames_: list[bytes]) -> list[bytes]:
+        return [f for f in frames_ if f != SILENCE_FRAME]
+
+    heard = audible(client.played_audio)
+    start = heard.index(audible(frames)[0])
+    a = 0
+    while heard[start + a] == audible(frames)[a]:
+        a += 1
+    rest = heard[start + a :]
+    expected = audible(rephrasing) + audible(later)
+    assert rest[: len(expected)] == expected, "not the rephrasing, then each later sentence once"
+    assert not set(audible(frames)) & set(rest[len(expected) :])  # and nothing of the reply again

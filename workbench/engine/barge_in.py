@@ -218,7 +218,7 @@ class BargeIns:
             s.settings.resume_policy == "rephrase" and paused_ms >= s.settings.rephrase_after_ms
         )
         if rephrase:
-            work, sentence = s.playout.rephrase_cut_sentence(overlap.agent_turn)
+            work, sentence, index = s.playout.rephrase_cut_sentence(overlap.agent_turn)
             if work is not None:
                 record.notes.append(f"paused {paused_ms:.0f} ms ({why}); rephrasing {sentence!r}")
                 return [
@@ -230,6 +230,7 @@ class BargeIns:
                         paused_ms=paused_ms,
                         text=sentence,
                         rephrased=True,
+                        sentence_index=index,
                     ),
                 ]
         rewound_ms, sentence = s.playout.rewind_to_word_start()

@@ -196,7 +196,8 @@ class AgentResumed(Event):
     Parameters: `turn` (the reply resumed), `paused_ms` (how long it was quiet),
     `rewound_ms` (audio played again: back to the start of the word the pause cut; 0 when the
     pause fell between sentences), `text` (the sentence it resumes in), `rephrased` (it
-    resumes with "As I was saying, " and the rest of the cut sentence, after a long pause).
+    resumes with "As I was saying, " and the rest of the cut sentence, after a long pause),
+    `sentence_index` (the reply's sentence the rephrasing replaces; -1 when not rephrased).
     """
 
     turn: int = 0
@@ -204,6 +205,7 @@ class AgentResumed(Event):
     rewound_ms: float = 0.0
     text: str = ""
     rephrased: bool = False
+    sentence_index: int = -1
 
 
 @dataclass(frozen=True)

@@ -200,21 +200,31 @@ class Playout:
         del frames[start:]
         return float(FRAME_MS * len(again)), display_text(upcoming.text)
 
-    def rephrase_cut_sentence(self, turn: int) -> tuple[StageWork | None, str]:
+    def rephrase_cut_sentence(self, turn: int) -> tuple[StageWork | None, str, int]:
         """Replace the unheard rest of the cut sentence by "As I was saying, <the rest>",
-        synthesised anew; its frames go to the front of the queue when ready."""
+        synthesised anew; its frames go to the front of the queue when ready. Returns the
+        work, the new text and the index of the sentence it replaces.
+
+        The cut is where the caller stopped hearing when the transport knows it (Twilio's
+        marks: a `clear` may have dropped whole sentences the session had sent), else where
+        the session stopped sending."""
         outgoing = self.outgoing
         if not outgoing or outgoing[0].kind != "speech" or outgoing[0].turn != turn:
-            return None, ""
+            return None, "", -1
         upcoming = outgoing[0]
-        index = upcoming.sentence_index
-        words = upcoming.text.split()
-        frames = self.piece_sent
-        cut = frames and (frames[-1].turn, frames[-1].sentence_index) == (turn, index)
-        said = int(len(words) * frames[-1].progress) if cut else 0  # (the cut word is said again)
+        heard = self.heard
+        if heard is not None and heard[0] == turn and 0 <= heard[1] <= upcoming.sentence_index:
+            index, progress = heard[1], heard[2]
+        else:
+            index = upcoming.sentence_index
+            frames = self.piece_sent
+            cut = frames and (frames[-1].turn, frames[-1].sentence_index) == (turn, index)
+            progress = frames[-1].progress if cut else 0.0
+        words = (self.sentences[index] if index < len(self.sentences) else upcoming.text).split()
+        said = int(len(words) * progress)  # (the cut word is said again)
         rest = " ".join(words[said:]).strip()
         if not rest:
-            return None, ""
+            return None, "", -1
         while outgoing and (outgoing[0].turn, outgoing[0].sentence_index) == (turn, index):
             outgoing.popleft()
         text = f"As I was saying, {rest[0].lower() + rest[1:] if rest[:2] != 'I ' else rest}"
@@ -222,7 +232,7 @@ class Playout:
         render = self._render
         work = self._works.new("tts_rephrase", turn, lambda: render(text, first=True))
         self._rephrase_target = (turn, index, text)
-        return work, display_text(text)
+        return work, display_text(text), index
 
     def rephrased(self, ulaw: bytes) -> None:
         """The rephrased rest is synthesised: it is the next thing sent."""

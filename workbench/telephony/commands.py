@@ -89,7 +89,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             typer.Option(
                 help="When the caller speaks over the agent: pause (clear at once, keep the "
                 "rest, resume from the cut word or yield) or judge (talk on until the words "
-                "show an interruption). Default: the session's."
+                "show an interruption). Default: the agent's `turn_taking.interruption`."
             ),
         ] = None,
     ) -> None:

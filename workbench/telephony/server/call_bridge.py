@@ -331,6 +331,8 @@ class MediaCall:
     def _on_agent_frame(self, frame: AgentFrame) -> None:
         if self.state != "ai" or frame.turn in self._interrupted_turns:
             return  # flushed by a barge-in, or the call moved on
+        for earlier in self.marks.due_before(frame):
+            self._send_agent_frame(earlier)
         self.marks.follow(frame.turn)
         self._send_agent_frame(frame)
 
@@ -398,6 +400,9 @@ class MediaCall:
         re-send what the `clear` dropped before that (the session thinks it was played)."""
         pause, self.marks.pause = self.marks.pause, None
         if pause is None or pause.turn != event.turn or self.state != "ai":
+            return
+        if event.rephrased:  # what the `clear` dropped goes after the rephrasing
+            self.marks.resume_rephrased(pause, event.sentence_index)
             return
         for frame in self.marks.resume(pause, event.rewound_ms):
             self._send_agent_frame(frame)

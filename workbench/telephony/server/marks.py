@@ -72,6 +72,8 @@ class MarkLedger:
         self.depth: int | None = None  # the caller's buffer at the last echo, in frames
         self.pause: PauseRecord | None = None
         self._mark_next = False
+        self._after_rephrase: list[AgentFrame] = []  # see `due_before`
+        self._rephrased = (-1, -1)  # (turn, sentence) a rephrased resume replaces
 
     def follow(self, turn: int) -> None:
         """A frame of `turn` is about to be sent: a new turn starts a new ledger."""
@@ -167,6 +169,27 @@ class MarkLedger:
         pause.resent_frames = len(resend)
         self._mark_next = True  # learn soon that the caller hears the reply again
         return resend
+
+    def resume_rephrased(self, pause: PauseRecord, sentence: int) -> None:
+        """The session goes on with "As I was saying, …" in place of the cut `sentence`: of
+        what the `clear` dropped, the later sentences are still to be heard, once the
+        rephrasing has been sent (`due_before`)."""
+        pause.outcome = "resumed"
+        later = [f for f in self.frames[pause.heard_frames :] if f.sentence_index > sentence]
+        del self.frames[pause.heard_frames :]
+        self.proven = min(self.proven, pause.heard_frames)
+        pause.resent_frames = len(later)
+        self._mark_next = True
+        self._after_rephrase, self._rephrased = later, (pause.turn, sentence)
+
+    def due_before(self, frame: AgentFrame) -> list[AgentFrame]:
+        """Frames to send before the session's `frame`: after a rephrased resume, the later
+        sentences a `clear` dropped, once the rephrasing is over (none if the reply was
+        given up meanwhile)."""
+        if not self._after_rephrase or (frame.turn, frame.sentence_index) == self._rephrased:
+            return []
+        held, self._after_rephrase = self._after_rephrase, []
+        return held if frame.turn == held[0].turn else []
 
 
 def heard_events(

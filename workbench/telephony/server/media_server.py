@@ -64,7 +64,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -351,14 +350,18 @@ class MediaStreamServer:
         return self.after_call.score(call.call_sid, call.call_result(), call.started_at)
 
     def new_session(self, call: MediaCall) -> tuple[Any, Any]:
-        from workbench.engine.calls import ear_settings
+        from workbench.engine.calls import ear_settings, turn_taking_settings
         from workbench.engine.latency import MeasuredLatency
         from workbench.engine.realtime import RealTimeDriver
         from workbench.engine.session import CallSession, SessionSettings
 
-        settings = SessionSettings(endpointing=self.config.endpointing)
-        if self.config.interruption is not None:
-            settings = replace(settings, interruption=self.config.interruption)
+        # The agent's `turn_taking:` (pause cap, resume policy), as in a local call; the
+        # `--interruption` flag overrides its mode.
+        settings = turn_taking_settings(
+            SessionSettings(endpointing=self.config.endpointing),
+            self.agent.definition,
+            self.config.interruption,
+        )
         session = CallSession(
             call.call_sid,
             self.agent,
