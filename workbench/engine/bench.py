@@ -1,8 +1,8 @@
 """`workbench bench engine`: what the engine itself costs, and what the caller hears.
 
 - **overhead per frame**: time in the session's per-frame path (caller frame in, agent frame
-  out) minus the time spent in the speech models on that path (VAD, resampling for STT, the
-  recogniser's feed); reported for the session alone and for the whole simulated tick, which
+  out) minus the time spent in the speech models on that path (VAD, "pause" mode's Silero
+  onset detector, resampling for STT, the recogniser's feed); reported for the session alone and for the whole simulated tick, which
   adds the caller's network leg and both jitter buffers.
 - **virtual-time speed-up** of a call of about 60 s with the real speech stack (agent TTS cache
   off, so every reply is really synthesised; the caller's lines are rendered beforehand, as
@@ -66,6 +66,8 @@ class _Stopwatch:
 
 
 DEFAULT_EAR = "fast"  # the engine's own overhead, without the final pass's compute
+# The speech models on the per-frame path, timed apart from the session's own overhead.
+MODEL_TIMERS = ("vad_process", "vad_frame", "stt_feed", "resample", "onset")
 
 
 def _instrumented_run(runtime: CallRuntime, lines: list[str], ear: str | None) -> dict[str, Any]:
@@ -75,12 +77,15 @@ def _instrumented_run(runtime: CallRuntime, lines: list[str], ear: str | None) -
 
     def on_driver(driver: Any) -> None:
         session = driver.session
-        for name, owner, attr in (
+        models = [
             ("vad_process", session.listening.vad, "process"),
             ("vad_frame", session.listening.vad, "frame_is_speech"),
             ("stt_feed", session.recognizer, "feed"),
             ("resample", session.listening.upsampler, "process"),
-        ):
+        ]
+        if session.listening.onset is not None:  # "pause" mode's voice onset model (Silero)
+            models.append(("onset", session.listening.onset, "process"))
+        for name, owner, attr in models:
             timers[name] = _Stopwatch(getattr(owner, attr))
             setattr(owner, attr, timers[name])
         timers["session_frame"] = _Stopwatch(session.on_caller_frame)
@@ -98,7 +103,7 @@ def _instrumented_run(runtime: CallRuntime, lines: list[str], ear: str | None) -
         default_ear=DEFAULT_EAR,
     )
     frames = result.duration_ms / 20.0 + 1
-    models = sum(timers[k].total for k in ("vad_process", "vad_frame", "stt_feed", "resample"))
+    models = sum(timers[k].total for k in MODEL_TIMERS if k in timers)
     session_total = timers["session_frame"].total + timers["session_pull"].total
     return {
         "result": result,
