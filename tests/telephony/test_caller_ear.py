@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from workbench.cli import app
 from workbench.scenario.schema import load_scenario
 from workbench.telephony.caller.ear import CallerEar, heard_matches, heard_outcomes
-from workbench.telephony.caller_ear_bench import sentence_wers
+from workbench.telephony.caller_ear_bench import proven_played, sentence_wers
+from workbench.telephony.server.call_summary import HeardRecord
 
 LOUD = (3000 * np.cos(np.arange(160) * 0.3)).astype(np.int16)
 QUIET = np.zeros(160, np.int16)
@@ -112,6 +113,24 @@ def test_a_sentence_wer_counts_its_own_errors_in_one_alignment_of_the_call():
     wers = sentence_wers(sentences, "thank you for calling we opened at 8 am goodbye now")
     # "opened" for "open" (1 of 5 words); an inserted word counts for the sentence it follows.
     assert wers == [0.0, 0.2, 1.0]
+
+
+def test_only_sentences_the_marks_prove_played_whole_test_the_ear():
+    # Turn 1's reply was voiced in pieces (its first sentence clause by clause); its last
+    # sentence was still queued when the caller hung up: no mark echo proves it was heard.
+    said = {
+        0: ["Thank you for calling Northwind.", "How can I help?"],
+        1: ["One moment.", "We open at 8 AM, Monday to Friday.", "We close at 6 PM."],
+    }
+    marks = [
+        HeardRecord(900.0, 0, 0, 1.0, "Thank you for calling Northwind."),
+        HeardRecord(2100.0, 0, 1, 1.0, "How can I help?"),
+        HeardRecord(5000.0, 1, -1, 1.0, "One moment."),
+        HeardRecord(6000.0, 1, 0, 1.0, "We open at 8 AM,"),
+        HeardRecord(7300.0, 1, 1, 1.0, "Monday to Friday."),
+        HeardRecord(7900.0, 1, 2, 0.4, "We close at 6 PM."),
+    ]
+    assert proven_played(said, marks) == {"0:0", "0:1", "1:0", "1:1"}
 
 
 SCENARIO = """\

@@ -7,9 +7,11 @@ a caller interrupted it); the caller's ear says what it heard. The call's heard 
 aligned with its spoken sentences (one Levenshtein alignment per call, so a turn the ear cut
 differently costs nothing), and each sentence gets its own WER: its substitutions and
 deletions, plus the insertions that fall after its words. The figure: the share of sentences
-with WER ≤ 10 % (target ≥ 95 %), over the sentences of replies no interruption cut (a cut
-reply's text is the engine's estimate of what had played, so it scores the estimate as much as
-the ear); the share over every sentence is reported beside it.
+with WER ≤ 10 % (target ≥ 95 %), over the sentences the server's mark echoes prove were played
+whole at the caller, in replies no interruption cut (a cut reply's text is the engine's
+estimate of what had played, so it scores the estimate as much as the ear; a reply still
+queued when the caller hung up was never heard); the share over every sentence is reported
+beside it.
 """
 
 from __future__ import annotations
@@ -55,26 +57,59 @@ def sentence_wers(sentences: Sequence[str], heard: str) -> list[float]:
     return [e / n if n else (0.0 if e == 0 else 1.0) for e, n in zip(errors, sizes, strict=True)]
 
 
-def spoken_sentences(events: Sequence[Any]) -> tuple[list[str], set[int]]:
+def spoken_sentences(
+    events: Sequence[Any], heard: Sequence[Any] | None = None
+) -> tuple[list[str], set[int]]:
     """What the agent spoke on a call, sentence by sentence (cut where it was interrupted),
-    and the indexes of the sentences of replies an interruption cut: their text is the
-    engine's estimate of what had played, not a sentence the caller heard whole."""
+    and the indexes of the sentences that do not test the ear: those of replies an
+    interruption cut (their text is the engine's estimate of what had played, not a sentence
+    the caller heard whole) and, given the server's mark echoes (`heard`), those not proven
+    played whole at the caller."""
     from workbench.engine import events as ev
     from workbench.scenario.assertions import spoken_by_turn
 
     cut_turns = {
         e.turn for e in events if isinstance(e, ev.AgentAudioStopped) and e.reason == "interrupted"
     }
-    said = spoken_by_turn(events)
+    said = {t: [s for s in texts if s.strip()] for t, texts in spoken_by_turn(events).items()}
+    proven = proven_played(said, heard) if heard is not None else None
     sentences: list[str] = []
     cut: set[int] = set()
     for turn in sorted(said):
-        for text in said[turn]:
-            if text.strip():
-                if turn in cut_turns:
-                    cut.add(len(sentences))
-                sentences.append(text)
+        for index, text in enumerate(said[turn]):
+            unproven = proven is not None and f"{turn}:{index}" not in proven
+            if turn in cut_turns or unproven:
+                cut.add(len(sentences))
+            sentences.append(text)
     return sentences, cut
+
+
+def _words_of(text: str) -> str:
+    from workbench.speech.wer import normalize_words
+
+    return " ".join(normalize_words(text))
+
+
+def proven_played(sentences_by_turn: dict[int, list[str]], heard: Sequence[Any]) -> set[str]:
+    """Of each turn's sentences, those the server's mark echoes prove played whole at the
+    caller (`heard`: the call's `HeardRecord`s). A mark follows the end of every piece of agent
+    audio, so a piece played to its end has an echo with progress 1.0; a sentence counts when
+    its words lie within the turn's pieces played to their end. A reply still queued when the
+    call ended, or dropped by the caller hanging up, was never heard: it is no test of the ear.
+    Returned as `(turn, sentence index)` keys written "turn:index"."""
+    played: dict[int, dict[int, str]] = {}
+    for record in heard:
+        if record.progress >= 1.0:
+            played.setdefault(record.turn, {})[record.sentence_index] = record.text
+    proven: set[str] = set()
+    for turn, sentences in sentences_by_turn.items():
+        pieces = played.get(turn, {})
+        text = " " + " ".join(_words_of(pieces[i]) for i in sorted(pieces)) + " "
+        for index, sentence in enumerate(sentences):
+            words = _words_of(sentence)
+            if words and f" {words} " in text:
+                proven.add(f"{turn}:{index}")
+    return proven
 
 
 def run_caller_ear_bench(
@@ -122,8 +157,11 @@ def run_caller_ear_bench(
         scenario = load_scenario(path)
         result = run_scenario_call(url, scenario, transcribe=transcribe)
         sid = result.results.call_sid
-        time.sleep(0.5)  # the server's last events (a cut reply) land after the socket closes
-        sentences, cut = spoken_sentences([e for s, e in list(events) if s == sid])
+        assert thread.server is not None
+        summary = thread.server.wait_finished(sid, 30.0)  # (its last events land after the
+        time.sleep(0.5)  # socket closes: a cut reply)
+        heard_marks = summary.heard if summary is not None else None
+        sentences, cut = spoken_sentences([e for s, e in list(events) if s == sid], heard_marks)
         heard = " ".join(turn.text for turn in result.heard)
         wers = sentence_wers(sentences, heard)
         whole = [w for i, w in enumerate(wers) if i not in cut]
