@@ -171,3 +171,32 @@ def test_detectors_share_one_model_session_but_not_their_state():
     noise = (rng.standard_normal(FRAME * 20) * 3000).astype(np.int16)
     _events(first, noise)
     assert first.probability != second.probability == 0.0
+
+
+@pytest.mark.slow
+def test_idling_skips_the_model_and_resuming_hears_the_voice_already_under_way(heldout):
+    # While the agent is quiet the session idles the detector (no barge-in to detect); when
+    # the agent starts over a caller who is already talking, the model, warmed on the line's
+    # last 320 ms, must find the voice about as soon as a detector that never idled.
+    clip = max(
+        (c for c in heldout.values() if c.kind != "noise" and c.condition.name == "clean"),
+        key=lambda c: c.speech_end_ms - c.onset_ms,
+    )
+    always, idled = SileroVoiceDetector(), SileroVoiceDetector()
+    onset = int(clip.onset_ms // 20)
+    resume_at = onset + 10  # 200 ms into the voice
+    assert clip.speech_end_ms > (resume_at + 10) * 20.0
+    confirmed: dict[str, int] = {}
+    for index in range(len(clip.pcm) // FRAME):
+        frame, t_ms = clip.pcm[index * FRAME : (index + 1) * FRAME], index * 20.0
+        always.process(frame, t_ms)
+        if index < resume_at:
+            idled.idle(frame, t_ms, speech=index >= onset)
+            assert idled.probability == 0.0 and not idled.is_speech
+        else:
+            idled.process(frame, t_ms)
+        for name, detector in (("always", always), ("idled", idled)):
+            if detector.is_speech and index >= resume_at:
+                confirmed.setdefault(name, index)
+    assert confirmed["always"] == resume_at  # the voice was under way already
+    assert confirmed["idled"] - resume_at <= 3, confirmed  # heard within 60 ms of resuming

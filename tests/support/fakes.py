@@ -43,6 +43,10 @@ class FakeVad:
             return VadSpeechEnd(t_ms)
         return None
 
+    def idle(self, pcm: np.ndarray, t_ms: float, *, speech: bool) -> None:
+        """As the onset detector while the agent is quiet: this fake costs nothing to run."""
+        self.process(pcm, t_ms)
+
 
 class FakeRecognizer:
     """Hears `text` whatever it is fed; the partial grows word by word."""

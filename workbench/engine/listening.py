@@ -65,14 +65,22 @@ class Listening:
         self._loud_rms = 0.0
         self._recent_rms: deque[float] = deque(maxlen=NOISE_WINDOW_FRAMES)
 
-    def hear(self, t_ms: float, ulaw: bytes) -> IncomingFrame:
-        """Decode and judge one frame; note when an utterance is due to begin."""
+    def hear(self, t_ms: float, ulaw: bytes, *, agent_speaking: bool = True) -> IncomingFrame:
+        """Decode and judge one frame; note when an utterance is due to begin.
+
+        `agent_speaking`: whether the agent's audio is going out. The onset model only
+        matters then (it decides a pause); otherwise it idles, keeping the line's noise floor
+        and its last 320 ms, and costs a call a fraction of a millisecond less per frame."""
         pcm = ulaw_decode(ulaw)
         pcm16k = self.upsampler.process(pcm)
         # The frame is whole when it reaches us, so it covers the 20 ms that end now.
         vad_event = self.vad.process(pcm, t_ms - FRAME_MS)
         if self.onset is not None:  # (every frame: its noise floor must know the line)
-            self.onset.process(pcm, t_ms - FRAME_MS)
+            if agent_speaking:
+                self.onset.process(pcm, t_ms - FRAME_MS)
+            else:
+                voiced = self.vad.is_speech or isinstance(vad_event, VadSpeechStart)
+                self.onset.idle(pcm, t_ms - FRAME_MS, speech=voiced)
         # (The detector's `process` asked webrtcvad already, and `_is_speech_frame` asks again.
         # webrtcvad adapts its noise model and hangover on every call: its two answers about one
         # frame differ on 10 of 634 frames of piper speech (7 of 999 of babble), and asking once

@@ -227,7 +227,7 @@ class CallSession:
             return []
         out: list[Output] = []
         listening = self.listening
-        frame = listening.hear(t_ms, ulaw)
+        frame = listening.hear(t_ms, ulaw, agent_speaking=self.state == "speaking")
         started = listening.start_due(self.stt_busy)
         if started is not None:
             out += self._begin_utterance(started)

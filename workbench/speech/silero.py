@@ -48,6 +48,7 @@ WINDOW_MS = 1000.0 * WINDOW / MODEL_RATE
 STATE_SHAPE = (1, 1, 128)
 FLOOR_WINDOWS = 47  # 1.5 s of window levels behind the noise floor
 MIN_FLOOR_WINDOWS = 7  # the floor is trusted after ~200 ms
+WARMUP_WINDOWS = 10  # 320 ms of the line replayed into a fresh state when the model resumes
 _MODEL_IN_WHEEL = ("faster_whisper", Path("assets") / "silero_vad_v6.onnx")
 _EXPECTED_INPUTS = ("input", "h", "c")
 
@@ -162,6 +163,8 @@ class SileroVoiceDetector:
         self._runs = SpeechRuns(self.start_ms, self.stop_ms)
         self._last_frame: np.ndarray | None = None
         self._levels: deque[float] = deque(maxlen=FLOOR_WINDOWS)
+        self._recent: deque[np.ndarray] = deque(maxlen=WARMUP_WINDOWS)  # windows `idle` kept
+        self._cold = False  # `idle` skipped the model: warm it up on `_recent` first
 
     @property
     def is_speech(self) -> bool:
@@ -193,6 +196,46 @@ class SileroVoiceDetector:
             event = new or event  # at most one window per 20 ms frame confirms anything
         return event
 
+    def idle(self, frame_pcm: np.ndarray, t_ms: float, *, speech: bool) -> None:
+        """Take a frame nobody needs a verdict on (the agent is quiet: there is no barge-in to
+        detect) without running the model, which is most of a call's cost per frame (~0.3 ms).
+
+        The line's noise floor still learns the frame's level unless `speech` (the caller's
+        voice, by another detector) says it is no floor; the stream's clock goes on, and the
+        last `WARMUP_WINDOWS` are kept: the next `process` first replays them into a fresh
+        state, so the model hears the line's last 320 ms as if it had run all along."""
+        pcm = np.asarray(frame_pcm)
+        self._last_frame = pcm
+        if self._origin_ms is None:
+            self._origin_ms = float(t_ms)
+        samples = self._to_model_rate(pcm)
+        self._pending = np.concatenate((self._pending, samples)) if self._pending.size else samples
+        while self._pending.size >= WINDOW:
+            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
+            self._recent.append(window)
+            if self.noise_margin is not None and not speech:
+                self._levels.append(rms(window))
+            start = self._origin_ms + self._windows * WINDOW_MS
+            self._windows += 1
+            self.probability = 0.0
+            self._window_speech = False
+            self._runs.step(False, start, WINDOW_MS)
+            self._cold = True
+
+    def _warm_up(self) -> None:
+        """Resume the model after `idle`: a fresh state fed the line's last few windows."""
+        self._h = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self._c = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self._input[0, :CONTEXT] = 0.0
+        for window in self._recent:
+            self._input[0, CONTEXT:] = window
+            _, self._h, self._c = self._session.run(
+                None, {"input": self._input, "h": self._h, "c": self._c}
+            )
+            self._input[0, :CONTEXT] = window[-CONTEXT:]
+        self._recent.clear()
+        self._cold = False
+
     def _to_model_rate(self, pcm: np.ndarray) -> np.ndarray:
         audio = pcm.astype(np.float32) / 32768.0
         if self._upsampler is None:
@@ -205,6 +248,8 @@ class SileroVoiceDetector:
         return np.asarray(up, dtype=np.float32)
 
     def _run_window(self, window: np.ndarray) -> VadSpeechStart | VadSpeechEnd | None:
+        if self._cold:
+            self._warm_up()
         self._input[0, CONTEXT:] = window
         probs, self._h, self._c = self._session.run(
             None, {"input": self._input, "h": self._h, "c": self._c}
