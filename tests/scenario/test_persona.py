@@ -14,7 +14,7 @@ import yaml
 
 from workbench.errors import InputFileError
 from workbench.paths import ASSETS_DIR, REPO_ROOT
-from workbench.scenario.persona import Rule, choose_rule, fill_persona, spelled
+from workbench.scenario.persona import Rule, choose_rule, fill_persona, misread, spelled
 from workbench.scenario.schema import parse_scenario
 
 GUIDE = REPO_ROOT / "docs" / "designer-guide.md"
@@ -96,3 +96,36 @@ def test_a_goal_driven_caller_books_with_an_agent_whose_wording_it_was_not_writt
     assert [o.status for o in said] == ["pass"], [o.line() for o in result.outcomes]
     said_by_caller = [action.text for action in result.caller.actions]
     assert {"My name is David Lee.", "Next Tuesday"} <= set(said_by_caller)
+
+
+@pytest.mark.parametrize(
+    ("value", "reply", "wrong"),
+    [
+        ("James Smith", "I have Jane Smith, is that right?", True),
+        ("James Smith", "I have James Smith, is that right?", False),
+        ("James Smith", "Thanks, James. Is that right?", False),  # a word left out: not misread
+        ("james@example.com", "I have jamesadexample dot com. Correct?", True),
+        ("james@example.com", "I have j a m e s at example dot com. Correct?", False),
+        ("james@example.com", "Next Tuesday at 2 PM, is that right?", False),  # another value
+    ],
+)
+def test_a_read_back_is_misread_when_part_of_the_value_is_there_and_the_rest_is_garbled(
+    value, reply, wrong
+):
+    assert misread(value, reply) is wrong
+
+
+def test_a_checked_confirmation_corrects_a_wrong_read_back_and_confirms_a_right_one():
+    rule = Rule(when="/right|correct/", say="Yes.", check=["James Smith", "james@example.com"])
+    assert rule.answer("I have James Smith, is that right?") == "Yes."
+    assert rule.answer("I have Jane Smith, is that right?") == "No, it's James Smith."
+    assert (
+        rule.answer("So that's jamesadexample dot com, correct?")
+        == "No, it's j a m e s at example dot com."
+    )
+    # every line it may say is known beforehand (the caller renders them before the call)
+    assert set(rule.lines()) == {
+        "Yes.",
+        "No, it's James Smith.",
+        "No, it's j a m e s at example dot com.",
+    }

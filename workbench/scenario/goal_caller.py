@@ -60,7 +60,7 @@ class GoalCaller(ScriptedCaller):
             self.steps.append(sc.HangUpStep(hang_up=True))
             return
         rule = choose_rule(self.goal.rules, reply)
-        line = rule.line() if rule is not None else self.goal.otherwise
+        line = rule.answer(reply) if rule is not None else self.goal.otherwise
         self.answers.append(
             {"agent": reply, "rule": rule.when if rule else "otherwise", "said": line}
         )

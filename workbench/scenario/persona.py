@@ -18,7 +18,7 @@ goal:
   rules:
     - {when: "/name/", say: "My name is {name}."}
     - {when: "/mail/", spell: "{email}"}  # spelled: "j a m e s at example dot com"
-    - {when: "/right|correct/", say: "Yes."}
+    - {when: "/right|correct/", say: "Yes.", check: ["{name}", "{email}"]}  # or correct it
     - {when: "/which day|what day/", say: "{date}"}
     - {when: "/anything else/", say: "No thank you, goodbye.", hang_up: true}
   otherwise: Sorry, could you say that again?
@@ -32,6 +32,7 @@ no persona value is left as written (a regex's `{3}` is safe).
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -49,6 +50,9 @@ class Rule(BaseModel):
     say: str | None = None
     spell: str | None = None
     hang_up: bool = False
+    # Values this answer confirms ("{name}", "{email}"): when the reply reads one back wrong
+    # ("Jane Smith" for James Smith), the caller corrects it instead ("No, it's James Smith.").
+    check: list[str] = Field(default_factory=list)
 
     @field_validator("when")
     @classmethod
@@ -69,6 +73,15 @@ class Rule(BaseModel):
     def line(self) -> str:
         return self.say if self.say is not None else spelled(self.spell or "")
 
+    def answer(self, reply: str) -> str:
+        """The line for `reply`: a correction if it reads back a checked value wrong."""
+        wrong = next((value for value in self.check if misread(value, reply)), None)
+        return correction(wrong) if wrong is not None else self.line()
+
+    def lines(self) -> list[str]:
+        """Every line this rule can say."""
+        return [self.line(), *(correction(value) for value in self.check)]
+
 
 class Goal(BaseModel):
     """What a goal-driven caller answers, after the scenario's steps."""
@@ -80,7 +93,32 @@ class Goal(BaseModel):
     max_turns: int = Field(default=12, ge=1, le=100)
 
     def lines(self) -> list[str]:
-        return [*(rule.line() for rule in self.rules), self.otherwise]
+        return [*(line for rule in self.rules for line in rule.lines()), self.otherwise]
+
+
+def correction(value: str) -> str:
+    """What a caller says to a wrong read-back of `value` (an email is spelled)."""
+    return f"No, it's {spelled(value) if '@' in value else value}."
+
+
+def _close(word: str, heard: str) -> bool:
+    """`heard` is `word` misheard: near in spelling, or `word` glued to its neighbours."""
+    return heard != word and (
+        word in heard or difflib.SequenceMatcher(None, word, heard).ratio() >= 0.6
+    )
+
+
+def misread(value: str, reply: str) -> bool:
+    """Whether `reply` reads `value` back wrong: some of its words are there, and another is
+    missing where something like it stands ("jane smith" for James Smith, "jamesadexample
+    dot com" for james@example.com). A reply that names none of it, or all of it, is no
+    misreading; nor is one that leaves a word out with nothing in its place ("Thanks, David.")."""
+    wanted = [w for w in re.split(r"[^a-z0-9]+", value.lower()) if w]
+    heard = {w for form in heard_forms(reply) for w in re.split(r"[^a-z0-9]+", form.lower()) if w}
+    missing = [w for w in wanted if w not in heard]
+    if not missing or len(missing) == len(wanted):
+        return False
+    return any(_close(w, h) for w in missing for h in heard)
 
 
 def spelled(value: str) -> str:
