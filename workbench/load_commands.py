@@ -30,6 +30,7 @@ import typer
 
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.paths import REPO_ROOT, workbench_home
+from workbench.telephony.caller.listened import parse_listen
 from workbench.telephony.server.process import ServerProcess, die_with_parent
 
 LOADTESTS_DIR = REPO_ROOT / "loadtests"
@@ -308,6 +309,14 @@ def _org_of_local_target(stack: contextlib.ExitStack) -> tuple[str, str] | None:
     return org.instance_url, org.token
 
 
+def demo_vocabulary() -> list[str]:
+    """The names the demo agent says (what `load local` serves), for the listening ear."""
+    from workbench.agent import load_agent
+    from workbench.paths import DEMO_AGENT_DIR
+
+    return [w for w in load_agent(DEMO_AGENT_DIR).vocabulary() if w and "," not in w]
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("load")
     def load(
@@ -357,6 +366,22 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = None,
         org_url: Annotated[str | None, typer.Option(help="Org to reconcile VoiceCalls in.")] = None,
         org_token: Annotated[str | None, typer.Option(help="The org's session id/token.")] = None,
+        listen: Annotated[
+            str,
+            typer.Option(
+                help="Record this share of calls, e.g. 10%, and transcribe each after it ends "
+                "in another process: the report shows what the agent said on them, the slowest "
+                "turns' words, and agent_said / agent_never_said failures (also in Locust's "
+                "stats). 0: off."
+            ),
+        ] = "0",
+        listen_vocabulary: Annotated[
+            str | None,
+            typer.Option(
+                help="Comma-separated names the agent says, taught to the listening ear "
+                "(default with 'local': the demo agent's vocabulary)."
+            ),
+        ] = None,
         web: Annotated[
             bool, typer.Option(help="Open Locust's web UI instead of headless.")
         ] = False,
@@ -394,6 +419,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             extra.append(locust_option("--voice", voice))
         if org_url:
             extra += [locust_option("--org-url", org_url), locust_option("--org-token", org_token)]
+        percent = parse_listen(listen)
+        if percent > 0:
+            extra.append(locust_option("--listen", f"{percent:g}"))
+            words = listen_vocabulary
+            if words is None and local:
+                words = ",".join(demo_vocabulary())
+            if words:
+                extra.append(locust_option("--listen-vocabulary", words))
 
         def run(url: str) -> int:
             cmd = locust_command(

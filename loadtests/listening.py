@@ -1,0 +1,157 @@
+"""`--listen PCT`: the generator's side of listening (see workbench/telephony/caller/listened.py).
+
+A sampled call keeps what it heard in a `CallRecording` (appends on the pacing loop, nothing
+else). When it ends, the recording is handed to ONE listening process — a fresh interpreter,
+niced, that replays it through the caller's ear and transcribes it (Whisper in its own worker
+processes) — and the call's greenlet moves on. Nothing on the hub waits or computes: a native
+thread of a one-thread `gevent.threadpool.ThreadPool` writes the recording down the pipe and
+blocks on the answer (releasing the GIL), and a small greenlet per call picks the answer up
+through the thread pool's cooperative result, judges the scenario's `agent_said` /
+`agent_never_said` on the words (regular expressions over a few hundred characters) and hands
+the listened call to `on_heard`.
+
+Why not `multiprocessing.Pool` or `concurrent.futures`: under gevent's monkey-patching their
+helper threads become greenlets of the hub, and a blocking pipe read there stalls every call's
+clock. The process is started at test start, before the measured window (its fork is the one
+moment a large process is copied).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import gevent
+import gevent.threadpool
+
+from workbench.telephony.caller.listened import (
+    CallRecording,
+    HeardExpectation,
+    is_sampled,
+    listened_call,
+)
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 180.0  # the listening process loads pocketsphinx and Whisper before serving
+
+
+class Listener:
+    """Samples this process's calls and has the sampled ones heard, off the pacing loop."""
+
+    def __init__(
+        self,
+        percent: float,
+        vocabulary: tuple[str, ...] = (),
+        on_heard: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.percent = percent
+        self.vocabulary = vocabulary
+        self.on_heard = on_heard or (lambda heard: None)
+        self._salt = str(os.getpid())
+        self._index = 0
+        self._thread = gevent.threadpool.ThreadPool(1)  # sends, then waits, one call at a time
+        self._pending: dict[gevent.Greenlet, CallRecording] = {}
+        self._send: Connection | None = None
+        self._answers: Connection | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._ready = False
+
+    # ------------------------------------------------------------ the hub
+
+    def start(self) -> Listener:
+        """Start the listening process (it loads its models while the run ramps up)."""
+        if self._process is None:
+            request_read, request_write = os.pipe()
+            answer_read, answer_write = os.pipe()
+            module = "workbench.telephony.caller.listened"
+            self._process = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", module, str(request_read), str(answer_write)),
+                    json.dumps(list(self.vocabulary)),
+                ],
+                pass_fds=(request_read, answer_write),
+                stdin=subprocess.DEVNULL,
+            )
+            os.close(request_read)
+            os.close(answer_write)
+            self._send = Connection(request_write, readable=False)
+            self._answers = Connection(answer_read, writable=False)
+        return self
+
+    def sample(self) -> CallRecording | None:
+        """The next call's recording if it is one of those listened to, else None."""
+        index, self._index = self._index, self._index + 1
+        if not is_sampled(index, self.percent, self._salt):
+            return None
+        return CallRecording("", "")
+
+    def submit(self, recording: CallRecording, expectations: tuple[HeardExpectation, ...]) -> None:
+        """The call is over: have it heard (returns at once)."""
+        greenlet = gevent.spawn(self._hear, recording, expectations)
+        self._pending[greenlet] = recording
+        greenlet.link(lambda g: self._pending.pop(g, None))
+
+    def wait(self, timeout_s: float) -> None:
+        """At the end of the run: wait (cooperatively) up to `timeout_s` for the calls still
+        being heard; those that are not are reported as such."""
+        gevent.joinall(list(self._pending), timeout=timeout_s)
+        for greenlet, recording in list(self._pending.items()):
+            greenlet.kill(block=False)
+            self.on_heard(_failed(recording, f"not transcribed within {timeout_s:g} s"))
+        self._pending.clear()
+
+    def stop(self) -> None:
+        if self._send is not None:
+            try:
+                self._send.send(None)
+            except OSError:
+                pass
+            self._send.close()
+            self._send = None
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+            self._process = None
+
+    def _hear(self, recording: CallRecording, expectations: tuple[HeardExpectation, ...]) -> None:
+        started = time.perf_counter()
+        try:
+            answer = self._thread.spawn(self._ask, recording.as_message()).get()
+        except Exception as error:  # a broken listening process is a finding, not a crash
+            answer = ("error", f"{type(error).__name__}: {error}")
+        if answer[0] != "ok":
+            self.on_heard(_failed(recording, str(answer[1])))
+            return
+        heard = listened_call(recording, answer[1], expectations)
+        heard["heard_in_s"] = round(time.perf_counter() - started, 2)
+        self.on_heard(heard)
+
+    # ------------------------------------------------------------ the native thread
+
+    def _ask(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+        send, answers = self._send, self._answers
+        if send is None or answers is None:
+            raise RuntimeError("the listening process is not running")
+        if not self._ready:
+            if not answers.poll(READY_TIMEOUT_S):
+                raise RuntimeError(f"the listening process did not start in {READY_TIMEOUT_S} s")
+            status, detail = answers.recv()
+            if status != "ready":
+                raise RuntimeError(f"the listening process failed to start: {detail}")
+            self._ready = True
+        send.send(message)
+        return tuple(answers.recv())
+
+
+def _failed(recording: CallRecording, why: str) -> dict[str, Any]:
+    return {"scenario": recording.scenario, "call_sid": recording.call_sid, "error": why}
