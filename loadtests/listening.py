@@ -31,6 +31,7 @@ from typing import Any
 import gevent
 import gevent.threadpool
 
+import workbench.scenario.persona  # noqa: F401  (judging a call imports it: not on the hub)
 from workbench.telephony.caller.listened import (
     CallRecording,
     HeardExpectation,

@@ -472,13 +472,22 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = "100,200,300,500",
         seconds: Annotated[int, typer.Option(help="Steady-state seconds per step.")] = 20,
         processes: Annotated[int, typer.Option(help="Locust processes.")] = 1,
+        listen: Annotated[
+            str,
+            typer.Option(
+                help="Also run each step with this share of calls listened to (e.g. 10%): "
+                "pacing lateness without and with listening, side by side."
+            ),
+        ] = "0",
     ) -> None:
         """The generator alone against a trivial local agent: pacing lateness and CPU per N."""
         steps = [int(n) for n in calls.split(",") if n.strip()]
+        percent = parse_listen(listen)
         curve = []
         with TrivialTarget() as target, tempfile.TemporaryDirectory() as tmp:
-            for n in steps:
-                prefix = Path(tmp) / f"bench-{n}"
+
+            def step(n: int, extra: list[str]) -> dict[str, Any]:
+                prefix = Path(tmp) / f"bench-{n}-{len(extra)}"
                 spawn = max(50, n // 2)
                 ramp_s = n / spawn
                 load_average = [round(x, 2) for x in os.getloadavg()]  # as `uptime` shows it
@@ -493,7 +502,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     duration=f"{int(ramp_s + 2 + seconds + 1)}s",
                     report_prefix=prefix,
                     processes=processes,
-                    extra=["--voice", "synthetic", "--think-time", "0", "--max-lateness-ms", "5"],
+                    extra=[
+                        *("--voice", "synthetic", "--think-time", "0", "--max-lateness-ms", "5"),
+                        *extra,
+                    ],
                 )
                 run_locust(cmd, quiet=True)
                 wall = time.perf_counter() - started
@@ -501,27 +513,43 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 report = read_report(prefix)
                 check = report["self_check"]
                 procs = check["processes"]
-                curve.append(
-                    {
-                        "calls": n,
-                        "processes": processes,
-                        "lateness_ms": check["lateness_ms"],
-                        "ramp_lateness_p99_ms": max(
-                            (p["ramp_lateness_ms"]["p99"] for p in procs), default=None
-                        ),
-                        "generator_cpu_percent": [p["cpu_percent"]["median"] for p in procs],
-                        "messages_per_s": round(sum(p["messages_per_s"] for p in procs)),
-                        "max_calls_seen": sum(p["max_calls"] for p in procs),
-                        "target_cpu_percent": (
-                            round(100.0 * (after - before) / wall, 1)
-                            if before is not None and after is not None
-                            else None
-                        ),
-                        "load_average_before": load_average,
-                        "calls_completed": report["calls"]["completed"],
-                        "calls_failed": report["calls"]["failed"],
-                        "valid_at_5ms": check["valid"],
-                    }
-                )
+                entry = {
+                    "calls": n,
+                    "processes": processes,
+                    "lateness_ms": check["lateness_ms"],
+                    "ramp_lateness_p99_ms": max(
+                        (p["ramp_lateness_ms"]["p99"] for p in procs), default=None
+                    ),
+                    "generator_cpu_percent": [p["cpu_percent"]["median"] for p in procs],
+                    "messages_per_s": round(sum(p["messages_per_s"] for p in procs)),
+                    "max_calls_seen": sum(p["max_calls"] for p in procs),
+                    "target_cpu_percent": (
+                        round(100.0 * (after - before) / wall, 1)
+                        if before is not None and after is not None
+                        else None
+                    ),
+                    "load_average_before": load_average,
+                    "calls_completed": report["calls"]["completed"],
+                    "calls_failed": report["calls"]["failed"],
+                    "valid_at_5ms": check["valid"],
+                }
+                if "listened" in report:
+                    heard = report["listened"]
+                    entry["listened"] = {k: heard[k] for k in ("percent", "sampled", "transcribed")}
+                return entry
+
+            for n in steps:
+                curve.append(step(n, []))
                 typer.echo(json.dumps(curve[-1]), err=True)
-        typer.echo(json.dumps({"bench": "load", "seconds": seconds, "curve": curve}, indent=2))
+                if percent > 0:
+                    # The same step with listening, right after: side by side on the same
+                    # machine; a bounded wait for the transcripts at the end (not measured).
+                    listening = step(n, [f"--listen={percent:g}", "--listen-wait=60"])
+                    typer.echo(json.dumps(listening), err=True)
+                    curve[-1] = {"without_listening": curve[-1], "with_listening": listening}
+        typer.echo(
+            json.dumps(
+                {"bench": "load", "seconds": seconds, "listen_percent": percent, "curve": curve},
+                indent=2,
+            )
+        )

@@ -40,7 +40,6 @@ from workbench.telephony.caller.ear import (
 
 log = logging.getLogger(__name__)
 
-LISTEN_NICE = 10  # the listening process yields the CPU to the generator's pacing loop
 MATCH_MS = 60.0  # a measured reply and the ear's turn onset agree within this (3 frames)
 
 
@@ -232,13 +231,24 @@ def _turn_at(turns: list[HeardTurn], reply_ms: float) -> HeardTurn | None:
 # ---------------------------------------------------------------- the listening process
 
 
+def _yield_the_cpu() -> None:
+    """Run only on CPU time nobody else wants (SCHED_IDLE, inherited by the Whisper workers
+    this process starts; their own `nice` does not change the policy): the generator's pacing
+    loop must not wait for a transcription. Its transcripts come later, and the run waits
+    for them (bounded) at its end."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):  # (not Linux): the lowest nice instead
+        try:
+            os.nice(19)
+        except OSError:
+            pass
+
+
 def _serve(requests: Connection, answers: Connection, vocabulary: tuple[str, ...]) -> None:
     """Load the accurate ear (taught `vocabulary`), say so, then answer each recording
     (`CallRecording.as_message`) with ("ok", turns as dicts) or ("error", why)."""
-    try:
-        os.nice(LISTEN_NICE)
-    except OSError:
-        pass
+    _yield_the_cpu()
     from workbench.telephony.caller.ear import accurate_transcriber
 
     try:

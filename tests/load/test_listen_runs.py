@@ -1,0 +1,90 @@
+"""A load run that listens (`workbench load local --listen 100%`): real Locust, the demo agent
+served on a free loopback port, the listening process with Whisper. The report's listened
+section holds the demo agent's greeting as heard, and an `agent_said` that cannot match is a
+Locust failure whose message carries the words heard."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.paths import REPO_ROOT
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+SCENARIO = """
+name: listened-hours
+steps:
+  - say: What are your opening hours?
+    expect:
+      agent_said: /8 ?AM to 6 ?PM/
+  - say: No thank you goodbye.
+expect:
+  agent_said: purple elephants
+"""
+
+
+def test_a_listening_run_reports_what_the_agent_said_and_fails_what_it_did_not(tmp_path: Path):
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "hours.yaml").write_text(SCENARIO.lstrip())
+    prefix = tmp_path / "run"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "workbench", "load", "local", "--listen", "100%"),
+            *("--users", "1", "--spawn-rate", "1", "--duration", "20"),
+            *("--scenarios", str(scenarios), "--report", str(prefix)),
+            f"--locust-arg=--csv={tmp_path / 'locust'}",
+            "--locust-arg=--stop-timeout=60",  # the call under way at the end finishes
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO_ROOT,
+        env={k: v for k, v in os.environ.items() if k != "LOAD_SHAPE" and not k.startswith("SF_")},
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    report = json.loads(prefix.with_name("run.json").read_text())
+    listened = report["listened"]
+    assert listened["percent"] == 100.0
+    assert listened["sampled"] == listened["transcribed"] == report["calls"]["completed"] >= 1
+
+    # The demo agent's greeting, as heard by the caller (Whisper after the call).
+    [first, *_] = listened["calls"]
+    greeting = first["conversation"][0]
+    assert greeting["speaker"] == "agent"
+    assert "northwind" in greeting["text"].replace(" ", "")
+    assert "help" in greeting["text"]
+
+    # The step's expectation held on the words heard; the call's cannot.
+    verdicts = {v["where"]: v for v in listened["verdicts"] if v["call_sid"] == first["call_sid"]}
+    assert verdicts["step 1: say 'What are your opening hours?'"]["status"] == "pass"
+    assert verdicts["call"]["status"] == "fail"
+    assert "purple elephants" in verdicts["call"]["expected"]
+
+    # The slowest turns carry the caller's line, the reply as heard and the harness's latency.
+    slowest = listened["slowest_turns"]
+    latencies = sorted(
+        float(line.split(",")[2])
+        for line in prefix.with_name("run_samples.csv").read_text().splitlines()
+        if ",response_latency," in line
+    )
+    assert [t["latency_ms"] for t in slowest] == [round(v, 1) for v in latencies[::-1]][:10]
+    hours = [t for t in slowest if t["caller"] == "What are your opening hours?"]
+    assert hours and all("6 p" in t["agent"] or "six" in t["agent"] for t in hours)
+
+    # Locust's statistics: the failed agent_said under the scenario's name, with the words.
+    with (tmp_path / "locust_failures.csv").open() as handle:
+        failures = [row for row in csv.DictReader(handle) if row["Method"] == "agent_said"]
+    assert failures and failures[0]["Name"] == "listened-hours"
+    assert "purple elephants" in failures[0]["Error"]
+    assert "northwind" in failures[0]["Error"].replace(" ", "")
+    page = prefix.with_name("run.html").read_text()
+    assert "Slowest turns among the sampled calls" in page
