@@ -191,3 +191,25 @@ def test_the_report_lists_verdicts_the_slowest_turns_and_what_was_not_transcribe
     assert section["expectations"] == {"agent_said": {"fail": 2}}
     page = render_html(build_report([], extra={"listened": section}))
     assert "Listened (10% of calls" in page and "line 1200" in page and "heard: &#x27;hello" in page
+
+
+def test_the_readmes_listened_example_has_the_sections_fields():
+    import json
+    import re
+
+    from workbench.paths import REPO_ROOT
+
+    text = (REPO_ROOT / "loadtests/README.md").read_text(encoding="utf-8")
+    [example] = [
+        json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S) if "listened" in b
+    ]
+    shown = example["listened"]
+    real = listened_report(
+        [{**shown["calls"][0], "turns": shown["slowest_turns"], "verdicts": shown["verdicts"]}],
+        shown["percent"],
+    )
+    assert set(shown) == set(real)
+    assert set(shown["slowest_turns"][0]) == set(real["slowest_turns"][0])
+    assert set(shown["verdicts"][0]) == set(real["verdicts"][0])
+    assert set(shown["calls"][0]) == set(real["calls"][0])
+    assert real["expectations"] == shown["expectations"]
