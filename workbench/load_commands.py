@@ -535,7 +535,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 }
                 if "listened" in report:
                     heard = report["listened"]
-                    entry["listened"] = {k: heard[k] for k in ("percent", "sampled", "transcribed")}
+                    entry["listened"] = {
+                        k: heard[k] for k in ("percent", "sampled", "transcribed", "heard_in_s")
+                    }
                 return entry
 
             for n in steps:

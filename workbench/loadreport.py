@@ -204,6 +204,8 @@ def listened_report(
         "sampled": len(listened),
         "transcribed": len(heard),
         "not_transcribed": dict(sorted(errors.items())),
+        # a call's end → its transcript back in the generator (queueing included)
+        "heard_in_s": summarize([c["heard_in_s"] for c in heard if "heard_in_s" in c]),
         "expectations": {name: dict(c) for name, c in sorted(counts.items())},
         # failures first, so a capped list still shows them
         "verdicts": sorted(verdicts, key=lambda v: v["status"] != "fail")[:200],
