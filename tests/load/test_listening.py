@@ -122,7 +122,8 @@ class FakeTranscriber:
 
 
 def test_a_recording_is_heard_back_in_turns_with_the_clear_that_cut_the_reply():
-    turns = hear_recording(recorded_call().as_message(), FakeTranscriber())
+    recording = recorded_call()
+    turns = hear_recording(recording.ulaw, recording.timeline(), FakeTranscriber())
     assert [t.text for t in turns] == ["welcome to northwind", "we open at eight"]
     assert turns[0].onset_ms == pytest.approx(0.0, abs=1.0)
     assert turns[1].onset_ms == pytest.approx(3500.0, abs=1.0)
@@ -132,7 +133,8 @@ def test_a_recording_is_heard_back_in_turns_with_the_clear_that_cut_the_reply():
 
 def test_heard_words_judge_agent_said_and_pair_each_measured_turn_with_the_reply():
     recording = recorded_call()
-    turns = [t.as_dict() for t in hear_recording(recording.as_message(), FakeTranscriber())]
+    heard = hear_recording(recording.ulaw, recording.timeline(), FakeTranscriber())
+    turns = [t.as_dict() for t in heard]
     expectations = (
         HeardExpectation("step 1: say 'What are your hours?'", 0, ("/eight|8/",)),
         HeardExpectation("call", None, ("purple elephants",), ("closed",)),

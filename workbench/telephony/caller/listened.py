@@ -117,15 +117,20 @@ class CallRecording:
     def keys(self, at_ms: float, digits: str) -> None:
         self.caller.append([at_ms, at_ms, f"(keys {digits})"])
 
-    def as_message(self) -> tuple[Any, ...]:
-        """The recording as plain values for the listening process's pipe."""
-        return (bytes(self.ulaw), list(self.clears_at), [list(c) for c in self.caller])
+    def timeline(self) -> tuple[list[int], list[list[Any]]]:
+        """What goes down the pipe beside the audio (sent as raw bytes, `ulaw`, uncopied):
+        the clears and the caller's speech, as plain values."""
+        return list(self.clears_at), [list(c) for c in self.caller]
 
 
-def hear_recording(message: tuple[Any, ...], transcribe: Transcribe) -> list[HeardTurn]:
-    """Replay a recording (`CallRecording.as_message`) through the caller's ear, frame by frame
-    as it played, and return the turns heard with their words."""
-    ulaw, clears_at, caller = message
+def hear_recording(
+    ulaw: bytes | bytearray,
+    timeline: tuple[list[int], list[list[Any]]],
+    transcribe: Transcribe,
+) -> list[HeardTurn]:
+    """Replay a recording (its audio and `CallRecording.timeline`) through the caller's ear,
+    frame by frame as it played, and return the turns heard with their words."""
+    clears_at, caller = timeline
     ear = CallerEar(transcribe, live=False)
     frames = len(ulaw) // FRAME_BYTES
     clears = 0
@@ -247,7 +252,8 @@ def _yield_the_cpu() -> None:
 
 def _serve(requests: Connection, answers: Connection, vocabulary: tuple[str, ...]) -> None:
     """Load the accurate ear (taught `vocabulary`), say so, then answer each recording
-    (`CallRecording.as_message`) with ("ok", turns as dicts) or ("error", why)."""
+    (its `timeline`, then its audio as raw bytes) with ("ok", turns as dicts) or
+    ("error", why)."""
     _yield_the_cpu()
     from workbench.telephony.caller.ear import accurate_transcriber
 
@@ -260,13 +266,14 @@ def _serve(requests: Connection, answers: Connection, vocabulary: tuple[str, ...
     answers.send(("ready", os.getpid()))
     while True:
         try:
-            message = requests.recv()
+            timeline = requests.recv()
+            if timeline is None:
+                return
+            ulaw = requests.recv_bytes()
         except EOFError:  # the generator is gone
             return
-        if message is None:
-            return
         try:
-            turns = hear_recording(message, transcribe)
+            turns = hear_recording(ulaw, timeline, transcribe)
             answers.send(("ok", [t.as_dict() for t in turns]))
         except Exception as error:  # one call's failure is reported, the process serves on
             answers.send(("error", f"{type(error).__name__}: {error}"))
