@@ -64,6 +64,7 @@ class Listener:
         self._answers: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._ready = False
+        self.closed = False  # the run is ending: no more calls are sampled
 
     # ------------------------------------------------------------ the hub
 
@@ -90,7 +91,7 @@ class Listener:
     def sample(self) -> CallRecording | None:
         """The next call's recording if it is one of those listened to, else None."""
         index, self._index = self._index, self._index + 1
-        if not is_sampled(index, self.percent, self._salt):
+        if self.closed or not is_sampled(index, self.percent, self._salt):
             return None
         return CallRecording("", "")
 

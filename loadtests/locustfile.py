@@ -147,6 +147,7 @@ class _Process:
     listener: listening.Listener | None = None
     listened: list[dict] = []  # one per sampled call: heard, or why not
     unsent_listened: list[dict] = []  # worker: not yet shipped to the master
+    flushed: set[str] = set()  # master: workers that sent their last transcripts
 
 
 def _plans(options) -> list[call_script.CallPlan]:
@@ -295,6 +296,52 @@ def _receive(client_id, data) -> None:
         health = dict(data["exact_health"])
         health["process"] = f"worker {client_id[-12:]}"
         _Process.worker_health[client_id] = health
+
+
+@events.init.add_listener
+def _listening_messages(environment, **_kw) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message("listened", _receive_listened)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message("listen_flush", _flush_listening)
+
+
+@events.test_stopping.add_listener
+def _collect_listening(environment, **_kw) -> None:
+    """Master: a run ending by its time limit quits the workers half a second after telling
+    them, too soon for the transcripts they still wait for; so first each worker is asked
+    for them (`listen_flush`) and the master waits (bounded by --listen-wait) for every
+    worker's answer."""
+    runner = environment.runner
+    o = environment.parsed_options
+    if not isinstance(runner, MasterRunner) or parse_listen(o.listen) <= 0:
+        return
+    workers = {client.id for client in runner.clients.all}
+    _Process.flushed.clear()
+    runner.send_message("listen_flush", None)
+    deadline = time.monotonic() + o.listen_wait + 5.0
+    while not workers <= _Process.flushed and time.monotonic() < deadline:
+        gevent.sleep(0.2)
+
+
+def _flush_listening(environment, msg, **_kw) -> None:
+    """Worker: stop sampling, wait for the calls being heard, send them to the master."""
+
+    def flush() -> None:
+        listener = _Process.listener
+        if listener is not None:
+            listener.closed = True
+            listener.wait(environment.parsed_options.listen_wait)
+        heard, _Process.unsent_listened = _Process.unsent_listened, []
+        environment.runner.send_message("listened", heard)
+
+    gevent.spawn(flush)
+
+
+def _receive_listened(environment, msg, **_kw) -> None:
+    _Process.listened.extend(msg.data or ())
+    _Process.flushed.add(msg.node_id)
 
 
 @events.test_start.add_listener

@@ -215,3 +215,18 @@ def test_the_readmes_listened_example_has_the_sections_fields():
     assert set(shown["verdicts"][0]) == set(real["verdicts"][0])
     assert set(shown["calls"][0]) == set(real["calls"][0])
     assert real["expectations"] == shown["expectations"]
+
+
+def test_a_bad_listen_percentage_is_a_one_line_error():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "load", "local", "--listen", "150%"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--listen '150%': expected a percentage between 0% and 100%" in done.stderr
+    assert "Traceback" not in done.stderr
