@@ -104,10 +104,16 @@ class Listener:
     def wait(self, timeout_s: float) -> None:
         """At the end of the run: wait (cooperatively) up to `timeout_s` for the calls still
         being heard; those that are not are reported as such."""
-        gevent.joinall(list(self._pending), timeout=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:  # (again: calls may still be ending meanwhile)
+            running = [g for g in self._pending if not g.dead]
+            if not running:
+                break
+            gevent.joinall(running, timeout=max(0.0, deadline - time.monotonic()))
         for greenlet, recording in list(self._pending.items()):
-            greenlet.kill(block=False)
-            self.on_heard(_failed(recording, f"not transcribed within {timeout_s:g} s"))
+            if not greenlet.dead:
+                greenlet.kill(block=False)
+                self.on_heard(_failed(recording, f"not transcribed within {timeout_s:g} s"))
         self._pending.clear()
 
     def stop(self) -> None:
