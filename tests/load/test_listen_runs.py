@@ -88,3 +88,33 @@ def test_a_listening_run_reports_what_the_agent_said_and_fails_what_it_did_not(t
     assert "northwind" in failures[0]["Error"].replace(" ", "")
     page = prefix.with_name("run.html").read_text()
     assert "Slowest turns among the sampled calls" in page
+
+
+def test_two_worker_processes_send_their_last_transcripts_before_the_master_quits(
+    tmp_path: Path, trivial_target: str
+):
+    """A run ended by its time limit quits the workers half a second after telling them: the
+    master first asks each for the transcripts it still waits for."""
+    (tmp_path / "tones.yaml").write_text(
+        "name: tones\nsteps:\n  - say: What are your hours?\nexpect:\n  agent_said: purple\n"
+    )
+    prefix = tmp_path / "run"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "loadtests/locustfile.py")),
+            *("--headless", "--only-summary", "--host", trivial_target),
+            *("--scenarios", str(tmp_path), "--voice", "synthetic", "--think-time", "0.2"),
+            *("--exact-report", str(prefix), "--processes", "2", "-u", "2", "-r", "2", "-t", "10s"),
+            *("--listen", "100%", "--listen-wait", "120"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "LOAD_SHAPE"},
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: the agent_said failures
+    listened = json.loads(prefix.with_name("run.json").read_text())["listened"]
+    assert listened["sampled"] >= 2  # a call from each worker at least
+    assert listened["transcribed"] == listened["sampled"], listened["not_transcribed"]
+    assert listened["expectations"] == {"agent_said": {"fail": listened["sampled"]}}
