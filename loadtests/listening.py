@@ -2,7 +2,7 @@
 
 A sampled call keeps what it heard in a `CallRecording` (appends on the pacing loop, nothing
 else). When it ends, the recording is handed to ONE listening process — a fresh interpreter,
-niced, that replays it through the caller's ear and transcribes it (Whisper in its own worker
+at SCHED_IDLE, that replays it through the caller's ear and transcribes it (Whisper in its own worker
 processes) — and the call's greenlet moves on. Nothing on the hub waits or computes: a native
 thread of a one-thread `gevent.threadpool.ThreadPool` writes the recording down the pipe and
 blocks on the answer (releasing the GIL), and a small greenlet per call picks the answer up

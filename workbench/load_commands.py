@@ -189,6 +189,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         for reason, n in reasons.items():
             lines.append(f"  not applicable {name}: {reason} ×{n}")
     lines += overlap_summary_lines(report.get("overlaps") or {})
+    lines += listened_summary_lines(report.get("listened"))
     lat = check["lateness_ms"]
     lines.append(
         f"  generator: pacing lateness p50 {lat['p50']:.1f} / p99 {lat['p99']:.1f} ms over "
@@ -210,6 +211,34 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                 f"{len(r['wrong_intent'])}, late {len(r['late'])}"
                 + (f"; hang-up → record p50 {delay['p50']:.0f} ms" if delay.get("count") else "")
             )
+    return lines
+
+
+def listened_summary_lines(listened: dict[str, Any] | None) -> list[str]:
+    """`--listen`: calls heard, the verdicts, and the slowest turn in words."""
+    if not listened:
+        return []
+    verdicts = "; ".join(
+        f"{name} " + ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
+        for name, counts in listened["expectations"].items()
+    )
+    lines = [
+        f"  listened ({listened['percent']:g}% of calls): sampled {listened['sampled']}, "
+        f"transcribed {listened['transcribed']}" + (f"; {verdicts}" if verdicts else "")
+    ]
+    lines += [f"    not transcribed: {why} ×{n}" for why, n in listened["not_transcribed"].items()]
+    lines += [
+        f"    failed {v['expectation']} ({v['scenario']}, {v['where']}): {v['expected']} — "
+        f"{v['evidence']}"
+        for v in listened["verdicts"][:3]
+        if v["status"] == "fail"
+    ]
+    if listened["slowest_turns"]:
+        turn = listened["slowest_turns"][0]
+        lines.append(
+            f"    slowest turn {turn['latency_ms']:.0f} ms ({turn['scenario']}): caller "
+            f"{turn['caller']!r} → agent {turn['agent']!r}"
+        )
     return lines
 
 

@@ -230,3 +230,33 @@ def test_a_bad_listen_percentage_is_a_one_line_error():
     assert done.returncode == 2
     assert "--listen '150%': expected a percentage between 0% and 100%" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_workbench_load_prints_the_listened_summary():
+    from workbench.load_commands import listened_summary_lines
+
+    section = listened_report(
+        [
+            {
+                "scenario": "hours",
+                "call_sid": "CA1",
+                "conversation": [],
+                "turns": [{"caller": "When?", "agent": "eight to six", "latency_ms": 640.0}],
+                "verdicts": [
+                    {
+                        "expectation": "agent_said",
+                        "where": "call",
+                        "status": "fail",
+                        "expected": "'purple'",
+                        "evidence": "heard: 'eight to six'",
+                    }
+                ],
+            }
+        ],
+        10.0,
+    )
+    lines = listened_summary_lines(section)
+    assert lines[0] == "  listened (10% of calls): sampled 1, transcribed 1; agent_said fail 1"
+    assert "failed agent_said (hours, call): 'purple' — heard: 'eight to six'" in lines[1]
+    assert lines[2] == "    slowest turn 640 ms (hours): caller 'When?' → agent 'eight to six'"
+    assert listened_summary_lines(None) == []

@@ -4,7 +4,7 @@
 frames as they played (a `clear` drops what had not played), the caller's speech and keys, and
 the turn latencies the harness measured — in a `CallRecording` (appends only: the generator's
 pacing loop must stay cheap). When the call ends the recording goes to a listening process
-(`python -m workbench.telephony.caller.listened`, niced), which replays it through the caller's
+(`python -m workbench.telephony.caller.listened`, SCHED_IDLE), which replays it through the caller's
 ear (`ear.CallerEar`: runs, turns, `clear`s) with the accurate transcriber and answers with the
 turns heard. Back in the generator, `listened_call` judges the scenario's `agent_said` /
 `agent_never_said` on the words (the same `heard_outcomes` as `workbench call`) and pairs each
