@@ -52,7 +52,11 @@ class Listener:
         percent: float,
         vocabulary: tuple[str, ...] = (),
         on_heard: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        hold: bool = False,
     ) -> None:
+        """`hold`: keep the recordings until `release()` (the run's end) instead of having
+        each heard when its call ends, so no transcription runs beside the pacing loop."""
         self.percent = percent
         self.vocabulary = vocabulary
         self.on_heard = on_heard or (lambda heard: None)
@@ -65,6 +69,8 @@ class Listener:
         self._process: subprocess.Popen[bytes] | None = None
         self._ready = False
         self.closed = False  # the run is ending: no more calls are sampled
+        self.hold = hold
+        self._held: list[tuple[CallRecording, tuple[HeardExpectation, ...]]] = []
 
     # ------------------------------------------------------------ the hub
 
@@ -97,13 +103,24 @@ class Listener:
 
     def submit(self, recording: CallRecording, expectations: tuple[HeardExpectation, ...]) -> None:
         """The call is over: have it heard (returns at once)."""
+        if self.hold:
+            self._held.append((recording, expectations))
+            return
         greenlet = gevent.spawn(self._hear, recording, expectations)
         self._pending[greenlet] = recording
         greenlet.link(lambda g: self._pending.pop(g, None))
 
+    def release(self) -> None:
+        """The measured window is over: have the held recordings heard."""
+        self.hold = False
+        held, self._held = self._held, []
+        for recording, expectations in held:
+            self.submit(recording, expectations)
+
     def wait(self, timeout_s: float) -> None:
         """At the end of the run: wait (cooperatively) up to `timeout_s` for the calls still
         being heard; those that are not are reported as such."""
+        self.release()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:  # (again: calls may still be ending meanwhile)
             running = [g for g in self._pending if not g.dead]

@@ -108,6 +108,12 @@ def _options(parser) -> None:
     group.add_argument(
         "--listen-wait", type=float, default=120.0, help="Seconds to wait for transcripts at end"
     )
+    group.add_argument(
+        "--listen-hold",
+        action="store_true",
+        help="Transcribe the sampled calls when the run stops, not as each ends (no "
+        "transcription beside the pacing loop)",
+    )
     # Shape parameters (LOAD_SHAPE=…).
     group.add_argument("--peak-users", type=int, default=50)
     group.add_argument("--ramp-s", type=float, default=60.0)
@@ -368,7 +374,7 @@ def _start_listening(environment) -> None:
         return
     vocabulary = tuple(w.strip() for w in o.listen_vocabulary.split(",") if w.strip())
     _Process.listener = listening.Listener(
-        percent, vocabulary, lambda heard: _heard(environment, heard)
+        percent, vocabulary, lambda heard: _heard(environment, heard), hold=o.listen_hold
     ).start()
 
 

@@ -411,6 +411,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "(default with 'local': the demo agent's vocabulary)."
             ),
         ] = None,
+        listen_hold: Annotated[
+            bool,
+            typer.Option(
+                help="With --listen: transcribe the sampled calls when the run stops, not as "
+                "each ends (nothing transcribed beside the callers' clock)."
+            ),
+        ] = False,
         web: Annotated[
             bool, typer.Option(help="Open Locust's web UI instead of headless.")
         ] = False,
@@ -456,6 +463,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 words = ",".join(demo_vocabulary())
             if words:
                 extra.append(locust_option("--listen-vocabulary", words))
+            if listen_hold:
+                extra.append("--listen-hold")
 
         def run(url: str) -> int:
             cmd = locust_command(
@@ -508,6 +517,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 "pacing lateness without and with listening, side by side."
             ),
         ] = "0",
+        listen_hold: Annotated[
+            bool, typer.Option(help="With --listen: transcribe when each run stops.")
+        ] = False,
     ) -> None:
         """The generator alone against a trivial local agent: pacing lateness and CPU per N."""
         steps = [int(n) for n in calls.split(",") if n.strip()]
@@ -575,7 +587,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 if percent > 0:
                     # The same step with listening, right after: side by side on the same
                     # machine; a bounded wait for the transcripts at the end (not measured).
-                    listening = step(n, [f"--listen={percent:g}", "--listen-wait=60"])
+                    hold = ["--listen-hold"] if listen_hold else []
+                    listening = step(n, [f"--listen={percent:g}", "--listen-wait=60", *hold])
                     typer.echo(json.dumps(listening), err=True)
                     curve[-1] = {"without_listening": curve[-1], "with_listening": listening}
         typer.echo(
