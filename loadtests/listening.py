@@ -92,6 +92,12 @@ class Listener:
             os.close(answer_write)
             self._send = Connection(request_write, readable=False)
             self._answers = Connection(answer_read, writable=False)
+            # Its models load before any call starts (test start waits here, cooperatively):
+            # loading them took ~20 s of CPU, which had landed in the measured window.
+            try:
+                self._thread.spawn(self._await_ready).get()
+            except RuntimeError as error:  # each sampled call will say why it was not heard
+                log.warning("%s", error)
         return self
 
     def sample(self) -> CallRecording | None:
@@ -163,6 +169,20 @@ class Listener:
 
     # ------------------------------------------------------------ the native thread
 
+    def _await_ready(self) -> None:
+        answers = self._answers
+        if answers is None:
+            raise RuntimeError("the listening process is not running")
+        if not answers.poll(READY_TIMEOUT_S):
+            raise RuntimeError(f"the listening process did not start in {READY_TIMEOUT_S} s")
+        try:
+            status, detail = answers.recv()
+        except EOFError:
+            raise RuntimeError("the listening process ended while loading its models") from None
+        if status != "ready":
+            raise RuntimeError(f"the listening process failed to start: {detail}")
+        self._ready = True
+
     def _ask(self, recording: CallRecording) -> tuple[Any, ...]:
         """The recording down the pipe — its audio as raw bytes, not pickled (a pickle of a
         minute's audio held the GIL, and so the pacing loop, for ~1 ms) — and the answer."""
@@ -170,12 +190,7 @@ class Listener:
         if send is None or answers is None:
             raise RuntimeError("the listening process is not running")
         if not self._ready:
-            if not answers.poll(READY_TIMEOUT_S):
-                raise RuntimeError(f"the listening process did not start in {READY_TIMEOUT_S} s")
-            status, detail = answers.recv()
-            if status != "ready":
-                raise RuntimeError(f"the listening process failed to start: {detail}")
-            self._ready = True
+            self._await_ready()
         send.send(recording.timeline())
         send.send_bytes(memoryview(recording.ulaw))  # (written with the GIL released)
         return tuple(answers.recv())

@@ -518,7 +518,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             ),
         ] = "0",
         listen_hold: Annotated[
-            bool, typer.Option(help="With --listen: transcribe when each run stops.")
+            bool, typer.Option(help="With --listen: transcribe at the end.")
         ] = False,
     ) -> None:
         """The generator alone against a trivial local agent: pacing lateness and CPU per N."""
@@ -527,7 +527,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         curve = []
         with TrivialTarget() as target, tempfile.TemporaryDirectory() as tmp:
 
-            def step(n: int, extra: list[str]) -> dict[str, Any]:
+            def step(n: int, extra: list[str], load_s: int = 0) -> dict[str, Any]:
                 prefix = Path(tmp) / f"bench-{n}-{len(extra)}"
                 spawn = max(50, n // 2)
                 ramp_s = n / spawn
@@ -540,7 +540,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     spawn_rate=spawn,
                     # ramp-up, 2 s of settling (not measured, loadtests/greenlet_pacer.SETTLE_S),
                     # the steady state, and a little slack for the stop
-                    duration=f"{int(ramp_s + 2 + seconds + 1)}s",
+                    duration=f"{int(load_s + ramp_s + 2 + seconds + 1)}s",
                     report_prefix=prefix,
                     processes=processes,
                     extra=[
@@ -588,7 +588,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     # The same step with listening, right after: side by side on the same
                     # machine; a bounded wait for the transcripts at the end (not measured).
                     hold = ["--listen-hold"] if listen_hold else []
-                    listening = step(n, [f"--listen={percent:g}", "--listen-wait=60", *hold])
+                    flags = [f"--listen={percent:g}", "--listen-wait=60", *hold]
+                    listening = step(n, flags, load_s=30)  # (models load before any call)
                     typer.echo(json.dumps(listening), err=True)
                     curve[-1] = {"without_listening": curve[-1], "with_listening": listening}
         typer.echo(

@@ -38,7 +38,7 @@ def test_a_listening_run_reports_what_the_agent_said_and_fails_what_it_did_not(t
     done = subprocess.run(
         [
             *(sys.executable, "-m", "workbench", "load", "local", "--listen", "100%"),
-            *("--users", "1", "--spawn-rate", "1", "--duration", "20"),
+            *("--users", "1", "--spawn-rate", "1", "--duration", "45"),
             *("--scenarios", str(scenarios), "--report", str(prefix)),
             f"--locust-arg=--csv={tmp_path / 'locust'}",
             "--locust-arg=--stop-timeout=60",  # the call under way at the end finishes
@@ -104,7 +104,7 @@ def test_two_worker_processes_send_their_last_transcripts_before_the_master_quit
             *(sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "loadtests/locustfile.py")),
             *("--headless", "--only-summary", "--host", trivial_target),
             *("--scenarios", str(tmp_path), "--voice", "synthetic", "--think-time", "0.2"),
-            *("--exact-report", str(prefix), "--processes", "2", "-u", "2", "-r", "2", "-t", "10s"),
+            *("--exact-report", str(prefix), "--processes", "2", "-u", "2", "-r", "2", "-t", "40s"),
             *("--listen", "100%", "--listen-wait", "120"),
         ],
         capture_output=True,
