@@ -53,6 +53,7 @@ import numpy as np
 from workbench.engine.outcomes import OverlapOutcome
 from workbench.loadreport import OVERLAP, overlap_sample_cause
 from workbench.scenario import schema as sc
+from workbench.telephony.caller.listened import HeardExpectation
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ REFUSED = "call_refused"
 BUSY_STATUSES = (503, 429)  # the agent's "at capacity, call again later"
 NOT_APPLICABLE = "not applicable: "  # (as workbench.loadreport.NOT_APPLICABLE)
 RESUME_WAIT_S = 3.0  # after a backchannel the agent stopped for, wait this long for it to go on
+# Steps after which the agent's reply is theirs (as `workbench.telephony.caller.ear`'s; a
+# backchannel is not one, and `say_wav` is played as `say`).
+WINDOW_KINDS = ("say", "silence", "dtmf", "barge_in", "hang_up")
 
 
 def report_not_applicable(report: Report, name: str, reason: str) -> None:
@@ -86,6 +90,8 @@ class CallPlan:
     caller_number: str
     reply_timeout_s: float
     expected_intent: str | None
+    # `agent_said` / `agent_never_said`, judged on the words of calls that `--listen` samples
+    heard: tuple[HeardExpectation, ...] = ()
 
 
 def scenario_weight(scenario: sc.Scenario) -> float:
@@ -155,8 +161,12 @@ def load_plans(
             render = renderers[key]
         steps = []
         skipped = set()
-        for step in scenario.steps:
+        heard = [_heard_expectation(scenario.expect, "call", None)]
+        for number, step in enumerate(scenario.steps, 1):
             kind = sc.step_kind(step)
+            if kind in ("say", "say_wav", "barge_in", "dtmf"):
+                label = f"step {number}: {kind} {getattr(step, kind)!r}"
+                heard.append(_heard_expectation(getattr(step, "expect", None), label, len(steps)))
             text = getattr(step, kind, None) if kind in ("say", "barge_in", "backchannel") else None
             if isinstance(text, str):
                 utt = EncodedUtterance.from_pcm(text, render(text)) if render else None
@@ -197,9 +207,19 @@ def load_plans(
                 caller_number=scenario.caller.number,
                 reply_timeout_s=scenario.caller.reply_timeout_ms / 1000.0,
                 expected_intent=expected_intent(scenario),
+                heard=tuple(h for h in heard if h is not None),
             )
         )
     return plans
+
+
+def _heard_expectation(expect: Any, where: str, step: int | None) -> HeardExpectation | None:
+    """The expectations a listening caller judges (`step`: the plan step whose window)."""
+    said = tuple(getattr(expect, "agent_said", None) or ())
+    never = tuple(getattr(expect, "agent_never_said", None) or ())
+    if not said and not never:
+        return None
+    return HeardExpectation(where, step, said, never)
 
 
 def _renderer(voice: str, rate_wpm: int | None) -> Callable[[str], np.ndarray]:
@@ -253,9 +273,11 @@ def play_call(call: Any, plan: CallPlan, report: Report, *, connect_timeout_s: f
             _check_alive(call, index, plan)
             if step.kind in ("say", "silence", "dtmf", "hang_up") and not step.now:
                 call.wait(call.agent_quiet, timeout)
+            if call.recording is not None and step.kind in WINDOW_KINDS:
+                call.recording.steps.append((index, call.now_ms()))
             if step.kind == "say":
                 call.say(step.utterance)
-                _await_reply(call, report, timeout)
+                _await_reply(call, report, timeout, step.utterance.text)
             elif step.kind == "pause":
                 gevent.sleep(step.value / 1000.0)
             elif step.kind == "silence":
@@ -264,7 +286,7 @@ def play_call(call: Any, plan: CallPlan, report: Report, *, connect_timeout_s: f
                 for digit in step.digits:
                     call.press(digit)
                     gevent.sleep(step.value / 1000.0)
-                _await_reply(call, report, timeout)
+                _await_reply(call, report, timeout, f"(keys {step.digits})")
             elif step.kind in ("barge_in", "backchannel"):
                 _interject(call, step, report, timeout)
             elif step.kind == "wait_for":
@@ -318,14 +340,18 @@ def _check_alive(call: Any, index: int, plan: CallPlan) -> None:
         raise CallFailed(f"agent ended the call before step {index + 1} ({reason})")
 
 
-def _await_reply(call: Any, report: Report, timeout: float) -> None:
-    """After the caller's speech or keys: wait for the last frame out, then for the reply."""
+def _await_reply(call: Any, report: Report, timeout: float, said: str = "") -> None:
+    """After the caller's speech or keys (`said`): wait for the last frame out, then for the
+    reply; a listened call keeps the turn (what was said, the reply's onset, its latency)."""
     state = call.state
     call.wait(lambda: not call.speaking and state.speech_end_ms is not None, 60.0)
     if state.reply_not_applicable:
         report_not_applicable(report, "response_latency", state.reply_not_applicable)
     elif call.wait(lambda: state.reply_ms is not None, timeout):
-        report("response_latency", state.reply_ms - state.speech_end_ms, True, "")
+        latency = state.reply_ms - state.speech_end_ms
+        report("response_latency", latency, True, "")
+        if call.recording is not None:
+            call.recording.measured.append((said, state.reply_ms, latency))
     elif not call.closed:
         report("response_latency", timeout * 1000.0, False, "no reply")
 
@@ -361,7 +387,7 @@ def _interject(call: Any, step: PlanStep, report: Report, timeout: float) -> Non
                 report("barge_in_stop", item.stop_ms, True, "")
         else:
             report("barge_in_stop", timeout * 1000.0, False, "agent kept talking")
-        _await_reply(call, report, timeout)
+        _await_reply(call, report, timeout, step.utterance.text)
     else:
         # What became of the reply (paused and resumed, dropped, restarted, talked through)
         # is the overlap's outcome, reported when the call ends; here the caller only waits

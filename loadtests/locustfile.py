@@ -49,16 +49,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside t
 
 import call_script  # noqa: E402
 import greenlet_pacer  # noqa: E402
+import listening  # noqa: E402
 import media_call  # noqa: E402
 import progress  # noqa: E402
 import shapes  # noqa: E402
 
+from workbench.errors import ConfigError  # noqa: E402
 from workbench.loadreport import (  # noqa: E402
     GeneratorHealth,
     Sample,
     build_report,
+    listened_report,
     write_report,
 )
+from workbench.telephony.caller.listened import parse_listen  # noqa: E402
 
 log = logging.getLogger("loadtests")
 REPO = Path(__file__).resolve().parent.parent
@@ -92,6 +96,24 @@ def _options(parser) -> None:
     group.add_argument("--org-token", default="", help="Org session id / token")
     group.add_argument("--org-wait", type=float, default=30.0, help="Seconds to wait for records")
     group.add_argument("--burn-cpu-ms", type=float, default=0.0, help="Starve the pacer (tests)")
+    group.add_argument(
+        "--listen",
+        default="0",
+        help="Record this share of calls (e.g. 10%%) and transcribe each after it ends, in "
+        "another process: the agent's words, agent_said verdicts (default 0: off)",
+    )
+    group.add_argument(
+        "--listen-vocabulary", default="", help="Comma-separated names taught to the ear"
+    )
+    group.add_argument(
+        "--listen-wait", type=float, default=120.0, help="Seconds to wait for transcripts at end"
+    )
+    group.add_argument(
+        "--listen-hold",
+        action="store_true",
+        help="Transcribe the sampled calls when the run stops, not as each ends (no "
+        "transcription beside the pacing loop)",
+    )
     # Shape parameters (LOAD_SHAPE=…).
     group.add_argument("--peak-users", type=int, default=50)
     group.add_argument("--ramp-s", type=float, default=60.0)
@@ -128,6 +150,10 @@ class _Process:
     plans_lock = gevent.lock.Semaphore()
     run_started = time.perf_counter()
     progress: gevent.Greenlet | None = None
+    listener: listening.Listener | None = None
+    listened: list[dict] = []  # one per sampled call: heard, or why not
+    unsent_listened: list[dict] = []  # worker: not yet shipped to the master
+    flushed: set[str] = set()  # master: workers that sent their last transcripts
 
 
 def _plans(options) -> list[call_script.CallPlan]:
@@ -189,6 +215,8 @@ class SyntheticCaller(User):
         if arrivals:
             self._arrival_wait()
         plan = call_script.pick(_plans(self.options), self.rng)
+        listener = _Process.listener
+        recording = listener.sample() if listener is not None else None
         call = media_call.LocustCall(
             self.host or self.environment.host,
             self.pacer,
@@ -197,11 +225,16 @@ class SyntheticCaller(User):
             twilio_auth_token=self.options.twilio_auth_token or None,
             signed_url=self.options.public_url or None,
         )
+        if recording is not None:
+            recording.scenario, recording.call_sid = plan.name, call.call_sid
+            call.recording = recording
 
         def report(name: str, value_ms: float, ok: bool, cause: str) -> None:
             _record(self.environment, plan.name, call.call_sid, name, value_ms, ok, cause)
 
         call_script.play_call(call, plan, report)
+        if listener is not None and recording is not None:
+            listener.submit(recording, plan.heard)  # heard in another process; returns at once
         if self.options.think_time > 0 and not arrivals:
             gevent.sleep(self.rng.uniform(0.5, 1.5) * self.options.think_time)
 
@@ -227,12 +260,35 @@ def _fire(environment, name, value_ms, ok, cause, scenario, call_sid) -> None:
     )
 
 
+def _heard(environment, heard: dict) -> None:
+    """A sampled call, heard: each `agent_said` / `agent_never_said` verdict goes to Locust's
+    statistics (request type = the expectation, name = the scenario; a failure's message
+    names the pattern and what was heard), the call to the report's listened section."""
+    for verdict in heard.get("verdicts", ()):
+        if verdict["status"] not in ("pass", "fail"):
+            continue
+        message = f"{verdict['where']}: {verdict['expected']} — {verdict['evidence']}"
+        environment.events.request.fire(
+            request_type=verdict["expectation"],
+            name=heard["scenario"],
+            response_time=0.0,
+            response_length=0,
+            exception=None if verdict["status"] == "pass" else Exception(message),
+            context={"scenario": heard["scenario"], "call_sid": heard["call_sid"]},
+        )
+    if isinstance(environment.runner, WorkerRunner):
+        _Process.unsent_listened.append(heard)
+    else:
+        _Process.listened.append(heard)
+
+
 # ---------------------------------------------------------------- distributed plumbing
 
 
 @events.report_to_master.add_listener
 def _ship(client_id, data) -> None:
     data["exact_samples"], _Process.unsent = _Process.unsent, []
+    data["listened"], _Process.unsent_listened = _Process.unsent_listened, []
     if greenlet_pacer._PACER is not None:
         data["exact_health"] = greenlet_pacer._PACER.measured.to_dict()
 
@@ -241,10 +297,57 @@ def _ship(client_id, data) -> None:
 def _receive(client_id, data) -> None:
     for row in data.get("exact_samples", ()):
         _Process.samples.append(Sample(*row))
+    _Process.listened.extend(data.get("listened", ()))
     if "exact_health" in data:
         health = dict(data["exact_health"])
         health["process"] = f"worker {client_id[-12:]}"
         _Process.worker_health[client_id] = health
+
+
+@events.init.add_listener
+def _listening_messages(environment, **_kw) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message("listened", _receive_listened)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message("listen_flush", _flush_listening)
+
+
+@events.test_stopping.add_listener
+def _collect_listening(environment, **_kw) -> None:
+    """Master: a run ending by its time limit quits the workers half a second after telling
+    them, too soon for the transcripts they still wait for; so first each worker is asked
+    for them (`listen_flush`) and the master waits (bounded by --listen-wait) for every
+    worker's answer."""
+    runner = environment.runner
+    o = environment.parsed_options
+    if not isinstance(runner, MasterRunner) or parse_listen(o.listen) <= 0:
+        return
+    workers = {client.id for client in runner.clients.all}
+    _Process.flushed.clear()
+    runner.send_message("listen_flush", None)
+    deadline = time.monotonic() + o.listen_wait + 5.0
+    while not workers <= _Process.flushed and time.monotonic() < deadline:
+        gevent.sleep(0.2)
+
+
+def _flush_listening(environment, msg, **_kw) -> None:
+    """Worker: stop sampling, wait for the calls being heard, send them to the master."""
+
+    def flush() -> None:
+        listener = _Process.listener
+        if listener is not None:
+            listener.closed = True
+            listener.wait(environment.parsed_options.listen_wait)
+        heard, _Process.unsent_listened = _Process.unsent_listened, []
+        environment.runner.send_message("listened", heard)
+
+    gevent.spawn(flush)
+
+
+def _receive_listened(environment, msg, **_kw) -> None:
+    _Process.listened.extend(msg.data or ())
+    _Process.flushed.add(msg.node_id)
 
 
 @events.test_start.add_listener
@@ -254,8 +357,33 @@ def _started(environment, **_kw) -> None:
         _stop_progress()
         _Process.progress = gevent.spawn(_print_progress, environment, _Process.run_started)
     if not isinstance(environment.runner, MasterRunner):
+        _start_listening(environment)
         _plans(environment.parsed_options)  # render the callers' audio before any call starts
         greenlet_pacer.settle_gc()  # Locust, gevent, the plans: out of the collector's sight
+
+
+def _start_listening(environment) -> None:
+    """`--listen PCT`: the listening process, started before any call (and before the measured
+    window: it loads its models while the run ramps up)."""
+    o = environment.parsed_options
+    try:
+        percent = parse_listen(o.listen)
+    except ConfigError as error:
+        raise SystemExit(str(error)) from None
+    if percent <= 0 or _Process.listener is not None:
+        return
+    vocabulary = tuple(w.strip() for w in o.listen_vocabulary.split(",") if w.strip())
+    _Process.listener = listening.Listener(
+        percent, vocabulary, lambda heard: _heard(environment, heard), hold=o.listen_hold
+    ).start()
+
+
+@events.test_stop.add_listener
+def _wait_for_listening(environment, **_kw) -> None:
+    """The calls are over: wait (bounded by --listen-wait) for the sampled ones being heard."""
+    listener = _Process.listener
+    if listener is not None:
+        listener.wait(environment.parsed_options.listen_wait)
 
 
 def _print_progress(environment, started: float) -> None:
@@ -371,6 +499,8 @@ def _finish_rendering(**_kw) -> None:
     if _Process.plans_lock.acquire(timeout=60.0):
         _Process.plans_lock.release()
     _forget_espeak_worker()
+    if _Process.listener is not None:
+        _Process.listener.stop()
 
 
 def _forget_espeak_worker() -> None:
@@ -407,6 +537,10 @@ def _write_report(environment, **_kw) -> None:
     reconciliation = None
     if o.org_url:
         reconciliation = _reconcile(o, samples)
+    extra: dict = {"shape": _SHAPE or None}
+    percent = parse_listen(o.listen)
+    if percent > 0:
+        extra["listened"] = listened_report(_Process.listened, percent)
     report = build_report(
         samples,
         health,
@@ -414,7 +548,7 @@ def _write_report(environment, **_kw) -> None:
         reconciliation=reconciliation,
         max_lateness_p99_ms=o.max_lateness_ms,
         max_cpu_percent=o.max_cpu,
-        extra={"shape": _SHAPE or None},
+        extra=extra,
     )
     prefix = Path(o.exact_report) if o.exact_report else _default_prefix()
     paths = write_report(prefix, report, samples)

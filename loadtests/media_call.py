@@ -53,6 +53,8 @@ from workbench.telephony.caller.overlaps import OverlapTracker
 if TYPE_CHECKING:
     from greenlet_pacer import GreenletPacer
 
+    from workbench.telephony.caller.listened import CallRecording
+
 log = logging.getLogger(__name__)
 
 STOP_GAP_MS = 400.0  # after a barge-in onset, agent audio quiet this long has stopped
@@ -131,6 +133,9 @@ class LocustCall:
         # Each caller onset over agent audio and what became of it (the same tracker as
         # `workbench call`'s client): `overlap_report()` once the call is over.
         self.overlaps = OverlapTracker()
+        # `--listen`: a sampled call keeps what it heard (`CallRecording`, appends only),
+        # heard after the call in another process; None on every other call.
+        self.recording: CallRecording | None = None
 
     # ------------------------------------------------------------------ connection
 
@@ -268,6 +273,8 @@ class LocustCall:
                     onset = now - 20.0 + (self._pending_utterance.onset_ms % 20.0)  # type: ignore[union-attr]
                     self._utterance_started_ms = onset
                     self._on_caller_onset(onset)
+                    if self.recording is not None:
+                        self.recording.caller_onset(onset, self._pending_utterance.text)  # type: ignore[union-attr]
                     self._out_onset = None
                 else:
                     self._out_onset -= 1
@@ -276,6 +283,8 @@ class LocustCall:
                 assert utt is not None
                 end = now - 20.0 + (utt.end_ms - (len(utt.frames) - 1) * 20.0)
                 state.speech_end_ms = end
+                if self.recording is not None:
+                    self.recording.caller_end(end)
                 state.reply_ms = None
                 state.reply_not_applicable = ""
                 state.awaiting_reply = False
@@ -302,6 +311,8 @@ class LocustCall:
             digit = self._dtmf.popleft()
             self._seq += 1
             self._send_text(p.encode_message(p.Dtmf(self._seq, self.stream_sid, digit)))
+            if self.recording is not None:
+                self.recording.keys(now, digit)
             if not self._dtmf:
                 state.speech_end_ms = now
                 state.reply_ms = None
@@ -362,6 +373,8 @@ class LocustCall:
                     self.changed.set()
                 state.last_audible_end_ms = last
         self.overlaps.agent_frame(now, chunk, span)
+        if self.recording is not None:
+            self.recording.played(now, chunk)
         item = state.interjection
         if (
             item is not None
@@ -512,6 +525,8 @@ class LocustCall:
             self._playout.clear()
             self._undecoded.clear()
             self._played = self._queued
+            if self.recording is not None:
+                self.recording.cleared()
             self._echo_now.extend(name for _, name in self._marks)
             self._marks.clear()
             now = self.now_ms()

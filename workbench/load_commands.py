@@ -30,6 +30,7 @@ import typer
 
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.paths import REPO_ROOT, workbench_home
+from workbench.telephony.caller.listened import parse_listen
 from workbench.telephony.server.process import ServerProcess, die_with_parent
 
 LOADTESTS_DIR = REPO_ROOT / "loadtests"
@@ -188,6 +189,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         for reason, n in reasons.items():
             lines.append(f"  not applicable {name}: {reason} ×{n}")
     lines += overlap_summary_lines(report.get("overlaps") or {})
+    lines += listened_summary_lines(report.get("listened"))
     lat = check["lateness_ms"]
     lines.append(
         f"  generator: pacing lateness p50 {lat['p50']:.1f} / p99 {lat['p99']:.1f} ms over "
@@ -209,6 +211,34 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                 f"{len(r['wrong_intent'])}, late {len(r['late'])}"
                 + (f"; hang-up → record p50 {delay['p50']:.0f} ms" if delay.get("count") else "")
             )
+    return lines
+
+
+def listened_summary_lines(listened: dict[str, Any] | None) -> list[str]:
+    """`--listen`: calls heard, the verdicts, and the slowest turn in words."""
+    if not listened:
+        return []
+    verdicts = "; ".join(
+        f"{name} " + ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
+        for name, counts in listened["expectations"].items()
+    )
+    lines = [
+        f"  listened ({listened['percent']:g}% of calls): sampled {listened['sampled']}, "
+        f"transcribed {listened['transcribed']}" + (f"; {verdicts}" if verdicts else "")
+    ]
+    lines += [f"    not transcribed: {why} ×{n}" for why, n in listened["not_transcribed"].items()]
+    lines += [
+        f"    failed {v['expectation']} ({v['scenario']}, {v['where']}): {v['expected']} — "
+        f"{v['evidence']}"
+        for v in listened["verdicts"][:3]
+        if v["status"] == "fail"
+    ]
+    if listened["slowest_turns"]:
+        turn = listened["slowest_turns"][0]
+        lines.append(
+            f"    slowest turn {turn['latency_ms']:.0f} ms ({turn['scenario']}): caller "
+            f"{turn['caller']!r} → agent {turn['agent']!r}"
+        )
     return lines
 
 
@@ -308,6 +338,14 @@ def _org_of_local_target(stack: contextlib.ExitStack) -> tuple[str, str] | None:
     return org.instance_url, org.token
 
 
+def demo_vocabulary() -> list[str]:
+    """The names the demo agent says (what `load local` serves), for the listening ear."""
+    from workbench.agent import load_agent
+    from workbench.paths import DEMO_AGENT_DIR
+
+    return [w for w in load_agent(DEMO_AGENT_DIR).vocabulary() if w and "," not in w]
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("load")
     def load(
@@ -357,6 +395,29 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = None,
         org_url: Annotated[str | None, typer.Option(help="Org to reconcile VoiceCalls in.")] = None,
         org_token: Annotated[str | None, typer.Option(help="The org's session id/token.")] = None,
+        listen: Annotated[
+            str,
+            typer.Option(
+                help="Record this share of calls, e.g. 10%, and transcribe each after it ends "
+                "in another process: the report shows what the agent said on them, the slowest "
+                "turns' words, and agent_said / agent_never_said failures (also in Locust's "
+                "stats). 0: off."
+            ),
+        ] = "0",
+        listen_vocabulary: Annotated[
+            str | None,
+            typer.Option(
+                help="Comma-separated names the agent says, taught to the listening ear "
+                "(default with 'local': the demo agent's vocabulary)."
+            ),
+        ] = None,
+        listen_hold: Annotated[
+            bool,
+            typer.Option(
+                help="With --listen: transcribe the sampled calls when the run stops, not as "
+                "each ends (nothing transcribed beside the callers' clock)."
+            ),
+        ] = False,
         web: Annotated[
             bool, typer.Option(help="Open Locust's web UI instead of headless.")
         ] = False,
@@ -394,6 +455,16 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             extra.append(locust_option("--voice", voice))
         if org_url:
             extra += [locust_option("--org-url", org_url), locust_option("--org-token", org_token)]
+        percent = parse_listen(listen)
+        if percent > 0:
+            extra.append(locust_option("--listen", f"{percent:g}"))
+            words = listen_vocabulary
+            if words is None and local:
+                words = ",".join(demo_vocabulary())
+            if words:
+                extra.append(locust_option("--listen-vocabulary", words))
+            if listen_hold:
+                extra.append("--listen-hold")
 
         def run(url: str) -> int:
             cmd = locust_command(
@@ -439,13 +510,25 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ] = "100,200,300,500",
         seconds: Annotated[int, typer.Option(help="Steady-state seconds per step.")] = 20,
         processes: Annotated[int, typer.Option(help="Locust processes.")] = 1,
+        listen: Annotated[
+            str,
+            typer.Option(
+                help="Also run each step with this share of calls listened to (e.g. 10%): "
+                "pacing lateness without and with listening, side by side."
+            ),
+        ] = "0",
+        listen_hold: Annotated[
+            bool, typer.Option(help="With --listen: transcribe at the end.")
+        ] = False,
     ) -> None:
         """The generator alone against a trivial local agent: pacing lateness and CPU per N."""
         steps = [int(n) for n in calls.split(",") if n.strip()]
+        percent = parse_listen(listen)
         curve = []
         with TrivialTarget() as target, tempfile.TemporaryDirectory() as tmp:
-            for n in steps:
-                prefix = Path(tmp) / f"bench-{n}"
+
+            def step(n: int, extra: list[str], load_s: int = 0) -> dict[str, Any]:
+                prefix = Path(tmp) / f"bench-{n}-{len(extra)}"
                 spawn = max(50, n // 2)
                 ramp_s = n / spawn
                 load_average = [round(x, 2) for x in os.getloadavg()]  # as `uptime` shows it
@@ -457,10 +540,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                     spawn_rate=spawn,
                     # ramp-up, 2 s of settling (not measured, loadtests/greenlet_pacer.SETTLE_S),
                     # the steady state, and a little slack for the stop
-                    duration=f"{int(ramp_s + 2 + seconds + 1)}s",
+                    duration=f"{int(load_s + ramp_s + 2 + seconds + 1)}s",
                     report_prefix=prefix,
                     processes=processes,
-                    extra=["--voice", "synthetic", "--think-time", "0", "--max-lateness-ms", "5"],
+                    extra=[
+                        *("--voice", "synthetic", "--think-time", "0", "--max-lateness-ms", "5"),
+                        *extra,
+                    ],
                 )
                 run_locust(cmd, quiet=True)
                 wall = time.perf_counter() - started
@@ -468,27 +554,47 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 report = read_report(prefix)
                 check = report["self_check"]
                 procs = check["processes"]
-                curve.append(
-                    {
-                        "calls": n,
-                        "processes": processes,
-                        "lateness_ms": check["lateness_ms"],
-                        "ramp_lateness_p99_ms": max(
-                            (p["ramp_lateness_ms"]["p99"] for p in procs), default=None
-                        ),
-                        "generator_cpu_percent": [p["cpu_percent"]["median"] for p in procs],
-                        "messages_per_s": round(sum(p["messages_per_s"] for p in procs)),
-                        "max_calls_seen": sum(p["max_calls"] for p in procs),
-                        "target_cpu_percent": (
-                            round(100.0 * (after - before) / wall, 1)
-                            if before is not None and after is not None
-                            else None
-                        ),
-                        "load_average_before": load_average,
-                        "calls_completed": report["calls"]["completed"],
-                        "calls_failed": report["calls"]["failed"],
-                        "valid_at_5ms": check["valid"],
+                entry = {
+                    "calls": n,
+                    "processes": processes,
+                    "lateness_ms": check["lateness_ms"],
+                    "ramp_lateness_p99_ms": max(
+                        (p["ramp_lateness_ms"]["p99"] for p in procs), default=None
+                    ),
+                    "generator_cpu_percent": [p["cpu_percent"]["median"] for p in procs],
+                    "messages_per_s": round(sum(p["messages_per_s"] for p in procs)),
+                    "max_calls_seen": sum(p["max_calls"] for p in procs),
+                    "target_cpu_percent": (
+                        round(100.0 * (after - before) / wall, 1)
+                        if before is not None and after is not None
+                        else None
+                    ),
+                    "load_average_before": load_average,
+                    "calls_completed": report["calls"]["completed"],
+                    "calls_failed": report["calls"]["failed"],
+                    "valid_at_5ms": check["valid"],
+                }
+                if "listened" in report:
+                    heard = report["listened"]
+                    entry["listened"] = {
+                        k: heard[k] for k in ("percent", "sampled", "transcribed", "heard_in_s")
                     }
-                )
+                return entry
+
+            for n in steps:
+                curve.append(step(n, []))
                 typer.echo(json.dumps(curve[-1]), err=True)
-        typer.echo(json.dumps({"bench": "load", "seconds": seconds, "curve": curve}, indent=2))
+                if percent > 0:
+                    # The same step with listening, right after: side by side on the same
+                    # machine; a bounded wait for the transcripts at the end (not measured).
+                    hold = ["--listen-hold"] if listen_hold else []
+                    flags = [f"--listen={percent:g}", "--listen-wait=60", *hold]
+                    listening = step(n, flags, load_s=30)  # (models load before any call)
+                    typer.echo(json.dumps(listening), err=True)
+                    curve[-1] = {"without_listening": curve[-1], "with_listening": listening}
+        typer.echo(
+            json.dumps(
+                {"bench": "load", "seconds": seconds, "listen_percent": percent, "curve": curve},
+                indent=2,
+            )
+        )

@@ -163,6 +163,59 @@ def overlap_report(samples: Sequence[Sample]) -> dict[str, Any]:
     }
 
 
+SLOWEST_TURNS = 10  # the listened section's slowest turns
+LISTENED_CALLS_SHOWN = 20  # and the sampled calls' conversations it shows in full
+
+
+def listened_report(
+    listened: Sequence[dict[str, Any]],
+    percent: float,
+    *,
+    slowest: int = SLOWEST_TURNS,
+    calls_shown: int = LISTENED_CALLS_SHOWN,
+) -> dict[str, Any]:
+    """The report's "listened" section (`--listen PCT`): calls sampled and transcribed, the
+    `agent_said` / `agent_never_said` verdicts, the slowest turns among the sampled calls with
+    what the caller said and the agent's words as heard, and the first calls' conversations.
+
+    `listened`: one entry per sampled call, `workbench.telephony.caller.listened.listened_call`
+    or `{"scenario", "call_sid", "error"}`. A turn's latency is its `response_latency` sample's."""
+    heard = [c for c in listened if "error" not in c]
+    errors: dict[str, int] = defaultdict(int)
+    for call in listened:
+        if "error" in call:
+            errors[call["error"]] += 1
+    verdicts = [
+        {"scenario": c["scenario"], "call_sid": c["call_sid"], **v}
+        for c in heard
+        for v in c.get("verdicts", ())
+    ]
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for v in verdicts:
+        counts[v["expectation"]][v["status"]] += 1
+    turns = [
+        {"scenario": c["scenario"], "call_sid": c["call_sid"], **turn}
+        for c in heard
+        for turn in c.get("turns", ())
+    ]
+    turns.sort(key=lambda t: t["latency_ms"], reverse=True)
+    return {
+        "percent": percent,
+        "sampled": len(listened),
+        "transcribed": len(heard),
+        "not_transcribed": dict(sorted(errors.items())),
+        # a call's end → its transcript back in the generator (queueing included)
+        "heard_in_s": summarize([c["heard_in_s"] for c in heard if "heard_in_s" in c]),
+        "expectations": {name: dict(c) for name, c in sorted(counts.items())},
+        # failures first, so a capped list still shows them
+        "verdicts": sorted(verdicts, key=lambda v: v["status"] != "fail")[:200],
+        "slowest_turns": turns[:slowest],
+        "calls": [
+            {k: c[k] for k in ("scenario", "call_sid", "conversation")} for c in heard[:calls_shown]
+        ],
+    }
+
+
 def summarize(values: Sequence[float]) -> dict[str, float | int]:
     """count, mean, p50, p95, p99, max (ms) of a list of samples (empty: count 0 only)."""
     if not values:

@@ -99,6 +99,7 @@ def render_html(report: dict[str, Any]) -> str:
         "calls per bucket", report["series"].get("calls", []), ("completed", "failed", "refused")
     )
     overlaps = _overlaps_html(report.get("overlaps") or {})
+    listened = _listened_html(report.get("listened"))
     recon = ""
     if "reconciliation" in report:
         r = report["reconciliation"]
@@ -121,7 +122,7 @@ font-weight:bold}}svg{{margin:4px;border:1px solid #eee}}</style></head><body>
 <table><tr><th>answer</th><th>n</th></tr>{refusals}</table>
 <h2>Measures that did not apply (not in the percentiles)</h2>
 <table><tr><th>measure</th><th>why</th><th>n</th></tr>{not_applicable}</table>
-{overlaps}<h2>Generator self-check</h2><p>Pacing lateness p50 {lateness["p50"]:.1f} ms, p99
+{overlaps}{listened}<h2>Generator self-check</h2><p>Pacing lateness p50 {lateness["p50"]:.1f} ms, p99
 {lateness["p99"]:.1f} ms, max {lateness["max"]:.1f} ms over {lateness["frames"]} frames.</p>
 <table><tr><th>process</th><th>lateness p50</th><th>p99</th><th>max</th><th>CPU %</th>
 <th>msgs/s</th><th>calls</th><th>ramp-up p99 (not judged)</th></tr>{procs}</table>
@@ -170,4 +171,45 @@ def _overlaps_html(overlaps: dict[str, Any]) -> str:
         "<th>stop p95</th><th>resumed</th><th>gap p50</th><th>gap p95</th>"
         "<th>abandoned replies</th><th>talked over</th><th>came back as</th>"
         f"<th>policy observed</th></tr>{rows}</table>"
+    )
+
+
+def _listened_html(listened: dict[str, Any] | None) -> str:
+    """The listened section (`loadreport.listened_report`): verdicts, the slowest turns with
+    both sides' words, and the sampled calls' conversations as heard."""
+    if not listened:
+        return ""
+    esc = html.escape
+    missing = "".join(f"<li>{esc(why)} ×{n}</li>" for why, n in listened["not_transcribed"].items())
+    verdicts = "".join(
+        f"<tr><td>{esc(v['scenario'])}</td><td>{esc(v['expectation'])}</td>"
+        f"<td>{esc(v['where'])}</td><td>{esc(v['status'])}</td><td>{esc(v['expected'])}</td>"
+        f"<td>{esc(v['evidence'])}</td></tr>"
+        for v in listened["verdicts"]
+    )
+    slowest = "".join(
+        f"<tr><td>{t['latency_ms']:.0f}</td><td>{esc(t['scenario'])}</td>"
+        f"<td>{esc(t['caller'])}</td><td>{esc(t['agent'])}</td></tr>"
+        for t in listened["slowest_turns"]
+    )
+    calls = "".join(
+        f"<h3>{esc(c['scenario'])} <small>{esc(c['call_sid'])}</small></h3><table>"
+        + "".join(
+            f"<tr><td>{line['at_ms'] / 1000:.1f} s</td><td>{esc(line['speaker'])}</td>"
+            f"<td>{esc(line['text'])}</td></tr>"
+            for line in c["conversation"]
+        )
+        + "</table>"
+        for c in listened["calls"]
+    )
+    return (
+        f"<h2>Listened ({listened['percent']:g}% of calls, transcribed after each ended)</h2>"
+        f"<p>Sampled {listened['sampled']}, transcribed {listened['transcribed']}.</p>"
+        + (f"<p>Not transcribed:</p><ul>{missing}</ul>" if missing else "")
+        + "<h3>agent_said / agent_never_said on the words heard</h3><table><tr><th>scenario"
+        "</th><th>expectation</th><th>where</th><th>verdict</th><th>expected</th>"
+        f"<th>evidence</th></tr>{verdicts}</table>"
+        "<h3>Slowest turns among the sampled calls</h3><table><tr><th>response latency ms"
+        "</th><th>scenario</th><th>the caller said</th><th>the agent said (as heard)</th>"
+        f"</tr>{slowest}</table>{calls}"
     )
