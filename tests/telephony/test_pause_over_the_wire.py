@@ -80,12 +80,11 @@ def heard_across_the_pause(played: list[bytes], reply: list[bytes]) -> tuple[int
     raise AssertionError(f"after {a} frames of the reply the caller heard audio not in it")
 
 
-def test_an_acknowledgement_pauses_the_reply_with_clear_and_it_resumes_from_the_cut_word(
-    pausing_server, runtime
-):
+def acknowledge_during_the_reply(server, playout_delay_ms: float) -> MediaStreamClient:
+    """A caller asks the question, says "uh-huh" 1.2 s into the reply, listens to its end."""
     render = scenario_renderer("espeak:en-us")
     client = MediaStreamClient(
-        pausing_server.media_url, record_audio=True, playout_delay_ms=PLAYOUT_DELAY_MS
+        server.media_url, record_audio=True, playout_delay_ms=playout_delay_ms
     )
     client.connect()
     pacer = Pacer([client]).start()
@@ -101,6 +100,13 @@ def test_an_acknowledgement_pauses_the_reply_with_clear_and_it_resumes_from_the_
     finally:
         client.hang_up()
         pacer.stop()
+    return client
+
+
+def test_an_acknowledgement_pauses_the_reply_with_clear_and_it_resumes_from_the_cut_word(
+    pausing_server, runtime
+):
+    client = acknowledge_during_the_reply(pausing_server, PLAYOUT_DELAY_MS)
     summary = pausing_server.wait_finished(client.call_sid)
     events = pausing_server.events_of(client.call_sid)
     [reply] = [e for e in events if isinstance(e, ev.ResponseStarted) and e.turn == 1]
@@ -234,24 +240,7 @@ def test_a_rephrased_resume_says_the_rest_of_the_cut_sentence_once_then_the_repl
     # Over Twilio the `clear` also drops sentences the caller's buffer had not played yet: the
     # caller must hear "As I was saying, <the rest>" and then each later sentence once — not
     # the cut sentence's rest twice.
-    render = scenario_renderer("espeak:en-us")
-    client = MediaStreamClient(
-        rephrasing_server.media_url, record_audio=True, playout_delay_ms=1200.0
-    )
-    client.connect()
-    pacer = Pacer([client]).start()
-    try:
-        assert client.wait_for_agent_quiet(700, 20)  # the greeting
-        client.send_audio(render(QUESTION), intent="interruption")
-        client.wait_sent(10)
-        assert client.wait_for_agent_audio(20)
-        time.sleep(1.2)  # into the reply
-        client.send_audio(render("uh-huh"), intent="acknowledgement")
-        client.wait_sent(5)
-        client.wait_for_agent_quiet(1500, 30)
-    finally:
-        client.hang_up()
-        pacer.stop()
+    client = acknowledge_during_the_reply(rephrasing_server, 1200.0)
     summary = rephrasing_server.wait_finished(client.call_sid)
     events = rephrasing_server.events_of(client.call_sid)
     [reply] = [e for e in events if isinstance(e, ev.ResponseStarted) and e.turn == 1]

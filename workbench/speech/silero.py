@@ -32,6 +32,7 @@ import functools
 import importlib.util
 import statistics
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -183,15 +184,8 @@ class SileroVoiceDetector:
 
     def process(self, frame_pcm: np.ndarray, t_ms: float) -> VadSpeechStart | VadSpeechEnd | None:
         """Take one frame whose first sample is at `t_ms`; return an event when one is confirmed."""
-        pcm = np.asarray(frame_pcm)
-        self._last_frame = pcm
-        if self._origin_ms is None:
-            self._origin_ms = float(t_ms)
-        samples = self._to_model_rate(pcm)
-        self._pending = np.concatenate((self._pending, samples)) if self._pending.size else samples
         event: VadSpeechStart | VadSpeechEnd | None = None
-        while self._pending.size >= WINDOW:
-            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
+        for window in self._windows_of(frame_pcm, t_ms):
             new = self._run_window(window)
             event = new or event  # at most one window per 20 ms frame confirms anything
         return event
@@ -204,14 +198,7 @@ class SileroVoiceDetector:
         voice, by another detector) says it is no floor; the stream's clock goes on, and the
         last `WARMUP_WINDOWS` are kept: the next `process` first replays them into a fresh
         state, so the model hears the line's last 320 ms as if it had run all along."""
-        pcm = np.asarray(frame_pcm)
-        self._last_frame = pcm
-        if self._origin_ms is None:
-            self._origin_ms = float(t_ms)
-        samples = self._to_model_rate(pcm)
-        self._pending = np.concatenate((self._pending, samples)) if self._pending.size else samples
-        while self._pending.size >= WINDOW:
-            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
+        for window in self._windows_of(frame_pcm, t_ms):
             self._recent.append(window)
             if self.noise_margin is not None and not speech:
                 self._levels.append(rms(window))
@@ -221,6 +208,18 @@ class SileroVoiceDetector:
             self._window_speech = False
             self._runs.step(False, start, WINDOW_MS)
             self._cold = True
+
+    def _windows_of(self, frame_pcm: np.ndarray, t_ms: float) -> Iterator[np.ndarray]:
+        """The frame's audio at the model's rate, as the whole windows it completes."""
+        pcm = np.asarray(frame_pcm)
+        self._last_frame = pcm
+        if self._origin_ms is None:
+            self._origin_ms = float(t_ms)
+        samples = self._to_model_rate(pcm)
+        self._pending = np.concatenate((self._pending, samples)) if self._pending.size else samples
+        while self._pending.size >= WINDOW:
+            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
+            yield window
 
     def _warm_up(self) -> None:
         """Resume the model after `idle`: a fresh state fed the line's last few windows."""
