@@ -18,6 +18,7 @@ import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from ear_story import EAR_STORY  # noqa: E402  (tests/ui, this script's folder)
 from PySide6.QtCore import QTimer  # noqa: E402
 
 from workbench.engine import events as ev  # noqa: E402
@@ -26,16 +27,6 @@ from workbench.ui.app import make_application  # noqa: E402
 from workbench.ui.main_window import MainWindow  # noqa: E402
 
 TIMEOUT_S = 120
-# What the ear did, for a failure message.
-STORY = (
-    ev.FinalTranscript,
-    ev.FinalPassDiscarded,
-    ev.StageFailed,
-    ev.AgentPaused,
-    ev.AgentResumed,
-    ev.Interruption,
-    ev.TurnCompleted,
-)
 
 
 def main(caller_wav: str, recording: str) -> dict:
@@ -73,7 +64,7 @@ def main(caller_wav: str, recording: str) -> dict:
         if isinstance(event, ev.AgentAudioStopped) and event.turn == 0 and not players:
             # The greeting is over: the caller speaks into the microphone.
             players.append(subprocess.Popen(["paplay", "--device=line", caller_wav]))
-        if isinstance(event, STORY):
+        if isinstance(event, EAR_STORY):
             result["ear_story"].append(repr(event)[:300])
         if isinstance(event, ev.FinalTranscript) and event.text:
             result["caller_heard_as"] = " ".join((result["caller_heard_as"], event.text)).strip()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ear_story import ear_story
 from PySide6.QtCore import QPointF, Qt
 
 from workbench.engine import events as ev
@@ -27,20 +28,6 @@ def _event(window, kind, **fields):
 
 def _state(state):
     return lambda got, _detail: got == state
-
-
-def _ear_story(events) -> list[str]:
-    """What the ear did in a call, for a failure message: what it heard, and what failed."""
-    told = (
-        ev.FinalTranscript,
-        ev.FinalPassDiscarded,
-        ev.StageFailed,
-        ev.AgentPaused,
-        ev.AgentResumed,
-        ev.Interruption,
-        ev.TurnCompleted,
-    )
-    return [repr(e) for e in events if isinstance(e, told)]
 
 
 def _answered_turn(event) -> bool:
@@ -107,7 +94,7 @@ def test_a_typed_call_shows_the_transcript_the_waterfall_and_the_inspector(qtbot
 
     callers = [e.text for e in window.transcript.entries if e.kind == "caller"]
     agents = [e for e in window.transcript.entries if e.kind == "agent"]
-    assert any("opening hours" in text for text in callers), (callers, _ear_story(events))
+    assert any("opening hours" in text for text in callers), (callers, ear_story(events))
     assert len(agents) >= 2 and agents[0].heard  # the greeting and the reply
     assert "call ended" in window.transcript.html()
     assert "keypad 5" in window.transcript.html()
