@@ -217,36 +217,29 @@ class BargeIns:
         rephrase = (
             s.settings.resume_policy == "rephrase" and paused_ms >= s.settings.rephrase_after_ms
         )
-        if rephrase:
-            work, sentence, index = s.playout.rephrase_cut_sentence(overlap.agent_turn)
-            if work is not None:
-                record.notes.append(f"paused {paused_ms:.0f} ms ({why}); rephrasing {sentence!r}")
-                return [
-                    work,
-                    ev.AgentResumed(
-                        s.call_id,
-                        t_ms,
-                        turn=overlap.agent_turn,
-                        paused_ms=paused_ms,
-                        text=sentence,
-                        rephrased=True,
-                        sentence_index=index,
-                    ),
-                ]
-        rewound_ms, sentence = s.playout.rewind_to_word_start()
-        record.notes.append(
-            f"paused {paused_ms:.0f} ms ({why}); resumed {rewound_ms:.0f} ms back in {sentence!r}"
+        work, sentence, index = (
+            s.playout.rephrase_cut_sentence(overlap.agent_turn) if rephrase else (None, "", -1)
         )
-        return [
-            ev.AgentResumed(
-                s.call_id,
-                t_ms,
-                turn=overlap.agent_turn,
-                paused_ms=paused_ms,
-                rewound_ms=rewound_ms,
-                text=sentence,
+        rewound_ms = 0.0
+        if work is not None:
+            record.notes.append(f"paused {paused_ms:.0f} ms ({why}); rephrasing {sentence!r}")
+        else:  # from the start of the cut word (also when there was nothing to rephrase)
+            rewound_ms, sentence = s.playout.rewind_to_word_start()
+            record.notes.append(
+                f"paused {paused_ms:.0f} ms ({why}); resumed {rewound_ms:.0f} ms back in "
+                f"{sentence!r}"
             )
-        ]
+        resumed = ev.AgentResumed(
+            s.call_id,
+            t_ms,
+            turn=overlap.agent_turn,
+            paused_ms=paused_ms,
+            rewound_ms=rewound_ms,
+            text=sentence,
+            rephrased=work is not None,
+            sentence_index=index,
+        )
+        return [work, resumed] if work is not None else [resumed]
 
     def settle(
         self, t_ms: float, work: StageWork, transcript: Any, overlap: Overlap, judgement: Any

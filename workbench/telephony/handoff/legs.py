@@ -31,7 +31,6 @@ from workbench.telephony.handoff.ticket import (
     PRIORITY_HIGH,
     HandoffTicket,
     handoff_ticket,
-    new_leg_id,
 )
 from workbench.telephony.sounds import hold_frames
 
@@ -220,20 +219,11 @@ class HumanLeg:
         """The agent hands the caller on: this leg ends, a new one waits in `queue`."""
         self.end_consult("transferred")
         old = self.ticket
-        new_ticket = HandoffTicket(
-            call_sid=old.call_sid,
-            leg_id=new_leg_id(),
+        new_ticket = old.next_leg(
             queue=queue,
             priority=old.priority,
             skills=old.skills,
             reason=f"transfer from {self.agent.name if self.agent else 'agent'}: {old.reason}",
-            summary=old.summary,
-            transcript=old.transcript,
-            captured=old.captured,
-            crm=old.crm,
-            caller_number=old.caller_number,
-            topic=old.topic,
-            previous_call_id=old.leg_id,
         )
         self._finish("transferred", next_call_id=new_ticket.leg_id)
         leg = HumanLeg(self.call, new_ticket, self.board)
@@ -252,20 +242,11 @@ class HumanLeg:
         if self.consult is not None or self.agent is None:
             return
         old = self.ticket
-        ticket = HandoffTicket(
-            call_sid=old.call_sid,
-            leg_id=new_leg_id(),
+        ticket = old.next_leg(
             queue=queue,
             priority=PRIORITY_HIGH,  # a colleague is waiting, and the caller on hold
             skills=frozenset(),
             reason=f"consult requested by {self.agent.name}",
-            summary=old.summary,
-            transcript=old.transcript,
-            captured=old.captured,
-            crm=old.crm,
-            caller_number=old.caller_number,
-            topic=old.topic,
-            previous_call_id=old.leg_id,
         )
         self.consult = ConsultLeg(self, ticket)
         self.agent.send({"event": "consulting", "legId": ticket.leg_id, "queue": queue})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.engine import events as ev
@@ -49,6 +49,23 @@ class HandoffTicket:
     previous_call_id: str
     enqueued_at: float = field(default_factory=time.monotonic)
     sequence: int = 0
+
+    def next_leg(
+        self, *, queue: str, priority: int, skills: frozenset[str], reason: str
+    ) -> HandoffTicket:
+        """A ticket for the leg that follows this one (a transfer, a consult): the same call
+        and context, a new leg id, queued afresh."""
+        return replace(
+            self,
+            leg_id=new_leg_id(),
+            queue=queue,
+            priority=priority,
+            skills=skills,
+            reason=reason,
+            previous_call_id=self.leg_id,
+            enqueued_at=time.monotonic(),
+            sequence=0,
+        )
 
     def describe(self) -> dict[str, Any]:
         """The queue entry an agent sees in a listing."""
