@@ -165,7 +165,8 @@ def test_a_cough_on_a_quiet_or_hissing_line_never_fires_it(heldout, clip_id):
 
 
 def test_detectors_share_one_model_session_but_not_their_state():
-    first, second = SileroVoiceDetector(), SileroVoiceDetector()
+    # (no energy gate: noise at one level would never be worth running the model for)
+    first, second = SileroVoiceDetector(noise_margin=None), SileroVoiceDetector(noise_margin=None)
     assert first._session is second._session
     rng = np.random.default_rng(0)
     noise = (rng.standard_normal(FRAME * 20) * 3000).astype(np.int16)
@@ -200,3 +201,37 @@ def test_idling_skips_the_model_and_resuming_hears_the_voice_already_under_way(h
                 confirmed.setdefault(name, index)
     assert confirmed["always"] == resume_at  # the voice was under way already
     assert confirmed["idled"] - resume_at <= 3, confirmed  # heard within 60 ms of resuming
+
+
+class _CountingSession:
+    """The real model session, counting its runs (a named fake wrapper)."""
+
+    def __init__(self, session) -> None:
+        self.session, self.runs = session, 0
+
+    def run(self, *args, **kwargs):
+        self.runs += 1
+        return self.session.run(*args, **kwargs)
+
+
+def test_the_model_runs_only_where_the_energy_gate_could_let_a_voice_start(heldout):
+    # A start needs a window well above the line's floor whatever the model says, so below the
+    # gate the model is not run (each run lets go of the GIL, which a busy server pays for);
+    # the voice is still found, from a state warmed on the windows skipped before it.
+    clip = max(
+        (c for c in heldout.values() if c.kind != "noise" and c.condition.name == "clean"),
+        key=lambda c: c.speech_end_ms - c.onset_ms,
+    )
+    gated = SileroVoiceDetector()
+    counting = gated._session = _CountingSession(gated._session)
+    onset = int(clip.onset_ms // 20)
+    confirmed = None
+    frames = len(clip.pcm) // FRAME
+    for index in range(frames):
+        gated.process(clip.pcm[index * FRAME : (index + 1) * FRAME], index * 20.0)
+        if gated.is_speech and confirmed is None:
+            confirmed = index
+        if index == onset - 1:
+            assert counting.runs == 0  # the quiet line before the voice: never run
+    assert 0 < counting.runs < frames * 20 / 32  # run on fewer than all windows
+    assert confirmed is not None and onset <= confirmed <= onset + 10  # within 200 ms

@@ -48,9 +48,24 @@ def ulaw_encode(pcm: np.ndarray) -> bytes:
     return _ENCODE_TABLE[samples.astype(np.int32) + 32768].tobytes()
 
 
+# The decode table's low and high bytes, for `bytes.translate`.
+_DECODE_LOW = bytes(int(v) & 0xFF for v in _DECODE_TABLE.astype(np.int32))
+_DECODE_HIGH = bytes((int(v) >> 8) & 0xFF for v in _DECODE_TABLE.astype(np.int32))
+
+
 def ulaw_decode(data: bytes | bytearray | memoryview) -> np.ndarray:
-    """Decode μ-law bytes to int16 PCM samples."""
-    return _DECODE_TABLE[np.frombuffer(data, dtype=np.uint8)]
+    """Decode μ-law bytes to int16 PCM samples.
+
+    Two `bytes.translate` passes (the samples' low and high bytes) rather than numpy's fancy
+    indexing `table[codes]`, which lets go of the GIL: on a server whose clock thread decodes
+    every call's every frame while other threads wait for the GIL, each release costs up to a
+    switch interval (5 ms) to get it back. Same samples, and faster alone too."""
+    data = bytes(data)
+    out = np.empty(len(data), dtype="<i2")
+    octets = out.view(np.uint8)
+    octets[0::2] = np.frombuffer(data.translate(_DECODE_LOW), dtype=np.uint8)
+    octets[1::2] = np.frombuffer(data.translate(_DECODE_HIGH), dtype=np.uint8)
+    return out.astype(np.int16, copy=False)
 
 
 def float_to_int16(audio: np.ndarray) -> np.ndarray:

@@ -53,6 +53,7 @@ class Listening:
         pausing = settings.interruption == "pause" and settings.barge_in
         self.onset = speech.new_onset_detector() if pausing else None
         self.upsampler = StreamingResampler(8000, 16000)
+        self._upsampling_lag_ms = 1000.0 * self.upsampler.delay_samples / 16000
         self.preroll: deque[np.ndarray] = deque(maxlen=max(1, int(settings.preroll_ms // FRAME_MS)))
         self._start_ms = settings.vad_start_ms
         # The utterance in progress
@@ -76,11 +77,14 @@ class Listening:
         # The frame is whole when it reaches us, so it covers the 20 ms that end now.
         vad_event = self.vad.process(pcm, t_ms - FRAME_MS)
         if self.onset is not None:  # (every frame: its noise floor must know the line)
+            # It hears the recognisers' 16 kHz audio (one resampling per frame, not two), whose
+            # first sample is the filter's lag earlier than the frame's.
+            start_ms = t_ms - FRAME_MS - self._upsampling_lag_ms
             if agent_speaking:
-                self.onset.process(pcm, t_ms - FRAME_MS)
+                self.onset.process(pcm16k, start_ms)
             else:
                 voiced = self.vad.is_speech or isinstance(vad_event, VadSpeechStart)
-                self.onset.idle(pcm, t_ms - FRAME_MS, speech=voiced)
+                self.onset.idle(pcm16k, start_ms, speech=voiced)
         # (The detector's `process` asked webrtcvad already, and `_is_speech_frame` asks again.
         # webrtcvad adapts its noise model and hangover on every call: its two answers about one
         # frame differ on 10 of 634 frames of piper speech (7 of 999 of babble), and asking once

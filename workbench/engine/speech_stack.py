@@ -112,10 +112,11 @@ class SpeechStack:
         return VoiceActivityDetector(aggressiveness=aggressiveness, start_ms=start_ms, stop_ms=200)
 
     def new_onset_detector(self) -> Any:
-        """A detector of the caller's voice (not their room) for pausing the agent: Silero."""
-        from workbench.speech.silero import SileroVoiceDetector
+        """A detector of the caller's voice (not their room) for pausing the agent: Silero,
+        fed the 16 kHz audio the recognisers hear."""
+        from workbench.speech.silero import MODEL_RATE, SileroVoiceDetector
 
-        return SileroVoiceDetector(threshold=PAUSE_THRESHOLD)
+        return SileroVoiceDetector(threshold=PAUSE_THRESHOLD, sample_rate=MODEL_RATE)
 
     def acquire_recognizer(self) -> Any:
         """A recogniser for one call, its adaptation reset so every call starts alike."""

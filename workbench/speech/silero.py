@@ -21,6 +21,11 @@ that confirmed it (the confirmation delay is `confirmed_at - t_ms`), `VadSpeechE
 of the last speech window. Hysteresis as in Silero's own `get_speech_timestamps`: a window is
 speech from `threshold` up, and stays speech while above `threshold - 0.15` once a run has begun.
 
+The model is run only where its verdict can matter: a window the energy gate (below) would
+refuse as the start of a run is judged not speech without it, and the next window that could
+start one first warms a fresh state on the line's last 320 ms. On a quiet line it never runs;
+each run also lets go of the GIL, which a server ticking many calls on one thread pays for.
+
 One `onnxruntime.InferenceSession` per model file serves every detector in the process (a call
 holds only its LSTM state and context); `run` is thread-safe, and each run uses one thread so a
 call's frames never spread across the cores the other calls need.
@@ -38,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.audio.frames import rms
+from workbench.audio.heard import AUDIBLE_THRESHOLD
 from workbench.audio.resample import StreamingResampler
 from workbench.errors import ConfigError
 from workbench.speech.vad import SpeechRuns, VadSpeechEnd, VadSpeechStart
@@ -50,6 +56,7 @@ STATE_SHAPE = (1, 1, 128)
 FLOOR_WINDOWS = 47  # 1.5 s of window levels behind the noise floor
 MIN_FLOOR_WINDOWS = 7  # the floor is trusted after ~200 ms
 WARMUP_WINDOWS = 10  # 320 ms of the line replayed into a fresh state when the model resumes
+_AUDIBLE = AUDIBLE_THRESHOLD / 32768.0  # the model's float scale
 _MODEL_IN_WHEEL = ("faster_whisper", Path("assets") / "silero_vad_v6.onnx")
 _EXPECTED_INPUTS = ("input", "h", "c")
 
@@ -199,15 +206,19 @@ class SileroVoiceDetector:
         last `WARMUP_WINDOWS` are kept: the next `process` first replays them into a fresh
         state, so the model hears the line's last 320 ms as if it had run all along."""
         for window in self._windows_of(frame_pcm, t_ms):
-            self._recent.append(window)
             if self.noise_margin is not None and not speech:
                 self._levels.append(rms(window))
-            start = self._origin_ms + self._windows * WINDOW_MS
-            self._windows += 1
-            self.probability = 0.0
-            self._window_speech = False
-            self._runs.step(False, start, WINDOW_MS)
-            self._cold = True
+            self._skip(window)
+
+    def _skip(self, window: np.ndarray) -> VadSpeechStart | VadSpeechEnd | None:
+        """A window judged not speech without the model: kept for the next warm-up."""
+        self._recent.append(window)
+        start = self._origin_ms + self._windows * WINDOW_MS  # type: ignore[operator]
+        self._windows += 1
+        self.probability = 0.0
+        self._window_speech = False
+        self._cold = True
+        return self._runs.step(False, start, WINDOW_MS)
 
     def _windows_of(self, frame_pcm: np.ndarray, t_ms: float) -> Iterator[np.ndarray]:
         """The frame's audio at the model's rate, as the whole windows it completes."""
@@ -222,16 +233,20 @@ class SileroVoiceDetector:
             yield window
 
     def _warm_up(self) -> None:
-        """Resume the model after `idle`: a fresh state fed the line's last few windows."""
-        self._h = np.zeros(STATE_SHAPE, dtype=np.float32)
-        self._c = np.zeros(STATE_SHAPE, dtype=np.float32)
-        self._input[0, :CONTEXT] = 0.0
-        for window in self._recent:
-            self._input[0, CONTEXT:] = window
-            _, self._h, self._c = self._session.run(
-                None, {"input": self._input, "h": self._h, "c": self._c}
-            )
-            self._input[0, :CONTEXT] = window[-CONTEXT:]
+        """Resume the model after windows it skipped: a fresh state fed the line's last few
+        windows, in one run (the model's first dimension is time, so this is the same state as
+        running them one by one)."""
+        batch = np.zeros((len(self._recent), CONTEXT + WINDOW), dtype=np.float32)
+        context = np.zeros(CONTEXT, dtype=np.float32)
+        for row, window in zip(batch, self._recent, strict=True):
+            row[:CONTEXT], row[CONTEXT:] = context, window
+            context = window[-CONTEXT:]
+        zeros = np.zeros(STATE_SHAPE, dtype=np.float32)
+        if len(batch):
+            _, self._h, self._c = self._session.run(None, {"input": batch, "h": zeros, "c": zeros})
+        else:
+            self._h, self._c = zeros, zeros.copy()
+        self._input[0, :CONTEXT] = context
         self._recent.clear()
         self._cold = False
 
@@ -247,6 +262,14 @@ class SileroVoiceDetector:
         return np.asarray(up, dtype=np.float32)
 
     def _run_window(self, window: np.ndarray) -> VadSpeechStart | VadSpeechEnd | None:
+        gated = self.noise_margin is not None and not self._runs.in_speech
+        level = rms(window) if gated else 0.0
+        if gated and self._runs.run_start_ms is None and not self._may_start(level, window):
+            # The gate below would refuse a start whatever the model said, so the model is not
+            # run: on a line where the caller is quiet it never is. (Each run also lets go of
+            # the GIL, and on a server with many calls getting it back costs milliseconds.)
+            self._levels.append(level)
+            return self._skip(window)
         if self._cold:
             self._warm_up()
         self._input[0, CONTEXT:] = window
@@ -254,17 +277,25 @@ class SileroVoiceDetector:
             None, {"input": self._input, "h": self._h, "c": self._c}
         )
         self._input[0, :CONTEXT] = window[-CONTEXT:]
+        self._recent.append(window)
         self.probability = float(probs.reshape(-1)[0])
         start = self._origin_ms + self._windows * WINDOW_MS  # type: ignore[operator]
         self._windows += 1
         cut = self.neg_threshold if self._window_speech else self.threshold
         speech = self.probability >= cut
-        if self.noise_margin is not None and not self._runs.in_speech:
-            level = rms(window)
+        if gated:
             if speech and self._runs.run_start_ms is None:
-                speech = len(self._levels) >= MIN_FLOOR_WINDOWS and level >= (
-                    self.noise_margin * statistics.median(self._levels)
-                )
+                speech = self._may_start(level, window)
             self._levels.append(level)
         self._window_speech = speech
         return self._runs.step(speech, start, WINDOW_MS)
+
+    def _may_start(self, level: float, window: np.ndarray) -> bool:
+        """The energy gate: a window may begin a run only if it is audible and well above the
+        line's noise floor (on a digitally silent line the floor is 0, and only audibility
+        gates)."""
+        return (
+            len(self._levels) >= MIN_FLOOR_WINDOWS
+            and level >= self.noise_margin * statistics.median(self._levels)  # type: ignore[operator]
+            and float(np.abs(window).max()) > _AUDIBLE
+        )
