@@ -10,12 +10,8 @@ Marks prove what the caller heard: the call's `MarkLedger` (`marks.py`) says whe
 one and what its echo proves; the server-side "first audible agent audio" and the
 `on_audio_heard` calls to the session come from the echoes, never from the send clock. On
 barge-in the server sends `clear`; on a pause it sends `clear` and, on resume, re-sends what
-the `clear` dropped (`marks.py` tells how).
-
-After a handoff the AI session ends but the socket stays open: the caller hears hold audio,
-then the human agent (see `handoff/`).
-
-The peer is read tolerantly (`protocol.parse_inbound`): an unknown field or a mark echoed
+the `clear` dropped (`marks.py` tells how). After a handoff the AI session ends but the socket stays open: the caller hears hold audio,
+then the human agent (see `handoff/`). The peer is read tolerantly (`protocol.parse_inbound`): an unknown field or a mark echoed
 without `sequenceNumber` is logged once and the call goes on. Any protocol fault (bad JSON,
 bad base64, wrong types, missing fields, unknown or out-of-order events, binary or oversized
 frames, a client that stops reading) ends this call, with its reason logged, counted and
@@ -246,7 +242,11 @@ class MediaCall:
         self.caller_info = await self.server.lookup_caller(self.caller_number)
         if self.state != "ai":  # the caller left during the lookup
             return
-        self.session, self.driver = self.server.new_session(self)
+        # (off the event loop: beyond the pool's peak it builds a recogniser, ~40 ms of work)
+        session, driver = await asyncio.to_thread(self.server.new_session, self)
+        if self.state != "ai":  # the caller left meanwhile
+            return
+        self.session, self.driver = session, driver
         self.driver.start()
         log.info("call %s: started (caller %s)", self.call_sid, self.caller_number or "unknown")
 
