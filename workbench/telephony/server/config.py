@@ -15,10 +15,11 @@ from workbench.errors import ConfigError
 
 HUMAN_VOICE = "espeak:en-us+f3"  # how a typed reply from the desk sounds to the caller
 # Admission: calls a process takes by default, per core it gets (cores / workers). Calibrated
-# with `workbench bench serve`: one process on 2 cores held 56 staggered calls (28 a core) at
-# caller-side turn p95 <= 800 ms, and 24-28 talking in step; 20 a core keeps a margin for
-# calls that talk at once. `bench serve --overload` measures a machine's own figure.
-DEFAULT_CALLS_PER_CORE = 20
+# with `workbench bench serve --overload 2` (a server kept full, twice its limit dialling) on
+# the 2-core machine of 2026-12-07: one process held 16 admitted calls at caller-side turn p95
+# 360 ms and not 20 (p95 1.9 s); plain runs, not kept full, held 20. Machines differ (the same
+# code held 56 on 2026-12-04's): measure yours.
+DEFAULT_CALLS_PER_CORE = 8
 WHEN_FULL = ("busy", "reject", "message")
 INTERRUPTION_MODES = ("pause", "judge")
 # The overload guard's defaults (`admission.py` says what they measure).
