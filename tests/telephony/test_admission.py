@@ -130,10 +130,10 @@ def test_bad_admission_settings_are_refused_at_start():
         check_config(ServerConfig(public_url="https://agent.example.com"))
 
 
-def test_the_default_capacity_is_twenty_calls_per_core_a_process_gets():
-    assert default_max_calls(1, cores=2) == 40
-    assert default_max_calls(2, cores=2) == 20
-    assert default_max_calls(8, cores=2) == 5
+def test_the_default_capacity_is_six_calls_per_core_a_process_gets():
+    assert default_max_calls(1, cores=2) == 12
+    assert default_max_calls(2, cores=2) == 6
+    assert default_max_calls(8, cores=2) == 2
     assert ServerConfig(workers=1).calls_per_process == default_max_calls(1)
     assert ServerConfig(max_calls=56).calls_per_process == 56
 

@@ -49,7 +49,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             int | None,
             typer.Option(
                 help="Calls each server process takes at once; beyond it calls are refused "
-                "(busy TwiML, 503 on /media). Default: 8 per core the process gets; measure "
+                "(busy TwiML, 503 on /media). Default: 6 per core the process gets; measure "
                 "yours with 'workbench bench serve --overload 2 --max-calls N'."
             ),
         ] = None,

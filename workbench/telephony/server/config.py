@@ -16,10 +16,11 @@ from workbench.errors import ConfigError
 HUMAN_VOICE = "espeak:en-us+f3"  # how a typed reply from the desk sounds to the caller
 # Admission: calls a process takes by default, per core it gets (cores / workers). Calibrated
 # with `workbench bench serve --overload 2` (a server kept full, twice its limit dialling) on
-# the 2-core machine of 2026-12-07: one process held 16 admitted calls at caller-side turn p95
-# 360 ms and not 20 (p95 1.9 s); plain runs, not kept full, held 20. Machines differ (the same
-# code held 56 on 2026-12-04's): measure yours.
-DEFAULT_CALLS_PER_CORE = 8
+# the 2-core VM of 2026-12-07, which gave two busy processes 0.62 of a core each: one process
+# held 12 admitted calls (turn p95 323 ms), 16 in two runs of three (360, 382; 1407 ms), not
+# 20 (1.9 s). 6 a core is the figure that held every time. Machines differ (the same VM gave
+# 56 on 2026-12-04): measure yours.
+DEFAULT_CALLS_PER_CORE = 6
 WHEN_FULL = ("busy", "reject", "message")
 INTERRUPTION_MODES = ("pause", "judge")
 # The overload guard's defaults (`admission.py` says what they measure).
