@@ -16,10 +16,9 @@ from workbench.errors import ConfigError
 HUMAN_VOICE = "espeak:en-us+f3"  # how a typed reply from the desk sounds to the caller
 # Admission: calls a process takes by default, per core it gets (cores / workers). Calibrated
 # with `workbench bench serve --overload 2` (a server kept full, twice its limit dialling) on
-# the 2-core VM of 2026-12-07, which gave two busy processes 0.62 of a core each: one process
-# held 12 admitted calls (turn p95 323 ms), 16 in two runs of three (360, 382; 1407 ms), not
-# 20 (1.9 s). 6 a core is the figure that held every time. Machines differ (the same VM gave
-# 56 on 2026-12-04): measure yours.
+# the 2-core VM of 2026-12-07: one process held 12 admitted calls in every run (turn p95
+# 307-323 ms), 16 in two runs of three, not 20 (p95 1.7-3.7 s). Its GIL is the limit (0.85
+# cores at 40 calls). Machines and environments differ (2026-12-04's held 56): measure yours.
 DEFAULT_CALLS_PER_CORE = 6
 WHEN_FULL = ("busy", "reject", "message")
 INTERRUPTION_MODES = ("pause", "judge")
