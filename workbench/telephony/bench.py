@@ -118,10 +118,10 @@ def run_serve_bench(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Drive `calls` concurrent calls for `duration_s` (or `soak_minutes`, after a ramp of
-        `stagger_s`) against a server with `workers` processes listening with `ear` (None: the
-        server's default), and summarise. `max_calls`: the server's admission limit per process
-    (default: enough for `calls`);
-        `overload` > 0: dial `overload` × the server's capacity lines instead of `calls`."""
+    `stagger_s`) against a server with `workers` processes listening with `ear` (None: the
+    server's default), and summarise. `max_calls`: the server's admission limit per process
+    (default: enough for `calls`); `overload` > 0: dial `overload` × the server's capacity
+    lines instead of `calls`."""
     if max_calls is not None and max_calls < 1:
         raise ConfigError("--max-calls must be at least 1")
     if overload < 0:

@@ -6,16 +6,16 @@ and runs a `CallSession` on a `RealTimeDriver` thread. The driver's frames and e
 back to the loop with `loop.call_soon_threadsafe`; everything that touches the socket or the
 call's own state happens on the loop.
 
-Marks prove what the caller heard: the call's `MarkLedger` (`marks.py`) says when to send
-one and what its echo proves; the server-side "first audible agent audio" and the
-`on_audio_heard` calls to the session come from the echoes, never from the send clock. On
-barge-in the server sends `clear`; on a pause it sends `clear` and, on resume, re-sends what
-the `clear` dropped (`marks.py` tells how). After a handoff the AI session ends but the socket stays open: the caller hears hold audio,
-then the human agent (see `handoff/`). The peer is read tolerantly (`protocol.parse_inbound`): an unknown field or a mark echoed
-without `sequenceNumber` is logged once and the call goes on. Any protocol fault (bad JSON,
-bad base64, wrong types, missing fields, unknown or out-of-order events, binary or oversized
-frames, a client that stops reading) ends this call, with its reason logged, counted and
-written to the CRM as a failed call; other calls never notice.
+Marks prove what the caller heard: the call's `MarkLedger` (`marks.py`) says when to send one and
+what its echo proves; the server-side "first audible agent audio" and the `on_audio_heard` calls to
+the session come from the echoes, never from the send clock. On barge-in the server sends `clear`;
+on a pause it sends `clear` and, on resume, re-sends what the `clear` dropped (`marks.py` tells
+how). After a handoff the AI session ends but the socket stays open: the caller hears hold audio,
+then the human agent (see `handoff/`). The peer is read tolerantly (`protocol.parse_inbound`): an
+unknown field or a mark echoed without `sequenceNumber` is logged once and the call goes on. Any
+protocol fault (bad JSON, bad base64, wrong types, missing fields, unknown or out-of-order events,
+binary or oversized frames, a client that stops reading) ends this call, with its reason logged,
+counted and written to the CRM as a failed call; other calls never notice.
 """
 
 from __future__ import annotations
