@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from workbench.errors import ConfigError
-from workbench.telephony.bench import caller_start_offsets, placed_after_ramp, run_serve_bench
+from workbench.telephony.bench import (
+    caller_start_offsets,
+    offered_load,
+    placed_after_ramp,
+    run_serve_bench,
+)
 
 
 def test_in_step_callers_all_start_at_once():
@@ -85,3 +90,15 @@ def test_scorecard_coverage_is_the_scored_share_of_finished_calls_on_metrics():
     finally:
         server.shutdown()
     assert coverage == {"calls_finished": 40, "calls_scored": 39, "share": 0.975}
+
+
+def test_a_capacity_run_lifts_the_servers_default_limit_to_the_calls_it_measures():
+    # (the default limit is calibrated by this bench; it must not refuse the calls measured)
+    assert offered_load(40, None, 0.0, workers=1) == (40, 44)
+    assert offered_load(40, 20, 0.0, workers=1) == (40, 20)  # a limit given is kept
+
+
+def test_an_overload_run_dials_a_multiple_of_the_servers_capacity():
+    assert offered_load(2, 12, 2.0, workers=1) == (24, 12)
+    assert offered_load(2, 12, 2.0, workers=2) == (48, 12)
+    assert offered_load(2, None, 2.0, workers=1)[1] is None  # the server's default limit

@@ -126,17 +126,7 @@ def run_serve_bench(
         raise ConfigError("--max-calls must be at least 1")
     if overload < 0:
         raise ConfigError("--overload must be a positive multiple of the server's capacity")
-    if overload > 0:
-        from workbench.telephony.server.config import default_max_calls
-
-        capacity = (max_calls or default_max_calls(workers)) * workers
-        calls = max(1, round(overload * capacity))
-    if calls < 1:
-        raise ConfigError("--calls must be at least 1")
-    if overload == 0 and max_calls is None:
-        # A capacity run measures the calls it was asked for: the server's default limit
-        # (calibrated by this bench) must not refuse some of them.
-        max_calls = calls + 4  # (+ a margin for a call ending while the next one starts)
+    calls, max_calls = offered_load(calls, max_calls, overload, workers)
     if stagger_s < 0:
         raise ConfigError("--stagger must be zero (calls in step) or a number of seconds")
     from workbench.telephony.caller.scripted import scenario_renderer
@@ -253,6 +243,25 @@ def server_ear(port: int) -> str:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5.0) as response:
         return str(json.loads(response.read()).get("ear", "?"))
+
+
+def offered_load(
+    calls: int, max_calls: int | None, overload: float, workers: int
+) -> tuple[int, int | None]:
+    """(caller lines, the server's `--max-calls`) of a run. Overload: `overload` × capacity
+    lines against the given limit (or the server's default). A capacity run measures the calls
+    it was asked for, so the server's default limit must not refuse some of them: the limit
+    is lifted to the calls, plus a margin for a call ending while its line's next one starts."""
+    if overload > 0:
+        from workbench.telephony.server.config import default_max_calls
+
+        capacity = (max_calls or default_max_calls(workers)) * workers
+        calls = max(1, round(overload * capacity))
+    if calls < 1:
+        raise ConfigError("--calls must be at least 1")
+    if overload == 0 and max_calls is None:
+        max_calls = calls + 4
+    return calls, max_calls
 
 
 def caller_start_offsets(calls: int, stagger_s: float) -> list[float]:
