@@ -62,7 +62,7 @@ class StreamingResampler:
     def process(self, chunk: np.ndarray) -> np.ndarray:
         chunk = np.asarray(chunk)
         is_int = chunk.dtype == np.int16
-        if self.down == 1 and len(self._history) and len(chunk):
+        if self.down == 1:
             return self._upsample(chunk, is_int)
         first_input = self._inputs_seen - len(self._history)
         buffer = np.concatenate([self._history, chunk.astype(np.float64)])
@@ -89,10 +89,7 @@ class StreamingResampler:
         )
         k0 = n * self.down
         rows = k0 // self.up - first_input - (self._phase_len - 1)
-        if self.down == 1:  # integer upsampling: every window feeds all phases, one matmul
-            y = (windows[rows[0] : rows[-1] + 1] @ self._banks_reversed.T).ravel()
-            y = y[k0[0] % self.up : k0[0] % self.up + n.size]
-        elif self.up == 1:  # integer decimation: one phase, a strided matvec
+        if self.up == 1:  # integer decimation: one phase, a strided matvec
             y = windows[rows] @ self._banks_reversed[0]
         else:
             y = np.einsum("ij,ij->i", windows[rows], self._banks_reversed[k0 % self.up])
@@ -102,7 +99,8 @@ class StreamingResampler:
 
     def _upsample(self, chunk: np.ndarray, is_int: bool) -> np.ndarray:
         """`process` for integer upsampling (8 → 16 kHz: every call's every frame), with the
-        fewest numpy calls: each input sample yields `up` outputs, one matmul row each."""
+        fewest numpy calls: each input sample yields `up` outputs, one matmul row each (every
+        window feeds all phases)."""
         buffer = np.concatenate((self._history, chunk), dtype=np.float64)
         self._history = buffer[len(chunk) :]
         self._inputs_seen += len(chunk)

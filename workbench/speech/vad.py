@@ -141,9 +141,7 @@ class VoiceActivityDetector:
             )
         if not self._vad.is_speech(pcm.tobytes(), self.sample_rate):
             return False
-        # Energy against the floor, squared to skip the root: sum(x²) >= min_rms² · n.
-        samples = pcm.astype(np.float64)  # (vdot: `@` may let go of the GIL, see `rms`)
-        return float(np.vdot(samples, samples)) >= self.min_rms * self.min_rms * len(pcm)
+        return rms(pcm) >= self.min_rms
 
     def process(self, frame_pcm: np.ndarray, t_ms: float) -> VadSpeechStart | VadSpeechEnd | None:
         """Classify one frame whose first sample is at `t_ms`; return an event when one is confirmed."""
